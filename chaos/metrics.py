@@ -1,0 +1,291 @@
+"""Every Prometheus metric chaos-drill exports, and the loopback HTTP server that serves them.
+
+Labels are bounded (namespace, workload, fault, result, phase); pod names and UIDs go to the
+journal. Metrics live in an explicit `CollectorRegistry`, so tests and drills stay isolated.
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from weakref import WeakKeyDictionary
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from chaos import __version__
+from chaos.errors import SetupError
+
+DEFAULT_METRICS_PORT = 9464
+INCIDENT_RESULTS = ("recovered", "unrecovered")
+PROBE_RESULTS = ("ok", "error")
+
+# Recoveries take from under a second (container restart) to minutes (node loss).
+RECOVERY_BUCKETS = (0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300)
+# A phase can be a few milliseconds (scheduling) or as long as a whole recovery.
+PHASE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
+
+_WORKLOAD = ("namespace", "workload")
+_FAULT = (*_WORKLOAD, "fault")
+
+
+@dataclass(frozen=True)
+class _Families:
+    """The metric families, registered once per registry and shared by its DrillMetrics."""
+
+    faults_injected: Counter
+    incidents: Counter
+    recovery_seconds: Histogram
+    phase_seconds: Histogram
+    ready_replicas: Gauge
+    desired_replicas: Gauge
+    container_restarts: Counter
+    probe_requests: Counter
+    availability: Gauge
+    drill_running: Gauge
+    last_fault_timestamp: Gauge
+    slo_max_recovery: Gauge
+    slo_min_availability: Gauge
+    build_info: Gauge
+
+
+def _register(registry: CollectorRegistry) -> _Families:
+    r = registry
+    families = _Families(
+        faults_injected=Counter(
+            "chaosdrill_faults_injected", "Faults injected.", _FAULT, registry=r
+        ),
+        incidents=Counter(
+            "chaosdrill_incidents",
+            "Incidents closed, by whether the workload recovered.",
+            (*_FAULT, "result"),
+            registry=r,
+        ),
+        recovery_seconds=Histogram(
+            "chaosdrill_recovery_seconds",
+            "Seconds from fault injection until the workload was Ready again.",
+            _FAULT,
+            buckets=RECOVERY_BUCKETS,
+            registry=r,
+        ),
+        phase_seconds=Histogram(
+            "chaosdrill_phase_seconds",
+            "Seconds spent in each phase of an incident's timeline.",
+            (*_FAULT, "phase"),
+            buckets=PHASE_BUCKETS,
+            registry=r,
+        ),
+        ready_replicas=Gauge(
+            "chaosdrill_workload_ready_replicas", "Ready replicas.", _WORKLOAD, registry=r
+        ),
+        desired_replicas=Gauge(
+            "chaosdrill_workload_desired_replicas", "Desired replicas.", _WORKLOAD, registry=r
+        ),
+        container_restarts=Counter(
+            "chaosdrill_container_restarts",
+            "Container restarts observed in the workload's pods.",
+            _WORKLOAD,
+            registry=r,
+        ),
+        probe_requests=Counter(
+            "chaosdrill_probe_requests",
+            "HTTP availability probe requests, by result.",
+            (*_WORKLOAD, "result"),
+            registry=r,
+        ),
+        availability=Gauge(
+            "chaosdrill_availability_ratio",
+            "Share of successful probe requests during the drill, 0 to 1.",
+            _WORKLOAD,
+            registry=r,
+        ),
+        drill_running=Gauge(
+            "chaosdrill_drill_running", "1 while a drill runs, else 0.", _WORKLOAD, registry=r
+        ),
+        last_fault_timestamp=Gauge(
+            "chaosdrill_last_fault_timestamp_seconds",
+            "Unix time of the last injected fault; 0 if none yet.",
+            _FAULT,
+            registry=r,
+        ),
+        slo_max_recovery=Gauge(
+            "chaosdrill_slo_max_recovery_seconds",
+            "The drill's SLO: the longest acceptable recovery.",
+            _WORKLOAD,
+            registry=r,
+        ),
+        slo_min_availability=Gauge(
+            "chaosdrill_slo_min_availability_ratio",
+            "The drill's SLO: the lowest acceptable availability, 0 to 1.",
+            _WORKLOAD,
+            registry=r,
+        ),
+        build_info=Gauge("chaosdrill_build_info", "Always 1.", ("version",), registry=r),
+    )
+    families.build_info.labels(version=__version__).set(1)
+    return families
+
+
+_FAMILIES: WeakKeyDictionary[CollectorRegistry, _Families] = WeakKeyDictionary()
+_FAMILIES_LOCK = threading.Lock()
+
+
+def _families_of(registry: CollectorRegistry) -> _Families:
+    with _FAMILIES_LOCK:
+        families = _FAMILIES.get(registry)
+        if families is None:
+            families = _FAMILIES[registry] = _register(registry)
+        return families
+
+
+class DrillMetrics:
+    """The metrics of one workload under drill; several may share a registry.
+
+    `faults` is the closed set of fault names (pass `chaos.spec.FAULT_TYPES`); `phases`, if
+    given, is the closed set of timeline phases. Known series are created at 0 up front.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        namespace: str,
+        workload: str,
+        faults: Sequence[str],
+        *,
+        phases: Sequence[str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._m = _families_of(registry)
+        self._labels = {"namespace": namespace, "workload": workload}
+        self._faults = tuple(faults)
+        self._phases = None if phases is None else tuple(phases)
+        self._clock = clock
+        self._create_known_series()
+
+    def _create_known_series(self) -> None:
+        m, labels = self._m, self._labels
+        for fault in self._faults:
+            m.faults_injected.labels(**labels, fault=fault)
+            m.recovery_seconds.labels(**labels, fault=fault)
+            m.last_fault_timestamp.labels(**labels, fault=fault).set(0)
+            for result in INCIDENT_RESULTS:
+                m.incidents.labels(**labels, fault=fault, result=result)
+            for phase in self._phases or ():
+                m.phase_seconds.labels(**labels, fault=fault, phase=phase)
+        for result in PROBE_RESULTS:
+            m.probe_requests.labels(**labels, result=result)
+        m.container_restarts.labels(**labels)
+        m.drill_running.labels(**labels).set(0)
+
+    def _fault(self, fault: str) -> str:
+        if fault not in self._faults:
+            raise ValueError(f"unknown fault {fault!r}: expected one of {', '.join(self._faults)}")
+        return fault
+
+    def _phase(self, phase: str) -> str:
+        if self._phases is not None and phase not in self._phases:
+            raise ValueError(f"unknown phase {phase!r}: expected one of {', '.join(self._phases)}")
+        return phase
+
+    def fault_injected(self, fault: str) -> None:
+        """Count one injected fault and stamp its time (call right after the injection)."""
+        labels = {**self._labels, "fault": self._fault(fault)}
+        self._m.faults_injected.labels(**labels).inc()
+        self._m.last_fault_timestamp.labels(**labels).set(self._clock())
+
+    def incident_closed(
+        self,
+        fault: str,
+        recovery_seconds: float | None,
+        phase_durations: Mapping[str, float],
+    ) -> None:
+        """Record a finished incident; `recovery_seconds` is None when it never recovered."""
+        labels = {**self._labels, "fault": self._fault(fault)}
+        result = "unrecovered" if recovery_seconds is None else "recovered"
+        self._m.incidents.labels(**labels, result=result).inc()
+        if recovery_seconds is not None:
+            self._m.recovery_seconds.labels(**labels).observe(recovery_seconds)
+        for phase, seconds in phase_durations.items():
+            self._m.phase_seconds.labels(**labels, phase=self._phase(phase)).observe(seconds)
+
+    def replicas(self, ready: int, desired: int) -> None:
+        """Set the workload's ready and desired replica counts."""
+        self._m.ready_replicas.labels(**self._labels).set(ready)
+        self._m.desired_replicas.labels(**self._labels).set(desired)
+
+    def container_restarts(self, n: int) -> None:
+        """Add `n` newly observed container restarts (a delta, not the pods' total)."""
+        self._m.container_restarts.labels(**self._labels).inc(n)
+
+    def probe(self, ok: bool) -> None:
+        """Count one availability probe request."""
+        self._m.probe_requests.labels(**self._labels, result="ok" if ok else "error").inc()
+
+    def availability(self, ratio: float) -> None:
+        """Set the drill's availability so far, 0 to 1."""
+        if not 0.0 <= ratio <= 1.0:
+            raise ValueError(f"availability must be between 0 and 1, got {ratio}")
+        self._m.availability.labels(**self._labels).set(ratio)
+
+    def running(self, running: bool) -> None:
+        """Mark the drill as running (True) or finished (False)."""
+        self._m.drill_running.labels(**self._labels).set(1 if running else 0)
+
+    def slo(self, max_recovery_seconds: float, min_availability: float) -> None:
+        """Publish the drill's SLO so alerts compare against it instead of the defaults."""
+        self._m.slo_max_recovery.labels(**self._labels).set(max_recovery_seconds)
+        self._m.slo_min_availability.labels(**self._labels).set(min_availability)
+
+
+class MetricsServer:
+    """An HTTP server answering /metrics from a background thread; `close()` stops it."""
+
+    def __init__(self, registry: CollectorRegistry, port: int, host: str) -> None:
+        self._server, self._thread = start_http_server(port, addr=host, registry=registry)
+        self.host = host
+        self.port: int = self._server.server_port
+        self._closed = False
+
+    @property
+    def url(self) -> str:
+        """The address of the metrics page."""
+        return f"http://{self.host}:{self.port}/metrics"
+
+    def close(self) -> None:
+        """Stop serving and release the port; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> MetricsServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def serve(
+    registry: CollectorRegistry, port: int = DEFAULT_METRICS_PORT, host: str = "127.0.0.1"
+) -> MetricsServer:
+    """Serve `registry` on http://host:port/metrics; port 0 picks a free port."""
+    try:
+        return MetricsServer(registry, port, host)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise SetupError(
+                f"port {port} is already in use on {host}: pick another with --metrics-port"
+            ) from None
+        raise SetupError(
+            f"cannot serve metrics on {host}:{port}: {error.strerror or error}"
+        ) from None

@@ -1,0 +1,157 @@
+"""Unit tests for chaos/metrics.py: known series at 0, bounded labels, a steady payload."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from chaos.errors import SetupError
+from chaos.metrics import DrillMetrics, serve
+
+# The drill spec owns the real list (chaos.spec.FAULT_TYPES); these tests need only some names.
+FAULTS = ("pod_delete", "container_kill", "node_drain")
+PHASES = ("target_gone", "scheduled", "ready")
+ALLOWED_LABELS = {"namespace", "workload", "fault", "result", "phase", "le", "version"}
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+def _metrics(registry: CollectorRegistry, workload: str = "web") -> DrillMetrics:
+    return DrillMetrics(registry, "demo", workload, FAULTS, phases=PHASES, clock=lambda: 1000.0)
+
+
+def _value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
+    value = registry.get_sample_value(name, {"namespace": "demo", "workload": "web", **labels})
+    return None if value is None else float(value)
+
+
+def _series(registry: CollectorRegistry) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    return [
+        (sample.name, tuple(sorted(sample.labels.items())))
+        for family in registry.collect()
+        for sample in family.samples
+    ]
+
+
+def _exercise(metrics: DrillMetrics) -> None:
+    metrics.running(True)
+    metrics.fault_injected("pod_delete")
+    metrics.incident_closed("pod_delete", 3.5, {"target_gone": 0.1, "scheduled": 0.02})
+    metrics.incident_closed("pod_delete", None, {"target_gone": 0.1})
+    metrics.replicas(ready=2, desired=3)
+    metrics.container_restarts(1)
+    metrics.probe(ok=True)
+    metrics.probe(ok=False)
+    metrics.availability(0.98)
+    metrics.slo(max_recovery_seconds=30, min_availability=0.99)
+
+
+def test_every_known_fault_and_result_series_exists_at_zero(registry: CollectorRegistry) -> None:
+    _metrics(registry)
+    for fault in FAULTS:
+        assert _value(registry, "chaosdrill_faults_injected_total", fault=fault) == 0
+        assert _value(registry, "chaosdrill_recovery_seconds_count", fault=fault) == 0
+        for result in ("recovered", "unrecovered"):
+            labels = {"fault": fault, "result": result}
+            assert _value(registry, "chaosdrill_incidents_total", **labels) == 0
+        for phase in PHASES:
+            assert _value(registry, "chaosdrill_phase_seconds_count", fault=fault, phase=phase) == 0
+    for result in ("ok", "error"):
+        assert _value(registry, "chaosdrill_probe_requests_total", result=result) == 0
+    assert _value(registry, "chaosdrill_container_restarts_total") == 0
+    assert _value(registry, "chaosdrill_drill_running") == 0
+    assert registry.get_sample_value("chaosdrill_build_info", {"version": "0.1.0"}) == 1
+
+
+def test_calls_land_in_their_series(registry: CollectorRegistry) -> None:
+    _exercise(_metrics(registry))
+    assert _value(registry, "chaosdrill_faults_injected_total", fault="pod_delete") == 1
+    assert _value(registry, "chaosdrill_last_fault_timestamp_seconds", fault="pod_delete") == 1000
+    recovered = {"fault": "pod_delete", "result": "recovered"}
+    unrecovered = {"fault": "pod_delete", "result": "unrecovered"}
+    assert _value(registry, "chaosdrill_incidents_total", **recovered) == 1
+    assert _value(registry, "chaosdrill_incidents_total", **unrecovered) == 1
+    assert _value(registry, "chaosdrill_recovery_seconds_sum", fault="pod_delete") == 3.5
+    assert _value(registry, "chaosdrill_recovery_seconds_count", fault="pod_delete") == 1
+    phase = {"fault": "pod_delete", "phase": "target_gone"}
+    assert _value(registry, "chaosdrill_phase_seconds_count", **phase) == 2
+    assert _value(registry, "chaosdrill_workload_ready_replicas") == 2
+    assert _value(registry, "chaosdrill_workload_desired_replicas") == 3
+    assert _value(registry, "chaosdrill_probe_requests_total", result="error") == 1
+    assert _value(registry, "chaosdrill_availability_ratio") == 0.98
+    assert _value(registry, "chaosdrill_drill_running") == 1
+    assert _value(registry, "chaosdrill_slo_max_recovery_seconds") == 30
+
+
+def test_labels_are_bounded_and_names_prefixed(registry: CollectorRegistry) -> None:
+    _exercise(_metrics(registry))
+    for name, labels in _series(registry):
+        assert name.startswith("chaosdrill_")
+        assert {key for key, _ in labels} <= ALLOWED_LABELS, name
+
+
+def test_payload_does_not_grow_as_the_same_calls_repeat(registry: CollectorRegistry) -> None:
+    metrics = _metrics(registry)
+    _exercise(metrics)
+    series_before = _series(registry)
+    size_before = len(generate_latest(registry))
+    for _ in range(500):
+        _exercise(metrics)
+    assert _series(registry) == series_before
+    # Only the digits of the values may grow.
+    assert len(generate_latest(registry)) < size_before * 1.1
+
+
+def test_unknown_fault_or_phase_is_refused(registry: CollectorRegistry) -> None:
+    metrics = _metrics(registry)
+    with pytest.raises(ValueError, match="unknown fault 'pod_restart'"):
+        metrics.fault_injected("pod_restart")
+    with pytest.raises(ValueError, match="unknown phase 'web-7d4f9-abcde'"):
+        metrics.incident_closed("pod_delete", 1.0, {"web-7d4f9-abcde": 1.0})
+
+
+def test_availability_outside_zero_to_one_is_refused(registry: CollectorRegistry) -> None:
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        _metrics(registry).availability(99.0)
+
+
+def test_two_workloads_share_one_registry(registry: CollectorRegistry) -> None:
+    _metrics(registry, "web").fault_injected("pod_delete")
+    _metrics(registry, "api").fault_injected("node_drain")
+    assert _value(registry, "chaosdrill_faults_injected_total", fault="pod_delete") == 1
+    api = {"namespace": "demo", "workload": "api", "fault": "node_drain"}
+    assert registry.get_sample_value("chaosdrill_faults_injected_total", api) == 1
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def test_serve_answers_metrics_on_loopback(registry: CollectorRegistry) -> None:
+    _metrics(registry).fault_injected("pod_delete")
+    with serve(registry, port=0) as server:
+        assert server.host == "127.0.0.1"
+        with urllib.request.urlopen(server.url, timeout=5) as response:
+            body = response.read().decode()
+    assert 'chaosdrill_faults_injected_total{fault="pod_delete"' in body
+
+
+def test_serve_on_a_taken_port_says_what_to_do(
+    registry: CollectorRegistry, taken_port: int
+) -> None:
+    with pytest.raises(SetupError) as caught:
+        serve(registry, port=taken_port)
+    assert str(caught.value) == (
+        f"port {taken_port} is already in use on 127.0.0.1: pick another with --metrics-port"
+    )
