@@ -8,6 +8,7 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ class Target:
 
     kind: str | None
     name: str | None
-    match_labels: Mapping[str, str]
+    match_labels: Mapping[str, str] = dataclass_field(hash=False)
 
 
 @dataclass(frozen=True)
