@@ -1,0 +1,213 @@
+"""Incident timelines: for each injected fault, when each recovery phase was first seen
+(monotonic seconds), cross-checked against the API's own one-second timestamps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import pairwise
+from typing import Any
+
+REPLACEMENT_PHASES: tuple[str, ...] = (
+    "injected",
+    "target_gone",
+    "replacement_created",
+    "scheduled",
+    "started",
+    "ready",
+)
+"""A pod goes and a controller replaces it (pod_delete; node_drain per evicted pod).
+target_gone is the moment the pod stops counting: deletion or eviction seen by the watch."""
+
+RESTART_PHASES: tuple[str, ...] = ("injected", "container_exited", "restarted", "ready")
+"""A container dies and the kubelet restarts it in place (container_kill, liveness_break)."""
+
+SCALE_PHASES: tuple[str, ...] = ("injected", "replicas_created", "scheduled", "started", "ready")
+"""New replicas come up; each phase is when the last of the new pods reached it."""
+
+NODE_STOP_PHASES: tuple[str, ...] = (
+    "injected",
+    "node_not_ready",
+    "target_gone",
+    "replacement_created",
+    "scheduled",
+    "started",
+    "ready",
+)
+"""A node goes down; its pods are marked for deletion only after the node is NotReady."""
+
+PHASES_BY_FAULT: Mapping[str, tuple[str, ...]] = {
+    "pod_delete": REPLACEMENT_PHASES,
+    "container_kill": RESTART_PHASES,
+    "liveness_break": RESTART_PHASES,
+    "scale": SCALE_PHASES,
+    "node_drain": REPLACEMENT_PHASES,
+    "node_stop": NODE_STOP_PHASES,
+}
+
+API_RESOLUTION_SECONDS = 1.0
+"""API timestamps (creationTimestamp, condition lastTransitionTime) are whole seconds."""
+
+
+def phases_for(fault: str) -> tuple[str, ...]:
+    """The ordered phases of an incident of this fault type."""
+    try:
+        return PHASES_BY_FAULT[fault]
+    except KeyError:
+        raise ValueError(f"unknown fault type {fault!r}") from None
+
+
+def incident_id(round_number: int, index: int) -> str:
+    """The id of the index-th incident (from 1) of a round (from 1): 'r2-i1'."""
+    return f"r{round_number}-i{index}"
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    """Whether the monotonic duration between two phases agrees with the API's timestamps."""
+
+    first_phase: str
+    last_phase: str
+    monotonic_seconds: float
+    api_seconds: float
+    tolerance_seconds: float
+
+    @property
+    def agrees(self) -> bool:
+        return abs(self.monotonic_seconds - self.api_seconds) <= self.tolerance_seconds
+
+    def detail(self) -> str:
+        verdict = "agrees" if self.agrees else "DISAGREES"
+        return (
+            f"{self.first_phase}->{self.last_phase}: watch {self.monotonic_seconds:.3f} s, "
+            f"API {self.api_seconds:.0f} s, {verdict} within {self.tolerance_seconds:.2f} s"
+        )
+
+
+@dataclass
+class Incident:
+    """One injected fault and its recovery, built up as watch events arrive.
+
+    phases maps phase -> monotonic seconds; the first arrival of a phase wins.
+    """
+
+    id: str
+    round: int
+    fault: str
+    namespace: str
+    workload: str
+    target_pod: str
+    target_uid: str = ""
+    node: str = ""
+    phases: dict[str, float] = field(default_factory=dict)
+    api_times: dict[str, datetime] = field(default_factory=dict)
+    restart_count: int = 0
+
+    @property
+    def expected_phases(self) -> tuple[str, ...]:
+        return phases_for(self.fault)
+
+    def mark(self, phase: str, mono: float, api_time: datetime | None = None) -> bool:
+        """Record phase at monotonic time mono; returns False for a duplicate (ignored).
+
+        An API timestamp arriving with a duplicate is still kept if the phase had none.
+        """
+        if phase not in self.expected_phases:
+            raise ValueError(f"{phase!r} is not a phase of {self.fault}: {self.expected_phases}")
+        if api_time is not None:
+            self.api_times.setdefault(phase, api_time)
+        if phase in self.phases:
+            return False
+        self.phases[phase] = mono
+        return True
+
+    def record_restarts(self, restart_count: int) -> None:
+        """Keep the highest container restart count seen for the target."""
+        self.restart_count = max(self.restart_count, restart_count)
+
+    @property
+    def recovered(self) -> bool:
+        return "injected" in self.phases and "ready" in self.phases
+
+    @property
+    def recovery_seconds(self) -> float | None:
+        """ready - injected, or None if either is missing."""
+        if not self.recovered:
+            return None
+        return self.phases["ready"] - self.phases["injected"]
+
+    def reached(self) -> list[tuple[str, float]]:
+        """The phases seen so far, in phase order (not arrival order)."""
+        seen = self.phases
+        return [(phase, seen[phase]) for phase in self.expected_phases if phase in seen]
+
+    def offsets(self) -> dict[str, float]:
+        """Each phase seen, as seconds after injected (empty until injected is seen)."""
+        if "injected" not in self.phases:
+            return {}
+        start = self.phases["injected"]
+        return {phase: mono - start for phase, mono in self.reached()}
+
+    def phase_durations(self) -> dict[str, float]:
+        """Each phase seen after the first, minus the previous phase seen."""
+        return {phase: mono - prev for (_, prev), (phase, mono) in pairwise(self.reached())}
+
+    def is_ordered(self) -> bool:
+        """True when the phases were seen in their expected order."""
+        times = [mono for _, mono in self.reached()]
+        return all(a <= b for a, b in pairwise(times))
+
+    def api_cross_check(self, margin_seconds: float = 0.25) -> CrossCheck | None:
+        """Compare the first and last phases that have API timestamps; None if fewer than two.
+
+        Whole-second timestamps put the true duration within 1 s of their difference; the
+        margin allows for watch delivery delay.
+        """
+        stamped = [phase for phase in self.expected_phases if phase in self.api_times]
+        stamped = [phase for phase in stamped if phase in self.phases]
+        if len(stamped) < 2:
+            return None
+        first, last = stamped[0], stamped[-1]
+        return CrossCheck(
+            first_phase=first,
+            last_phase=last,
+            monotonic_seconds=self.phases[last] - self.phases[first],
+            api_seconds=(self.api_times[last] - self.api_times[first]).total_seconds(),
+            tolerance_seconds=API_RESOLUTION_SECONDS + margin_seconds,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict; from_dict reads it back."""
+        return {
+            "id": self.id,
+            "round": self.round,
+            "fault": self.fault,
+            "namespace": self.namespace,
+            "workload": self.workload,
+            "target_pod": self.target_pod,
+            "target_uid": self.target_uid,
+            "node": self.node,
+            "phases": dict(self.reached()),
+            "api_times": {phase: time.isoformat() for phase, time in self.api_times.items()},
+            "restart_count": self.restart_count,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Incident:
+        return cls(
+            id=data["id"],
+            round=int(data["round"]),
+            fault=data["fault"],
+            namespace=data["namespace"],
+            workload=data["workload"],
+            target_pod=data["target_pod"],
+            target_uid=data.get("target_uid", ""),
+            node=data.get("node", ""),
+            phases={phase: float(mono) for phase, mono in data.get("phases", {}).items()},
+            api_times={
+                phase: datetime.fromisoformat(time)
+                for phase, time in data.get("api_times", {}).items()
+            },
+            restart_count=int(data.get("restart_count", 0)),
+        )
