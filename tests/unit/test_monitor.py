@@ -1,0 +1,127 @@
+"""Unit tests for chaos/monitor.py that start no Prometheus: errors, PID safety, ConfigMaps."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaos.errors import SetupError
+from chaos.monitor import (
+    MONITORING_NAMESPACE,
+    dashboard_configmap,
+    dashboard_files,
+    k8s_manifests,
+    query,
+    render_k8s_manifests,
+    start_prometheus,
+    stop_prometheus,
+    write_config,
+)
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_missing_binary_says_how_to_install(tmp_path: Path) -> None:
+    with pytest.raises(SetupError) as caught:
+        start_prometheus(tmp_path, binary="prometheus-that-is-not-installed")
+    assert str(caught.value) == (
+        "prometheus not found: run 'make setup' (installs Debian's prometheus)"
+    )
+
+
+def test_taken_port_is_refused_before_starting(tmp_path: Path, taken_port: int) -> None:
+    # "true" stands in for the binary: the port check comes first, so it never runs.
+    with pytest.raises(SetupError) as caught:
+        start_prometheus(tmp_path, port=taken_port, binary="true")
+    assert str(caught.value) == (
+        f"port {taken_port} is already in use on 127.0.0.1: pick another with --prometheus-port"
+    )
+    assert not (tmp_path / "prometheus.pid").exists()
+
+
+def test_a_prometheus_that_exits_is_reported_and_forgotten(
+    tmp_path: Path, closed_port: int
+) -> None:
+    with pytest.raises(SetupError, match=r"prometheus exited with code 1: \(no output\)"):
+        start_prometheus(tmp_path, port=closed_port, binary="false", ready_timeout=10)
+    assert not (tmp_path / "prometheus.pid").exists()
+
+
+def test_stop_without_a_pid_file_does_nothing(tmp_path: Path) -> None:
+    assert stop_prometheus(tmp_path) is False
+
+
+def test_stop_never_signals_a_pid_that_is_not_this_state_dirs_prometheus(tmp_path: Path) -> None:
+    (tmp_path / "prometheus.pid").write_text(f"{os.getpid()}\n")
+    assert stop_prometheus(tmp_path) is False  # had it signalled, this test would be dead
+    assert not (tmp_path / "prometheus.pid").exists()
+
+
+def test_config_points_at_the_exporter_port(tmp_path: Path) -> None:
+    config = write_config(tmp_path, exporter_port=19464)
+    assert "rules.yml" in config.read_text()
+    assert (tmp_path / "rules.yml").exists()
+    targets = json.loads((tmp_path / "targets.json").read_text())
+    assert targets == [{"targets": ["127.0.0.1:19464"], "labels": {}}]
+
+
+def test_query_of_an_unreachable_prometheus_says_where(closed_port: int) -> None:
+    url = f"http://127.0.0.1:{closed_port}"
+    with pytest.raises(SetupError, match=f"prometheus not reachable at {url}"):
+        query(url, "up", timeout=2)
+
+
+def test_dashboard_configmap_is_built_from_the_dashboard_files() -> None:
+    configmap = dashboard_configmap()
+    assert configmap["metadata"]["namespace"] == MONITORING_NAMESPACE
+    assert sorted(configmap["data"]) == [path.name for path in dashboard_files()]
+    for path in dashboard_files():
+        assert json.loads(configmap["data"][path.name]) == json.loads(path.read_text())
+
+
+def _mounted_configmaps(obj: dict[str, Any]) -> set[str]:
+    volumes = obj["spec"]["template"]["spec"]["volumes"]
+    return {volume["configMap"]["name"] for volume in volumes if "configMap" in volume}
+
+
+def test_k8s_manifests_are_complete_and_in_one_namespace() -> None:
+    objects = k8s_manifests()
+    assert objects[0] == {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": MONITORING_NAMESPACE,
+            "labels": {"app.kubernetes.io/part-of": "chaos-drill"},
+        },
+    }
+    assert all(obj["metadata"]["namespace"] == MONITORING_NAMESPACE for obj in objects[1:])
+    configmaps = {obj["metadata"]["name"] for obj in objects if obj["kind"] == "ConfigMap"}
+    deployments = [obj for obj in objects if obj["kind"] == "Deployment"]
+    assert {obj["metadata"]["name"] for obj in deployments} == {"prometheus", "grafana"}
+    for deployment in deployments:
+        assert _mounted_configmaps(deployment) <= configmaps
+
+
+def test_rendered_manifests_are_yaml_with_readable_blocks() -> None:
+    text = render_k8s_manifests()
+    assert "  prometheus.yml: |\n" in text
+    assert "  chaosdrill-overview.json: |\n" in text
