@@ -144,8 +144,10 @@ def _families_of(registry: CollectorRegistry) -> _Families:
 class DrillMetrics:
     """The metrics of one workload under drill; several may share a registry.
 
-    `faults` is the closed set of fault names (pass `chaos.spec.FAULT_TYPES`); `phases`, if
-    given, is the closed set of timeline phases. Known series are created at 0 up front.
+    `faults` is the closed set of fault names (pass `chaos.spec.FAULT_TYPES`). `phases`, if
+    given, maps each fault to its ordered timeline phases (pass
+    `chaos.timeline.PHASES_BY_FAULT`); durations lead into every phase after the first, so
+    those are the allowed phase labels. Known series are created at 0 up front.
     """
 
     def __init__(
@@ -155,13 +157,13 @@ class DrillMetrics:
         workload: str,
         faults: Sequence[str],
         *,
-        phases: Sequence[str] | None = None,
+        phases: Mapping[str, Sequence[str]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._m = _families_of(registry)
         self._labels = {"namespace": namespace, "workload": workload}
         self._faults = tuple(faults)
-        self._phases = None if phases is None else tuple(phases)
+        self._phases = None if phases is None else {f: tuple(p[1:]) for f, p in phases.items()}
         self._clock = clock
         self._create_known_series()
 
@@ -173,7 +175,7 @@ class DrillMetrics:
             m.last_fault_timestamp.labels(**labels, fault=fault).set(0)
             for result in INCIDENT_RESULTS:
                 m.incidents.labels(**labels, fault=fault, result=result)
-            for phase in self._phases or ():
+            for phase in self._phases_of(fault):
                 m.phase_seconds.labels(**labels, fault=fault, phase=phase)
         for result in PROBE_RESULTS:
             m.probe_requests.labels(**labels, result=result)
@@ -185,9 +187,15 @@ class DrillMetrics:
             raise ValueError(f"unknown fault {fault!r}: expected one of {', '.join(self._faults)}")
         return fault
 
-    def _phase(self, phase: str) -> str:
-        if self._phases is not None and phase not in self._phases:
-            raise ValueError(f"unknown phase {phase!r}: expected one of {', '.join(self._phases)}")
+    def _phases_of(self, fault: str) -> tuple[str, ...]:
+        return () if self._phases is None else self._phases.get(fault, ())
+
+    def _phase(self, fault: str, phase: str) -> str:
+        known = self._phases_of(fault)
+        if self._phases is not None and phase not in known:
+            raise ValueError(
+                f"unknown phase {phase!r} of {fault}: expected one of {', '.join(known)}"
+            )
         return phase
 
     def fault_injected(self, fault: str) -> None:
@@ -202,14 +210,19 @@ class DrillMetrics:
         recovery_seconds: float | None,
         phase_durations: Mapping[str, float],
     ) -> None:
-        """Record a finished incident; `recovery_seconds` is None when it never recovered."""
+        """Record a finished incident; `recovery_seconds` is None when it never recovered.
+
+        `phase_durations` maps each phase reached to the seconds since the previous one
+        (`Incident.phase_durations()`).
+        """
         labels = {**self._labels, "fault": self._fault(fault)}
         result = "unrecovered" if recovery_seconds is None else "recovered"
         self._m.incidents.labels(**labels, result=result).inc()
         if recovery_seconds is not None:
             self._m.recovery_seconds.labels(**labels).observe(recovery_seconds)
         for phase, seconds in phase_durations.items():
-            self._m.phase_seconds.labels(**labels, phase=self._phase(phase)).observe(seconds)
+            phase_labels = {**labels, "phase": self._phase(fault, phase)}
+            self._m.phase_seconds.labels(**phase_labels).observe(seconds)
 
     def replicas(self, ready: int, desired: int) -> None:
         """Set the workload's ready and desired replica counts."""

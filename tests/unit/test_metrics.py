@@ -14,7 +14,10 @@ from chaos.metrics import DrillMetrics, serve
 
 # The drill spec owns the real list (chaos.spec.FAULT_TYPES); these tests need only some names.
 FAULTS = ("pod_delete", "container_kill", "node_drain")
-PHASES = ("target_gone", "scheduled", "ready")
+PHASES = {
+    "pod_delete": ("injected", "target_gone", "scheduled", "ready"),
+    "container_kill": ("injected", "container_exited", "ready"),
+}
 ALLOWED_LABELS = {"namespace", "workload", "fault", "result", "phase", "le", "version"}
 
 
@@ -61,7 +64,7 @@ def test_every_known_fault_and_result_series_exists_at_zero(registry: CollectorR
         for result in ("recovered", "unrecovered"):
             labels = {"fault": fault, "result": result}
             assert _value(registry, "chaosdrill_incidents_total", **labels) == 0
-        for phase in PHASES:
+        for phase in PHASES.get(fault, ())[1:]:
             assert _value(registry, "chaosdrill_phase_seconds_count", fault=fault, phase=phase) == 0
     for result in ("ok", "error"):
         assert _value(registry, "chaosdrill_probe_requests_total", result=result) == 0
@@ -113,8 +116,28 @@ def test_unknown_fault_or_phase_is_refused(registry: CollectorRegistry) -> None:
     metrics = _metrics(registry)
     with pytest.raises(ValueError, match="unknown fault 'pod_restart'"):
         metrics.fault_injected("pod_restart")
-    with pytest.raises(ValueError, match="unknown phase 'web-7d4f9-abcde'"):
+    with pytest.raises(ValueError, match="unknown phase 'web-7d4f9-abcde' of pod_delete"):
         metrics.incident_closed("pod_delete", 1.0, {"web-7d4f9-abcde": 1.0})
+    with pytest.raises(ValueError, match="unknown phase 'container_exited' of pod_delete"):
+        metrics.incident_closed("pod_delete", 1.0, {"container_exited": 1.0})
+
+
+def test_phase_series_exist_only_for_each_faults_own_phases(registry: CollectorRegistry) -> None:
+    _metrics(registry)
+    phases = {
+        (labels["fault"], labels["phase"])
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name == "chaosdrill_phase_seconds_count"
+        for labels in [sample.labels]
+    }
+    assert phases == {
+        ("pod_delete", "target_gone"),
+        ("pod_delete", "scheduled"),
+        ("pod_delete", "ready"),
+        ("container_kill", "container_exited"),
+        ("container_kill", "ready"),
+    }
 
 
 def test_availability_outside_zero_to_one_is_refused(registry: CollectorRegistry) -> None:

@@ -43,7 +43,9 @@ def _panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
 def _exported_sample_names() -> set[str]:
     """What Prometheus sees from our exporter once every method has been called."""
     registry = CollectorRegistry()
-    metrics = DrillMetrics(registry, "demo", "web", ("pod_delete",), phases=("ready",))
+    metrics = DrillMetrics(
+        registry, "demo", "web", ("pod_delete",), phases={"pod_delete": ("injected", "ready")}
+    )
     metrics.fault_injected("pod_delete")
     metrics.incident_closed("pod_delete", 1.0, {"ready": 1.0})
     metrics.replicas(ready=1, desired=1)
