@@ -1,0 +1,53 @@
+# chaos-drill: `make demo` runs a real drill, `make test` passes the tests; both set up first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := containerd runc containernetworking-plugins etcd-server busybox-static \
+	iptables iproute2 conntrack prometheus curl
+PYTEST_ARGS ?=
+
+.PHONY: setup apt venv kubernetes test unit e2e lint bench demo down clean
+
+setup: apt venv kubernetes
+
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "==> installing Debian packages:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "==> Debian packages present"; fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@echo "==> Python virtualenv in $(VENV)"
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+kubernetes:
+	@command -v go >/dev/null || { echo "go not found: install Go 1.24 or newer" >&2; exit 2; }
+	@bash cluster/build/build.sh
+
+lint: venv
+	$(VENV)/bin/ruff check chaos tests
+	$(VENV)/bin/mypy
+
+test: setup lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+unit: venv
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+bench: setup
+	$(VENV)/bin/pytest tests/bench -m bench -s -p no:randomly $(PYTEST_ARGS)
+
+demo: setup
+	$(VENV)/bin/chaos-drill demo
+
+down: venv
+	$(VENV)/bin/chaos-drill cluster down
+
+clean: down
+	rm -rf $(VENV)

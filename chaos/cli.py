@@ -1,0 +1,74 @@
+"""The chaos-drill command line: flags and wiring only; the work happens in the modules."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from chaos import __version__
+from chaos.cluster import providers
+from chaos.errors import ChaosDrillError
+
+
+def _say(message: str) -> None:
+    print(f"chaos-drill: {message}", file=sys.stderr, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chaos-drill", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"chaos-drill {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    cluster = commands.add_parser("cluster", help="bring a cluster up or down, or report on it")
+    cluster.add_argument("action", choices=["up", "down", "status", "kubeconfig"])
+    providers.add_arguments(cluster)
+
+    deploy = commands.add_parser("deploy", help="deploy the sample workload and wait until Ready")
+    providers.add_arguments(deploy)
+    deploy.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for Ready")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "cluster":
+            return cluster_command(args)
+        if args.command == "deploy":
+            return deploy_command(args)
+    except ChaosDrillError as error:
+        _say(f"error: {error}")
+        return error.exit_code
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130
+    return 2
+
+
+def cluster_command(args: argparse.Namespace) -> int:
+    provider = providers.from_args(args)
+    if args.action == "up":
+        provider.up(_say)
+    elif args.action == "down":
+        provider.down(_say)
+    elif args.action == "kubeconfig":
+        print(provider.kubeconfig())
+    else:
+        status = provider.status()
+        print(f"provider: {status.provider}\nup: {'yes' if status.up else 'no'}")
+        if status.kubeconfig:
+            print(f"kubeconfig: {status.kubeconfig}")
+        for part in status.components:
+            print(f"  {part.name}: {'running' if part.running else 'STOPPED'} {part.detail}")
+        return 0 if status.up else 1
+    return 0
+
+
+def deploy_command(args: argparse.Namespace) -> int:
+    from chaos import workloads
+
+    provider = providers.from_args(args)
+    workloads.deploy(provider, _say, timeout=args.timeout)
+    return 0

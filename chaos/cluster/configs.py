@@ -1,0 +1,245 @@
+"""Writes the local cluster's certificates, kubeconfigs and component configs, and builds the
+command line of every component."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from chaos.cluster import layout as L
+from chaos.cluster import network, pki
+from chaos.cluster.layout import Layout, Node
+
+PAUSE_IMAGE = "chaosdrill.local/pause:1"
+SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
+
+
+def write_pki(lay: Layout) -> None:
+    """The CA, the serving and client certs of every component, and the ServiceAccount keys."""
+    d = lay.pki
+    d.mkdir(parents=True, exist_ok=True)
+    if (d / "ca.crt").exists():
+        return
+    pki.make_ca(d)
+    pki.make_service_account_keys(d)
+    api_names = ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                 "kubernetes.default.svc.cluster.local")
+    requests = [
+        pki.CertRequest("apiserver", "kube-apiserver", dns_names=api_names,
+                        ip_addresses=("127.0.0.1", L.NODE_IP, network.API_SERVICE_IP),
+                        server=True, client=False),
+        pki.CertRequest("apiserver-kubelet-client", "kube-apiserver-kubelet-client",
+                        ("system:masters",)),
+        pki.CertRequest("admin", "chaos-drill-admin", ("system:masters",)),
+        pki.CertRequest("controller-manager", "system:kube-controller-manager"),
+        pki.CertRequest("scheduler", "system:kube-scheduler"),
+        pki.CertRequest("proxy", "system:kube-proxy"),
+    ]
+    for node in lay.nodes:
+        requests.append(pki.CertRequest(f"{node.name}-client", f"system:node:{node.name}",
+                                        ("system:nodes",)))
+        requests.append(pki.CertRequest(f"{node.name}-serving", node.name, dns_names=(node.name,),
+                                        ip_addresses=(L.NODE_IP,), server=True, client=False))
+    for request in requests:
+        pki.issue(d, request)
+
+
+def write_kubeconfig(path: Path, lay: Layout, cert: str) -> None:
+    """A kubeconfig for the local API server that authenticates with the client cert CERT."""
+    pk = lay.pki
+    doc = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "chaos-drill-local",
+        "clusters": [{"name": "chaos-drill-local", "cluster": {
+            "server": lay.api_url, "certificate-authority": str(pk / "ca.crt")}}],
+        "users": [{"name": cert, "user": {
+            "client-certificate": str(pk / f"{cert}.crt"), "client-key": str(pk / f"{cert}.key")}}],
+        "contexts": [{"name": "chaos-drill-local", "context": {
+            "cluster": "chaos-drill-local", "user": cert}}],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(doc))
+
+
+def write_all(lay: Layout) -> None:
+    write_pki(lay)
+    lay.config.mkdir(parents=True, exist_ok=True)
+    write_kubeconfig(lay.kubeconfig, lay, "admin")
+    for name in ("controller-manager", "scheduler", "proxy"):
+        write_kubeconfig(lay.config / f"{name}.kubeconfig", lay, name)
+    (lay.config / "kube-proxy.yaml").write_text(yaml.safe_dump(kube_proxy_config(lay)))
+    for node in lay.nodes:
+        node.state.mkdir(parents=True, exist_ok=True)
+        write_kubeconfig(node.state / "kubelet.kubeconfig", lay, f"{node.name}-client")
+        (node.state / "kubelet.yaml").write_text(yaml.safe_dump(kubelet_config(lay, node)))
+        (node.state / "containerd.toml").write_text(containerd_config(node))
+        cni = node.state / "cni"
+        cni.mkdir(exist_ok=True)
+        (cni / "10-chaosdrill.conflist").write_text(
+            json.dumps(network.cni_config(node.index, node.state), indent=1))
+
+
+def containerd_config(node: Node) -> str:
+    cri = 'plugins."io.containerd.grpc.v1.cri"'
+    return f"""version = 2
+root = "{node.state / 'containerd'}"
+state = "{node.run / 'containerd'}"
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper"]
+
+[grpc]
+  address = "{node.socket}"
+[ttrpc]
+  address = "{node.socket}.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{node.state / 'opt'}"
+[{cri}]
+  sandbox_image = "{PAUSE_IMAGE}"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  netns_mounts_under_state_dir = true
+  # this machine's root may not lower oom_score_adj (no CAP_SYS_RESOURCE); clamp instead
+  restrict_oom_score_adj = true
+[{cri}.containerd]
+  snapshotter = "overlayfs"
+  default_runtime_name = "runc"
+[{cri}.containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+[{cri}.containerd.runtimes.runc.options]
+  SystemdCgroup = false
+[{cri}.cni]
+  bin_dir = "/usr/lib/cni"
+  conf_dir = "{node.state / 'cni'}"
+"""
+
+
+def kubelet_config(lay: Layout, node: Node) -> dict[str, object]:
+    pk = lay.pki
+    return {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "address": L.NODE_IP,
+        "port": node.kubelet_port,
+        "healthzBindAddress": "127.0.0.1",
+        "healthzPort": node.healthz_port,
+        "readOnlyPort": 0,
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True},
+            "x509": {"clientCAFile": str(pk / "ca.crt")},
+        },
+        "authorization": {"mode": "Webhook"},
+        "tlsCertFile": str(pk / f"{node.name}-serving.crt"),
+        "tlsPrivateKeyFile": str(pk / f"{node.name}-serving.key"),
+        "cgroupDriver": "cgroupfs",
+        "cgroupRoot": f"/chaosdrill/{node.pod_cgroup}",
+        "failSwapOn": False,
+        "failCgroupV1": False,
+        "containerRuntimeEndpoint": f"unix://{node.socket}",
+        "podLogsDir": str(node.state / "pod-logs"),
+        "resolvConf": "",
+        "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%",
+                         "imagefs.available": "1%", "nodefs.inodesFree": "1%"},
+        "imageGCHighThresholdPercent": 99,
+        "imageGCLowThresholdPercent": 98,
+        "nodeStatusUpdateFrequency": "2s",
+        "nodeStatusReportFrequency": "10s",
+        "syncFrequency": "10s",
+        "serializeImagePulls": False,
+        "maxPods": 110,
+    }
+
+
+def kube_proxy_config(lay: Layout) -> dict[str, object]:
+    return {
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        "clientConnection": {"kubeconfig": str(lay.config / "proxy.kubeconfig")},
+        "hostnameOverride": lay.nodes[0].name,
+        "bindAddress": L.NODE_IP,
+        "mode": "iptables",
+        "clusterCIDR": network.POD_CIDR,
+        "healthzBindAddress": f"127.0.0.1:{L.PROXY_HEALTHZ_PORT}",
+        "metricsBindAddress": f"127.0.0.1:{L.PROXY_METRICS_PORT}",
+        "nodePortAddresses": [f"{L.NODE_IP}/32"],
+        "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s",
+                      "tcpCloseWaitTimeout": "0s"},
+        "iptables": {"syncPeriod": "10s", "minSyncPeriod": "0s"},
+    }
+
+
+def etcd_command(lay: Layout) -> list[str]:
+    client = f"http://127.0.0.1:{L.ETCD_PORT}"
+    peer = f"http://127.0.0.1:{L.ETCD_PEER_PORT}"
+    return ["etcd", "--name", "local", "--data-dir", str(lay.state / "etcd"),
+            "--listen-client-urls", client, "--advertise-client-urls", client,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", f"local={peer}", "--log-level", "warn"]
+
+
+def apiserver_command(lay: Layout) -> list[str]:
+    pk = lay.pki
+    return [str(L.bin_dir() / "kube-apiserver"),
+            f"--etcd-servers=http://127.0.0.1:{L.ETCD_PORT}",
+            f"--secure-port={L.API_PORT}", f"--advertise-address={L.NODE_IP}",
+            f"--service-cluster-ip-range={network.SERVICE_CIDR}",
+            f"--client-ca-file={pk / 'ca.crt'}",
+            f"--tls-cert-file={pk / 'apiserver.crt'}",
+            f"--tls-private-key-file={pk / 'apiserver.key'}",
+            f"--kubelet-client-certificate={pk / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={pk / 'apiserver-kubelet-client.key'}",
+            f"--kubelet-certificate-authority={pk / 'ca.crt'}",
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--service-account-issuer={SA_ISSUER}",
+            f"--service-account-key-file={pk / 'sa.pub'}",
+            f"--service-account-signing-key-file={pk / 'sa.key'}",
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
+            "--allow-privileged=true",
+            "--default-not-ready-toleration-seconds=20",
+            "--default-unreachable-toleration-seconds=20",
+            "--profiling=false", "--v=1"]
+
+
+def _component_auth(lay: Layout, name: str) -> list[str]:
+    kubeconfig = str(lay.config / f"{name}.kubeconfig")
+    return [f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}", "--bind-address=127.0.0.1",
+            "--leader-elect=false", "--profiling=false", "--v=1"]
+
+
+def controller_manager_command(lay: Layout) -> list[str]:
+    pk = lay.pki
+    return [str(L.bin_dir() / "kube-controller-manager"),
+            *_component_auth(lay, "controller-manager"),
+            f"--secure-port={L.CONTROLLER_MANAGER_PORT}",
+            f"--service-account-private-key-file={pk / 'sa.key'}",
+            f"--root-ca-file={pk / 'ca.crt'}",
+            f"--cluster-signing-cert-file={pk / 'ca.crt'}",
+            f"--cluster-signing-key-file={pk / 'ca.key'}",
+            "--use-service-account-credentials=true",
+            f"--service-cluster-ip-range={network.SERVICE_CIDR}",
+            "--node-monitor-period=2s", "--node-monitor-grace-period=16s"]
+
+
+def scheduler_command(lay: Layout) -> list[str]:
+    return [str(L.bin_dir() / "kube-scheduler"), *_component_auth(lay, "scheduler"),
+            f"--secure-port={L.SCHEDULER_PORT}"]
+
+
+def containerd_command(node: Node) -> list[str]:
+    return ["containerd", "--config", str(node.state / "containerd.toml"), "--log-level", "warn"]
+
+
+def kubelet_command(node: Node) -> list[str]:
+    return [str(L.bin_dir() / "kubelet"),
+            f"--config={node.state / 'kubelet.yaml'}",
+            f"--kubeconfig={node.state / 'kubelet.kubeconfig'}",
+            f"--hostname-override={node.name}", f"--node-ip={L.NODE_IP}",
+            f"--root-dir={node.state / 'kubelet'}",
+            f"--node-labels=chaosdrill.dev/node={node.name}", "--v=1"]
+
+
+def kube_proxy_command(lay: Layout) -> list[str]:
+    return [str(L.bin_dir() / "kube-proxy"), f"--config={lay.config / 'kube-proxy.yaml'}", "--v=1"]

@@ -1,0 +1,118 @@
+"""Where the local cluster keeps its binaries, state, sockets and logs, and its fixed addresses."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from chaos.cluster import network
+
+KUBERNETES_VERSION = "1.34.4"
+NODE_COUNT = 2
+API_PORT = 6443
+ETCD_PORT = 2379
+ETCD_PEER_PORT = 2380
+CONTROLLER_MANAGER_PORT = 10257
+SCHEDULER_PORT = 10259
+PROXY_HEALTHZ_PORT = 10256
+PROXY_METRICS_PORT = 10249
+COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("CHAOS_DRILL_CACHE", Path.home() / ".cache" / "chaos-drill"))
+
+
+def bin_dir() -> Path:
+    return cache_dir() / f"kubernetes-v{KUBERNETES_VERSION}" / "bin"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of the local cluster: its own containerd, kubelet, ports and cgroups."""
+
+    index: int
+    state: Path
+    run: Path
+
+    @property
+    def name(self) -> str:
+        return f"node-{self.index}"
+
+    @property
+    def kubelet_port(self) -> int:
+        return 10250 + 10 * (self.index - 1)
+
+    @property
+    def healthz_port(self) -> int:
+        return 10248 + 10 * (self.index - 1)
+
+    @property
+    def socket(self) -> Path:
+        return self.run / "containerd.sock"
+
+    @property
+    def pod_cgroup(self) -> str:
+        return f"{self.name}-pods"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths of one local cluster."""
+
+    state: Path
+    run: Path
+
+    @classmethod
+    def default(cls) -> Layout:
+        state = Path(os.environ.get("CHAOS_DRILL_STATE", "/var/lib/chaos-drill/local"))
+        run = Path(os.environ.get("CHAOS_DRILL_RUN", "/run/chaos-drill/local"))
+        return cls(state, run)
+
+    @property
+    def pki(self) -> Path:
+        return self.state / "pki"
+
+    @property
+    def logs(self) -> Path:
+        return self.state / "logs"
+
+    @property
+    def config(self) -> Path:
+        return self.state / "config"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state / "kubeconfig"
+
+    @property
+    def processes(self) -> Path:
+        return self.state / "processes.json"
+
+    def node(self, index: int) -> Node:
+        return Node(index, self.state / f"node-{index}", self.run / f"node-{index}")
+
+    @property
+    def nodes(self) -> list[Node]:
+        return [self.node(i) for i in range(1, NODE_COUNT + 1)]
+
+    @property
+    def api_url(self) -> str:
+        return f"https://127.0.0.1:{API_PORT}"
+
+    @property
+    def ports(self) -> dict[int, str]:
+        """Every TCP port the cluster listens on, with the component that owns it."""
+        ports = {
+            API_PORT: "kube-apiserver", ETCD_PORT: "etcd", ETCD_PEER_PORT: "etcd",
+            CONTROLLER_MANAGER_PORT: "kube-controller-manager", SCHEDULER_PORT: "kube-scheduler",
+            PROXY_HEALTHZ_PORT: "kube-proxy", PROXY_METRICS_PORT: "kube-proxy",
+        }
+        for node in self.nodes:
+            ports[node.kubelet_port] = f"kubelet {node.name}"
+            ports[node.healthz_port] = f"kubelet {node.name}"
+        return ports
+
+
+NODE_IP = network.GATEWAY

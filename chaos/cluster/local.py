@@ -1,0 +1,263 @@
+"""The local provider: a real two-node Kubernetes on this machine from upstream binaries, etcd,
+containerd and CNI, every process started, recorded and stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from chaos import images
+from chaos.cluster import configs, mounts, network, processes, runtime
+from chaos.cluster import layout as L
+from chaos.cluster.base import ClusterStatus, ComponentStatus, Progress
+from chaos.cluster.layout import Layout, Node
+from chaos.cluster.processes import Process
+from chaos.errors import ClusterError, SetupError
+
+UP_TIMEOUT = 120.0
+HOST_TOOLS = {
+    "containerd": "containerd", "runc": "runc", "ctr": "containerd", "etcd": "etcd-server",
+    "iptables": "iptables", "ip": "iproute2", "conntrack": "conntrack",
+}
+
+
+class LocalCluster:
+    """Brings the local cluster up and down; `up` returns once every node is Ready."""
+
+    name = "local"
+
+    def __init__(self, lay: Layout | None = None) -> None:
+        self.lay = lay or Layout.default()
+        self.started: list[Process] = []
+
+    def kubeconfig(self) -> Path:
+        return self.lay.kubeconfig
+
+    # -- up ---------------------------------------------------------------------------------
+
+    def up(self, progress: Progress) -> None:
+        preflight_root()
+        if self.healthy():
+            progress(f"local cluster already up (kubeconfig {self.lay.kubeconfig})")
+            return
+        if processes.load(self.lay.processes) or network.bridge_exists():
+            progress("cleaning up the remains of an earlier local cluster")
+            self.down(progress)
+        preflight_tools()
+        preflight_ports(self.lay)
+        try:
+            self._start_all(progress)
+        except BaseException:
+            progress("start failed: stopping what was started")
+            self.down(lambda _: None)
+            raise
+
+    def _start_all(self, progress: Progress) -> None:
+        lay = self.lay
+        began = time.monotonic()
+        progress("writing certificates and configs")
+        configs.write_all(lay)
+        archives = images.build_archives(images.archive_dir())
+        network.set_up(lay.state)
+        self._start("etcd", configs.etcd_command(lay), "etcd")
+        self._wait("etcd healthy", lambda: _http_ok(f"http://127.0.0.1:{L.ETCD_PORT}/health"),
+                   progress)
+        self._start("kube-apiserver", configs.apiserver_command(lay), "control-plane")
+        self._wait("kube-apiserver ready", lambda: self._api_ok("/readyz"), progress)
+        self._start("kube-controller-manager", configs.controller_manager_command(lay),
+                    "control-plane")
+        self._start("kube-scheduler", configs.scheduler_command(lay), "control-plane")
+        for node in lay.nodes:
+            self._start_node(node, archives, progress)
+        self._start("kube-proxy", configs.kube_proxy_command(lay), "kube-proxy")
+        self._wait("nodes Ready", self._nodes_ready, progress)
+        progress(f"local cluster up in {time.monotonic() - began:.1f}s: "
+                 f"export KUBECONFIG={lay.kubeconfig}")
+
+    def _start_node(self, node: Node, archives: Sequence[Path], progress: Progress) -> None:
+        node.run.mkdir(parents=True, exist_ok=True)
+        self._start(f"containerd {node.name}", configs.containerd_command(node),
+                    f"{node.name}/runtime")
+        self._wait(f"containerd {node.name}", node.socket.exists, progress)
+        for archive in archives:
+            runtime.import_image(node.socket, archive)
+        processes.make_cgroup(node.pod_cgroup)
+        self._start(f"kubelet {node.name}", configs.kubelet_command(node), f"{node.name}/kubelet")
+
+    def start_node(self, name: str, progress: Progress) -> None:
+        """Starts again the runtime and kubelet of a node stopped by stop_node."""
+        node = self._node(name)
+        self.started = processes.load(self.lay.processes)
+        self._start_node(node, [], progress)
+
+    def stop_node(self, name: str) -> None:
+        """Stops a node's kubelet and containerd and kills its pods, as if the machine died."""
+        node = self._node(name)
+        recorded = processes.load(self.lay.processes)
+        for process in recorded:
+            if process.name.endswith(f" {node.name}"):
+                processes.stop(process, timeout=0.5)
+        processes.kill_cgroup_processes(prefixes=(node.name, node.pod_cgroup))
+        mounts.unmount_under((node.run,))
+        remaining = [p for p in recorded if not p.name.endswith(f" {node.name}")]
+        processes.save(self.lay.processes, remaining)
+
+    def _node(self, name: str) -> Node:
+        for node in self.lay.nodes:
+            if node.name == name:
+                return node
+        raise ClusterError(f"no node {name!r} in the local cluster: nodes are "
+                           + ", ".join(n.name for n in self.lay.nodes))
+
+    def _start(self, name: str, command: list[str], cgroup: str) -> None:
+        log = self.lay.logs / f"{name.replace(' ', '-')}.log"
+        self.started.append(processes.start(name, command, log, cgroup))
+        processes.save(self.lay.processes, self.started)
+
+    def _wait(self, what: str, ready: Callable[[], bool], progress: Progress) -> None:
+        progress(f"waiting for {what}")
+        deadline = time.monotonic() + UP_TIMEOUT
+        while time.monotonic() < deadline:
+            for process in self.started:
+                processes.check_alive(process)
+            if ready():
+                return
+            time.sleep(0.2)
+        raise ClusterError(f"timed out after {UP_TIMEOUT:.0f}s waiting for {what}: "
+                           f"see the logs in {self.lay.logs}")
+
+    def _api_ok(self, path: str) -> bool:
+        return _https_ok(self.lay, path)
+
+    def _nodes_ready(self) -> bool:
+        from chaos import kube
+
+        try:
+            api = kube.core(self.lay.kubeconfig)
+            nodes = api.list_node().items
+        except Exception:
+            return False
+        ready = [n for n in nodes if kube.node_ready(n)]
+        return len(ready) == len(self.lay.nodes)
+
+    def healthy(self) -> bool:
+        recorded = processes.load(self.lay.processes)
+        if not recorded or not all(processes.is_alive(p) for p in recorded):
+            return False
+        return self._api_ok("/readyz") and self._nodes_ready()
+
+    # -- down -------------------------------------------------------------------------------
+
+    def down(self, progress: Progress) -> None:
+        """Stops every process and removes every mount, interface, route, rule and cgroup."""
+        preflight_root()
+        recorded = processes.load(self.lay.processes)
+        order = ("kube-proxy", "kubelet", "containerd", "kube-scheduler",
+                 "kube-controller-manager", "kube-apiserver", "etcd")
+        for prefix in order:
+            for process in recorded:
+                if process.name.split(" ")[0] == prefix:
+                    progress(f"stopping {process.name} (pid {process.pid})")
+                    processes.stop(process)
+            if prefix == "containerd":
+                processes.kill_cgroup_processes()
+        self._cleanup_proxy_rules()
+        mounts.unmount_under((self.lay.run, self.lay.state))
+        network.remove_kubernetes_chains()
+        network.tear_down(self.lay.state)
+        processes.remove_cgroups()
+        shutil.rmtree(self.lay.run, ignore_errors=True)
+        for child in self.lay.state.glob("*") if self.lay.state.exists() else []:
+            if child.name != "logs":
+                _remove(child)
+        progress("local cluster down")
+
+    def _cleanup_proxy_rules(self) -> None:
+        proxy = L.bin_dir() / "kube-proxy"
+        if proxy.exists():
+            subprocess.run([str(proxy), "--cleanup", "--v=0"], capture_output=True)
+
+    # -- status and runtime access ---------------------------------------------------------------
+
+    def status(self) -> ClusterStatus:
+        recorded = processes.load(self.lay.processes)
+        parts = tuple(
+            ComponentStatus(p.name, processes.is_alive(p),
+                            f"pid {p.pid}" if processes.is_alive(p) else
+                            f"exited; last log lines:\n{processes.tail(p.log)}")
+            for p in recorded
+        )
+        up = bool(recorded) and all(c.running for c in parts) and self._api_ok("/readyz")
+        return ClusterStatus("local", up, self.lay.kubeconfig if up else None, parts)
+
+    def load_images(self, archives: Sequence[Path], progress: Progress) -> None:
+        for node in self.lay.nodes:
+            for archive in archives:
+                progress(f"importing {archive.name} into {node.name}")
+                runtime.import_image(node.socket, archive)
+
+    def container_kill(self, node: str, container_id: str) -> None:
+        runtime.kill_container(self._node(node).socket, container_id)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def preflight_root() -> None:
+    if os.geteuid() != 0:
+        raise SetupError("the local cluster needs root (it runs containerd, kubelet and "
+                         "iptables): run it with sudo, or use --provider kind|kubeconfig")
+
+
+def preflight_tools() -> None:
+    for tool, package in HOST_TOOLS.items():
+        if shutil.which(tool) is None:
+            raise SetupError(f"{tool} not found: run 'make setup' (installs Debian's {package})")
+    for plugin in ("bridge", "host-local", "loopback"):
+        if not Path("/usr/lib/cni", plugin).exists():
+            raise SetupError(f"CNI plugin {plugin} not found in /usr/lib/cni: run 'make setup' "
+                             "(installs Debian's containernetworking-plugins)")
+    if not images.BUSYBOX.exists():
+        raise SetupError("/bin/busybox not found: run 'make setup' (installs busybox-static)")
+    for component in L.COMPONENTS:
+        if not (L.bin_dir() / component).exists():
+            raise SetupError(f"Kubernetes v{L.KUBERNETES_VERSION} is not built ({component} "
+                             f"missing in {L.bin_dir()}): run 'make setup'")
+
+
+def preflight_ports(lay: Layout) -> None:
+    for port, owner in sorted(lay.ports.items()):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("0.0.0.0", port))
+            except OSError:
+                raise SetupError(f"port {port} (for {owner}) is already in use: stop what "
+                                 f"listens there ('ss -ltnp sport = :{port}' shows it)") from None
+
+
+def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _https_ok(lay: Layout, path: str) -> bool:
+    if not (lay.pki / "admin.crt").exists():
+        return False
+    context = ssl.create_default_context(cafile=str(lay.pki / "ca.crt"))
+    context.load_cert_chain(str(lay.pki / "admin.crt"), str(lay.pki / "admin.key"))
+    return _http_ok(f"{lay.api_url}{path}", context)

@@ -1,0 +1,132 @@
+"""The local cluster's network: one bridge holding the pod range, the service range routed to it,
+and a guard so nothing from the bridge leaves through another interface."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+BRIDGE = "cdrill0"
+POD_CIDR = "10.244.0.0/16"
+GATEWAY = "10.244.0.1"
+SERVICE_CIDR = "10.96.0.0/12"
+API_SERVICE_IP = "10.96.0.1"
+GUARD_CHAIN = "CHAOSDRILL-GUARD"
+SYSCTLS = {
+    "net/ipv4/ip_forward": "1",
+    "net/bridge/bridge-nf-call-iptables": "1",
+}
+
+
+def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, check=check)
+
+
+def node_range(index: int) -> tuple[str, str]:
+    """Node INDEX (1-based) hands out pod IPs from 10.244.INDEX.2-254."""
+    return f"10.244.{index}.2", f"10.244.{index}.254"
+
+
+def set_up(state: Path) -> None:
+    """Creates the bridge, the service route and the forward guard; saves sysctls it changes."""
+    if not bridge_exists():
+        _run("ip", "link", "add", BRIDGE, "type", "bridge")
+    _run("ip", "addr", "replace", f"{GATEWAY}/16", "dev", BRIDGE)
+    _run("ip", "link", "set", BRIDGE, "up")
+    _run("ip", "route", "replace", SERVICE_CIDR, "dev", BRIDGE)
+    _set_sysctls(state / "sysctls.json")
+    _add_guard()
+
+
+def tear_down(state: Path) -> None:
+    """Removes the guard, the bridge (and with it its routes) and restores saved sysctls."""
+    _remove_guard()
+    if bridge_exists():
+        _run("ip", "link", "delete", BRIDGE)
+    saved = state / "sysctls.json"
+    if saved.exists():
+        for key, value in json.loads(saved.read_text()).items():
+            Path("/proc/sys", key).write_text(value)
+        saved.unlink()
+
+
+def bridge_exists() -> bool:
+    return _run("ip", "link", "show", BRIDGE, check=False).returncode == 0
+
+
+def _set_sysctls(saved: Path) -> None:
+    old = json.loads(saved.read_text()) if saved.exists() else {}
+    for key, value in SYSCTLS.items():
+        path = Path("/proc/sys", key)
+        old.setdefault(key, path.read_text().strip())
+        path.write_text(value)
+    saved.write_text(json.dumps(old))
+
+
+def _add_guard() -> None:
+    """Drops forwarded packets that enter on the bridge and would leave by another interface."""
+    if _run("iptables", "-w", "-L", GUARD_CHAIN, "-n", check=False).returncode != 0:
+        _run("iptables", "-w", "-N", GUARD_CHAIN)
+    _run("iptables", "-w", "-F", GUARD_CHAIN)
+    _run("iptables", "-w", "-A", GUARD_CHAIN, "-i", BRIDGE, "!", "-o", BRIDGE, "-j", "DROP")
+    _run("iptables", "-w", "-A", GUARD_CHAIN, "-d", POD_CIDR, "!", "-o", BRIDGE, "-j", "DROP")
+    _run("iptables", "-w", "-A", GUARD_CHAIN, "-d", SERVICE_CIDR, "!", "-o", BRIDGE, "-j", "DROP")
+    jump = ("FORWARD", "-j", GUARD_CHAIN)
+    if _run("iptables", "-w", "-C", *jump, check=False).returncode != 0:
+        _run("iptables", "-w", "-I", *jump)
+
+
+def _remove_guard() -> None:
+    while _run("iptables", "-w", "-D", "FORWARD", "-j", GUARD_CHAIN, check=False).returncode == 0:
+        pass
+    _run("iptables", "-w", "-F", GUARD_CHAIN, check=False)
+    _run("iptables", "-w", "-X", GUARD_CHAIN, check=False)
+
+
+def leftover_rules() -> list[str]:
+    """iptables and ip6tables rules or chains that Kubernetes or we created (KUBE-, CNI-, ours)."""
+    found: list[str] = []
+    for tool in ("iptables", "ip6tables"):
+        result = _run(f"{tool}-save", check=False)
+        for line in result.stdout.splitlines():
+            if any(mark in line for mark in ("KUBE-", "CNI-", GUARD_CHAIN)):
+                found.append(f"{tool}: {line}")
+    return found
+
+
+def remove_kubernetes_chains() -> None:
+    """Deletes KUBE-* chains (and the rules jumping to them) that kubelet and kube-proxy leave."""
+    for tool in ("iptables", "ip6tables"):
+        for table in ("filter", "nat", "mangle"):
+            _remove_chains(tool, table)
+
+
+def _remove_chains(tool: str, table: str) -> None:
+    listing = _run(tool, "-w", "-t", table, "-S", check=False).stdout.splitlines()
+    chains = [line.split()[1] for line in listing if line.startswith("-N KUBE-")]
+    for line in listing:
+        parts = line.split()
+        if parts[:1] == ["-A"] and "-j" in parts and parts[parts.index("-j") + 1] in chains:
+            if parts[1] not in chains:
+                _run(tool, "-w", "-t", table, "-D", *parts[1:], check=False)
+    for chain in chains:
+        _run(tool, "-w", "-t", table, "-F", chain, check=False)
+    for chain in chains:
+        _run(tool, "-w", "-t", table, "-X", chain, check=False)
+
+
+def cni_config(index: int, state: Path) -> dict[str, object]:
+    """The CNI network of node INDEX: the shared bridge, its own IP range and IPAM store."""
+    start, end = node_range(index)
+    ipam = {
+        "type": "host-local",
+        "ranges": [[{"subnet": POD_CIDR, "rangeStart": start, "rangeEnd": end, "gateway": GATEWAY}]],
+        "routes": [{"dst": "0.0.0.0/0"}],
+        "dataDir": str(state / "ipam"),
+    }
+    bridge = {
+        "type": "bridge", "bridge": BRIDGE, "isGateway": True, "ipMasq": False,
+        "hairpinMode": True, "ipam": ipam,
+    }
+    return {"cniVersion": "0.4.0", "name": "chaosdrill", "plugins": [bridge]}

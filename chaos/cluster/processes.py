@@ -1,0 +1,186 @@
+"""Starts, records and stops the local cluster's processes by PID, each in a cgroup of ours."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from chaos.errors import ComponentDied
+
+CGROUP_BASE = Path("/sys/fs/cgroup")
+CGROUP_PARENT = "chaosdrill"
+
+
+@dataclass(frozen=True)
+class Process:
+    """One started process: its name, PID, kernel start time (guards against PID reuse), log."""
+
+    name: str
+    pid: int
+    start_time: int
+    log: str
+    command: tuple[str, ...]
+
+
+def cgroup_hierarchies() -> list[Path]:
+    """Every mounted cgroup v1 hierarchy (cpu, memory, pids, ...)."""
+    found: list[Path] = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        before, _, after = line.partition(" - ")
+        if after.split(" ")[0] == "cgroup":
+            mount = Path(before.split(" ")[4])
+            if mount.parent == CGROUP_BASE:
+                found.append(mount)
+    return found
+
+
+def make_cgroup(relative: str) -> None:
+    """Creates CGROUP_PARENT/relative in every hierarchy, seeding cpuset from its parent."""
+    for hierarchy in cgroup_hierarchies():
+        path = hierarchy
+        for part in (CGROUP_PARENT, *relative.strip("/").split("/")):
+            path = path / part
+            if not path.exists():
+                path.mkdir()
+                _seed_cpuset(path)
+
+
+def _seed_cpuset(path: Path) -> None:
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        own = path / name
+        if own.exists() and not own.read_text().strip():
+            own.write_text((path.parent / name).read_text())
+
+
+def cgroup_pids(prefixes: Sequence[str] = ("",)) -> set[int]:
+    """PIDs of every process in our cgroups, or only in those under the given sub-paths."""
+    pids: set[int] = set()
+    for hierarchy in cgroup_hierarchies():
+        for prefix in prefixes:
+            root = hierarchy / CGROUP_PARENT / prefix
+            if root.exists():
+                for procs in root.rglob("cgroup.procs"):
+                    pids.update(int(p) for p in procs.read_text().split())
+    return pids
+
+
+def remove_cgroups() -> None:
+    """Removes every cgroup under CGROUP_PARENT, deepest first (they must be empty)."""
+    for hierarchy in cgroup_hierarchies():
+        root = hierarchy / CGROUP_PARENT
+        if root.exists():
+            dirs = sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+            for path in [*dirs, root]:
+                try:
+                    path.rmdir()
+                except OSError:
+                    pass
+
+
+def _joiner(relative: str) -> Callable[[], None]:
+    def join() -> None:
+        for hierarchy in cgroup_hierarchies():
+            procs = hierarchy / CGROUP_PARENT / relative / "cgroup.procs"
+            if procs.exists():
+                procs.write_text(str(os.getpid()))
+
+    return join
+
+
+def start_time_of(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot, or None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        return None
+    return int(fields[19])
+
+
+def is_alive(process: Process) -> bool:
+    return start_time_of(process.pid) == process.start_time
+
+
+def start(name: str, command: Sequence[str], log: Path, cgroup: str | None = None) -> Process:
+    """Starts COMMAND in its own session, output to LOG, inside CGROUP_PARENT/cgroup."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    if cgroup:
+        make_cgroup(cgroup)
+    with log.open("ab") as out:
+        child = subprocess.Popen(
+            list(command),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_joiner(cgroup) if cgroup else None,  # noqa: PLW1509
+        )
+    started = start_time_of(child.pid) or 0
+    return Process(name, child.pid, started, str(log), tuple(command))
+
+
+def stop(process: Process, timeout: float = 10.0) -> None:
+    """SIGTERM, wait up to TIMEOUT, then SIGKILL; only if the PID is still that process."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        if not is_alive(process):
+            return
+        os.kill(process.pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and is_alive(process):
+            _reap(process.pid)
+            time.sleep(0.05)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def kill_cgroup_processes(timeout: float = 10.0, prefixes: Sequence[str] = ("",)) -> None:
+    """SIGKILLs every process left in our cgroups (pods, shims) until none remain."""
+    deadline = time.monotonic() + timeout
+    while (pids := cgroup_pids(prefixes)) and time.monotonic() < deadline:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            _reap(pid)
+        time.sleep(0.1)
+
+
+def tail(log: str | Path, lines: int = 8) -> str:
+    try:
+        text = Path(log).read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def check_alive(process: Process) -> None:
+    """Raises ComponentDied, with the component's last log lines, when it has exited."""
+    if not is_alive(process):
+        raise ComponentDied(
+            f"{process.name} exited (log {process.log}); last lines:\n{tail(process.log)}"
+        )
+
+
+def save(path: Path, processes: Sequence[Process]) -> None:
+    path.write_text(json.dumps([asdict(p) for p in processes], indent=1))
+
+
+def load(path: Path) -> list[Process]:
+    if not path.exists():
+        return []
+    records = json.loads(path.read_text())
+    return [Process(**{**r, "command": tuple(r["command"])}) for r in records]

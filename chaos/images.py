@@ -1,0 +1,124 @@
+"""Builds the pause and sample-app images as Docker-format archives from Debian's static busybox,
+with no registry and no Docker engine; the archives load into containerd or kind as they are."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from chaos.errors import SetupError
+
+BUSYBOX = Path("/bin/busybox")
+APP_USER = 65534
+APP_PORT = 8080
+APPLETS = ("sh", "rm", "ls", "cat", "touch", "sleep", "httpd", "wget", "hostname", "kill")
+INDEX_HTML = (
+    "<!doctype html><title>chaos-drill web</title>"
+    "<h1>chaos-drill web</h1><p>Served by busybox httpd in a pod that may die at any time.</p>\n"
+)
+
+
+@dataclass(frozen=True)
+class Image:
+    """One image: its reference and how its container starts."""
+
+    reference: str
+    entrypoint: tuple[str, ...]
+    user: str
+    app_files: bool
+
+
+PAUSE = Image("chaosdrill.local/pause:1", ("/bin/busybox", "sleep", "2147483647"), "65535", False)
+WEB = Image(
+    "chaosdrill.local/web:1",
+    ("/bin/busybox", "httpd", "-f", "-v", "-p", str(APP_PORT), "-h", "/www"),
+    str(APP_USER),
+    True,
+)
+ALL = (PAUSE, WEB)
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes | None = None, *, mode: int = 0o755,
+         uid: int = 0, link: str | None = None) -> None:
+    info = tarfile.TarInfo(name)
+    info.mode, info.uid, info.gid, info.mtime = mode, uid, uid, 0
+    if link is not None:
+        info.type, info.linkname = tarfile.SYMTYPE, link
+        tar.addfile(info)
+    elif data is None:
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+    else:
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+
+def layer(image: Image, busybox: bytes) -> bytes:
+    """The image's only layer, byte-for-byte the same on every build."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        _add(tar, "bin")
+        _add(tar, "bin/busybox", busybox)
+        _add(tar, "tmp", mode=0o1777)
+        if image.app_files:
+            for applet in APPLETS:
+                _add(tar, f"bin/{applet}", link="busybox")
+            _add(tar, "www", mode=0o755, uid=APP_USER)
+            _add(tar, "www/index.html", INDEX_HTML.encode(), mode=0o644, uid=APP_USER)
+            _add(tar, "www/healthz", b"ok\n", mode=0o644, uid=APP_USER)
+    return buffer.getvalue()
+
+
+def image_config(image: Image, diff_id: str) -> bytes:
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Entrypoint": list(image.entrypoint), "User": image.user, "WorkingDir": "/",
+                   "ExposedPorts": {f"{APP_PORT}/tcp": {}} if image.app_files else {}},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created_by": "chaos-drill images.py"}],
+    }
+    return json.dumps(config, sort_keys=True).encode()
+
+
+def archive(image: Image, busybox: bytes) -> bytes:
+    """A `docker save` style archive holding IMAGE."""
+    layer_bytes = layer(image, busybox)
+    layer_digest = hashlib.sha256(layer_bytes).hexdigest()
+    config = image_config(image, f"sha256:{layer_digest}")
+    config_name = f"{hashlib.sha256(config).hexdigest()}.json"
+    manifest = [{"Config": config_name, "RepoTags": [image.reference],
+                 "Layers": [f"{layer_digest}/layer.tar"]}]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        _add(tar, f"{layer_digest}/layer.tar", layer_bytes, mode=0o644)
+        _add(tar, config_name, config, mode=0o644)
+        _add(tar, "manifest.json", json.dumps(manifest).encode(), mode=0o644)
+    return buffer.getvalue()
+
+
+def build_archives(directory: Path, busybox: Path = BUSYBOX) -> list[Path]:
+    """Writes one archive per image into DIRECTORY and returns their paths."""
+    if not busybox.exists():
+        raise SetupError(f"{busybox} not found: run 'make setup' (installs Debian's busybox-static)")
+    data = busybox.read_bytes()
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for image in ALL:
+        path = directory / (image.reference.split("/")[-1].replace(":", "-") + ".tar")
+        content = archive(image, data)
+        if not path.exists() or path.read_bytes() != content:
+            path.write_bytes(content)
+        paths.append(path)
+    return paths
+
+
+def archive_dir() -> Path:
+    """Where image archives are written: the build cache, outside the repository."""
+    from chaos.cluster.layout import cache_dir
+
+    return cache_dir() / "images"

@@ -1,0 +1,147 @@
+"""The run journal: one JSON object per line, written, flushed and fsynced as each event happens,
+so a crashed run keeps everything up to the crash. summary.py documents the event types."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from chaos.errors import ChaosDrillError
+
+_RESERVED = ("event", "ts", "mono")
+
+
+@dataclass(frozen=True)
+class JournalRecord:
+    """One journal line: the event type, wall clock ts, monotonic seconds and its own fields."""
+
+    event: str
+    ts: str
+    mono: float
+    fields: Mapping[str, Any]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.fields.get(key, default)
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class Journal:
+    """An append-only journal file; safe to write from several threads."""
+
+    def __init__(
+        self,
+        stream: IO[str],
+        wall: Callable[[], datetime] = _wall_clock,
+        mono: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stream = stream
+        self._wall = wall
+        self._mono = mono
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        wall: Callable[[], datetime] = _wall_clock,
+        mono: Callable[[], float] = time.monotonic,
+    ) -> Journal:
+        """Open path for appending, creating it and its directory if needed."""
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return cls(open(path, "a", encoding="utf-8"), wall, mono)
+
+    def write(self, event: str, *, mono: float | None = None, **fields: Any) -> JournalRecord:
+        """Append one event; mono defaults to now (pass it when the event was seen earlier)."""
+        clash = [name for name in fields if name in _RESERVED]
+        if clash:
+            raise ValueError(f"journal field names {clash} are reserved")
+        record = JournalRecord(
+            event=event,
+            ts=self._wall().isoformat(timespec="milliseconds"),
+            mono=self._mono() if mono is None else mono,
+            fields=fields,
+        )
+        line = json.dumps(
+            {"event": event, "ts": record.ts, "mono": record.mono, **fields},
+            default=_json_default,
+            separators=(",", ":"),
+        )
+        with self._lock:
+            self._stream.write(line + "\n")
+            self._stream.flush()
+            os.fsync(self._stream.fileno())
+        return record
+
+    def close(self) -> None:
+        with self._lock:
+            self._stream.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot journal a {type(value).__name__}: pass JSON-friendly values")
+
+
+def read_journal(path: str | Path) -> list[JournalRecord]:
+    """Every record of the journal at path; an unreadable last line (a crash mid-write) is
+    dropped, an unreadable line before it is an error."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        message = f"cannot read journal {path}: {exc.strerror}; check the --out directory"
+        raise ChaosDrillError(message) from exc
+    return parse_journal(text, str(path))
+
+
+def parse_journal(text: str, source: str = "<journal>") -> list[JournalRecord]:
+    """The records in journal text; see read_journal."""
+    lines = text.split("\n")
+    records: list[JournalRecord] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        record = _parse_line(line)
+        if record is not None:
+            records.append(record)
+        elif any(rest.strip() for rest in lines[number:]):
+            raise ChaosDrillError(
+                f"{source}:{number}: not a journal record; repair or delete that line"
+            )
+    return records
+
+
+def _parse_line(line: str) -> JournalRecord | None:
+    try:
+        data = json.loads(line)
+        if not isinstance(data, dict) or not isinstance(data.get("event"), str):
+            return None
+        mono = float(data.get("mono", 0.0))
+    except (ValueError, TypeError):
+        return None
+    fields = {key: value for key, value in data.items() if key not in _RESERVED}
+    return JournalRecord(data["event"], str(data.get("ts", "")), mono, fields)

@@ -1,0 +1,101 @@
+"""Applies the sample workloads in manifests/workloads/ and waits until they are steady."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from urllib3.exceptions import HTTPError
+
+from chaos import images, kube
+from chaos.cluster.base import ClusterProvider, Progress
+from chaos.errors import ClusterError
+
+MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
+WORKLOADS = MANIFESTS / "workloads"
+FIELD_MANAGER = "chaos-drill"
+
+
+def documents(directory: Path = WORKLOADS) -> Iterator[dict[str, Any]]:
+    for path in sorted(directory.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                yield doc
+
+
+def apply(api: Any, docs: list[dict[str, Any]], progress: Progress) -> None:
+    """Server-side applies DOCS in order, waiting for each new namespace's default account."""
+    dynamic = DynamicClient(api)
+    for doc in docs:
+        resource = dynamic.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+        meta = doc["metadata"]
+        dynamic.server_side_apply(resource, body=doc, name=meta["name"],
+                                  namespace=meta.get("namespace"), field_manager=FIELD_MANAGER,
+                                  force_conflicts=True)
+        progress(f"applied {doc['kind']} {meta.get('namespace', '')}/{meta['name']}".replace(
+            " /", " "))
+        if doc["kind"] == "Namespace":
+            wait_for_service_account(api, meta["name"])
+
+
+def wait_for_service_account(api: Any, namespace: str, timeout: float = 30.0) -> None:
+    core = client.CoreV1Api(api)
+    stream = watch.Watch().stream(core.list_namespaced_service_account, namespace,
+                                  field_selector="metadata.name=default",
+                                  timeout_seconds=int(timeout))
+    for event in stream:
+        if event["type"] in ("ADDED", "MODIFIED"):
+            return
+    raise ClusterError(f"namespace {namespace} got no default ServiceAccount in {timeout:.0f}s: "
+                       "is kube-controller-manager running?")
+
+
+def deployment_steady(deployment: Any) -> bool:
+    """All desired replicas updated, available and Ready, and the spec observed."""
+    spec, status = deployment.spec, deployment.status
+    want = spec.replicas if spec.replicas is not None else 1
+    return bool(
+        (status.observed_generation or 0) >= (deployment.metadata.generation or 0)
+        and (status.ready_replicas or 0) == want
+        and (status.updated_replicas or 0) == want
+        and (status.replicas or 0) == want
+    )
+
+
+def wait_steady(api: Any, namespace: str, name: str, timeout: float) -> None:
+    """Watches Deployment NAMESPACE/NAME until steady; a ClusterError after TIMEOUT seconds."""
+    apps = client.AppsV1Api(api)
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        stream = watch.Watch().stream(apps.list_namespaced_deployment, namespace,
+                                      field_selector=f"metadata.name={name}",
+                                      timeout_seconds=max(1, int(left)))
+        for event in stream:
+            if deployment_steady(event["object"]):
+                return
+    raise ClusterError(f"deployment {namespace}/{name} not Ready after {timeout:.0f}s: "
+                       f"see 'kubectl -n {namespace} describe deployment {name}'")
+
+
+def deploy(provider: ClusterProvider, progress: Progress, timeout: float = 120.0) -> None:
+    """Loads the images, applies manifests/workloads/ and waits until every Deployment is steady."""
+    archives = images.build_archives(images.archive_dir())
+    provider.load_images(archives, progress)
+    api = kube.api_client(provider.kubeconfig())
+    docs = list(documents())
+    try:
+        apply(api, docs, progress)
+        for doc in docs:
+            if doc["kind"] == "Deployment":
+                progress(f"waiting for deployment {doc['metadata']['name']} to be Ready")
+                wait_steady(api, doc["metadata"]["namespace"], doc["metadata"]["name"], timeout)
+    except (ApiException, HTTPError) as error:
+        raise ClusterError(f"deploy failed: {str(error).splitlines()[0]}: is the cluster up? "
+                           "('chaos-drill cluster status')") from None
+    progress("sample workload Ready")

@@ -1,0 +1,202 @@
+"""A real Prometheus (chaos/monitor.py) scrapes a DrillMetrics exporter on loopback: the values
+arrive, the rules evaluate, and every query of every dashboard returns data. No cluster needed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from chaos.metrics import DrillMetrics, serve
+from chaos.monitor import (
+    PrometheusProcess,
+    Sample,
+    dashboard_files,
+    dashboard_queries,
+    query,
+    start_prometheus,
+    stop_prometheus,
+)
+from chaos.spec import FAULT_TYPES
+from chaos.timeline import PHASES_BY_FAULT, Incident
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        shutil.which("prometheus") is None,
+        reason="prometheus not installed: run 'make setup' (installs Debian's prometheus)",
+    ),
+]
+
+DEADLINE_SECONDS = 60.0
+# What Grafana would put in place of its variables for "All" over a short drill.
+GRAFANA_VARIABLES = {
+    "$__rate_interval": "1m",
+    "$__interval": "1m",
+    "$__range": "1h",
+    "${datasource}": "prometheus",
+    "$namespace": ".*",
+    "$workload": ".*",
+}
+LABEL_VALUES = re.compile(r"^label_values\((?P<selector>.+),\s*(?P<label>\w+)\)$")
+
+
+@dataclass(frozen=True)
+class Drill:
+    prometheus: PrometheusProcess
+    metrics: DrillMetrics
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(
+    url: str, promql: str, done: Callable[[list[Sample]], bool], seconds: float = DEADLINE_SECONDS
+) -> list[Sample]:
+    """Poll an instant query until `done` accepts its result; fail with the last one."""
+    deadline = time.monotonic() + seconds
+    samples = query(url, promql)
+    while not done(samples):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{promql} still gives {samples} after {seconds:g}s")
+        time.sleep(0.25)
+        samples = query(url, promql)
+    return samples
+
+
+def _has_finite_value(samples: list[Sample]) -> bool:
+    return any(math.isfinite(sample.value) for sample in samples)
+
+
+def _incident(fault: str, seconds_per_phase: float, recovered: bool = True) -> Incident:
+    incident = Incident(
+        id="r1-0", round=1, fault=fault, namespace="demo", workload="web", target_pod="web-0"
+    )
+    phases = PHASES_BY_FAULT[fault] if recovered else PHASES_BY_FAULT[fault][:2]
+    for index, phase in enumerate(phases):
+        incident.mark(phase, 100.0 + index * seconds_per_phase)
+    return incident
+
+
+def _record_a_drill(metrics: DrillMetrics) -> None:
+    metrics.running(True)
+    metrics.slo(max_recovery_seconds=30, min_availability=0.99)
+    for incident in (_incident("pod_delete", 0.8), _incident("container_kill", 1.5)):
+        metrics.fault_injected(incident.fault)
+        metrics.incident_closed(
+            incident.fault, incident.recovery_seconds, incident.phase_durations()
+        )
+    unrecovered = _incident("pod_delete", 2.0, recovered=False)
+    metrics.fault_injected("pod_delete")
+    metrics.incident_closed(
+        "pod_delete", unrecovered.recovery_seconds, unrecovered.phase_durations()
+    )
+    metrics.replicas(ready=2, desired=3)
+    metrics.container_restarts(1)
+    for ok in (True,) * 19 + (False,):
+        metrics.probe(ok)
+    metrics.availability(0.95)
+
+
+@pytest.fixture(scope="module")
+def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drill]:
+    registry = CollectorRegistry()
+    metrics = DrillMetrics(registry, "demo", "web", FAULT_TYPES, phases=PHASES_BY_FAULT)
+    state_dir: Path = tmp_path_factory.mktemp("prometheus")
+    with serve(registry, port=0) as exporter:
+        prometheus = start_prometheus(state_dir, port=_free_port(), exporter_port=exporter.port)
+        try:
+            # Let Prometheus see the zeros first, so rates and changes() see the increase.
+            zeros = 'chaosdrill_faults_injected_total{namespace="demo", workload="web"}'
+            _wait_for(prometheus.url, zeros, lambda found: len(found) == len(FAULT_TYPES))
+            _record_a_drill(metrics)
+            yield Drill(prometheus, metrics)
+        finally:
+            stop_prometheus(state_dir)
+
+
+def test_prometheus_runs_on_loopback_with_a_pid_file(drill: Drill) -> None:
+    assert drill.prometheus.url.startswith("http://127.0.0.1:")
+    pid_file = drill.prometheus.state_dir / "prometheus.pid"
+    assert int(pid_file.read_text()) == drill.prometheus.pid
+    up = _wait_for(drill.prometheus.url, 'up{job="chaos-drill"}', _has_finite_value)
+    assert [sample.value for sample in up] == [1.0]
+
+
+@pytest.mark.parametrize(
+    ("promql", "expected"),
+    [
+        ('chaosdrill_faults_injected_total{fault="pod_delete"}', 2),
+        ('chaosdrill_incidents_total{fault="pod_delete", result="unrecovered"}', 1),
+        ('chaosdrill_incidents_total{fault="container_kill", result="recovered"}', 1),
+        ('chaosdrill_incidents_total{fault="node_stop", result="unrecovered"}', 0),
+        ('chaosdrill_recovery_seconds_sum{fault="pod_delete"}', 4.0),
+        ('chaosdrill_phase_seconds_count{fault="container_kill", phase="restarted"}', 1),
+        ("chaosdrill_workload_ready_replicas", 2),
+        ("chaosdrill_workload_desired_replicas", 3),
+        ("chaosdrill_container_restarts_total", 1),
+        ('chaosdrill_probe_requests_total{result="error"}', 1),
+        ("chaosdrill_availability_ratio", 0.95),
+        ("chaosdrill_drill_running", 1),
+        ('chaosdrill_build_info{version!=""}', 1),
+    ],
+)
+def test_recorded_values_arrive(drill: Drill, promql: str, expected: float) -> None:
+    samples = _wait_for(
+        drill.prometheus.url,
+        promql,
+        lambda found: [sample.value for sample in found] == [pytest.approx(expected)],
+    )
+    assert len(samples) == 1
+
+
+@pytest.mark.parametrize(
+    "alert", ["ChaosDrillUnrecoveredIncidents", "ChaosDrillAvailabilityUnderSLO"]
+)
+def test_alerts_fire_on_a_bad_drill(drill: Drill, alert: str) -> None:
+    _wait_for(drill.prometheus.url, f'ALERTS{{alertname="{alert}"}}', _has_finite_value)
+
+
+def test_fast_recoveries_do_not_alert(drill: Drill) -> None:
+    url = drill.prometheus.url
+    p95 = _wait_for(url, 'chaosdrill:recovery_seconds:p95{fault="pod_delete"}', _has_finite_value)
+    assert p95[0].value < 30
+    _wait_for(url, 'ALERTS{alertname="ChaosDrillUnrecoveredIncidents"}', _has_finite_value)
+    assert query(url, 'ALERTS{alertname="ChaosDrillRecoveryOverSLO"}') == []
+
+
+def _grafana_to_promql(expr: str) -> str:
+    for variable, value in GRAFANA_VARIABLES.items():
+        expr = expr.replace(variable, value)
+    assert "$" not in expr, f"unsubstituted variable in {expr}"
+    return expr
+
+
+def _dashboard_queries() -> list[tuple[str, str]]:
+    found = []
+    for path in dashboard_files():
+        dashboard = json.loads(path.read_text())
+        found += [(path.stem, expr) for expr in dashboard_queries(dashboard)]
+        for variable in dashboard["templating"]["list"]:
+            match = LABEL_VALUES.match(variable.get("definition", ""))
+            if match:
+                found.append((path.stem, f"group by ({match['label']}) ({match['selector']})"))
+    return found
+
+
+@pytest.mark.parametrize(("dashboard", "expr"), _dashboard_queries())
+def test_every_dashboard_query_returns_data(drill: Drill, dashboard: str, expr: str) -> None:
+    _wait_for(drill.prometheus.url, _grafana_to_promql(expr), _has_finite_value)

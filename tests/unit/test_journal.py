@@ -1,0 +1,81 @@
+"""The journal: one fsynced JSON line per event, read back even after a crash mid-write."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from chaos.errors import ChaosDrillError
+from chaos.results.journal import Journal, parse_journal, read_journal
+
+T0 = datetime(2025, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def open_journal(path: Path) -> Journal:
+    ticks = iter([10.0, 11.5, 12.0])
+    return Journal.open(path, wall=lambda: T0, mono=lambda: next(ticks))
+
+
+def test_write_adds_ts_and_mono(tmp_path: Path) -> None:
+    path = tmp_path / "out" / "journal.jsonl"
+    with open_journal(path) as journal:
+        journal.write("round_started", round=1)
+        journal.write("phase", incident="r1-i1", phase="ready", mono=99.5, api_time=T0)
+    lines = path.read_text().splitlines()
+    first = json.loads(lines[0])
+    assert first == {"event": "round_started", "ts": "2025-01-01T12:00:00.123+00:00",
+                     "mono": 10.0, "round": 1}
+    second = json.loads(lines[1])
+    assert second["mono"] == 99.5 and second["api_time"] == T0.isoformat()
+
+
+def test_append_mode_keeps_earlier_records(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    with open_journal(path) as journal:
+        journal.write("a")
+    with open_journal(path) as journal:
+        journal.write("b")
+    assert [r.event for r in read_journal(path)] == ["a", "b"]
+
+
+def test_reserved_field_names(tmp_path: Path) -> None:
+    with open_journal(tmp_path / "j.jsonl") as journal, pytest.raises(ValueError, match="ts"):
+        journal.write("x", ts="now")
+
+
+def test_unserialisable_value(tmp_path: Path) -> None:
+    with open_journal(tmp_path / "j.jsonl") as journal, pytest.raises(TypeError, match="set"):
+        journal.write("x", values={1, 2})
+
+
+def test_read_back_fields(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    with open_journal(path) as journal:
+        journal.write("incident_closed", incident="r1-i1", recovered=True)
+    (record,) = read_journal(path)
+    assert (record.event, record.mono, record.get("incident")) == ("incident_closed", 10.0, "r1-i1")
+    assert record.get("missing", 7) == 7
+
+
+def test_truncated_last_line_is_dropped() -> None:
+    text = '{"event":"a","ts":"t","mono":1}\n{"event":"b","ts":"t","mono":2}\n{"event":"c","ts'
+    assert [r.event for r in parse_journal(text)] == ["a", "b"]
+
+
+def test_zero_filled_tail_is_dropped() -> None:
+    text = '{"event":"a","ts":"t","mono":1}\n\0\0\0\0'
+    assert [r.event for r in parse_journal(text)] == ["a"]
+
+
+def test_corrupt_line_before_the_end_is_an_error() -> None:
+    text = '{"event":"a","ts":"t","mono":1}\nnot json\n{"event":"b","ts":"t","mono":2}\n'
+    with pytest.raises(ChaosDrillError, match=r"^j.jsonl:2: not a journal record"):
+        parse_journal(text, "j.jsonl")
+
+
+def test_missing_journal(tmp_path: Path) -> None:
+    with pytest.raises(ChaosDrillError, match="cannot read journal"):
+        read_journal(tmp_path / "nope.jsonl")
