@@ -9,6 +9,8 @@ import math
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -75,6 +77,13 @@ def _wait_for(
         time.sleep(0.25)
         samples = query(url, promql)
     return samples
+
+
+def _command_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+    except FileNotFoundError:
+        return ""
 
 
 def _has_finite_value(samples: list[Sample]) -> bool:
@@ -200,3 +209,26 @@ def _dashboard_queries() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("dashboard", "expr"), _dashboard_queries())
 def test_every_dashboard_query_returns_data(drill: Drill, dashboard: str, expr: str) -> None:
     _wait_for(drill.prometheus.url, _grafana_to_promql(expr), _has_finite_value)
+
+
+def test_stop_by_pid_file_from_another_process(tmp_path: Path) -> None:
+    """The CLI starts and stops Prometheus in separate runs: stopping must not need the child."""
+    start = (
+        "import sys; from pathlib import Path; from chaos.monitor import start_prometheus; "
+        "print(start_prometheus(Path(sys.argv[1]), port=int(sys.argv[2])).pid)"
+    )
+    started = subprocess.run(
+        [sys.executable, "-c", start, str(tmp_path), str(_free_port())],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=DEADLINE_SECONDS,
+    )
+    pid = int(started.stdout)
+    try:
+        assert _command_of(pid).endswith("prometheus")
+    finally:
+        assert stop_prometheus(tmp_path) is True
+    assert _command_of(pid) == ""  # gone, or a zombie left to an init that does not reap
+    assert not (tmp_path / "prometheus.pid").exists()
+    assert stop_prometheus(tmp_path) is False
