@@ -7,6 +7,7 @@ from html import escape
 from itertools import pairwise
 
 from chaos.results.summary import IncidentResult, SloCheck, Summary
+from chaos.timeline import phases_for
 
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
@@ -109,10 +110,10 @@ def _incident_row(incident: IncidentResult) -> str:
 
 def _incident_chart(incident: IncidentResult, scale: float) -> str:
     """Horizontal bars, one row per phase after injected, on a shared time scale."""
-    phases = list(incident.phases.items())
-    bars = []
-    for row, ((_, start), (phase, end)) in enumerate(pairwise(phases)):
-        bars.append(_bar(row, phase, start, end, scale))
+    bars = [
+        _bar(row, phase, start, end, scale, _phase_colour(incident.fault, phase))
+        for row, ((_, start), (phase, end)) in enumerate(pairwise(incident.phases.items()))
+    ]
     height = _ROW_HEIGHT * (len(bars) + 2)
     heading = f"{incident.id}: {incident.target_pod} ({_seconds(incident.recovery_seconds)})"
     return (
@@ -125,11 +126,16 @@ def _incident_chart(incident: IncidentResult, scale: float) -> str:
     )
 
 
-def _bar(row: int, phase: str, start: float, end: float, scale: float) -> str:
+def _phase_colour(fault: str, phase: str) -> str:
+    """The same phase gets the same colour in every chart."""
+    return _PHASE_COLOURS[phases_for(fault).index(phase) % len(_PHASE_COLOURS)]
+
+
+def _bar(row: int, phase: str, start: float, end: float, scale: float, colour: str) -> str:
+    """One phase's bar; its colour follows the phase, so charts compare at a glance."""
     y = row * _ROW_HEIGHT
-    x = _LABEL_WIDTH + max(0.0, start) / scale * _CHART_WIDTH
-    width = max(1.0, (end - start) / scale * _CHART_WIDTH)
-    colour = _PHASE_COLOURS[row % len(_PHASE_COLOURS)]
+    x = _LABEL_WIDTH + max(0.0, min(start, end)) / scale * _CHART_WIDTH
+    width = max(1.0, abs(end - start) / scale * _CHART_WIDTH)
     label = f"{phase}: {end - start:.3f} s (at {end:.3f} s)"
     return (
         f'<text x="0" y="{y + 13}">{escape(phase)}</text>'

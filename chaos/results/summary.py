@@ -22,6 +22,7 @@ Other event types (selection logs, notes) are ignored here. An incident that is 
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -102,7 +103,9 @@ class Summary:
     passed: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Exactly what summary.json holds (lists, not tuples)."""
+        data: dict[str, Any] = json.loads(json.dumps(asdict(self)))
+        return data
 
 
 @dataclass
@@ -199,7 +202,7 @@ def _incident_result(entry: _Tracked) -> IncidentResult:
         node=incident.node,
         injected_at=entry.injected_at,
         phases={phase: round(offset, 3) for phase, offset in incident.offsets().items()},
-        recovery_seconds=incident.recovery_seconds if recovered else None,
+        recovery_seconds=_milliseconds(incident.recovery_seconds) if recovered else None,
         restart_count=incident.restart_count,
         closed=entry.closed,
         reason=entry.reason if entry.closed else "never closed: the run ended first",
@@ -288,3 +291,7 @@ def _availability_check(minimum: float, availability: Availability) -> SloCheck:
         f">= {minimum}; longest outage {availability.longest_outage_seconds:.3f} s"
     )
     return SloCheck(name, availability.ratio >= minimum, detail)
+
+
+def _milliseconds(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)

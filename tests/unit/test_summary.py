@@ -1,4 +1,4 @@
-"""Summaries rebuilt from hand-written journals, and the junit.xml and report.html made from them."""
+"""Summaries rebuilt from hand-written journals; the junit.xml and report.html made from them."""
 
 from __future__ import annotations
 
@@ -48,7 +48,10 @@ ROUND_2 = """\
 {"event":"probe_window","ts":"2025-01-01T12:00:24.000+00:00","mono":114.0,"seconds":1.0,"requests":60,"failures":0,"longest_outage_seconds":0.1}
 """
 
-FINISHED = '{"event":"drill_finished","ts":"2025-01-01T12:00:30.000+00:00","mono":120.0,"aborted":false}\n'
+FINISHED = (
+    '{"event":"drill_finished","ts":"2025-01-01T12:00:30.000+00:00","mono":120.0,'
+    '"aborted":false}\n'
+)
 TRUNCATED = '{"event":"probe_window","ts":"2025-01-01T12:00:'
 
 
@@ -58,7 +61,8 @@ def summarise(text: str) -> Summary:
 
 def test_complete_run_passes() -> None:
     summary = summarise(drill_started() + ROUND_1 + ROUND_2 + FINISHED + TRUNCATED)
-    assert (summary.drill, summary.namespace, summary.fault) == ("web-pod-kill", "demo", "pod_delete")
+    assert (summary.drill, summary.namespace) == ("web-pod-kill", "demo")
+    assert summary.fault == "pod_delete"
     assert summary.started == "2025-01-01T12:00:00.000+00:00"
     assert summary.finished == "2025-01-01T12:00:30.000+00:00"
     assert not summary.aborted and summary.passed
@@ -106,7 +110,8 @@ def test_impossible_slo_fails_and_junit_says_so() -> None:
     assert not summary.passed
     checks = {c.name: c for c in summary.slo_checks}
     assert not checks["max_recovery_seconds"].passed
-    assert "slowest recovery 5.000 s (r2-i1), need <= 0.001 s" in checks["max_recovery_seconds"].detail
+    detail = checks["max_recovery_seconds"].detail
+    assert "slowest recovery 5.000 s (r2-i1), need <= 0.001 s" in detail
     assert not checks["min_availability"].passed and checks["all_recovered"].passed
 
     suite = ET.fromstring(junit_xml(summary)).find("testsuite")
@@ -158,5 +163,5 @@ def test_write_and_rebuild_results(tmp_path: Path) -> None:
     assert names == ["journal.jsonl", "junit.xml", "report.html", "summary.json"]
     data = json.loads((tmp_path / "summary.json").read_text())
     assert data["passed"] is True and data["incidents"][0]["recovery_seconds"] == 3.0
-    assert data == summary.to_dict() | {"incidents": data["incidents"]}
+    assert data == summary.to_dict()
     assert write_results(tmp_path, summary)[0].name == "summary.json"
