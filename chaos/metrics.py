@@ -168,11 +168,12 @@ class DrillMetrics:
         self._create_known_series()
 
     def _create_known_series(self) -> None:
+        # New children start at 0; existing ones (a repeated drill of this workload) keep theirs.
         m, labels = self._m, self._labels
         for fault in self._faults:
             m.faults_injected.labels(**labels, fault=fault)
             m.recovery_seconds.labels(**labels, fault=fault)
-            m.last_fault_timestamp.labels(**labels, fault=fault).set(0)
+            m.last_fault_timestamp.labels(**labels, fault=fault)
             for result in INCIDENT_RESULTS:
                 m.incidents.labels(**labels, fault=fault, result=result)
             for phase in self._phases_of(fault):
@@ -180,7 +181,7 @@ class DrillMetrics:
         for result in PROBE_RESULTS:
             m.probe_requests.labels(**labels, result=result)
         m.container_restarts.labels(**labels)
-        m.drill_running.labels(**labels).set(0)
+        m.drill_running.labels(**labels)
 
     def _fault(self, fault: str) -> str:
         if fault not in self._faults:

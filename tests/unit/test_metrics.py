@@ -178,3 +178,10 @@ def test_serve_on_a_taken_port_says_what_to_do(
     assert str(caught.value) == (
         f"port {taken_port} is already in use on 127.0.0.1: pick another with --metrics-port"
     )
+
+
+def test_a_second_drill_of_a_workload_keeps_its_history(registry: CollectorRegistry) -> None:
+    _metrics(registry).fault_injected("pod_delete")
+    _metrics(registry)
+    assert _value(registry, "chaosdrill_faults_injected_total", fault="pod_delete") == 1
+    assert _value(registry, "chaosdrill_last_fault_timestamp_seconds", fault="pod_delete") == 1000
