@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := containerd runc containernetworking-plugins etcd-server busybox-static \
+APT_PACKAGES := containerd runc containernetworking-plugins busybox-static \
 	iptables iproute2 conntrack prometheus curl
 PYTEST_ARGS ?=
 

@@ -104,7 +104,9 @@ def archive(image: Image, busybox: bytes) -> bytes:
 def build_archives(directory: Path, busybox: Path = BUSYBOX) -> list[Path]:
     """Writes one archive per image into DIRECTORY and returns their paths."""
     if not busybox.exists():
-        raise SetupError(f"{busybox} not found: run 'make setup' (installs Debian's busybox-static)")
+        raise SetupError(
+            f"{busybox} not found: run 'make setup' (installs Debian's busybox-static)"
+        )
     data = busybox.read_bytes()
     directory.mkdir(parents=True, exist_ok=True)
     paths = []

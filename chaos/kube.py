@@ -3,10 +3,13 @@ small readers shared by the rest of the package."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config
+import yaml
+from kubernetes import client, config, watch
 from kubernetes.config.config_exception import ConfigException
 
 from chaos.errors import ClusterError
@@ -18,10 +21,11 @@ def api_client(kubeconfig: Path | str | None = None, context: str | None = None)
         return config.new_client_from_config(
             config_file=str(kubeconfig) if kubeconfig else None, context=context
         )
-    except (ConfigException, OSError, TypeError, ValueError) as error:
+    except (ConfigException, OSError, TypeError, ValueError, yaml.YAMLError) as error:
         where = kubeconfig or "the default kubeconfig"
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise ClusterError(
-            f"cannot use kubeconfig {where}: {error}: fix the file or point --kubeconfig "
+            f"cannot use kubeconfig {where} ({reason}): fix the file or point --kubeconfig "
             "at a working one"
         ) from None
 
@@ -46,3 +50,35 @@ def pod_ready(pod: Any) -> bool:
         if condition.type == "Ready":
             return bool(condition.status == "True")
     return False
+
+
+def wait_for_pods(
+    api: Any,
+    namespace: str,
+    label_selector: str,
+    done: Callable[[list[Any]], bool],
+    timeout: float,
+) -> list[Any]:
+    """Watches the pods matching LABEL_SELECTOR until DONE(pods) holds; TimeoutError otherwise."""
+    core_api = client.CoreV1Api(api)
+    deadline = time.monotonic() + timeout
+    listing = core_api.list_namespaced_pod(namespace, label_selector=label_selector)
+    pods = {p.metadata.uid: p for p in listing.items}
+    version = listing.metadata.resource_version
+    while not done(list(pods.values())):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"pods {namespace}/{label_selector} not as expected in {timeout}s")
+        stream = watch.Watch().stream(core_api.list_namespaced_pod, namespace,
+                                      label_selector=label_selector, resource_version=version,
+                                      timeout_seconds=max(1, int(left)))
+        for event in stream:
+            pod = event["object"]
+            version = pod.metadata.resource_version
+            if event["type"] == "DELETED":
+                pods.pop(pod.metadata.uid, None)
+            else:
+                pods[pod.metadata.uid] = pod
+            if done(list(pods.values())):
+                break
+    return list(pods.values())

@@ -85,9 +85,9 @@ def wait_steady(api: Any, namespace: str, name: str, timeout: float) -> None:
 
 def deploy(provider: ClusterProvider, progress: Progress, timeout: float = 120.0) -> None:
     """Loads the images, applies manifests/workloads/ and waits until every Deployment is steady."""
+    api = kube.api_client(provider.kubeconfig())
     archives = images.build_archives(images.archive_dir())
     provider.load_images(archives, progress)
-    api = kube.api_client(provider.kubeconfig())
     docs = list(documents())
     try:
         apply(api, docs, progress)

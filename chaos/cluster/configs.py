@@ -172,7 +172,7 @@ def kube_proxy_config(lay: Layout) -> dict[str, object]:
 def etcd_command(lay: Layout) -> list[str]:
     client = f"http://127.0.0.1:{L.ETCD_PORT}"
     peer = f"http://127.0.0.1:{L.ETCD_PEER_PORT}"
-    return ["etcd", "--name", "local", "--data-dir", str(lay.state / "etcd"),
+    return [str(L.etcd_binary()), "--name", "local", "--data-dir", str(lay.state / "etcd"),
             "--listen-client-urls", client, "--advertise-client-urls", client,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
             "--initial-cluster", f"local={peer}", "--log-level", "warn"]

@@ -9,6 +9,7 @@ from pathlib import Path
 from chaos.cluster import network
 
 KUBERNETES_VERSION = "1.34.4"
+ETCD_VERSION = "3.6.16"
 NODE_COUNT = 2
 API_PORT = 6443
 ETCD_PORT = 2379
@@ -17,7 +18,9 @@ CONTROLLER_MANAGER_PORT = 10257
 SCHEDULER_PORT = 10259
 PROXY_HEALTHZ_PORT = 10256
 PROXY_METRICS_PORT = 10249
-COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
+COMPONENTS = (
+    "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy",
+)
 
 
 def cache_dir() -> Path:
@@ -26,6 +29,10 @@ def cache_dir() -> Path:
 
 def bin_dir() -> Path:
     return cache_dir() / f"kubernetes-v{KUBERNETES_VERSION}" / "bin"
+
+
+def etcd_binary() -> Path:
+    return cache_dir() / f"etcd-v{ETCD_VERSION}" / "bin" / "etcd"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from kubernetes import client
+
 from chaos import images
 from chaos.cluster import configs, mounts, network, processes, runtime
 from chaos.cluster import layout as L
@@ -23,7 +25,7 @@ from chaos.errors import ClusterError, SetupError
 
 UP_TIMEOUT = 120.0
 HOST_TOOLS = {
-    "containerd": "containerd", "runc": "runc", "ctr": "containerd", "etcd": "etcd-server",
+    "containerd": "containerd", "runc": "runc", "ctr": "containerd",
     "iptables": "iptables", "ip": "iproute2", "conntrack": "conntrack",
 }
 
@@ -44,13 +46,13 @@ class LocalCluster:
 
     def up(self, progress: Progress) -> None:
         preflight_root()
+        preflight_tools()
         if self.healthy():
             progress(f"local cluster already up (kubeconfig {self.lay.kubeconfig})")
             return
         if processes.load(self.lay.processes) or network.bridge_exists():
             progress("cleaning up the remains of an earlier local cluster")
             self.down(progress)
-        preflight_tools()
         preflight_ports(self.lay)
         try:
             self._start_all(progress)
@@ -140,8 +142,8 @@ class LocalCluster:
         from chaos import kube
 
         try:
-            api = kube.core(self.lay.kubeconfig)
-            nodes = api.list_node().items
+            with kube.api_client(self.lay.kubeconfig) as api:
+                nodes = client.CoreV1Api(api).list_node().items
         except Exception:
             return False
         ready = [n for n in nodes if kube.node_ready(n)]
@@ -177,7 +179,27 @@ class LocalCluster:
         for child in self.lay.state.glob("*") if self.lay.state.exists() else []:
             if child.name != "logs":
                 _remove(child)
+        self.started = []
+        left = self.leftovers()
+        if left:
+            raise ClusterError("cluster down left " + "; ".join(left[:5]) + ": run "
+                               "'chaos-drill cluster down' again and report it if it stays")
         progress("local cluster down")
+
+    def leftovers(self) -> list[str]:
+        """What of the cluster still exists: processes, mounts, interfaces, routes, rules."""
+        left = [f"process {p.name} (pid {p.pid})" for p in processes.load(self.lay.processes)
+                if processes.is_alive(p)]
+        left += [f"process pid {pid} in our cgroups" for pid in processes.cgroup_pids()]
+        left += [f"mount {m}" for m in mounts.mounts_under((self.lay.run, self.lay.state))]
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        left += [f"interface {line.split(':')[1].strip()}" for line in links.splitlines()
+                 if network.BRIDGE in line or "veth" in line]
+        routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
+        left += [f"route {r}" for r in routes.splitlines()
+                 if r.startswith(("10.244.", "10.96.")) or network.BRIDGE in r]
+        left += network.leftover_rules()
+        return left
 
     def _cleanup_proxy_rules(self) -> None:
         proxy = L.bin_dir() / "kube-proxy"
@@ -230,6 +252,9 @@ def preflight_tools() -> None:
                              "(installs Debian's containernetworking-plugins)")
     if not images.BUSYBOX.exists():
         raise SetupError("/bin/busybox not found: run 'make setup' (installs busybox-static)")
+    if not L.etcd_binary().exists():
+        raise SetupError(f"etcd v{L.ETCD_VERSION} is not built ({L.etcd_binary()} missing): "
+                         "run 'make setup'")
     for component in L.COMPONENTS:
         if not (L.bin_dir() / component).exists():
             raise SetupError(f"Kubernetes v{L.KUBERNETES_VERSION} is not built ({component} "

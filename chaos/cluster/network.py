@@ -121,7 +121,8 @@ def cni_config(index: int, state: Path) -> dict[str, object]:
     start, end = node_range(index)
     ipam = {
         "type": "host-local",
-        "ranges": [[{"subnet": POD_CIDR, "rangeStart": start, "rangeEnd": end, "gateway": GATEWAY}]],
+        "ranges": [[{"subnet": POD_CIDR, "rangeStart": start, "rangeEnd": end,
+                     "gateway": GATEWAY}]],
         "routes": [{"dst": "0.0.0.0/0"}],
         "dataDir": str(state / "ipam"),
     }

@@ -1,0 +1,27 @@
+"""pytest fixtures for users' CI smoke tests: `chaos_kubeconfig` points at the cluster under test
+(KUBECONFIG, or the local cluster's) and `chaos_api` is an API client for it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def chaos_kubeconfig() -> Path:
+    """The kubeconfig of the cluster the smoke test drills: $KUBECONFIG or the local cluster's."""
+    if os.environ.get("KUBECONFIG"):
+        return Path(os.environ["KUBECONFIG"].split(os.pathsep)[0])
+    from chaos.cluster.layout import Layout
+
+    return Layout.default().kubeconfig
+
+
+@pytest.fixture(scope="session")
+def chaos_api(chaos_kubeconfig: Path) -> Any:
+    from chaos import kube
+
+    return kube.api_client(chaos_kubeconfig)

@@ -1,0 +1,115 @@
+"""`cluster down` leaves nothing behind, and bad input gets one line, exit code 2, and no mess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chaos.cluster import mounts, network, processes
+from chaos.cluster.local import LocalCluster
+
+pytestmark = pytest.mark.e2e
+CLI = [sys.executable, "-m", "chaos"]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None,
+            user: int | None = None) -> subprocess.CompletedProcess[str]:
+    prefix = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] if user else []
+    return subprocess.run([*prefix, *CLI, *args], capture_output=True, text=True, timeout=120,
+                          env=env, cwd=Path(__file__).parents[2])
+
+
+def assert_nothing_left(cluster: LocalCluster) -> None:
+    lay = cluster.lay
+    assert not [p for p in processes.load(lay.processes) if processes.is_alive(p)]
+    assert processes.cgroup_pids() == set()
+    assert not any((h / processes.CGROUP_PARENT).exists() for h in processes.cgroup_hierarchies())
+    assert mounts.mounts_under((lay.run, lay.state)) == []
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert network.BRIDGE not in links and "veth" not in links
+    routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
+    assert "10.96.0.0" not in routes and "10.244." not in routes
+    assert network.leftover_rules() == []
+
+
+@pytest.fixture
+def cluster_down(local_cluster: LocalCluster) -> Iterator[LocalCluster]:
+    local_cluster.down(lambda _: None)
+    yield local_cluster
+
+
+def test_down_after_running_pods_leaves_nothing(web: object, local_cluster: LocalCluster) -> None:
+    assert mounts.mounts_under((local_cluster.lay.run,)), "pods should have mounts before down"
+    local_cluster.down(lambda _: None)
+    assert_nothing_left(local_cluster)
+
+
+def test_status_names_a_dead_component(cluster: LocalCluster) -> None:
+    scheduler = next(p for p in processes.load(cluster.lay.processes)
+                     if p.name == "kube-scheduler")
+    os.kill(scheduler.pid, signal.SIGKILL)
+    result = run_cli("cluster", "status")
+    assert result.returncode == 1
+    assert "kube-scheduler: STOPPED" in result.stdout
+    cluster.up(lambda _: None)  # a dead component makes up restart the whole cluster
+    assert run_cli("cluster", "status").returncode == 0
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_unknown_provider(cluster_down: LocalCluster) -> None:
+    one_line_error(run_cli("cluster", "up", "--provider", "nope"), "unknown provider 'nope'",
+                   "local, kind, kubeconfig")
+    assert_nothing_left(cluster_down)
+
+
+def test_not_root(cluster_down: LocalCluster) -> None:
+    one_line_error(run_cli("cluster", "up", user=65534), "needs root", "sudo")
+    assert_nothing_left(cluster_down)
+
+
+def test_port_taken(cluster_down: LocalCluster) -> None:
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", 6443))
+        holder.listen()
+        one_line_error(run_cli("cluster", "up"), "port 6443", "kube-apiserver", "already in use")
+    assert_nothing_left(cluster_down)
+
+
+def test_missing_package(cluster_down: LocalCluster) -> None:
+    env = {**os.environ, "PATH": "/nonexistent"}
+    one_line_error(run_cli("cluster", "up", env=env), "containerd not found", "make setup")
+    assert_nothing_left(cluster_down)
+
+
+def test_broken_kubeconfig(tmp_path: Path) -> None:
+    broken = tmp_path / "kubeconfig"
+    broken.write_text("this: [is not a kubeconfig")
+    one_line_error(run_cli("deploy", "--provider", "kubeconfig", "--kubeconfig", str(broken)),
+                   "cannot use kubeconfig", str(broken))
+
+
+def test_unreachable_cluster(tmp_path: Path) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+        "clusters: [{name: x, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: x, user: {token: t}}]\n"
+        "contexts: [{name: x, context: {cluster: x, user: x}}]\n"
+    )
+    one_line_error(run_cli("cluster", "up", "--provider", "kubeconfig", "--kubeconfig",
+                           str(config)), "no cluster reachable at https://127.0.0.1:1")

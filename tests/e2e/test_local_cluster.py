@@ -1,0 +1,93 @@
+"""The local cluster is a real Kubernetes: nodes, Services, logs, exec, self-healing, scaling."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.stream import stream
+
+from chaos import kube
+from chaos.cluster import layout
+from chaos.cluster.local import LocalCluster
+
+pytestmark = pytest.mark.e2e
+SELECTOR = "app=web"
+
+
+def ready_pods(pods: list[Any]) -> list[Any]:
+    return [p for p in pods if kube.pod_ready(p) and not p.metadata.deletion_timestamp]
+
+
+def test_nodes_ready_at_pinned_version(api: Any) -> None:
+    nodes = client.CoreV1Api(api).list_node().items
+    assert sorted(n.metadata.name for n in nodes) == ["node-1", "node-2"]
+    assert all(kube.node_ready(n) for n in nodes)
+    assert {n.status.node_info.kubelet_version for n in nodes} == {
+        f"v{layout.KUBERNETES_VERSION}"
+    }
+
+
+def test_service_answers_from_the_host(web: Any) -> None:
+    service = client.CoreV1Api(web).read_namespaced_service("web", "demo")
+    url = f"http://{service.spec.cluster_ip}/"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                body = response.read().decode()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    assert "chaos-drill web" in body
+    assert len(ready_pods(client.CoreV1Api(web).list_namespaced_pod("demo").items)) == 3
+
+
+def test_logs_and_exec_reach_the_kubelet(web: Any) -> None:
+    core = client.CoreV1Api(web)
+    pod = core.list_namespaced_pod("demo", label_selector=SELECTOR).items[0]
+    output = stream(core.connect_get_namespaced_pod_exec, pod.metadata.name, "demo",
+                    command=["/bin/busybox", "cat", "/www/healthz"],
+                    stderr=True, stdin=False, stdout=True, tty=False)
+    assert output.strip() == "ok"
+    logs = core.read_namespaced_pod_log(pod.metadata.name, "demo")
+    assert "response:200" in logs
+
+
+def test_deleted_pod_is_replaced_and_ready(web: Any) -> None:
+    core = client.CoreV1Api(web)
+    victim = core.list_namespaced_pod("demo", label_selector=SELECTOR).items[0]
+    core.delete_namespaced_pod(victim.metadata.name, "demo", grace_period_seconds=0)
+
+    def replaced(pods: list[Any]) -> bool:
+        ready = ready_pods(pods)
+        return len(ready) == 3 and victim.metadata.uid not in {p.metadata.uid for p in ready}
+
+    kube.wait_for_pods(web, "demo", SELECTOR, replaced, timeout=60)
+
+
+def test_killed_container_is_restarted_in_place(web: Any, cluster: LocalCluster) -> None:
+    core = client.CoreV1Api(web)
+    pod = core.list_namespaced_pod("demo", label_selector=SELECTOR).items[0]
+    status = pod.status.container_statuses[0]
+    cluster.container_kill(pod.spec.node_name, status.container_id.split("://", 1)[1])
+
+    def restarted(pods: list[Any]) -> bool:
+        same = [p for p in pods if p.metadata.uid == pod.metadata.uid]
+        return bool(same) and kube.pod_ready(same[0]) and (
+            same[0].status.container_statuses[0].restart_count == status.restart_count + 1
+        )
+
+    kube.wait_for_pods(web, "demo", SELECTOR, restarted, timeout=60)
+
+
+def test_scale_to_six(web: Any) -> None:
+    client.AppsV1Api(web).patch_namespaced_deployment_scale(
+        "web", "demo", {"spec": {"replicas": 6}}
+    )
+    kube.wait_for_pods(web, "demo", SELECTOR, lambda pods: len(ready_pods(pods)) == 6, 90)
