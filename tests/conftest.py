@@ -1,10 +1,12 @@
-"""Fixtures for tests against the real local cluster: one cluster per session, reused when
+"""Shared test fixtures. Those for the real local cluster: one cluster per session, reused when
 healthy, taken down at the end unless CHAOS_DRILL_KEEP_CLUSTER=1."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,17 +19,23 @@ def _say(message: str) -> None:
     print(f"[cluster] {message}", flush=True)
 
 
+LOCK = Path("/tmp/chaos-drill-cluster.lock")
+
+
 @pytest.fixture(scope="session")
 def local_cluster() -> Iterator[LocalCluster]:
+    """The one local cluster, held under a file lock so test and benchmark runs take turns."""
     if os.geteuid() != 0:
         if os.environ.get("CI"):
             pytest.fail("e2e tests need root for the local cluster, and CI runs as root")
         pytest.skip("e2e tests need root for the local cluster (run 'sudo make test')")
-    cluster = LocalCluster()
-    cluster.up(_say)
-    yield cluster
-    if os.environ.get("CHAOS_DRILL_KEEP_CLUSTER") != "1":
-        cluster.down(_say)
+    with LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        cluster = LocalCluster()
+        cluster.up(_say)
+        yield cluster
+        if os.environ.get("CHAOS_DRILL_KEEP_CLUSTER") != "1":
+            cluster.down(_say)
 
 
 @pytest.fixture
@@ -47,3 +55,9 @@ def web(cluster: LocalCluster, api: Any) -> Any:
     """The sample workload, applied afresh (3 replicas) and steady."""
     workloads.deploy(cluster, _say, timeout=120)
     return api
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A run that collects nothing is a broken run, never a green one."""
+    if not session.items and not session.config.option.collectonly:
+        raise pytest.UsageError("no tests collected: check the paths and -k/-m expressions")
