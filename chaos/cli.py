@@ -27,6 +27,19 @@ def build_parser() -> argparse.ArgumentParser:
     deploy = commands.add_parser("deploy", help="deploy the sample workload and wait until Ready")
     providers.add_arguments(deploy)
     deploy.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for Ready")
+
+    run = commands.add_parser("run", help="run a drill file against the cluster")
+    run.add_argument("drill", help="a ChaosDrill YAML file (see manifests/drills/)")
+    run.add_argument("--dry-run", action="store_true", help="select and log; change nothing")
+    run.add_argument("--seed", type=int, help="overrides spec.seed: the same seed, same victims")
+    run.add_argument("--out", help="results folder (default chaos-drill-results/NAME-TIME)")
+    run.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    run.add_argument("--metrics-grace", type=float, default=15.0,
+                     help="seconds to keep serving metrics after the drill (default 15)")
+    providers.add_arguments(run)
+
+    report = commands.add_parser("report", help="rebuild summary, JUnit and HTML from a journal")
+    report.add_argument("out", help="a results folder holding journal.jsonl")
     return parser
 
 
@@ -38,6 +51,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cluster_command(args)
         if args.command == "deploy":
             return deploy_command(args)
+        if args.command == "run":
+            from chaos.commands import run_command
+
+            return run_command(args, _say)
+        if args.command == "report":
+            from chaos.commands import report_command
+
+            return report_command(args, _say)
     except ChaosDrillError as error:
         _say(f"error: {error}")
         return error.exit_code

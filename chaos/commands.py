@@ -1,0 +1,98 @@
+"""The `run` and `report` commands: wiring from flags to the runner and the results."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+
+from prometheus_client import CollectorRegistry
+
+from chaos import metrics
+from chaos.cluster import providers
+from chaos.cluster.base import Progress
+from chaos.errors import UsageError
+from chaos.results import rebuild_results
+from chaos.results.summary import Summary
+from chaos.runner import DrillRun, RunOptions
+from chaos.spec import FAULT_TYPES, load_drill
+from chaos.timeline import PHASES_BY_FAULT
+
+
+def default_out(name: str) -> Path:
+    return Path("chaos-drill-results") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def verdict(summary: Summary, out: Path, say: Progress) -> int:
+    stats = summary.recovery
+    say(f"{len(summary.incidents)} incidents, recovery median "
+        f"{_s(stats.median)} p95 {_s(stats.p95)} max {_s(stats.max)}; availability "
+        f"{summary.availability.ratio if summary.availability.ratio is not None else 'n/a'}")
+    for check in summary.slo_checks:
+        say(f"  {'PASS' if check.passed else 'FAIL'} {check.name}: {check.detail}")
+    say(f"{'PASSED' if summary.passed else 'FAILED'}; results in {out}")
+    return 0 if summary.passed else 1
+
+
+def _s(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}s"
+
+
+def run_command(args: argparse.Namespace, say: Progress) -> int:
+    drill = load_drill(args.drill)
+    out = Path(args.out) if args.out else default_out(drill.name)
+    if (out / "journal.jsonl").exists():
+        raise UsageError(f"{out} already holds a journal: pick another --out")
+    provider = providers.from_args(args)
+    options = RunOptions(out_dir=out, dry_run=args.dry_run, seed=args.seed)
+    server = None
+    if args.metrics_port is not None:
+        registry = CollectorRegistry()
+        options.metrics = metrics.DrillMetrics(
+            registry, drill.namespace, drill.target.name or "selector", FAULT_TYPES,
+            phases=PHASES_BY_FAULT)
+        server = metrics.serve(registry, args.metrics_port)
+        say(f"metrics on {server.url}")
+    run = DrillRun(drill, provider, options, say)
+    stop_on_signals(options.stop, say)
+    say(f"drill {drill.name}: {drill.rounds} round(s) of {drill.fault.type} on "
+        f"{run.workload.kind}/{run.workload.name}{' (dry run)' if args.dry_run else ''}; "
+        f"journal {out / 'journal.jsonl'}")
+    try:
+        summary = run.run()
+    finally:
+        if server is not None:
+            if args.metrics_grace > 0:
+                say(f"serving final metrics for {args.metrics_grace:g}s")
+                options.stop.clear()
+                options.stop.wait(args.metrics_grace)
+            server.close()
+    return verdict(summary, out, say)
+
+
+def stop_on_signals(stop: threading.Event, say: Progress) -> None:
+    """First Ctrl-C or SIGTERM: stop injecting, restore, write results. Second: exit now."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        say("stopping: no more faults; restoring and writing results (Ctrl-C again to quit)")
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handle)
+        signal.signal(signal.SIGTERM, handle)
+
+
+def report_command(args: argparse.Namespace, say: Progress) -> int:
+    out = Path(args.out)
+    if not (out / "journal.jsonl").exists():
+        raise UsageError(f"no journal.jsonl in {out}: pass the folder a drill wrote (--out)")
+    began = time.monotonic()
+    summary = rebuild_results(out)
+    say(f"rebuilt summary.json, junit.xml and report.html in {time.monotonic() - began:.2f}s")
+    return verdict(summary, out, say)

@@ -1,0 +1,82 @@
+"""Fault types, one module each, behind one small interface.
+
+A fault names the incidents it opens (`targets`), then acts on each (`act`), and undoes what
+it changed (`restore`). Dry runs never reach `act`: the runner decides at the last step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from chaos.cluster.base import ClusterProvider, Progress
+from chaos.spec import Drill
+from chaos.targeting import PodInfo
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The drill's target as resolved in the cluster."""
+
+    kind: str
+    name: str
+    namespace: str
+    match_labels: dict[str, str]
+
+    @property
+    def selector(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in sorted(self.match_labels.items()))
+
+
+@dataclass
+class FaultContext:
+    """What a fault may use: the API, the provider (for node runtimes) and the drill."""
+
+    api: Any
+    provider: ClusterProvider
+    drill: Drill
+    workload: Workload
+    say: Progress
+    pod_status: dict[str, dict[str, Any]]
+    """Current raw pods by UID, kept up to date by the pod watch."""
+
+
+@dataclass(frozen=True)
+class FaultTarget:
+    """One incident to open: the pod it is about (if any) and how the tracker follows it."""
+
+    pod: PodInfo | None
+    node: str
+    follow: str
+    """replacement, restart or scale."""
+    replicas: int = 0
+
+
+class Fault(Protocol):
+    def targets(self, ctx: FaultContext, victims: Sequence[PodInfo]) -> list[FaultTarget]: ...
+
+    def act(self, ctx: FaultContext, target: FaultTarget) -> str: ...
+
+    def restore(self, ctx: FaultContext) -> None: ...
+
+
+def fault_for(fault_type: str) -> Fault:
+    from chaos.faults import container_kill, liveness_break, node_drain, pod_delete, scale
+
+    faults: dict[str, Fault] = {
+        "pod_delete": pod_delete.PodDelete(),
+        "container_kill": container_kill.ContainerKill(),
+        "liveness_break": liveness_break.LivenessBreak(),
+        "scale": scale.Scale(),
+        "node_drain": node_drain.NodeDrain(),
+    }
+    if fault_type == "node_stop":
+        from chaos.faults import node_stop
+
+        return node_stop.NodeStop()
+    return faults[fault_type]
+
+
+def per_pod(victims: Sequence[PodInfo], follow: str) -> list[FaultTarget]:
+    return [FaultTarget(pod, pod.node, follow) for pod in victims]

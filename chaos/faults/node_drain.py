@@ -1,0 +1,57 @@
+"""node_drain: cordons the first victim's node and evicts the workload's pods on it through the
+Eviction API, so PodDisruptionBudgets hold; uncordons the node afterwards."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from chaos.errors import FaultError
+from chaos.faults import FaultContext, FaultTarget, per_pod
+from chaos.targeting import PodInfo, filter_opted_in
+
+EVICTION_RETRY_SECONDS = 0.5
+
+
+class NodeDrain:
+    def __init__(self) -> None:
+        self.cordoned: str | None = None
+
+    def targets(self, ctx: FaultContext, victims: Sequence[PodInfo]) -> list[FaultTarget]:
+        if not victims:
+            return []
+        node = victims[0].node
+        pods = [PodInfo.from_dict(p) for p in ctx.pod_status.values()]
+        on_node = [p for p in filter_opted_in(pods) if p.node == node and p.available]
+        return per_pod(sorted(on_node, key=lambda p: p.name), "replacement")
+
+    def _cordon(self, ctx: FaultContext, node: str, unschedulable: bool) -> None:
+        client.CoreV1Api(ctx.api).patch_node(node, {"spec": {"unschedulable": unschedulable}})
+
+    def act(self, ctx: FaultContext, target: FaultTarget) -> str:
+        assert target.pod is not None
+        if self.cordoned is None:
+            self._cordon(ctx, target.node, True)
+            self.cordoned = target.node
+        pod = target.pod
+        body = client.V1Eviction(metadata=client.V1ObjectMeta(name=pod.name,
+                                                              namespace=pod.namespace))
+        deadline = time.monotonic() + ctx.drill.recovery_timeout_seconds
+        while True:
+            try:
+                client.CoreV1Api(ctx.api).create_namespaced_pod_eviction(
+                    pod.name, pod.namespace, body)
+                return f"evicted pod {pod.name} from cordoned node {target.node}"
+            except ApiException as error:
+                if error.status != 429 or time.monotonic() > deadline:
+                    raise FaultError(f"could not evict {pod.name}: {error.reason}") from None
+                time.sleep(EVICTION_RETRY_SECONDS)  # the PodDisruptionBudget says not yet
+
+    def restore(self, ctx: FaultContext) -> None:
+        if self.cordoned is not None:
+            ctx.say(f"uncordoning {self.cordoned}")
+            self._cordon(ctx, self.cordoned, False)
+            self.cordoned = None

@@ -1,0 +1,41 @@
+"""node_stop: takes the first victim's node down (local cluster: its kubelet, containerd and
+every pod process stop, as if the machine died); the node controller marks it NotReady, taint
+eviction marks its pods for deletion and their controllers replace them on the other node.
+The node is started again afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chaos.errors import FaultError
+from chaos.faults import FaultContext, FaultTarget, per_pod
+from chaos.targeting import PodInfo, filter_opted_in
+
+
+class NodeStop:
+    def __init__(self) -> None:
+        self.stopped: str | None = None
+
+    def targets(self, ctx: FaultContext, victims: Sequence[PodInfo]) -> list[FaultTarget]:
+        if not hasattr(ctx.provider, "stop_node"):
+            raise FaultError(f"node_stop needs the local provider, not {ctx.provider.name}: "
+                             "use node_drain on other clusters")
+        if not victims:
+            return []
+        node = victims[0].node
+        pods = [PodInfo.from_dict(p) for p in ctx.pod_status.values()]
+        on_node = [p for p in filter_opted_in(pods) if p.node == node and p.available]
+        return per_pod(sorted(on_node, key=lambda p: p.name), "replacement")
+
+    def act(self, ctx: FaultContext, target: FaultTarget) -> str:
+        if self.stopped is None:
+            ctx.provider.stop_node(target.node)  # type: ignore[attr-defined]
+            self.stopped = target.node
+            return f"stopped node {target.node} (kubelet, containerd and its pods)"
+        return f"pod {target.pod.name if target.pod else '?'} went down with {target.node}"
+
+    def restore(self, ctx: FaultContext) -> None:
+        if self.stopped is not None:
+            ctx.say(f"starting node {self.stopped} again")
+            ctx.provider.start_node(self.stopped, ctx.say)  # type: ignore[attr-defined]
+            self.stopped = None

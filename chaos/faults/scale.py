@@ -1,0 +1,45 @@
+"""scale: sets the Deployment's replicas, measures until the new count is Ready, and restores
+the original count afterwards (also when the drill is aborted)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kubernetes import client
+
+from chaos.errors import FaultError
+from chaos.faults import FaultContext, FaultTarget
+from chaos.targeting import PodInfo
+
+
+class Scale:
+    def __init__(self) -> None:
+        self.original: int | None = None
+
+    def targets(self, ctx: FaultContext, victims: Sequence[PodInfo]) -> list[FaultTarget]:
+        replicas = ctx.drill.fault.replicas
+        if replicas is None:
+            raise FaultError("scale needs spec.fault.replicas")
+        return [FaultTarget(None, "", "scale", replicas)]
+
+    def _patch(self, ctx: FaultContext, replicas: int) -> int:
+        w = ctx.workload
+        if w.kind != "Deployment":
+            raise FaultError(f"scale works on a Deployment, not {w.kind}: name one in spec.target")
+        apps = client.AppsV1Api(ctx.api)
+        current = apps.read_namespaced_deployment_scale(w.name, w.namespace).spec.replicas
+        body = {"spec": {"replicas": replicas}}
+        apps.patch_namespaced_deployment_scale(w.name, w.namespace, body)
+        return int(current or 0)
+
+    def act(self, ctx: FaultContext, target: FaultTarget) -> str:
+        before = self._patch(ctx, target.replicas)
+        if self.original is None:
+            self.original = before
+        return f"scaled {ctx.workload.kind}/{ctx.workload.name} from {before} to {target.replicas}"
+
+    def restore(self, ctx: FaultContext) -> None:
+        if self.original is not None:
+            ctx.say(f"restoring {ctx.workload.name} to {self.original} replicas")
+            self._patch(ctx, self.original)
+            self.original = None

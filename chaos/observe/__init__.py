@@ -1,0 +1,1 @@
+"""Observers: raw watches on pods, events, workloads and nodes, and the HTTP prober."""

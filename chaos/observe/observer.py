@@ -1,0 +1,137 @@
+"""The drill's eyes: pod, node, workload and event watches feeding the incident tracker, plus
+the HTTP prober; everything seen goes to the journal (and metrics) as it arrives."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Any
+
+from kubernetes import client
+
+from chaos.faults import Workload
+from chaos.metrics import DrillMetrics
+from chaos.observe.prober import Prober, ProbeWindow
+from chaos.observe.tracker import Tracker, restart_count
+from chaos.observe.watch import ResourceWatch
+from chaos.results.journal import Journal
+from chaos.timeline import Incident
+
+SYNC_TIMEOUT = 30.0
+
+
+class Observer:
+    """Starts every watch, keeps the tracker current, and tells waiters when phases land."""
+
+    def __init__(self, api: Any, workload: Workload, journal: Journal,
+                 metrics: DrillMetrics | None) -> None:
+        self.api, self.workload, self.journal, self.metrics = api, workload, journal, metrics
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+        self.tracker = Tracker(on_phase=self._on_phase)
+        self.prober: Prober | None = None
+        self.workload_status: dict[str, int] = {}
+        self._restarts: dict[str, int] = {}
+        core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+        ns = workload.namespace
+        self.watches = [
+            ResourceWatch("pods", core.list_namespaced_pod, self._pod_event, ns,
+                          label_selector=workload.selector),
+            ResourceWatch("nodes", core.list_node, self._node_event),
+            ResourceWatch("events", core.list_namespaced_event, self._k8s_event, ns),
+        ]
+        if workload.kind == "Deployment":
+            self.watches.append(ResourceWatch(
+                "workload", apps.list_namespaced_deployment, self._workload_event, ns,
+                field_selector=f"metadata.name={workload.name}"))
+
+    def start(self) -> None:
+        for watch in self.watches:
+            watch.start()
+        for watch in self.watches:
+            if not watch.synced.wait(SYNC_TIMEOUT):
+                raise TimeoutError(f"the {watch.name} watch did not sync in {SYNC_TIMEOUT}s")
+
+    def start_prober(self, url: str, rate: float, timeout: float) -> None:
+        self.prober = Prober(url, rate, timeout, self._on_probe, self._on_window).start()
+
+    def stop(self) -> None:
+        if self.prober:
+            self.prober.stop()
+        for watch in self.watches:
+            watch.stop()
+
+    @property
+    def restarts(self) -> int:
+        """How many times the watches broke and resumed."""
+        return sum(w.restarts for w in self.watches)
+
+    def pods(self) -> dict[str, dict[str, Any]]:
+        with self.lock:
+            return dict(self.tracker.pods)
+
+    # -- callbacks (watch threads) ----------------------------------------------------------
+
+    def _pod_event(self, kind: str, pod: dict[str, Any], arrived: float) -> None:
+        with self.changed:
+            self.tracker.pod_event(kind, pod, arrived)
+            self._count_restarts(kind, pod)
+            self.changed.notify_all()
+
+    def _count_restarts(self, kind: str, pod: dict[str, Any]) -> None:
+        uid = pod.get("metadata", {}).get("uid", "")
+        if kind in ("SYNCED", "DELETED") or not uid:
+            return
+        count = restart_count(pod)
+        seen = self._restarts.setdefault(uid, count)
+        if count > seen and self.metrics:
+            self.metrics.container_restarts(count - seen)
+        self._restarts[uid] = max(seen, count)
+
+    def _node_event(self, kind: str, node: dict[str, Any], arrived: float) -> None:
+        with self.changed:
+            self.tracker.node_event(kind, node, arrived)
+            self.changed.notify_all()
+
+    def _workload_event(self, kind: str, obj: dict[str, Any], arrived: float) -> None:
+        if kind in ("SYNCED", "DELETED"):
+            return
+        status, spec = obj.get("status", {}), obj.get("spec", {})
+        now = {"ready": int(status.get("readyReplicas") or 0),
+               "desired": int(spec.get("replicas") or 0)}
+        with self.changed:
+            if now != self.workload_status:
+                self.workload_status = now
+                self.journal.write("workload", mono=arrived, **now)
+                if self.metrics:
+                    self.metrics.replicas(now["ready"], now["desired"])
+            self.changed.notify_all()
+
+    def _k8s_event(self, kind: str, event: dict[str, Any], arrived: float) -> None:
+        if kind not in ("ADDED", "MODIFIED"):
+            return
+        involved = event.get("involvedObject", {})
+        self.journal.write("k8s_event", mono=arrived, reason=event.get("reason", ""),
+                           object=f"{involved.get('kind', '')}/{involved.get('name', '')}",
+                           message=event.get("message", ""), count=event.get("count"))
+
+    def _on_phase(self, incident: Incident, phase: str, mono: float,
+                  api_time: datetime | None) -> None:
+        fields: dict[str, Any] = {"incident": incident.id, "phase": phase}
+        if api_time is not None:
+            fields["api_time"] = api_time.isoformat()
+        if incident.fault in ("container_kill", "liveness_break"):
+            fields["restart_count"] = incident.restart_count
+        self.journal.write("phase", mono=mono, **fields)
+
+    def _on_probe(self, ok: bool, latency: float) -> None:
+        if self.metrics:
+            self.metrics.probe(ok)
+
+    def _on_window(self, window: ProbeWindow) -> None:
+        self.journal.write("probe_window", seconds=window.seconds, requests=window.requests,
+                           failures=window.failures,
+                           longest_outage_seconds=window.longest_outage_seconds)
+        if self.metrics and self.prober and self.prober.requests:
+            ok = self.prober.requests - self.prober.failures
+            self.metrics.availability(ok / self.prober.requests)

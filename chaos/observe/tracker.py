@@ -1,0 +1,201 @@
+"""Turns pod and node watch events into incident timelines. Pure logic over raw event dicts:
+no client, no clock of its own, so recorded streams replay through it in tests and benchmarks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chaos.timeline import Incident
+
+OnPhase = Callable[[Incident, str, float, datetime | None], None]
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _condition(pod: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    for condition in pod.get("status", {}).get("conditions") or []:
+        if condition.get("type") == kind and condition.get("status") == "True":
+            return dict(condition)
+    return None
+
+
+def _containers(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return list(pod.get("status", {}).get("containerStatuses") or [])
+
+
+def _running_since(pod: Mapping[str, Any]) -> datetime | None | bool:
+    """False unless every container runs; else the latest container start time (or None)."""
+    statuses = _containers(pod)
+    if not statuses or not all("running" in (s.get("state") or {}) for s in statuses):
+        return False
+    starts = [_time(s["state"]["running"].get("startedAt")) for s in statuses]
+    known = [s for s in starts if s is not None]
+    return max(known) if known else None
+
+
+def restart_count(pod: Mapping[str, Any], container: str | None = None) -> int:
+    return sum(int(s.get("restartCount", 0)) for s in _containers(pod)
+               if container is None or s.get("name") == container)
+
+
+@dataclass
+class _Open:
+    """An incident still being followed, and what it follows."""
+
+    incident: Incident
+    baseline_restarts: int = 0
+    container: str | None = None
+    replacement: str = ""
+    scale_to: int = 0
+    scale_from: frozenset[str] = frozenset()
+
+
+@dataclass
+class Tracker:
+    """Holds the current pods of one workload and advances every open incident on each event."""
+
+    on_phase: OnPhase
+    pods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    open: list[_Open] = field(default_factory=list)
+    known: set[str] = field(default_factory=set)
+    events: int = 0
+
+    # -- incidents ------------------------------------------------------------------------
+
+    def follow_replacement(self, incident: Incident) -> None:
+        """pod_delete, node_drain, node_stop: the target goes, a new pod replaces it."""
+        self.open.append(_Open(incident))
+
+    def follow_restart(self, incident: Incident, container: str | None = None) -> None:
+        """container_kill, liveness_break: the same pod's container restarts in place."""
+        pod = self.pods.get(incident.target_uid, {})
+        self.open.append(_Open(incident, restart_count(pod, container), container))
+
+    def follow_scale(self, incident: Incident, replicas: int) -> None:
+        """scale: the workload reaches REPLICAS Ready pods; phases track the new pods."""
+        current = frozenset(uid for uid, pod in self.pods.items() if not _deleting(pod))
+        self.open.append(_Open(incident, scale_to=replicas, scale_from=current))
+
+    def close(self, incident: Incident) -> None:
+        self.open = [o for o in self.open if o.incident is not incident]
+
+    def _mark(self, item: _Open, phase: str, mono: float, api: datetime | None) -> None:
+        if phase not in item.incident.phases:
+            item.incident.mark(phase, mono, api)
+            self.on_phase(item.incident, phase, mono, api)
+
+    # -- events ---------------------------------------------------------------------------
+
+    def pod_event(self, kind: str, pod: dict[str, Any], arrived: float) -> None:
+        self.events += 1
+        if kind == "SYNCED":
+            gone = set(self.pods) - set(pod.get("uids", []))
+            for uid in gone:
+                self.pod_event("DELETED", self.pods[uid], arrived)
+            return
+        uid = pod.get("metadata", {}).get("uid", "")
+        if kind == "DELETED":
+            self.pods.pop(uid, None)
+        else:
+            self.pods[uid] = pod
+        for item in list(self.open):
+            self._advance(item, kind, uid, pod, arrived)
+        self.known.add(uid)
+
+    def node_event(self, kind: str, node: dict[str, Any], arrived: float) -> None:
+        """node_stop: a node whose Ready condition is no longer True marks node_not_ready."""
+        if kind in ("SYNCED", "DELETED") or _condition(node, "Ready") is not None:
+            return
+        name = node.get("metadata", {}).get("name", "")
+        for item in self.open:
+            if item.incident.fault == "node_stop" and item.incident.node == name:
+                self._mark(item, "node_not_ready", arrived, None)
+
+    def replay(self, events: Iterable[tuple[str, dict[str, Any], float]]) -> None:
+        for kind, pod, arrived in events:
+            self.pod_event(kind, pod, arrived)
+
+    def _advance(self, item: _Open, kind: str, uid: str, pod: dict[str, Any], at: float) -> None:
+        fault = item.incident.fault
+        if fault in ("container_kill", "liveness_break"):
+            if uid == item.incident.target_uid and kind != "DELETED":
+                self._advance_restart(item, pod, at)
+        elif fault == "scale":
+            self._advance_scale(item, at)
+        else:
+            self._advance_replacement(item, kind, uid, pod, at)
+
+    def _advance_replacement(self, item: _Open, kind: str, uid: str, pod: dict[str, Any],
+                             at: float) -> None:
+        incident = item.incident
+        if uid == incident.target_uid:
+            if kind == "DELETED" or _deleting(pod):
+                self._mark(item, "target_gone", at, _time(pod["metadata"].get("deletionTimestamp")))
+            return
+        if not item.replacement:
+            if uid in self.known or kind == "DELETED" or self._claimed(uid):
+                return
+            item.replacement = uid
+            self._mark(item, "replacement_created", at,
+                       _time(pod["metadata"].get("creationTimestamp")))
+        if uid == item.replacement and kind != "DELETED":
+            self._advance_new_pod(item, pod, at)
+
+    def _claimed(self, uid: str) -> bool:
+        return any(o.replacement == uid for o in self.open)
+
+    def _advance_new_pod(self, item: _Open, pod: dict[str, Any], at: float) -> None:
+        scheduled = _condition(pod, "PodScheduled")
+        if scheduled:
+            self._mark(item, "scheduled", at, _time(scheduled.get("lastTransitionTime")))
+        started = _running_since(pod)
+        if started is not False and "scheduled" in item.incident.phases:
+            self._mark(item, "started", at, started if isinstance(started, datetime) else None)
+        ready = _condition(pod, "Ready")
+        if ready and "started" in item.incident.phases and not _deleting(pod):
+            self._mark(item, "ready", at, _time(ready.get("lastTransitionTime")))
+
+    def _advance_restart(self, item: _Open, pod: dict[str, Any], at: float) -> None:
+        statuses = [s for s in _containers(pod)
+                    if item.container is None or s.get("name") == item.container]
+        count = restart_count(pod, item.container)
+        item.incident.record_restarts(count)
+        restarted = count > item.baseline_restarts
+        if restarted or any(not s.get("ready") for s in statuses):
+            finished = [_time(((s.get("lastState") or {}).get("terminated") or {})
+                              .get("finishedAt")) for s in statuses] if restarted else []
+            self._mark(item, "container_exited", at, max((f for f in finished if f), default=None))
+        started = _running_since(pod)
+        if restarted and started is not False:
+            self._mark(item, "restarted", at, started if isinstance(started, datetime) else None)
+        ready = _condition(pod, "Ready")
+        if ready and "restarted" in item.incident.phases:
+            self._mark(item, "ready", at, _time(ready.get("lastTransitionTime")))
+
+    def _advance_scale(self, item: _Open, at: float) -> None:
+        live = {uid: pod for uid, pod in self.pods.items() if not _deleting(pod)}
+        new = [pod for uid, pod in live.items() if uid not in item.scale_from]
+        wanted = max(0, item.scale_to - len(item.scale_from))
+        if len(live) != item.scale_to or len(new) != wanted:
+            return
+        checks: list[tuple[str, Callable[[dict[str, Any]], bool]]] = [
+            ("replicas_created", lambda p: True),
+            ("scheduled", lambda p: _condition(p, "PodScheduled") is not None),
+            ("started", lambda p: _running_since(p) is not False),
+            ("ready", lambda p: _condition(p, "Ready") is not None),
+        ]
+        for phase, holds in checks:
+            if not all(holds(p) for p in new):
+                return
+            if phase == "ready" and not all(_condition(p, "Ready") for p in live.values()):
+                return
+            self._mark(item, phase, at, None)
+
+
+def _deleting(pod: Mapping[str, Any]) -> bool:
+    return pod.get("metadata", {}).get("deletionTimestamp") is not None

@@ -1,0 +1,278 @@
+"""Runs a drill: steady state, then per round select, inject, observe until recovered; restores
+what it changed even when interrupted, and always leaves a journal and results."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from chaos import kube
+from chaos.cluster.base import ClusterProvider, Progress
+from chaos.errors import ClusterError, FaultError, SafetyError, SpecError
+from chaos.faults import Fault, FaultContext, FaultTarget, Workload, fault_for
+from chaos.metrics import DrillMetrics
+from chaos.observe.observer import Observer
+from chaos.results import JOURNAL_NAME, rebuild_results
+from chaos.results.journal import Journal
+from chaos.results.summary import Summary
+from chaos.spec import Drill
+from chaos.targeting import PodInfo, TargetingParams, select_targets
+from chaos.timeline import Incident, incident_id
+
+STEADY_GRACE_SECONDS = 10.0
+
+
+@dataclass
+class RunOptions:
+    out_dir: Path
+    dry_run: bool = False
+    seed: int | None = None
+    metrics: DrillMetrics | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    on_incident: Callable[[Incident], None] | None = None
+
+
+def resolve_workload(api: Any, drill: Drill) -> Workload:
+    """The drill's target in the cluster; one-line errors for a missing namespace or workload."""
+    core = client.CoreV1Api(api)
+    try:
+        core.read_namespace(drill.namespace)
+    except ApiException as error:
+        if error.status == 404:
+            raise SpecError(f"namespace {drill.namespace} not found: create it, or run "
+                            "'chaos-drill deploy' for the sample workload") from None
+        raise ClusterError(f"cannot read namespace {drill.namespace}: {error.reason}") from None
+    target = drill.target
+    if target.name is None:
+        return Workload("Pods", "selector", drill.namespace, dict(target.match_labels))
+    if target.kind != "Deployment":
+        raise SpecError(f"spec.target.kind {target.kind} is not supported yet: target a "
+                        "Deployment, or use spec.target.labelSelector")
+    try:
+        found = client.AppsV1Api(api).read_namespaced_deployment(target.name, drill.namespace)
+    except ApiException as error:
+        raise SpecError(f"deployment {drill.namespace}/{target.name} not found ({error.reason}):"
+                        " fix spec.target.name or deploy it first") from None
+    labels = dict(found.spec.selector.match_labels or {})
+    return Workload("Deployment", target.name, drill.namespace, labels)
+
+
+class DrillRun:
+    """One run of one drill; `run` returns the summary, also written to the output folder."""
+
+    def __init__(self, drill: Drill, provider: ClusterProvider, options: RunOptions,
+                 say: Progress) -> None:
+        self.drill, self.provider, self.options, self.say = drill, provider, options, say
+        self.api = kube.api_client(provider.kubeconfig())
+        self.workload = resolve_workload(self.api, drill)
+        self.fault: Fault = fault_for(drill.fault.type)
+        seed = options.seed if options.seed is not None else drill.seed
+        self.rng = random.Random(seed)
+        options.out_dir.mkdir(parents=True, exist_ok=True)
+        self.journal = Journal.open(options.out_dir / JOURNAL_NAME)
+        self.observer = Observer(self.api, self.workload, self.journal, options.metrics)
+        self.ctx = FaultContext(self.api, provider, drill, self.workload, say, {})
+
+    def run(self) -> Summary:
+        drill, journal = self.drill, self.journal
+        journal.write("drill_started", drill=drill.to_object(), dry_run=self.options.dry_run,
+                      workload=f"{self.workload.kind}/{self.workload.name}")
+        metrics = self.options.metrics
+        reason: str | None = None
+        try:
+            self.observer.start()
+            if metrics:
+                metrics.running(True)
+                if drill.slo.max_recovery_seconds and drill.slo.min_availability is not None:
+                    metrics.slo(drill.slo.max_recovery_seconds, drill.slo.min_availability)
+            self._start_prober()
+            self._check_steady(STEADY_GRACE_SECONDS)
+            for round_number in range(1, drill.rounds + 1):
+                if self.options.stop.is_set():
+                    reason = "stopped"
+                    break
+                self._round(round_number)
+                if round_number < drill.rounds:
+                    self.options.stop.wait(drill.interval_seconds)
+        except KeyboardInterrupt:
+            reason = "interrupted"
+        except (SafetyError, FaultError, ClusterError) as error:
+            reason = str(error)
+            raise
+        finally:
+            self._finish(reason)
+        return rebuild_results(self.options.out_dir)
+
+    def _finish(self, reason: str | None) -> None:
+        try:
+            self.fault.restore(self.ctx)
+        finally:
+            self.observer.stop()
+            if self.options.metrics:
+                self.options.metrics.running(False)
+            aborted = reason is not None or self.options.stop.is_set()
+            extra: dict[str, Any] = {"reason": reason} if reason else {}
+            self.journal.write("drill_finished", aborted=aborted, **extra)
+            self.journal.close()
+
+    def _start_prober(self) -> None:
+        probe = self.drill.probe
+        if probe is None:
+            return
+        service = client.CoreV1Api(self.api).read_namespaced_service(
+            probe.service, self.drill.namespace)
+        url = f"http://{service.spec.cluster_ip}:{probe.port}{probe.path}"
+        self.say(f"probing {url} {probe.rate_per_second:g} times a second")
+        self.observer.start_prober(url, probe.rate_per_second, probe.timeout_seconds)
+
+    def _steady(self) -> bool:
+        """Every pod of the workload available, none terminating, and as many as desired."""
+        pods = [PodInfo.from_dict(p) for p in self.observer.tracker.pods.values()]
+        if not pods or not all(p.available for p in pods):
+            return False
+        status = self.observer.workload_status
+        if self.workload.kind == "Deployment":
+            return status.get("desired") == status.get("ready") == len(pods)
+        return True
+
+    def _check_steady(self, grace: float) -> None:
+        """Waits up to GRACE seconds (on watch events) for steady state, else refuses."""
+        deadline = time.monotonic() + grace
+        with self.observer.changed:
+            while not self._steady():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    status = self.observer.workload_status
+                    pods = len(self.observer.tracker.pods)
+                    raise SafetyError(
+                        f"{self.workload.kind} {self.workload.namespace}/{self.workload.name} "
+                        f"is not steady ({status.get('ready', '?')}/"
+                        f"{status.get('desired', '?')} Ready, {pods} pods): wait for it to "
+                        "recover or fix it before drilling")
+                self.observer.changed.wait(min(left, 1.0))
+
+    def _round(self, round_number: int) -> None:
+        drill = self.drill
+        if round_number > 1:
+            self._check_steady(drill.recovery_timeout_seconds)
+        self.journal.write("round_started", round=round_number)
+        self.ctx.pod_status = self.observer.pods()
+        pods = [PodInfo.from_dict(p) for p in self.ctx.pod_status.values()]
+        params = TargetingParams.for_drill(drill, self.workload.match_labels)
+        selection = select_targets(pods, params, self.rng, datetime.now(UTC))
+        self.journal.write("selection", round=round_number, lines=selection.describe(),
+                           victims=[p.name for p in selection.victims])
+        targets = self.fault.targets(self.ctx, selection.victims)
+        if self.options.dry_run:
+            for line in selection.describe():
+                self.say(f"dry run, round {round_number}: {line}")
+            for target in targets:
+                self.say(f"dry run: would {drill.fault.type} {_describe(target)}")
+            return
+        if not targets:
+            self.say(f"round {round_number}: no eligible target; skipped")
+            return
+        incidents = [self._inject(round_number, i, t) for i, t in enumerate(targets, start=1)]
+        self._await_recovery(incidents)
+        self.fault.restore(self.ctx)
+
+    def _inject(self, round_number: int, index: int, target: FaultTarget) -> Incident:
+        pod = target.pod
+        incident = Incident(incident_id(round_number, index), round_number, self.drill.fault.type,
+                            self.workload.namespace, self.workload.name,
+                            pod.name if pod else self.workload.name, pod.uid if pod else "",
+                            target.node)
+        with self.observer.changed:
+            mono, wall = time.monotonic(), datetime.now(UTC)
+            incident.mark("injected", mono, wall)
+            tracker = self.observer.tracker
+            if target.follow == "restart":
+                tracker.follow_restart(incident, self.drill.fault.container)
+            elif target.follow == "scale":
+                tracker.follow_scale(incident, target.replicas)
+            else:
+                tracker.follow_replacement(incident)
+        self.journal.write("fault_injected", mono=mono, incident=incident.id,
+                           round=round_number, fault=incident.fault,
+                           namespace=incident.namespace, workload=incident.workload,
+                           target_pod=incident.target_pod, target_uid=incident.target_uid,
+                           node=incident.node, api_time=wall.isoformat())
+        try:
+            done = self.fault.act(self.ctx, target)
+        except FaultError as error:
+            with self.observer.changed:
+                self.observer.tracker.close(incident)
+            self.journal.write("incident_closed", incident=incident.id, recovered=False,
+                               reason=str(error))
+            raise
+        if self.options.metrics:
+            self.options.metrics.fault_injected(incident.fault)
+        self._record_event(target, incident, done)
+        self.say(f"{incident.id}: {done}")
+        return incident
+
+    def _record_event(self, target: FaultTarget, incident: Incident, done: str) -> None:
+        """One Kubernetes Event per injected fault, on the pod (or the workload for scale)."""
+        pod = target.pod
+        involved = client.V1ObjectReference(
+            kind="Pod" if pod else self.workload.kind, namespace=self.workload.namespace,
+            name=pod.name if pod else self.workload.name, uid=pod.uid if pod else None)
+        now = datetime.now(UTC)
+        event = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name="chaos-drill-",
+                                         namespace=self.workload.namespace),
+            involved_object=involved, reason="ChaosDrillFault", type="Warning",
+            message=f"chaos-drill {self.drill.name} {incident.id}: {done}",
+            source=client.V1EventSource(component="chaos-drill"),
+            first_timestamp=now, last_timestamp=now, count=1)
+        try:
+            client.CoreV1Api(self.api).create_namespaced_event(self.workload.namespace, event)
+        except ApiException as error:
+            self.journal.write("warning", message=f"could not record Event: {error.reason}")
+
+    def _await_recovery(self, incidents: list[Incident]) -> None:
+        deadline = time.monotonic() + self.drill.recovery_timeout_seconds
+        with self.observer.changed:
+            while True:
+                pending = [i for i in incidents if not i.recovered]
+                left = deadline - time.monotonic()
+                if not pending or left <= 0 or self.options.stop.is_set():
+                    break
+                self.observer.changed.wait(min(left, 0.5))
+            for incident in incidents:
+                self.observer.tracker.close(incident)
+        for incident in incidents:
+            self._close(incident)
+
+    def _close(self, incident: Incident) -> None:
+        recovered = incident.recovered
+        extra: dict[str, Any] = {"restart_count": incident.restart_count}
+        if not recovered:
+            extra["reason"] = "stopped" if self.options.stop.is_set() else "recovery timed out"
+        self.journal.write("incident_closed", incident=incident.id, recovered=recovered, **extra)
+        if self.options.metrics:
+            self.options.metrics.incident_closed(incident.fault, incident.recovery_seconds,
+                                                 incident.phase_durations())
+        if self.options.on_incident:
+            self.options.on_incident(incident)
+        if recovered:
+            phases = ", ".join(f"{p} +{t:.3f}s" for p, t in incident.offsets().items()
+                               if p != "injected")
+            self.say(f"{incident.id}: recovered in {incident.recovery_seconds:.3f}s ({phases})")
+        else:
+            self.say(f"{incident.id}: NOT recovered ({extra['reason']})")
+
+
+def _describe(target: FaultTarget) -> str:
+    if target.pod:
+        return f"pod {target.pod.namespace}/{target.pod.name} on {target.node}"
+    return f"the workload to {target.replicas} replicas"
