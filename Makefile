@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 kubernetes:
-	@command -v go >/dev/null || { echo "go not found: install Go 1.24 or newer" >&2; exit 2; }
+	@command -v go >/dev/null || { echo "go not found: install Go 1.26 or newer" >&2; exit 2; }
 	@bash cluster/build/build.sh
 
 lint: venv

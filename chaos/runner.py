@@ -38,6 +38,7 @@ class RunOptions:
     seed: int | None = None
     metrics: DrillMetrics | None = None
     stop: threading.Event = field(default_factory=threading.Event)
+    on_inject: Callable[[Incident], None] | None = None
     on_incident: Callable[[Incident], None] | None = None
 
 
@@ -218,6 +219,8 @@ class DrillRun:
             self.options.metrics.fault_injected(incident.fault)
         self._record_event(target, incident, done)
         self.say(f"{incident.id}: {done}")
+        if self.options.on_inject:
+            self.options.on_inject(incident)
         return incident
 
     def _record_event(self, target: FaultTarget, incident: Incident, done: str) -> None:

@@ -52,8 +52,14 @@ def api(cluster: LocalCluster) -> Any:
 
 @pytest.fixture
 def web(cluster: LocalCluster, api: Any) -> Any:
-    """The sample workload, applied afresh (3 replicas) and steady."""
+    """The sample workload, applied afresh (3 replicas) and settled: no pod left terminating."""
     workloads.deploy(cluster, _say, timeout=120)
+
+    def settled(pods: list[Any]) -> bool:
+        return len(pods) == 3 and all(
+            kube.pod_ready(p) and not p.metadata.deletion_timestamp for p in pods)
+
+    kube.wait_for_pods(api, "demo", "app=web", settled, timeout=120)
     return api
 
 

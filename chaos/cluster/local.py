@@ -111,6 +111,20 @@ class LocalCluster:
         remaining = [p for p in recorded if not p.name.endswith(f" {node.name}")]
         processes.save(self.lay.processes, remaining)
 
+    def restart_component(self, name: str, progress: Progress) -> None:
+        """Stops one control-plane process and starts it again (e.g. kube-apiserver)."""
+        recorded = processes.load(self.lay.processes)
+        process = next((p for p in recorded if p.name == name), None)
+        if process is None:
+            raise ClusterError(f"no component {name!r} is running: see 'chaos-drill cluster "
+                               "status'")
+        processes.stop(process)
+        self.started = [p for p in recorded if p.name != name]
+        cgroup = {"etcd": "etcd", "kube-proxy": "kube-proxy"}.get(name, "control-plane")
+        self._start(name, list(process.command), cgroup)
+        if name == "kube-apiserver":
+            self._wait("kube-apiserver ready", lambda: self._api_ok("/readyz"), progress)
+
     def _node(self, name: str) -> Node:
         for node in self.lay.nodes:
             if node.name == name:

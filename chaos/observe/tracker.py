@@ -79,7 +79,9 @@ class Tracker:
     def follow_scale(self, incident: Incident, replicas: int) -> None:
         """scale: the workload reaches REPLICAS Ready pods; phases track the new pods."""
         current = frozenset(uid for uid, pod in self.pods.items() if not _deleting(pod))
-        self.open.append(_Open(incident, scale_to=replicas, scale_from=current))
+        item = _Open(incident, scale_to=replicas, scale_from=current)
+        self.open.append(item)
+        self._advance_scale(item, incident.phases.get("injected", 0.0))
 
     def close(self, incident: Incident) -> None:
         self.open = [o for o in self.open if o.incident is not incident]

@@ -1,0 +1,213 @@
+"""Drills on the real local cluster: every fault recovers with ordered phases that agree with
+the API's timestamps; seeds repeat; dry runs change nothing; verdicts and crashes are honest."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from chaos import workloads
+from chaos.cluster.local import LocalCluster
+from chaos.results import read_journal
+from chaos.results.summary import Summary
+from chaos.runner import DrillRun, RunOptions
+from chaos.spec import load_drill
+from chaos.timeline import Incident
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).parents[2]
+FAULTS: dict[str, dict[str, Any]] = {
+    "pod_delete": {"type": "pod_delete", "gracePeriodSeconds": 0},
+    "container_kill": {"type": "container_kill"},
+    "liveness_break": {"type": "liveness_break"},
+    "scale": {"type": "scale", "replicas": 5},
+    "node_drain": {"type": "node_drain"},
+    "node_stop": {"type": "node_stop"},
+}
+
+
+def write_drill(tmp_path: Path, fault: dict[str, Any], **spec: Any) -> Path:
+    doc = {
+        "apiVersion": "chaosdrill.dev/v1alpha1", "kind": "ChaosDrill",
+        "metadata": {"name": "e2e", "namespace": "demo"},
+        "spec": {"target": {"kind": "Deployment", "name": "web"}, "fault": fault,
+                 "rounds": 1, "intervalSeconds": 0, "seed": 7,
+                 "probe": {"service": "web", "port": 80, "ratePerSecond": 20},
+                 "slo": {"maxRecoverySeconds": 120, "minAvailability": 0}, **spec},
+    }
+    doc["spec"] = {key: value for key, value in doc["spec"].items() if value is not None}
+    path = tmp_path / "drill.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def run(cluster: LocalCluster, path: Path, out: Path, **options: Any) -> Summary:
+    drill = load_drill(path)
+    return DrillRun(drill, cluster, RunOptions(out_dir=out, **options), print).run()
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "chaos", *args], capture_output=True,
+                          text=True, timeout=600, cwd=REPO)
+
+
+def api_recovery(out: Path) -> dict[str, float]:
+    """Per incident: Ready's API timestamp minus the injection's wall-clock time."""
+    injected: dict[str, datetime] = {}
+    ready: dict[str, datetime] = {}
+    for record in read_journal(out / "journal.jsonl"):
+        if record.event == "fault_injected":
+            injected[record.get("incident")] = datetime.fromisoformat(record.get("api_time"))
+        if record.event == "phase" and record.get("phase") == "ready" and record.get("api_time"):
+            ready[record.get("incident")] = datetime.fromisoformat(record.get("api_time"))
+    return {i: (ready[i] - injected[i]).total_seconds() for i in ready if i in injected}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_every_fault_recovers_in_order(fault: str, web: Any, cluster: LocalCluster,
+                                       tmp_path: Path) -> None:
+    summary = run(cluster, write_drill(tmp_path, FAULTS[fault]), tmp_path / "out")
+    assert summary.passed, summary.slo_checks
+    assert summary.incidents, "the drill opened no incident"
+    by_api = api_recovery(tmp_path / "out")
+    for incident in summary.incidents:
+        assert incident.recovery_seconds is not None
+        assert incident.ordered, incident.phases
+        assert list(incident.phases) == [p for p in Incident(
+            "x", 1, fault, "", "", "").expected_phases if p in incident.phases]
+        if fault != "scale":  # scale phases span several pods and carry no API time
+            # whole-second API timestamps: the truth lies within 1 s below the API figure's
+            delta = incident.recovery_seconds - by_api[incident.id]
+            assert -0.25 <= delta <= 1.25, (incident.id, incident.recovery_seconds, delta)
+    nodes = client.CoreV1Api(web).list_node().items
+    assert not any(n.spec.unschedulable for n in nodes), "node_drain must uncordon"
+    if fault == "scale":
+        replicas = client.AppsV1Api(web).read_namespaced_deployment("web", "demo").spec.replicas
+        assert replicas == 3, "scale must restore the original replicas"
+
+
+def test_ten_rounds_ten_incidents_and_seeds_repeat(web: Any, cluster: LocalCluster,
+                                                  tmp_path: Path) -> None:
+    path = write_drill(tmp_path, FAULTS["pod_delete"], rounds=10, seed=123)
+    dry = run(cluster, path, tmp_path / "dry", dry_run=True)
+    assert dry.incidents == ()
+    real = run(cluster, path, tmp_path / "real")
+    assert len(real.incidents) == 10 and all(i.recovery_seconds for i in real.incidents)
+
+    def first_victims(out: Path) -> list[str]:
+        records = read_journal(out / "journal.jsonl")
+        return next(r.get("victims") for r in records if r.event == "selection")
+
+    assert first_victims(tmp_path / "dry") == first_victims(tmp_path / "real")
+    assert real.incidents[0].target_pod == first_victims(tmp_path / "dry")[0]
+
+
+def versions(api: Any) -> dict[str, str]:
+    pods = client.CoreV1Api(api).list_namespaced_pod("demo").items
+    deployment = client.AppsV1Api(api).read_namespaced_deployment("web", "demo")
+    found = {p.metadata.uid: p.metadata.resource_version for p in pods}
+    found["deployment"] = deployment.metadata.resource_version
+    return found
+
+
+@pytest.mark.parametrize("fault", ["pod_delete", "scale", "node_drain"])
+def test_dry_run_changes_nothing(fault: str, web: Any, tmp_path: Path) -> None:
+    before = versions(web)
+    result = cli("run", str(write_drill(tmp_path, FAULTS[fault], rounds=2)), "--dry-run",
+                 "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "dry run: would" in result.stderr
+    assert versions(web) == before
+
+
+def test_impossible_slo_fails_with_exit_1_and_junit(web: Any, tmp_path: Path) -> None:
+    path = write_drill(tmp_path, FAULTS["pod_delete"],
+                       slo={"maxRecoverySeconds": 0.001, "minAvailability": 0})
+    result = cli("run", str(path), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1, result.stderr
+    junit = (tmp_path / "out" / "junit.xml").read_text()
+    assert 'name="max_recovery_seconds"' in junit
+    assert "<failure" in junit
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["passed"] is False
+
+
+def test_unsteady_workload_is_refused(web: Any, tmp_path: Path) -> None:
+    apps = client.AppsV1Api(web)
+    broken = {
+        "metadata": {"name": "broken", "labels": {"chaosdrill.dev/allow": "true"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "broken"}},
+                 "template": {"metadata": {"labels": {"app": "broken",
+                                                      "chaosdrill.dev/allow": "true"}},
+                              "spec": {"containers": [{
+                                  "name": "c", "image": "chaosdrill.local/missing:1",
+                                  "imagePullPolicy": "IfNotPresent",
+                                  "securityContext": {
+                                      "allowPrivilegeEscalation": False,
+                                      "runAsNonRoot": True, "runAsUser": 65534,
+                                      "capabilities": {"drop": ["ALL"]},
+                                      "seccompProfile": {"type": "RuntimeDefault"}}}]}}},
+    }
+    apps.create_namespaced_deployment("demo", broken)
+    try:
+        path = write_drill(tmp_path, FAULTS["pod_delete"], target={
+            "kind": "Deployment", "name": "broken"}, probe=None)
+        result = cli("run", str(path), "--out", str(tmp_path / "out"))
+        assert result.returncode == 2, result.stderr
+        assert "is not steady" in result.stderr
+        assert (tmp_path / "out" / "journal.jsonl").exists()
+        pods = client.CoreV1Api(web).list_namespaced_pod("demo", label_selector="app=broken")
+        assert len(pods.items) == 1 and not pods.items[0].metadata.deletion_timestamp
+    finally:
+        apps.delete_namespaced_deployment("broken", "demo")
+
+
+def test_killed_drill_leaves_a_journal_report_rebuilds(web: Any, tmp_path: Path) -> None:
+    path = write_drill(tmp_path, FAULTS["pod_delete"], rounds=10, intervalSeconds=1)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "chaos", "run", str(path), "--out", str(out)],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stderr is not None
+    try:
+        for line in proc.stderr:  # wait, on the tool's own output, for the second recovery
+            if "r2-i1: recovered" in line:
+                break
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert not (out / "summary.json").exists()
+    result = cli("report", str(out))
+    assert result.returncode == 1  # an interrupted drill is not a pass
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["aborted"] is True
+    recovered = [i for i in summary["incidents"] if i["recovery_seconds"] is not None]
+    assert len(recovered) >= 2
+    assert "drill_completed" in (out / "junit.xml").read_text()
+
+
+def test_observer_survives_an_apiserver_restart(web: Any, cluster: LocalCluster,
+                                                tmp_path: Path) -> None:
+    restarted = threading.Event()
+
+    def restart_during_second_incident(incident: Incident) -> None:
+        if incident.id == "r2-i1":
+            cluster.restart_component("kube-apiserver", print)
+            restarted.set()
+
+    path = write_drill(tmp_path, FAULTS["container_kill"], rounds=3, intervalSeconds=1)
+    summary = run(cluster, path, tmp_path / "out", on_inject=restart_during_second_incident)
+    assert restarted.is_set()
+    assert [i.id for i in summary.incidents] == ["r1-i1", "r2-i1", "r3-i1"]
+    assert all(i.recovery_seconds is not None for i in summary.incidents)
+    workloads.wait_steady(web, "demo", "web", 60)
