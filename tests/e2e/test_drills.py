@@ -38,7 +38,7 @@ FAULTS: dict[str, dict[str, Any]] = {
 
 
 def write_drill(tmp_path: Path, fault: dict[str, Any], **spec: Any) -> Path:
-    doc = {
+    doc: dict[str, Any] = {
         "apiVersion": "chaosdrill.dev/v1alpha1", "kind": "ChaosDrill",
         "metadata": {"name": "e2e", "namespace": "demo"},
         "spec": {"target": {"kind": "Deployment", "name": "web"}, "fault": fault,
