@@ -147,7 +147,7 @@ def kubelet_config(lay: Layout, node: Node) -> dict[str, object]:
         "nodeStatusReportFrequency": "10s",
         "syncFrequency": "10s",
         "serializeImagePulls": False,
-        "maxPods": 110,
+        "maxPods": 250,
     }
 
 
