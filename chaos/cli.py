@@ -38,6 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seconds to keep serving metrics after the drill (default 15)")
     providers.add_arguments(run)
 
+    demo = commands.add_parser("demo", help="cluster up, deploy the sample app, run a live drill")
+    demo.add_argument("--drill", default=None,
+                      help="the drill to run (default: 5 rounds of pod_delete on web)")
+    demo.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    demo.add_argument("--metrics-grace", type=float, default=0.0, help=argparse.SUPPRESS)
+    demo.set_defaults(dry_run=False, seed=None, out=None)
+    providers.add_arguments(demo)
+
     report = commands.add_parser("report", help="rebuild summary, JUnit and HTML from a journal")
     report.add_argument("out", help="a results folder holding journal.jsonl")
     return parser
@@ -55,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from chaos.commands import run_command
 
             return run_command(args, _say)
+        if args.command == "demo":
+            from chaos.commands import demo_command
+
+            return demo_command(args, _say)
         if args.command == "report":
             from chaos.commands import report_command
 

@@ -1,4 +1,4 @@
-"""The `run` and `report` commands: wiring from flags to the runner and the results."""
+"""The `run`, `demo` and `report` commands: wiring from flags to the runner and results."""
 
 from __future__ import annotations
 
@@ -16,11 +16,14 @@ from chaos import metrics
 from chaos.cluster import providers
 from chaos.cluster.base import Progress
 from chaos.errors import UsageError
+from chaos.live import LiveView
 from chaos.results import rebuild_results
 from chaos.results.summary import Summary
 from chaos.runner import DrillRun, RunOptions
 from chaos.spec import FAULT_TYPES, load_drill
 from chaos.timeline import PHASES_BY_FAULT
+
+DEMO_DRILL = Path(__file__).resolve().parent.parent / "manifests/drills/web-pod-kill.yaml"
 
 
 def default_out(name: str) -> Path:
@@ -43,6 +46,15 @@ def _s(value: float | None) -> str:
 
 
 def run_command(args: argparse.Namespace, say: Progress) -> int:
+    view = LiveView()
+    try:
+        return _run(args, view)
+    finally:
+        view.close()
+
+
+def _run(args: argparse.Namespace, view: LiveView) -> int:
+    say = view.say
     drill = load_drill(args.drill)
     out = Path(args.out) if args.out else default_out(drill.name)
     if (out / "journal.jsonl").exists():
@@ -58,6 +70,7 @@ def run_command(args: argparse.Namespace, say: Progress) -> int:
         server = metrics.serve(registry, args.metrics_port)
         say(f"metrics on {server.url}")
     run = DrillRun(drill, provider, options, say)
+    view.attach(run.observer, run.workload.name)
     stop_on_signals(options.stop, say)
     say(f"drill {drill.name}: {drill.rounds} round(s) of {drill.fault.type} on "
         f"{run.workload.kind}/{run.workload.name}{' (dry run)' if args.dry_run else ''}; "
@@ -86,6 +99,23 @@ def stop_on_signals(stop: threading.Event, say: Progress) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, handle)
         signal.signal(signal.SIGTERM, handle)
+
+
+def demo_command(args: argparse.Namespace, say: Progress) -> int:
+    """The workshop in one command: a cluster, the sample app, then a live drill."""
+    from chaos import workloads
+
+    args.drill = args.drill or str(DEMO_DRILL)
+    provider = providers.from_args(args)
+    say(f"step 1/3: a real Kubernetes cluster ({provider.name})")
+    provider.up(say)
+    say("step 2/3: the sample app: 3 web pods behind a Service, opted in to chaos")
+    workloads.deploy(provider, say)
+    say(f"step 3/3: the drill {args.drill}: watch pods die and come back")
+    code = run_command(args, say)
+    say(f"the cluster stays up for more drills: 'chaos-drill run {DEMO_DRILL}'; "
+        "'chaos-drill cluster down' removes it")
+    return code
 
 
 def report_command(args: argparse.Namespace, say: Progress) -> int:
