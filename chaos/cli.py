@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the drill to run (default: 5 rounds of pod_delete on web)")
     demo.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
     demo.add_argument("--metrics-grace", type=float, default=0.0, help=argparse.SUPPRESS)
-    demo.set_defaults(dry_run=False, seed=None, out=None)
+    demo.add_argument("--out", help="results folder (default chaos-drill-results/NAME-TIME)")
+    demo.set_defaults(dry_run=False, seed=None)
     providers.add_arguments(demo)
 
     report = commands.add_parser("report", help="rebuild summary, JUnit and HTML from a journal")
