@@ -1,4 +1,4 @@
-"""The `run`, `demo` and `report` commands: wiring from flags to the runner and results."""
+"""The `run`, `demo`, `report` and `monitor` commands: wiring from flags to the modules."""
 
 from __future__ import annotations
 
@@ -32,9 +32,10 @@ def default_out(name: str) -> Path:
 
 def verdict(summary: Summary, out: Path, say: Progress) -> int:
     stats = summary.recovery
+    ratio = summary.availability.ratio
     say(f"{len(summary.incidents)} incidents, recovery median "
         f"{_s(stats.median)} p95 {_s(stats.p95)} max {_s(stats.max)}; availability "
-        f"{summary.availability.ratio if summary.availability.ratio is not None else 'n/a'}")
+        f"{'n/a' if ratio is None else f'{ratio:.2%}'}")
     for check in summary.slo_checks:
         say(f"  {'PASS' if check.passed else 'FAIL'} {check.name}: {check.detail}")
     say(f"{'PASSED' if summary.passed else 'FAILED'}; results in {out}")
@@ -126,3 +127,33 @@ def report_command(args: argparse.Namespace, say: Progress) -> int:
     summary = rebuild_results(out)
     say(f"rebuilt summary.json, junit.xml and report.html in {time.monotonic() - began:.2f}s")
     return verdict(summary, out, say)
+
+
+def monitor_command(args: argparse.Namespace, say: Progress) -> int:
+    """`monitor up` starts Prometheus on loopback scraping the exporter; `down` stops it."""
+    from chaos import monitor
+
+    state_dir = Path(args.state_dir) if args.state_dir else monitor.default_state_dir()
+    if args.action == "down":
+        if monitor.stop_prometheus(state_dir):
+            say(f"stopped prometheus (state kept in {state_dir})")
+        else:
+            say(f"no prometheus running from {state_dir}")
+        return 0
+    _check_monitor_ports(args.port, args.exporter_port)
+    prometheus = monitor.start_prometheus(state_dir, args.port, args.exporter_port)
+    say(f"prometheus {prometheus.url} (pid {prometheus.pid}) scrapes "
+        f"{monitor.LOOPBACK}:{args.exporter_port}/metrics: run drills with --metrics-port "
+        f"{args.exporter_port}; stop it with 'chaos-drill monitor down'; log "
+        f"{prometheus.log_path}")
+    print(prometheus.url, flush=True)
+    return 0
+
+
+def _check_monitor_ports(port: int, exporter_port: int) -> None:
+    for flag, value in (("--port", port), ("--exporter-port", exporter_port)):
+        if not 1 <= value <= 65535:
+            raise UsageError(f"{flag} {value} is not a TCP port: pick one from 1 to 65535")
+    if port == exporter_port:
+        raise UsageError(f"--port and --exporter-port are both {port}: Prometheus would scrape "
+                         "itself; give it another --port")

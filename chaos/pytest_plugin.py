@@ -25,3 +25,23 @@ def chaos_api(chaos_kubeconfig: Path) -> Any:
     from chaos import kube
 
     return kube.api_client(chaos_kubeconfig)
+
+
+@pytest.fixture
+def chaos_drill(chaos_kubeconfig: Path, tmp_path: Path) -> Any:
+    """Runs a drill file against the cluster under test and returns its Summary:
+
+        def test_web_heals(chaos_drill):
+            assert chaos_drill("drills/web-pod-kill.yaml").passed
+    """
+    from chaos.cluster.kubeconfig import KubeconfigCluster
+    from chaos.runner import DrillRun, RunOptions
+    from chaos.spec import load_drill
+
+    def run(path: str | Path, **options: Any) -> Any:
+        drill = load_drill(path)
+        out = tmp_path / drill.name
+        provider = KubeconfigCluster(str(chaos_kubeconfig))
+        return DrillRun(drill, provider, RunOptions(out_dir=out, **options), print).run()
+
+    return run

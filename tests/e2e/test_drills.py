@@ -211,3 +211,22 @@ def test_observer_survives_an_apiserver_restart(web: Any, cluster: LocalCluster,
     assert [i.id for i in summary.incidents] == ["r1-i1", "r2-i1", "r3-i1"]
     assert all(i.recovery_seconds is not None for i in summary.incidents)
     workloads.wait_steady(web, "demo", "web", 60)
+
+
+def test_ctrl_c_restores_scale_and_writes_results(web: Any, tmp_path: Path) -> None:
+    path = write_drill(tmp_path, FAULTS["scale"], rounds=3, intervalSeconds=30)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "chaos", "run", str(path), "--out", str(out)],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # interrupt while the workload is scaled up
+        if "r1-i1: scaled" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    proc.stderr.read()
+    assert proc.wait(timeout=120) == 1
+    deployment = client.AppsV1Api(web).read_namespaced_deployment("web", "demo")
+    assert deployment.spec.replicas == 3
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["aborted"] is True and summary["passed"] is False
