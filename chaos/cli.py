@@ -49,6 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="rebuild summary, JUnit and HTML from a journal")
     report.add_argument("out", help="a results folder holding journal.jsonl")
+
+    monitor = commands.add_parser("monitor", help="start or stop a loopback Prometheus for drills")
+    monitor.add_argument("action", choices=["up", "down"])
+    monitor.add_argument("--port", type=int, default=9090,
+                         help="Prometheus listens on 127.0.0.1:PORT (default 9090)")
+    monitor.add_argument("--exporter-port", type=int, default=9464,
+                         help="the drills' --metrics-port it scrapes (default 9464)")
+    monitor.add_argument("--state-dir", help="its config, data, log and PID (default "
+                         "/var/lib/chaos-drill/monitor as root, else ~/.cache/chaos-drill/monitor)")
     return parser
 
 
@@ -72,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from chaos.commands import report_command
 
             return report_command(args, _say)
+        if args.command == "monitor":
+            from chaos.commands import monitor_command
+
+            return monitor_command(args, _say)
     except ChaosDrillError as error:
         _say(f"error: {error}")
         return error.exit_code

@@ -1,5 +1,6 @@
-"""The monitoring stack: a real Prometheus on loopback for local drills, instant queries, and
-the generated Kubernetes ConfigMaps that ship manifests/monitoring/ and dashboards/ to a cluster.
+"""The monitoring stack: a real Prometheus on loopback for local drills, queries against it,
+the dashboards' queries as Prometheus runs them, and the generated Kubernetes ConfigMaps that ship
+manifests/monitoring/ and dashboards/ to a cluster.
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -16,13 +18,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from chaos.cluster.layout import cache_dir
 from chaos.errors import SetupError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -31,8 +34,20 @@ DASHBOARDS_DIR = REPO_ROOT / "dashboards"
 MONITORING_NAMESPACE = "chaos-drill-monitoring"
 LOOPBACK = "127.0.0.1"
 DEFAULT_PROMETHEUS_PORT = 9090
+DEFAULT_EXPORTER_PORT = 9464
 PID_FILE = "prometheus.pid"
 LOG_FILE = "prometheus.log"
+# What Grafana puts in place of its variables for "All" over a short drill; a drill's events are
+# seconds apart, so a one-minute rate window keeps each of them visible in the rates.
+GRAFANA_VARIABLES = {
+    "$__rate_interval": "1m",
+    "$__interval": "1m",
+    "$__range": "1h",
+    "${datasource}": "prometheus",
+    "$namespace": ".*",
+    "$workload": ".*",
+}
+_LABEL_VALUES = re.compile(r"^label_values\((?P<selector>.+),\s*(?P<label>\w+)\)$")
 
 # Prometheus processes this Python process started, so stopping one also reaps it.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
@@ -62,10 +77,35 @@ class Sample:
     value: float
 
 
+@dataclass(frozen=True)
+class Series:
+    """One series of a range query's result: (unix time, value) points, oldest first."""
+
+    labels: Mapping[str, str]
+    points: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class PanelQuery:
+    """One query of a dashboard as written, with Grafana's variables still in it."""
+
+    panel: str
+    expr: str
+    legend: str
+    instant: bool
+
+
+def default_state_dir() -> Path:
+    """Where `chaos-drill monitor` keeps Prometheus's config, data, log and PID."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/chaos-drill/monitor")
+    return cache_dir() / "monitor"
+
+
 def start_prometheus(
     state_dir: Path,
     port: int = DEFAULT_PROMETHEUS_PORT,
-    exporter_port: int = 9464,
+    exporter_port: int = DEFAULT_EXPORTER_PORT,
     *,
     binary: str = "prometheus",
     ready_timeout: float = 30.0,
@@ -136,7 +176,8 @@ def _refuse_if_running(state_dir: Path) -> None:
     pid = _read_pid(state_dir)
     if pid is not None and _is_our_prometheus(pid, state_dir):
         raise SetupError(
-            f"prometheus is already running from {state_dir} (pid {pid}): stop it first"
+            f"prometheus is already running from {state_dir} (pid {pid}): stop it first "
+            "with 'chaos-drill monitor down'"
         )
 
 
@@ -153,7 +194,7 @@ def _ensure_port_free(port: int) -> None:
 
 def _port_taken(port: int) -> SetupError:
     return SetupError(
-        f"port {port} is already in use on {LOOPBACK}: pick another with --prometheus-port"
+        f"port {port} is already in use on {LOOPBACK}: pick another with --port"
     )
 
 
@@ -256,20 +297,60 @@ def _stop_pid(pid: int, state_dir: Path, timeout: float) -> None:
     raise SetupError(f"prometheus (pid {pid}) survived SIGKILL: check 'ps -p {pid}'")
 
 
-def query(url: str, promql: str, timeout: float = 5.0) -> list[Sample]:
-    """Run an instant query against the Prometheus at `url`; a scalar is one unlabelled sample."""
-    address = f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
+def query(url: str, promql: str, at: float | None = None, timeout: float = 5.0) -> list[Sample]:
+    """Run an instant query (now, or at unix time `at`); a scalar is one unlabelled sample."""
+    params = {"query": promql} if at is None else {"query": promql, "time": f"{at:.3f}"}
+    return _samples(_api(url, "query", params, timeout))
+
+
+def query_range(
+    url: str, promql: str, start: float, end: float, step: float, timeout: float = 10.0
+) -> list[Series]:
+    """Run a range query over [start, end] (unix times) every `step` seconds, as a graph does."""
+    params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+    data = _api(url, "query_range", params, timeout)
+    if data["resultType"] != "matrix":
+        raise ValueError(f"expected a range vector, got a {data['resultType']}")
+    return [
+        Series(
+            labels=item["metric"],
+            points=tuple((float(when), float(value)) for when, value in item["values"]),
+        )
+        for item in data["result"]
+    ]
+
+
+def wait_for(
+    url: str,
+    promql: str,
+    done: Callable[[list[Sample]], bool],
+    timeout: float = 60.0,
+) -> list[Sample]:
+    """Poll an instant query until `done` accepts its result; TimeoutError with the last one."""
+    deadline = time.monotonic() + timeout
+    samples = query(url, promql)
+    while not done(samples):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{promql} still gives {samples} after {timeout:g}s")
+        time.sleep(0.25)
+        samples = query(url, promql)
+    return samples
+
+
+def _api(url: str, endpoint: str, params: Mapping[str, str], timeout: float) -> dict[str, Any]:
+    address = f"{url.rstrip('/')}/api/v1/{endpoint}?{urllib.parse.urlencode(params)}"
     try:
         with urllib.request.urlopen(address, timeout=timeout) as response:
             body: dict[str, Any] = json.load(response)
     except urllib.error.HTTPError as error:
         with error:
             detail = _error_detail(error.read())
-        raise ValueError(f"prometheus rejected {promql!r}: {detail}") from None
+        raise ValueError(f"prometheus rejected {params['query']!r}: {detail}") from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise SetupError(f"prometheus not reachable at {url}: {reason}") from None
-    return _samples(body["data"])
+    data: dict[str, Any] = body["data"]
+    return data
 
 
 def _error_detail(payload: bytes) -> str:
@@ -306,13 +387,63 @@ def dashboard_files() -> list[Path]:
     return sorted(DASHBOARDS_DIR.glob("*.json"))
 
 
-def dashboard_queries(dashboard: Mapping[str, Any]) -> list[str]:
-    """Every PromQL expression of a dashboard: its panels' targets, then its annotations."""
+def load_dashboard(name: str) -> dict[str, Any]:
+    """A dashboard of dashboards/ by file stem, for example "chaosdrill-overview"."""
+    dashboard: dict[str, Any] = json.loads((DASHBOARDS_DIR / f"{name}.json").read_text())
+    return dashboard
+
+
+def panel_queries(dashboard: Mapping[str, Any]) -> list[PanelQuery]:
+    """Every panel target of a dashboard, collapsed rows included, then its annotations."""
     panels = list(dashboard.get("panels", []))
     panels += [inner for panel in panels for inner in panel.get("panels", [])]  # collapsed rows
-    exprs = [target.get("expr", "") for panel in panels for target in panel.get("targets", [])]
-    exprs += [item.get("expr", "") for item in dashboard.get("annotations", {}).get("list", [])]
-    return [expr for expr in exprs if expr]
+    found = [
+        PanelQuery(
+            panel=panel["title"],
+            expr=target["expr"],
+            legend=target.get("legendFormat", ""),
+            instant=bool(target.get("instant", False)),
+        )
+        for panel in panels
+        for target in panel.get("targets", [])
+        if target.get("expr")
+    ]
+    found += [
+        PanelQuery(panel=f"annotation {item.get('name', '')}", expr=item["expr"], legend="",
+                   instant=False)
+        for item in dashboard.get("annotations", {}).get("list", [])
+        if item.get("expr")
+    ]
+    return found
+
+
+def dashboard_queries(dashboard: Mapping[str, Any]) -> list[str]:
+    """Every PromQL expression of a dashboard: its panels' targets, then its annotations."""
+    return [found.expr for found in panel_queries(dashboard)]
+
+
+def variable_queries(dashboard: Mapping[str, Any]) -> list[str]:
+    """The PromQL behind each `label_values(selector, label)` template variable."""
+    found = []
+    for variable in dashboard.get("templating", {}).get("list", []):
+        match = _LABEL_VALUES.match(variable.get("definition", ""))
+        if match:
+            found.append(f"group by ({match['label']}) ({match['selector']})")
+    return found
+
+
+def grafana_to_promql(expr: str, variables: Mapping[str, str] = GRAFANA_VARIABLES) -> str:
+    """Put values in place of Grafana's variables; a variable left over is an error."""
+    for variable, value in variables.items():
+        expr = expr.replace(variable, value)
+    if "$" in expr:
+        raise ValueError(f"unsubstituted variable in {expr}")
+    return expr
+
+
+def format_legend(legend: str, labels: Mapping[str, str]) -> str:
+    """Grafana's legend format: `{{label}}` becomes that label's value."""
+    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: labels.get(m[1], ""), legend)
 
 
 def dashboard_configmap() -> dict[str, Any]:

@@ -5,14 +5,10 @@ arrive, the rules evaluate, and every query of every dashboard returns data. No 
 from __future__ import annotations
 
 import json
-import math
-import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,15 +18,19 @@ from prometheus_client import CollectorRegistry
 from chaos.metrics import DrillMetrics, serve
 from chaos.monitor import (
     PrometheusProcess,
-    Sample,
     dashboard_files,
     dashboard_queries,
+    grafana_to_promql,
     query,
     start_prometheus,
     stop_prometheus,
+    variable_queries,
+    wait_for,
 )
 from chaos.spec import FAULT_TYPES
 from chaos.timeline import PHASES_BY_FAULT, Incident
+
+from support import free_port, has_finite_value
 
 pytestmark = [
     pytest.mark.e2e,
@@ -41,16 +41,6 @@ pytestmark = [
 ]
 
 DEADLINE_SECONDS = 60.0
-# What Grafana would put in place of its variables for "All" over a short drill.
-GRAFANA_VARIABLES = {
-    "$__rate_interval": "1m",
-    "$__interval": "1m",
-    "$__range": "1h",
-    "${datasource}": "prometheus",
-    "$namespace": ".*",
-    "$workload": ".*",
-}
-LABEL_VALUES = re.compile(r"^label_values\((?P<selector>.+),\s*(?P<label>\w+)\)$")
 
 
 @dataclass(frozen=True)
@@ -59,35 +49,11 @@ class Drill:
     metrics: DrillMetrics
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(
-    url: str, promql: str, done: Callable[[list[Sample]], bool], seconds: float = DEADLINE_SECONDS
-) -> list[Sample]:
-    """Poll an instant query until `done` accepts its result; fail with the last one."""
-    deadline = time.monotonic() + seconds
-    samples = query(url, promql)
-    while not done(samples):
-        if time.monotonic() > deadline:
-            pytest.fail(f"{promql} still gives {samples} after {seconds:g}s")
-        time.sleep(0.25)
-        samples = query(url, promql)
-    return samples
-
-
 def _command_of(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
     except FileNotFoundError:
         return ""
-
-
-def _has_finite_value(samples: list[Sample]) -> bool:
-    return any(math.isfinite(sample.value) for sample in samples)
 
 
 def _incident(fault: str, seconds_per_phase: float, recovered: bool = True) -> Incident:
@@ -126,11 +92,11 @@ def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drill]:
     metrics = DrillMetrics(registry, "demo", "web", FAULT_TYPES, phases=PHASES_BY_FAULT)
     state_dir: Path = tmp_path_factory.mktemp("prometheus")
     with serve(registry, port=0) as exporter:
-        prometheus = start_prometheus(state_dir, port=_free_port(), exporter_port=exporter.port)
+        prometheus = start_prometheus(state_dir, port=free_port(), exporter_port=exporter.port)
         try:
             # Let Prometheus see the zeros first, so rates and changes() see the increase.
             zeros = 'chaosdrill_faults_injected_total{namespace="demo", workload="web"}'
-            _wait_for(prometheus.url, zeros, lambda found: len(found) == len(FAULT_TYPES))
+            wait_for(prometheus.url, zeros, lambda found: len(found) == len(FAULT_TYPES))
             _record_a_drill(metrics)
             yield Drill(prometheus, metrics)
         finally:
@@ -141,7 +107,7 @@ def test_prometheus_runs_on_loopback_with_a_pid_file(drill: Drill) -> None:
     assert drill.prometheus.url.startswith("http://127.0.0.1:")
     pid_file = drill.prometheus.state_dir / "prometheus.pid"
     assert int(pid_file.read_text()) == drill.prometheus.pid
-    up = _wait_for(drill.prometheus.url, 'up{job="chaos-drill"}', _has_finite_value)
+    up = wait_for(drill.prometheus.url, 'up{job="chaos-drill"}', has_finite_value)
     assert [sample.value for sample in up] == [1.0]
 
 
@@ -164,7 +130,7 @@ def test_prometheus_runs_on_loopback_with_a_pid_file(drill: Drill) -> None:
     ],
 )
 def test_recorded_values_arrive(drill: Drill, promql: str, expected: float) -> None:
-    samples = _wait_for(
+    samples = wait_for(
         drill.prometheus.url,
         promql,
         lambda found: [sample.value for sample in found] == [pytest.approx(expected)],
@@ -176,22 +142,15 @@ def test_recorded_values_arrive(drill: Drill, promql: str, expected: float) -> N
     "alert", ["ChaosDrillUnrecoveredIncidents", "ChaosDrillAvailabilityUnderSLO"]
 )
 def test_alerts_fire_on_a_bad_drill(drill: Drill, alert: str) -> None:
-    _wait_for(drill.prometheus.url, f'ALERTS{{alertname="{alert}"}}', _has_finite_value)
+    wait_for(drill.prometheus.url, f'ALERTS{{alertname="{alert}"}}', has_finite_value)
 
 
 def test_fast_recoveries_do_not_alert(drill: Drill) -> None:
     url = drill.prometheus.url
-    p95 = _wait_for(url, 'chaosdrill:recovery_seconds:p95{fault="pod_delete"}', _has_finite_value)
+    p95 = wait_for(url, 'chaosdrill:recovery_seconds:p95{fault="pod_delete"}', has_finite_value)
     assert p95[0].value < 30
-    _wait_for(url, 'ALERTS{alertname="ChaosDrillUnrecoveredIncidents"}', _has_finite_value)
+    wait_for(url, 'ALERTS{alertname="ChaosDrillUnrecoveredIncidents"}', has_finite_value)
     assert query(url, 'ALERTS{alertname="ChaosDrillRecoveryOverSLO"}') == []
-
-
-def _grafana_to_promql(expr: str) -> str:
-    for variable, value in GRAFANA_VARIABLES.items():
-        expr = expr.replace(variable, value)
-    assert "$" not in expr, f"unsubstituted variable in {expr}"
-    return expr
 
 
 def _dashboard_queries() -> list[tuple[str, str]]:
@@ -199,16 +158,13 @@ def _dashboard_queries() -> list[tuple[str, str]]:
     for path in dashboard_files():
         dashboard = json.loads(path.read_text())
         found += [(path.stem, expr) for expr in dashboard_queries(dashboard)]
-        for variable in dashboard["templating"]["list"]:
-            match = LABEL_VALUES.match(variable.get("definition", ""))
-            if match:
-                found.append((path.stem, f"group by ({match['label']}) ({match['selector']})"))
+        found += [(path.stem, expr) for expr in variable_queries(dashboard)]
     return found
 
 
 @pytest.mark.parametrize(("dashboard", "expr"), _dashboard_queries())
 def test_every_dashboard_query_returns_data(drill: Drill, dashboard: str, expr: str) -> None:
-    _wait_for(drill.prometheus.url, _grafana_to_promql(expr), _has_finite_value)
+    wait_for(drill.prometheus.url, grafana_to_promql(expr), has_finite_value)
 
 
 def test_stop_by_pid_file_from_another_process(tmp_path: Path) -> None:
@@ -218,7 +174,7 @@ def test_stop_by_pid_file_from_another_process(tmp_path: Path) -> None:
         "print(start_prometheus(Path(sys.argv[1]), port=int(sys.argv[2])).pid)"
     )
     started = subprocess.run(
-        [sys.executable, "-c", start, str(tmp_path), str(_free_port())],
+        [sys.executable, "-c", start, str(tmp_path), str(free_port())],
         capture_output=True,
         text=True,
         check=True,

@@ -16,11 +16,18 @@ from chaos.monitor import (
     MONITORING_NAMESPACE,
     dashboard_configmap,
     dashboard_files,
+    dashboard_queries,
+    default_state_dir,
+    format_legend,
+    grafana_to_promql,
     k8s_manifests,
+    load_dashboard,
+    panel_queries,
     query,
     render_k8s_manifests,
     start_prometheus,
     stop_prometheus,
+    variable_queries,
     write_config,
 )
 
@@ -53,7 +60,7 @@ def test_taken_port_is_refused_before_starting(tmp_path: Path, taken_port: int) 
     with pytest.raises(SetupError) as caught:
         start_prometheus(tmp_path, port=taken_port, binary="true")
     assert str(caught.value) == (
-        f"port {taken_port} is already in use on 127.0.0.1: pick another with --prometheus-port"
+        f"port {taken_port} is already in use on 127.0.0.1: pick another with --port"
     )
     assert not (tmp_path / "prometheus.pid").exists()
 
@@ -125,3 +132,52 @@ def test_rendered_manifests_are_yaml_with_readable_blocks() -> None:
     text = render_k8s_manifests()
     assert "  prometheus.yml: |\n" in text
     assert "  chaosdrill-overview.json: |\n" in text
+
+
+def test_grafana_variables_become_promql_and_leftovers_are_refused() -> None:
+    expr = 'rate(x{namespace=~"$namespace"}[$__rate_interval])'
+    assert grafana_to_promql(expr) == 'rate(x{namespace=~".*"}[1m])'
+    assert grafana_to_promql(expr, {"$namespace": "demo", "$__rate_interval": "5s"}) == (
+        'rate(x{namespace=~"demo"}[5s])'
+    )
+    with pytest.raises(ValueError, match=r"unsubstituted variable in x\[\$__unknown\]"):
+        grafana_to_promql("x[$__unknown]")
+
+
+def test_legend_format_takes_label_values() -> None:
+    assert format_legend("p95 {{fault}}", {"fault": "pod_delete"}) == "p95 pod_delete"
+    assert format_legend("{{ namespace }}/{{workload}}", {"namespace": "demo"}) == "demo/"
+
+
+def test_panel_queries_carry_title_legend_and_kind() -> None:
+    dashboard = {
+        "panels": [
+            {"title": "Bars", "targets": [{"expr": "a", "legendFormat": "{{fault}}",
+                                           "instant": True}]},
+            {"title": "Row", "panels": [{"title": "Inner", "targets": [{"expr": "b"}]}]},
+        ],
+        "annotations": {"list": [{"name": "Faults", "expr": "c"}, {"name": "Builtin"}]},
+        "templating": {"list": [
+            {"name": "namespace", "definition": "label_values(up{job=\"x\"}, namespace)"},
+            {"name": "datasource", "type": "datasource"},
+        ]},
+    }
+    assert [(q.panel, q.expr, q.legend, q.instant) for q in panel_queries(dashboard)] == [
+        ("Bars", "a", "{{fault}}", True),
+        ("Inner", "b", "", False),
+        ("annotation Faults", "c", "", False),
+    ]
+    assert dashboard_queries(dashboard) == ["a", "b", "c"]
+    assert variable_queries(dashboard) == ['group by (namespace) (up{job="x"})']
+
+
+def test_every_shipped_dashboard_query_becomes_plain_promql() -> None:
+    for path in dashboard_files():
+        dashboard = load_dashboard(path.stem)
+        for found in panel_queries(dashboard):
+            assert "$" not in grafana_to_promql(found.expr), found.panel
+
+
+def test_default_state_dir_depends_on_who_runs_it() -> None:
+    expected = "/var/lib/chaos-drill/monitor" if os.geteuid() == 0 else "chaos-drill/monitor"
+    assert str(default_state_dir()).endswith(expected)

@@ -1,0 +1,150 @@
+"""`chaos-drill monitor up|down` with a real Prometheus on loopback: it starts, scrapes the port
+it was given and stops; bad input gets one line on stderr, exit code 2, and nothing left running.
+No cluster needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support import free_port, pids_with_argument
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        shutil.which("prometheus") is None,
+        reason="prometheus not installed: run 'make setup' (installs Debian's prometheus)",
+    ),
+]
+
+REPO = Path(__file__).parents[2]
+NOT_A_PORT = "is not a TCP port: pick one from 1 to 65535"
+
+
+def monitor(
+    state_dir: Path, *args: str, path: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    if path is not None:
+        env["PATH"] = path
+    return subprocess.run(
+        [sys.executable, "-m", "chaos", "monitor", *args, "--state-dir", str(state_dir)],
+        capture_output=True, text=True, timeout=60, cwd=REPO, env=env, check=False,
+    )
+
+
+def running_from(state_dir: Path) -> list[int]:
+    return pids_with_argument(f"--storage.tsdb.path={state_dir.resolve() / 'data'}")
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("chaos-drill: error: ")
+    return lines[0].removeprefix("chaos-drill: error: ")
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path
+    monitor(tmp_path, "down")  # whatever a failed test left behind
+    assert running_from(tmp_path) == []
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def test_up_scrapes_the_exporter_port_and_down_stops_it(state_dir: Path) -> None:
+    port, exporter_port = free_port(), free_port()
+    up = monitor(state_dir, "up", "--port", str(port), "--exporter-port", str(exporter_port))
+    assert up.returncode == 0, up.stderr
+    assert up.stdout == f"http://127.0.0.1:{port}\n"
+    pid = int((state_dir / "prometheus.pid").read_text())
+    assert running_from(state_dir) == [pid]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=5) as response:
+        assert response.status == 200
+    targets = json.loads((state_dir / "targets.json").read_text())
+    assert targets[0]["targets"] == [f"127.0.0.1:{exporter_port}"]
+
+    down = monitor(state_dir, "down")
+    assert down.returncode == 0, down.stderr
+    assert "stopped prometheus" in down.stderr
+    assert running_from(state_dir) == []
+    assert not listening(port)
+    assert not (state_dir / "prometheus.pid").exists()
+    again = monitor(state_dir, "down")
+    assert again.returncode == 0
+    assert "no prometheus running" in again.stderr
+
+
+def test_a_port_in_use_is_one_line_and_starts_nothing(state_dir: Path, taken_port: int) -> None:
+    result = monitor(state_dir, "up", "--port", str(taken_port))
+    assert one_error_line(result) == (
+        f"port {taken_port} is already in use on 127.0.0.1: pick another with --port"
+    )
+    assert running_from(state_dir) == []
+    assert not (state_dir / "prometheus.pid").exists()
+
+
+def test_missing_prometheus_is_one_line_and_starts_nothing(
+    state_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    empty_bin = tmp_path_factory.mktemp("bin")
+    result = monitor(state_dir, "up", "--port", str(free_port()), path=str(empty_bin))
+    assert one_error_line(result) == (
+        "prometheus not found: run 'make setup' (installs Debian's prometheus)"
+    )
+    assert running_from(state_dir) == []
+
+
+def test_a_second_up_is_refused_and_the_first_keeps_running(state_dir: Path) -> None:
+    port = free_port()
+    first = monitor(state_dir, "up", "--port", str(port))
+    assert first.returncode == 0, first.stderr
+    pid = int((state_dir / "prometheus.pid").read_text())
+    second = monitor(state_dir, "up", "--port", str(free_port()))
+    assert one_error_line(second).startswith(
+        f"prometheus is already running from {state_dir.resolve()} (pid {pid})"
+    )
+    assert running_from(state_dir) == [pid]
+    assert listening(port)
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--port", "0"], f"--port 0 {NOT_A_PORT}"),
+        (["--port", "70000"], f"--port 70000 {NOT_A_PORT}"),
+        (["--exporter-port", "-1"], f"--exporter-port -1 {NOT_A_PORT}"),
+        (["--port", "9464", "--exporter-port", "9464"],
+         "--port and --exporter-port are both 9464: Prometheus would scrape itself; "
+         "give it another --port"),
+    ],
+)
+def test_bad_ports_are_one_line_and_start_nothing(
+    state_dir: Path, args: list[str], error: str
+) -> None:
+    assert one_error_line(monitor(state_dir, "up", *args)) == error
+    assert running_from(state_dir) == []
+    assert not (state_dir / "data").exists()
