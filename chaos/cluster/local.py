@@ -80,6 +80,8 @@ class LocalCluster:
             self._start_node(node, archives, progress)
         self._start("kube-proxy", configs.kube_proxy_command(lay), "kube-proxy")
         self._wait("nodes Ready", self._nodes_ready, progress)
+        self._wait("kube-proxy rules", _proxy_synced, progress)
+        network.guard_first()
         progress(f"local cluster up in {time.monotonic() - began:.1f}s: "
                  f"export KUBECONFIG={lay.kubeconfig}")
 
@@ -241,6 +243,10 @@ class LocalCluster:
 
     def container_kill(self, node: str, container_id: str) -> None:
         runtime.kill_container(self._node(node).socket, container_id)
+
+
+def _proxy_synced() -> bool:
+    return _http_ok(f"http://127.0.0.1:{L.PROXY_HEALTHZ_PORT}/healthz")
 
 
 def _remove(path: Path) -> None:

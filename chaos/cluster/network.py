@@ -72,9 +72,16 @@ def _add_guard() -> None:
     _run("iptables", "-w", "-A", GUARD_CHAIN, "-i", BRIDGE, "!", "-o", BRIDGE, "-j", "DROP")
     _run("iptables", "-w", "-A", GUARD_CHAIN, "-d", POD_CIDR, "!", "-o", BRIDGE, "-j", "DROP")
     _run("iptables", "-w", "-A", GUARD_CHAIN, "-d", SERVICE_CIDR, "!", "-o", BRIDGE, "-j", "DROP")
+    guard_first()
+
+
+def guard_first() -> None:
+    """Puts the guard's jump first in FORWARD, ahead of the chains kube-proxy inserts, whose
+    ACCEPT rules would otherwise be consulted before it."""
     jump = ("FORWARD", "-j", GUARD_CHAIN)
-    if _run("iptables", "-w", "-C", *jump, check=False).returncode != 0:
-        _run("iptables", "-w", "-I", *jump)
+    while _run("iptables", "-w", "-D", *jump, check=False).returncode == 0:
+        pass
+    _run("iptables", "-w", "-I", *jump)
 
 
 def _remove_guard() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 import urllib.request
 from typing import Any
@@ -11,7 +12,7 @@ from kubernetes import client
 from kubernetes.stream import stream
 
 from chaos import kube
-from chaos.cluster import layout
+from chaos.cluster import layout, network
 from chaos.cluster.local import LocalCluster
 
 pytestmark = pytest.mark.e2e
@@ -91,3 +92,21 @@ def test_scale_to_six(web: Any) -> None:
         "web", "demo", {"spec": {"replicas": 6}}
     )
     kube.wait_for_pods(web, "demo", SELECTOR, lambda pods: len(ready_pods(pods)) == 6, 90)
+
+
+@pytest.mark.parametrize("address", ["10.244.1.77", "10.244.200.1", "10.96.0.10", "10.111.1.1"])
+def test_pod_and_service_ranges_never_take_the_default_route(cluster: LocalCluster,
+                                                             address: str) -> None:
+    route = subprocess.run(["ip", "route", "get", address], capture_output=True, text=True,
+                           check=True).stdout
+    assert f"dev {network.BRIDGE}" in route, route
+
+
+def test_forward_guard_is_first_in_forward(cluster: LocalCluster) -> None:
+    rules = subprocess.run(["iptables", "-w", "-S", "FORWARD"], capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    jumps = [r for r in rules if r.startswith("-A FORWARD")]
+    assert jumps[0] == f"-A FORWARD -j {network.GUARD_CHAIN}"
+    guard = subprocess.run(["iptables", "-w", "-S", network.GUARD_CHAIN], capture_output=True,
+                           text=True, check=True).stdout
+    assert f"-i {network.BRIDGE} ! -o {network.BRIDGE} -j DROP" in guard
