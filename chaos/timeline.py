@@ -81,7 +81,7 @@ class CrossCheck:
         verdict = "agrees" if self.agrees else "DISAGREES"
         return (
             f"{self.first_phase}->{self.last_phase}: watch {self.monotonic_seconds:.3f} s, "
-            f"API {self.api_seconds:.0f} s, {verdict} within {self.tolerance_seconds:.2f} s"
+            f"API {self.api_seconds:.3f} s, {verdict} within {self.tolerance_seconds:.2f} s"
         )
 
 
