@@ -1,0 +1,127 @@
+"""The tracker turns raw pod events into ordered incident phases, first arrival winning."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chaos.observe.tracker import Tracker
+from chaos.timeline import Incident
+
+
+def pod(uid: str, *, ready: bool = True, node: str = "node-1", deleting: bool = False,
+        restarts: int = 0, running: bool = True, scheduled: bool = True) -> dict[str, Any]:
+    conditions = []
+    if scheduled:
+        conditions.append({"type": "PodScheduled", "status": "True",
+                           "lastTransitionTime": "2026-01-01T00:00:01Z"})
+    conditions.append({"type": "Ready", "status": "True" if ready else "False",
+                       "lastTransitionTime": "2026-01-01T00:00:02Z"})
+    state = {"running": {"startedAt": "2026-01-01T00:00:02Z"}} if running else {"waiting": {}}
+    meta: dict[str, Any] = {"uid": uid, "name": f"web-{uid}", "namespace": "demo",
+                            "creationTimestamp": "2026-01-01T00:00:00Z", "labels": {}}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:03Z"
+    return {"metadata": meta, "spec": {"nodeName": node if scheduled else None,
+                                       "containers": [{"name": "web"}]},
+            "status": {"phase": "Running" if running else "Pending", "conditions": conditions,
+                       "containerStatuses": [{"name": "web", "ready": ready, "state": state,
+                                              "restartCount": restarts,
+                                              "containerID": f"containerd://{uid}"}]}}
+
+
+def tracker_with(*uids: str) -> tuple[Tracker, list[tuple[str, str]]]:
+    seen: list[tuple[str, str]] = []
+    tracker = Tracker(on_phase=lambda inc, phase, mono, api: seen.append((inc.id, phase)))
+    for uid in uids:
+        tracker.pod_event("LISTED", pod(uid), 0.0)
+    tracker.pod_event("SYNCED", {"uids": list(uids)}, 0.0)
+    return tracker, seen
+
+
+def incident(fault: str, target: str = "a") -> Incident:
+    made = Incident("r1-i1", 1, fault, "demo", "web", f"web-{target}", target)
+    made.mark("injected", 10.0, datetime.fromisoformat("2026-01-01T00:00:00+00:00"))
+    return made
+
+
+def test_pod_delete_phases_in_order() -> None:
+    tracker, seen = tracker_with("a", "b", "c")
+    inc = incident("pod_delete")
+    tracker.follow_replacement(inc)
+    tracker.pod_event("MODIFIED", pod("a", deleting=True), 10.01)
+    tracker.pod_event("ADDED", pod("n", ready=False, running=False, scheduled=False), 10.02)
+    tracker.pod_event("MODIFIED", pod("n", ready=False, running=False), 10.03)
+    tracker.pod_event("DELETED", pod("a", deleting=True), 10.04)
+    tracker.pod_event("MODIFIED", pod("n", ready=False), 10.50)
+    tracker.pod_event("MODIFIED", pod("n"), 10.60)
+    assert [phase for _, phase in seen] == [
+        "target_gone", "replacement_created", "scheduled", "started", "ready"]
+    assert inc.recovery_seconds is not None and abs(inc.recovery_seconds - 0.6) < 1e-9
+    assert inc.is_ordered()
+
+
+def test_pods_that_existed_before_are_never_replacements() -> None:
+    tracker, seen = tracker_with("a", "b")
+    tracker.follow_replacement(incident("pod_delete"))
+    tracker.pod_event("MODIFIED", pod("b"), 10.1)
+    assert seen == []
+
+
+def test_two_incidents_claim_different_replacements() -> None:
+    tracker, _ = tracker_with("a", "b", "c")
+    first, second = incident("pod_delete", "a"), incident("pod_delete", "b")
+    second.id = "r1-i2"
+    tracker.follow_replacement(first)
+    tracker.follow_replacement(second)
+    tracker.pod_event("ADDED", pod("x"), 10.2)
+    tracker.pod_event("ADDED", pod("y"), 10.3)
+    assert first.recovered and second.recovered
+    assert first.phases["ready"] == 10.2 and second.phases["ready"] == 10.3
+
+
+def test_container_restart_in_place() -> None:
+    tracker, seen = tracker_with("a")
+    inc = incident("container_kill")
+    tracker.follow_restart(inc)
+    tracker.pod_event("MODIFIED", pod("a", ready=False), 10.1)
+    tracker.pod_event("MODIFIED", pod("a", ready=False, restarts=1), 11.0)
+    tracker.pod_event("MODIFIED", pod("a", restarts=1), 11.2)
+    assert [phase for _, phase in seen] == ["container_exited", "restarted", "ready"]
+    assert inc.restart_count == 1 and inc.recovery_seconds is not None
+
+
+def test_scale_up_waits_for_the_last_new_pod() -> None:
+    tracker, seen = tracker_with("a", "b", "c")
+    inc = incident("scale", "")
+    tracker.follow_scale(inc, 5)
+    tracker.pod_event("ADDED", pod("d", ready=False), 10.1)
+    assert seen == []
+    tracker.pod_event("ADDED", pod("e", ready=False), 10.2)
+    assert [phase for _, phase in seen] == ["replicas_created", "scheduled", "started"]
+    tracker.pod_event("MODIFIED", pod("d"), 10.3)
+    assert not inc.recovered
+    tracker.pod_event("MODIFIED", pod("e"), 10.4)
+    assert inc.recovered and inc.phases["ready"] == 10.4
+
+
+def test_relist_drops_pods_deleted_while_the_watch_was_down() -> None:
+    tracker, seen = tracker_with("a", "b")
+    inc = incident("pod_delete")
+    tracker.follow_replacement(inc)
+    tracker.pod_event("LISTED", pod("b"), 12.0)
+    tracker.pod_event("LISTED", pod("n"), 12.0)
+    tracker.pod_event("SYNCED", {"uids": ["b", "n"]}, 12.0)
+    assert "a" not in tracker.pods
+    assert inc.recovered and ("r1-i1", "target_gone") in seen
+
+
+def test_node_not_ready_marks_node_stop_incidents() -> None:
+    tracker, seen = tracker_with("a")
+    inc = incident("node_stop")
+    inc.node = "node-1"
+    tracker.follow_replacement(inc)
+    node = {"metadata": {"name": "node-1"},
+            "status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}}
+    tracker.node_event("MODIFIED", node, 26.0)
+    assert seen == [("r1-i1", "node_not_ready")]
