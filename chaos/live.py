@@ -33,9 +33,9 @@ def status_line(pods: list[PodInfo], workload: str, colour: bool) -> str:
 class LiveView:
     """Wraps progress output; on a terminal it keeps a live pod line at the bottom."""
 
-    def __init__(self, out: TextIO = sys.stderr, refresh_seconds: float = 0.2) -> None:
-        self.out = out
-        self.tty = out.isatty()
+    def __init__(self, out: TextIO | None = None, refresh_seconds: float = 0.2) -> None:
+        self.out = out or sys.stderr
+        self.tty = self.out.isatty()
         self.refresh = refresh_seconds
         self.observer: Observer | None = None
         self.workload = ""

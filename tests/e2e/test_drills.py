@@ -230,3 +230,12 @@ def test_ctrl_c_restores_scale_and_writes_results(web: Any, tmp_path: Path) -> N
     assert deployment.spec.replicas == 3
     summary = json.loads((out / "summary.json").read_text())
     assert summary["aborted"] is True and summary["passed"] is False
+
+
+def test_missing_namespace_is_one_line(cluster: LocalCluster, tmp_path: Path) -> None:
+    path = write_drill(tmp_path, FAULTS["pod_delete"])
+    path.write_text(path.read_text().replace("namespace: demo", "namespace: nowhere"))
+    result = cli("run", str(path), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "namespace nowhere not found" in lines[0]

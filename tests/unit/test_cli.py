@@ -1,0 +1,45 @@
+"""Bad input on the command line: one line naming the problem and the fix, exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chaos.cli import main
+
+GOOD = Path(__file__).parents[2] / "manifests" / "drills" / "web-pod-kill.yaml"
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str], args: list[str], *needles: str) -> None:
+    assert main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_unknown_fault(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    drill = tmp_path / "drill.yaml"
+    drill.write_text(GOOD.read_text().replace("type: pod_delete", "type: pod_kill"))
+    one_error_line(capsys, ["run", str(drill)], str(drill), "spec.fault.type", "pod_kill",
+                   "pod_delete")
+
+
+def test_malformed_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    drill = tmp_path / "drill.yaml"
+    drill.write_text("spec: [unclosed\n")
+    one_error_line(capsys, ["run", str(drill)], str(drill))
+
+
+def test_missing_drill_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    one_error_line(capsys, ["run", str(tmp_path / "nope.yaml")], "nope.yaml")
+
+
+def test_report_without_journal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    one_error_line(capsys, ["report", str(tmp_path)], "no journal.jsonl", "--out")
+
+
+def test_unknown_provider(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    one_error_line(capsys, ["run", str(GOOD), "--provider", "minikube", "--out",
+                            str(tmp_path / "out")], "unknown provider 'minikube'")
