@@ -104,6 +104,8 @@ class DrillRun:
                 self._round(round_number)
                 if round_number < drill.rounds:
                     self.options.stop.wait(drill.interval_seconds)
+            if reason is None and not self.options.dry_run and not self.options.stop.is_set():
+                self._steady_after()
         except KeyboardInterrupt:
             reason = "interrupted"
         except (SafetyError, FaultError, ClusterError) as error:
@@ -147,19 +149,32 @@ class DrillRun:
 
     def _check_steady(self, grace: float) -> None:
         """Waits up to GRACE seconds (on watch events) for steady state, else refuses."""
-        deadline = time.monotonic() + grace
+        if not self._wait_steady(grace):
+            status = self.observer.workload_status
+            pods = len(self.observer.tracker.pods)
+            raise SafetyError(
+                f"{self.workload.kind} {self.workload.namespace}/{self.workload.name} "
+                f"is not steady ({status.get('ready', '?')}/"
+                f"{status.get('desired', '?')} Ready, {pods} pods): wait for it to "
+                "recover or fix it before drilling")
+
+    def _wait_steady(self, timeout: float) -> bool:
+        """Waits up to TIMEOUT seconds (on watch events) for steady state; True if reached."""
+        deadline = time.monotonic() + timeout
         with self.observer.changed:
             while not self._steady():
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    status = self.observer.workload_status
-                    pods = len(self.observer.tracker.pods)
-                    raise SafetyError(
-                        f"{self.workload.kind} {self.workload.namespace}/{self.workload.name} "
-                        f"is not steady ({status.get('ready', '?')}/"
-                        f"{status.get('desired', '?')} Ready, {pods} pods): wait for it to "
-                        "recover or fix it before drilling")
+                    return False
                 self.observer.changed.wait(min(left, 1.0))
+        return True
+
+    def _steady_after(self) -> None:
+        """The after-check: the workload's own status catches up with its pods' (the Deployment
+        controller counts a Ready pod a moment later), so the journal and the replica metrics
+        end on the healed state rather than on the last incident's."""
+        steady = self._wait_steady(STEADY_GRACE_SECONDS)
+        self.journal.write("steady_after", steady=steady, **self.observer.workload_status)
 
     def _round(self, round_number: int) -> None:
         drill = self.drill
