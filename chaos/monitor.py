@@ -47,6 +47,7 @@ GRAFANA_VARIABLES = {
     "$namespace": ".*",
     "$workload": ".*",
 }
+_METRIC_NAME = re.compile(r"\bchaosdrill[_:][a-z0-9_:]*[a-z0-9_]")
 _LABEL_VALUES = re.compile(r"^label_values\((?P<selector>.+),\s*(?P<label>\w+)\)$")
 
 # Prometheus processes this Python process started, so stopping one also reaps it.
@@ -439,6 +440,11 @@ def grafana_to_promql(expr: str, variables: Mapping[str, str] = GRAFANA_VARIABLE
     if "$" in expr:
         raise ValueError(f"unsubstituted variable in {expr}")
     return expr
+
+
+def metric_names(expr: str) -> set[str]:
+    """The chaosdrill_ metrics and chaosdrill: recorded series a PromQL expression names."""
+    return set(_METRIC_NAME.findall(expr))
 
 
 def format_legend(legend: str, labels: Mapping[str, str]) -> str:

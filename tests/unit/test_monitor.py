@@ -22,6 +22,7 @@ from chaos.monitor import (
     grafana_to_promql,
     k8s_manifests,
     load_dashboard,
+    metric_names,
     panel_queries,
     query,
     render_k8s_manifests,
@@ -181,3 +182,14 @@ def test_every_shipped_dashboard_query_becomes_plain_promql() -> None:
 def test_default_state_dir_depends_on_who_runs_it() -> None:
     expected = "/var/lib/chaos-drill/monitor" if os.geteuid() == 0 else "chaos-drill/monitor"
     assert str(default_state_dir()).endswith(expected)
+
+
+def test_metric_names_finds_metrics_and_recorded_series() -> None:
+    expr = (
+        'histogram_quantile(0.5, rate(chaosdrill_recovery_seconds_bucket{fault="x"}[1m]))'
+        " > on (namespace) chaosdrill:slo_max_recovery_seconds or up"
+    )
+    assert metric_names(expr) == {
+        "chaosdrill_recovery_seconds_bucket",
+        "chaosdrill:slo_max_recovery_seconds",
+    }

@@ -1,0 +1,301 @@
+"""Real drills on the local cluster with a real Prometheus scraping their exporter: the counters
+match summary.json, the recovery histogram counts the recoveries, every dashboard query returns
+data, and the overview renders. Also `chaos-drill run --metrics-port` serving its final values
+through the grace period.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+
+from chaos import render
+from chaos.cluster.local import LocalCluster
+from chaos.metrics import DrillMetrics, MetricsServer, serve
+from chaos.monitor import (
+    PrometheusProcess,
+    dashboard_files,
+    grafana_to_promql,
+    load_dashboard,
+    metric_names,
+    panel_queries,
+    query,
+    query_range,
+    start_prometheus,
+    stop_prometheus,
+    variable_queries,
+    wait_for,
+)
+from chaos.runner import DrillRun, RunOptions
+from chaos.spec import FAULT_TYPES, Drill, parse_drill
+from chaos.timeline import PHASES_BY_FAULT
+
+from support import free_port, has_finite_point, has_finite_value, pids_with_argument
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        shutil.which("prometheus") is None,
+        reason="prometheus not installed: run 'make setup' (installs Debian's prometheus)",
+    ),
+]
+
+REPO = Path(__file__).parents[2]
+DRILLS = REPO / "manifests" / "drills"
+ROUNDS = {"pod_delete": 3, "container_kill": 2}
+DRILL_FILES = {"pod_delete": "web-pod-kill.yaml", "container_kill": "web-container-kill.yaml"}
+WEB = '{namespace="demo", workload="web"}'
+DEADLINE_SECONDS = 60.0
+
+
+@dataclass
+class Drilled:
+    """The drills, run once for the module, and what they wrote."""
+
+    summaries: dict[str, dict[str, Any]]
+    began: float
+    ended: float
+
+    def incidents(self, fault: str) -> list[dict[str, Any]]:
+        incidents: list[dict[str, Any]] = self.summaries[fault]["incidents"]
+        return incidents
+
+    def recovered(self, fault: str) -> list[float]:
+        return [i["recovery_seconds"] for i in self.incidents(fault)
+                if i["recovery_seconds"] is not None]
+
+
+@dataclass
+class Stack:
+    """The exporter and the Prometheus scraping it, for the whole module."""
+
+    registry: CollectorRegistry
+    exporter: MetricsServer
+    prometheus: PrometheusProcess
+    drilled: list[Drilled] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.prometheus.url
+
+
+def drill_document(fault: str) -> Drill:
+    """The shipped example drill of this fault, with this test's rounds and short intervals."""
+    path = DRILLS / DRILL_FILES[fault]
+    document = yaml.safe_load(path.read_text())
+    document["spec"].update(rounds=ROUNDS[fault], intervalSeconds=2)
+    # A few seconds of probing make a small denominator: one restart can cost 6 % of requests.
+    document["spec"]["slo"]["minAvailability"] = 0.5
+    return parse_drill(yaml.safe_dump(document), str(path))
+
+
+def value(url: str, promql: str) -> float:
+    samples = query(url, promql)
+    assert len(samples) == 1, f"{promql} gives {samples}"
+    return samples[0].value
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    registry = CollectorRegistry()
+    state_dir = tmp_path_factory.mktemp("prometheus")
+    with serve(registry, port=0) as exporter:
+        prometheus = start_prometheus(state_dir, port=free_port(), exporter_port=exporter.port)
+        try:
+            yield Stack(registry, exporter, prometheus)
+        finally:
+            assert stop_prometheus(state_dir) is True
+    assert pids_with_argument(f"--storage.tsdb.path={state_dir / 'data'}") == []
+
+
+def run_drills(stack: Stack, cluster: LocalCluster, out: Path) -> Drilled:
+    """Run both drills into one registry, as two `chaos-drill run`s of one exporter would."""
+    summaries: dict[str, dict[str, Any]] = {}
+    began = time.time()
+    for fault in ROUNDS:
+        drill = drill_document(fault)
+        metrics = DrillMetrics(stack.registry, "demo", "web", FAULT_TYPES, phases=PHASES_BY_FAULT)
+        if not summaries:  # Prometheus sees the zeros first, so rates see every increase
+            zeros = f"chaosdrill_faults_injected_total{WEB}"
+            wait_for(stack.url, zeros, lambda found: len(found) == len(FAULT_TYPES))
+        options = RunOptions(out_dir=out / fault, metrics=metrics)
+        DrillRun(drill, cluster, options, print).run()
+        summaries[fault] = json.loads((out / fault / "summary.json").read_text())
+    ended = time.time()
+    # A scrape that began after the drills ended holds their final values.
+    wait_for(stack.url, f"timestamp(chaosdrill_drill_running{WEB})",
+             lambda found: bool(found) and found[0].value > ended + 1, DEADLINE_SECONDS)
+    return Drilled(summaries, began, ended)
+
+
+@pytest.fixture
+def drilled(stack: Stack, request: pytest.FixtureRequest,
+            tmp_path_factory: pytest.TempPathFactory) -> Drilled:
+    """The drills' results; the first test to ask runs them on a fresh `web`. Later tests only
+    query Prometheus, so they skip the per-test `web` fixture (the session keeps the lock)."""
+    if not stack.drilled:
+        request.getfixturevalue("web")
+        cluster: LocalCluster = request.getfixturevalue("cluster")
+        stack.drilled.append(run_drills(stack, cluster, tmp_path_factory.mktemp("drills")))
+    return stack.drilled[0]
+
+
+def test_the_drills_did_what_their_documents_say(drilled: Drilled) -> None:
+    for fault, rounds in ROUNDS.items():
+        summary = drilled.summaries[fault]
+        assert summary["passed"], summary["slo_checks"]
+        assert Counter(i["fault"] for i in drilled.incidents(fault)) == {fault: rounds}
+
+
+@pytest.mark.parametrize("fault", list(ROUNDS))
+def test_faults_injected_match_the_summary(stack: Stack, drilled: Drilled, fault: str) -> None:
+    promql = f'chaosdrill_faults_injected_total{{fault="{fault}", namespace="demo"}}'
+    assert value(stack.url, promql) == len(drilled.incidents(fault))
+
+
+@pytest.mark.parametrize("fault", list(ROUNDS))
+def test_incidents_by_result_match_the_summary(stack: Stack, drilled: Drilled,
+                                               fault: str) -> None:
+    recovered, total = len(drilled.recovered(fault)), len(drilled.incidents(fault))
+    by_result = {
+        sample.labels["result"]: sample.value
+        for sample in query(stack.url, f'chaosdrill_incidents_total{{fault="{fault}"}}')
+    }
+    assert by_result == {"recovered": recovered, "unrecovered": total - recovered}
+
+
+@pytest.mark.parametrize("fault", list(ROUNDS))
+def test_recovery_histogram_counts_the_recoveries(stack: Stack, drilled: Drilled,
+                                                  fault: str) -> None:
+    recovered = drilled.recovered(fault)
+    labels = f'{{fault="{fault}", namespace="demo", workload="web"}}'
+    assert value(stack.url, f"chaosdrill_recovery_seconds_count{labels}") == len(recovered)
+    # summary.json keeps milliseconds; the histogram the full float
+    total = value(stack.url, f"chaosdrill_recovery_seconds_sum{labels}")
+    assert total == pytest.approx(sum(recovered), abs=0.001 * len(recovered))
+    inf = value(stack.url, f'chaosdrill_recovery_seconds_bucket{{le="+Inf", fault="{fault}"}}')
+    assert inf == len(recovered)
+
+
+def test_probe_counters_match_the_summaries(stack: Stack, drilled: Drilled) -> None:
+    requests = sum(s["availability"]["requests"] for s in drilled.summaries.values())
+    failures = sum(s["availability"]["failures"] for s in drilled.summaries.values())
+    assert requests > 0
+    by_result = {
+        sample.labels["result"]: sample.value
+        for sample in query(stack.url, f"chaosdrill_probe_requests_total{WEB}")
+    }
+    assert by_result == {"ok": requests - failures, "error": failures}
+    last = drilled.summaries["container_kill"]["availability"]["ratio"]
+    assert value(stack.url, f"chaosdrill_availability_ratio{WEB}") == pytest.approx(last)
+
+
+def test_workload_gauges_end_healed_and_idle(stack: Stack, drilled: Drilled) -> None:
+    assert value(stack.url, f"chaosdrill_workload_desired_replicas{WEB}") == 3
+    assert value(stack.url, f"chaosdrill_workload_ready_replicas{WEB}") == 3
+    assert value(stack.url, f"chaosdrill_drill_running{WEB}") == 0
+    # every container_kill restarts one container in place; pod_delete replaces pods instead
+    kills = len(drilled.incidents("container_kill"))
+    assert value(stack.url, f"chaosdrill_container_restarts_total{WEB}") == kills
+    stamp = value(stack.url, 'chaosdrill_last_fault_timestamp_seconds{fault="pod_delete"}')
+    assert drilled.began < stamp < drilled.ended
+
+
+def _empty_queries(stack: Stack, drilled: Drilled, dashboard: str) -> list[str]:
+    """The queries of a dashboard that Grafana would show as empty over the drill."""
+    start, end = drilled.began - 5, drilled.ended + 5
+    found = load_dashboard(dashboard)
+    empty = []
+    for target in panel_queries(found):
+        promql = grafana_to_promql(target.expr)
+        if target.instant:
+            has_data = has_finite_value(query(stack.url, promql, at=end))
+        else:
+            has_data = has_finite_point(query_range(stack.url, promql, start, end, 1.0))
+        if not has_data:
+            empty.append(f"{target.panel}: {promql}")
+    for promql in variable_queries(found):
+        if not query(stack.url, grafana_to_promql(promql), at=end):
+            empty.append(f"variable: {promql}")
+    return empty
+
+
+@pytest.mark.parametrize("dashboard", [path.stem for path in dashboard_files()])
+def test_every_panel_and_annotation_query_returns_data(stack: Stack, drilled: Drilled,
+                                                       dashboard: str) -> None:
+    assert _empty_queries(stack, drilled, dashboard) == []
+
+
+def test_every_metric_the_dashboards_and_rules_name_has_series(stack: Stack,
+                                                               drilled: Drilled) -> None:
+    exprs = [q.expr for path in dashboard_files() for q in panel_queries(load_dashboard(path.stem))]
+    rules = yaml.safe_load((REPO / "manifests/monitoring/rules.yml").read_text())["groups"]
+    exprs += [rule["expr"] for group in rules for rule in group["rules"]]
+    names = sorted({name for expr in exprs for name in metric_names(expr)})
+    assert len(names) > 10
+    missing = [name for name in names
+               if not query(stack.url, name, at=drilled.ended + 1)]
+    assert missing == []
+
+
+def test_the_overview_renders_with_data_in_every_panel(stack: Stack, drilled: Drilled,
+                                                       tmp_path: Path) -> None:
+    out = tmp_path / "overview.png"
+    panels = render.render(stack.url, out, drilled.began - 5, drilled.ended + 5)
+    assert [panel.title for panel in panels] == list(render.MAIN_PANELS)
+    assert [panel.title for panel in panels if not panel.has_data] == []
+    markers = render.fetch_markers(stack.url, drilled.began - 5, drilled.ended + 5)
+    assert Counter(marker.fault for marker in markers) == ROUNDS
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out.stat().st_size > 20_000
+
+
+def test_cli_run_serves_final_metrics_until_ctrl_c_ends_the_grace(
+    web: Any, tmp_path: Path
+) -> None:
+    document = yaml.safe_load((DRILLS / DRILL_FILES["pod_delete"]).read_text())
+    document["spec"].update(rounds=1, intervalSeconds=0)
+    drill = tmp_path / "drill.yaml"
+    drill.write_text(yaml.safe_dump(document))
+    exporter_port = free_port()
+    prometheus = start_prometheus(tmp_path / "prometheus", port=free_port(),
+                                  exporter_port=exporter_port)
+    command = [sys.executable, "-m", "chaos", "run", str(drill), "--out", str(tmp_path / "out"),
+               "--metrics-port", str(exporter_port), "--metrics-grace", "300"]
+    process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        wait_for(prometheus.url, f"chaosdrill_drill_running{WEB} == 0 and "
+                 f'on () chaosdrill_faults_injected_total{{fault="pod_delete"}} == 1',
+                 has_finite_value, timeout=180)
+        assert process.poll() is None, "the final values must be served during the grace"
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        prometheus.stop()
+    assert process.returncode == 0, stderr
+    assert "serving final metrics for 300s" in stderr
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", exporter_port)) != 0, "the exporter must close"
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert len(summary["incidents"]) == 1
+    assert math.isfinite(summary["incidents"][0]["recovery_seconds"])
