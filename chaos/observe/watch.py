@@ -1,6 +1,7 @@
 """A resilient raw watch: list, then watch from the last resourceVersion, resuming after any
 break and re-listing when the version is too old. Events reach a callback as plain dicts with
-their monotonic arrival time, so nothing is lost to slow object deserialisation."""
+their monotonic arrival time (when their bytes were read from the socket), so nothing is lost to
+slow object deserialisation."""
 
 from __future__ import annotations
 
@@ -21,14 +22,18 @@ WATCH_SECONDS = 30
 RETRY_SECONDS = 0.2
 
 
-def _lines(response: Any) -> Iterator[bytes]:
-    pending = b""
+def _lines(response: Any) -> Iterator[tuple[bytes, float]]:
+    """Each complete line with the monotonic time its last chunk was read from the socket, so
+    a line's arrival does not wait on the handling of the lines before it in the same chunk."""
+    pending, received = b"", 0.0
     for chunk in response.stream(65536, decode_content=True):
+        received = time.monotonic()
         pending += chunk
         *complete, pending = pending.split(b"\n")
-        yield from complete
+        for line in complete:
+            yield line, received
     if pending.strip():
-        yield pending
+        yield pending, received
 
 
 class ResourceWatch:
@@ -96,8 +101,7 @@ class ResourceWatch:
             _preload_content=False, _request_timeout=(5, WATCH_SECONDS + 15), **self.kwargs,
         )
         try:
-            for line in _lines(self._response):
-                arrived = time.monotonic()
+            for line, arrived in _lines(self._response):
                 if not line.strip():
                     continue
                 self._handle(json.loads(line), arrived)
