@@ -124,6 +124,7 @@ def start_prometheus(
     url = f"http://{LOOPBACK}:{port}"
     try:
         _wait_ready(popen, url, port, state_dir, ready_timeout)
+        _wait_for_target(popen, url, exporter_port, port, state_dir, ready_timeout)
     except BaseException:
         stop_prometheus(state_dir)
         raise
@@ -211,6 +212,34 @@ def _wait_ready(
         time.sleep(0.1)
     raise SetupError(
         f"prometheus did not become ready within {timeout:g}s: see {state_dir / LOG_FILE}"
+    )
+
+
+def _wait_for_target(
+    popen: subprocess.Popen[bytes],
+    url: str,
+    exporter_port: int,
+    port: int,
+    state_dir: Path,
+    timeout: float,
+) -> None:
+    """Prometheus hands discovered targets to its scrapers at most every 5 s; wait for ours,
+    so a drill started right after this is scraped from its first second."""
+    target = f"{LOOPBACK}:{exporter_port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if popen.poll() is not None:
+            raise _exit_error(popen.returncode, port, state_dir)
+        try:
+            active = _api(url, "targets", {"state": "active"}, timeout=2)["activeTargets"]
+        except (SetupError, ValueError, KeyError):
+            active = []
+        if any(item.get("labels", {}).get("instance") == target for item in active):
+            return
+        time.sleep(0.1)
+    raise SetupError(
+        f"prometheus did not pick up the target {target} within {timeout:g}s: "
+        f"see {state_dir / LOG_FILE}"
     )
 
 
@@ -346,7 +375,8 @@ def _api(url: str, endpoint: str, params: Mapping[str, str], timeout: float) -> 
     except urllib.error.HTTPError as error:
         with error:
             detail = _error_detail(error.read())
-        raise ValueError(f"prometheus rejected {params['query']!r}: {detail}") from None
+        asked = params.get("query", endpoint)
+        raise ValueError(f"prometheus rejected {asked!r}: {detail}") from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise SetupError(f"prometheus not reachable at {url}: {reason}") from None

@@ -49,6 +49,7 @@ FAULT_COLOURS = {
     "node_stop": "#17becf",
 }
 MAX_POINTS = 400
+BUILD_INFO = "chaosdrill_build_info"
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,13 @@ def step_for(start: float, end: float) -> float:
     return float(max(1, math.ceil((end - start) / MAX_POINTS)))
 
 
+def last_scrape(url: str, start: float, end: float) -> float:
+    """When the exporter was last scraped in [start, end]; `end` if never. A bar gauge shows
+    the values of that moment: after a drill's exporter stops, its series go stale."""
+    series = monitor.query_range(url, BUILD_INFO, start, end, 1.0)
+    return max((when for one in series for when, _ in one.points), default=end)
+
+
 def fetch_panels(
     url: str,
     start: float,
@@ -104,16 +112,20 @@ def fetch_panels(
     dashboard_name: str = OVERVIEW,
     titles: Sequence[str] = MAIN_PANELS,
 ) -> list[Panel]:
-    """Run each named panel's queries: range queries over [start, end], instant ones at end."""
+    """Run each named panel's queries: range queries over [start, end], instant ones at the
+    last scrape in that range."""
     dashboard = monitor.load_dashboard(dashboard_name)
     by_title = {panel["title"]: panel for panel in dashboard["panels"]}
     missing = [title for title in titles if title not in by_title]
     if missing:
         raise ValueError(f"{dashboard_name} has no panel {', '.join(missing)}")
-    return [_fetch_panel(url, by_title[title], start, end) for title in titles]
+    at = last_scrape(url, start, end)
+    return [_fetch_panel(url, by_title[title], start, end, at) for title in titles]
 
 
-def _fetch_panel(url: str, panel: Mapping[str, Any], start: float, end: float) -> Panel:
+def _fetch_panel(
+    url: str, panel: Mapping[str, Any], start: float, end: float, at: float
+) -> Panel:
     lines: list[Line] = []
     bars: list[Bar] = []
     step = step_for(start, end)
@@ -122,7 +134,7 @@ def _fetch_panel(url: str, panel: Mapping[str, Any], start: float, end: float) -
         if target.instant:
             bars += [
                 Bar(monitor.format_legend(target.legend, sample.labels), sample.value)
-                for sample in monitor.query(url, promql, at=end)
+                for sample in monitor.query(url, promql, at=at)
             ]
             continue
         for series in monitor.query_range(url, promql, start, end, step):
