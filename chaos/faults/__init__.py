@@ -80,3 +80,15 @@ def fault_for(fault_type: str) -> Fault:
 
 def per_pod(victims: Sequence[PodInfo], follow: str) -> list[FaultTarget]:
     return [FaultTarget(pod, pod.node, follow) for pod in victims]
+
+
+def on_victims_node(ctx: FaultContext, victims: Sequence[PodInfo]) -> list[FaultTarget]:
+    """For node faults: one incident per available, opted-in pod on the first victim's node."""
+    from chaos.targeting import filter_opted_in
+
+    if not victims:
+        return []
+    node = victims[0].node
+    pods = [PodInfo.from_dict(p) for p in ctx.pod_status.values()]
+    on_node = [p for p in filter_opted_in(pods) if p.node == node and p.available]
+    return per_pod(sorted(on_node, key=lambda p: p.name), "replacement")

@@ -10,8 +10,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from chaos.errors import FaultError
-from chaos.faults import FaultContext, FaultTarget, per_pod
-from chaos.targeting import PodInfo, filter_opted_in
+from chaos.faults import FaultContext, FaultTarget, on_victims_node
+from chaos.targeting import PodInfo
 
 EVICTION_RETRY_SECONDS = 0.5
 
@@ -21,12 +21,7 @@ class NodeDrain:
         self.cordoned: str | None = None
 
     def targets(self, ctx: FaultContext, victims: Sequence[PodInfo]) -> list[FaultTarget]:
-        if not victims:
-            return []
-        node = victims[0].node
-        pods = [PodInfo.from_dict(p) for p in ctx.pod_status.values()]
-        on_node = [p for p in filter_opted_in(pods) if p.node == node and p.available]
-        return per_pod(sorted(on_node, key=lambda p: p.name), "replacement")
+        return on_victims_node(ctx, victims)
 
     def _cordon(self, ctx: FaultContext, node: str, unschedulable: bool) -> None:
         client.CoreV1Api(ctx.api).patch_node(node, {"spec": {"unschedulable": unschedulable}})

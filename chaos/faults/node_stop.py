@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from chaos.errors import FaultError
-from chaos.faults import FaultContext, FaultTarget, per_pod
-from chaos.targeting import PodInfo, filter_opted_in
+from chaos.faults import FaultContext, FaultTarget, on_victims_node
+from chaos.targeting import PodInfo
 
 
 class NodeStop:
@@ -20,12 +20,7 @@ class NodeStop:
         if not hasattr(ctx.provider, "stop_node"):
             raise FaultError(f"node_stop needs the local provider, not {ctx.provider.name}: "
                              "use node_drain on other clusters")
-        if not victims:
-            return []
-        node = victims[0].node
-        pods = [PodInfo.from_dict(p) for p in ctx.pod_status.values()]
-        on_node = [p for p in filter_opted_in(pods) if p.node == node and p.available]
-        return per_pod(sorted(on_node, key=lambda p: p.name), "replacement")
+        return on_victims_node(ctx, victims)
 
     def act(self, ctx: FaultContext, target: FaultTarget) -> str:
         if self.stopped is None:

@@ -62,6 +62,13 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=600, cwd=REPO)
 
 
+def start_drill(path: Path, out: Path) -> subprocess.Popen[str]:
+    """`chaos-drill run` in the background; read its progress from .stderr."""
+    return subprocess.Popen([sys.executable, "-m", "chaos", "run", str(path), "--out", str(out)],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+
+
 def api_recovery(out: Path) -> dict[str, float]:
     """Per incident: Ready's API timestamp minus the injection's wall-clock time."""
     injected: dict[str, datetime] = {}
@@ -175,9 +182,7 @@ def test_unsteady_workload_is_refused(web: Any, tmp_path: Path) -> None:
 def test_killed_drill_leaves_a_journal_report_rebuilds(web: Any, tmp_path: Path) -> None:
     path = write_drill(tmp_path, FAULTS["pod_delete"], rounds=10, intervalSeconds=1)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "chaos", "run", str(path), "--out", str(out)],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+    proc = start_drill(path, out)
     assert proc.stderr is not None
     try:
         for line in proc.stderr:  # wait, on the tool's own output, for the second recovery
@@ -216,9 +221,7 @@ def test_observer_survives_an_apiserver_restart(web: Any, cluster: LocalCluster,
 def test_ctrl_c_restores_scale_and_writes_results(web: Any, tmp_path: Path) -> None:
     path = write_drill(tmp_path, FAULTS["scale"], rounds=3, intervalSeconds=30)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "chaos", "run", str(path), "--out", str(out)],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+    proc = start_drill(path, out)
     assert proc.stderr is not None
     for line in proc.stderr:  # interrupt while the workload is scaled up
         if "r1-i1: scaled" in line:
