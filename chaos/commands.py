@@ -20,8 +20,7 @@ from chaos.live import LiveView
 from chaos.results import rebuild_results
 from chaos.results.summary import Summary
 from chaos.runner import DrillRun, RunOptions
-from chaos.spec import FAULT_TYPES, load_drill
-from chaos.timeline import PHASES_BY_FAULT
+from chaos.spec import load_drill
 
 DEMO_DRILL = Path(__file__).resolve().parent.parent / "manifests/drills/web-pod-kill.yaml"
 
@@ -65,9 +64,7 @@ def _run(args: argparse.Namespace, view: LiveView) -> int:
     server = None
     if args.metrics_port is not None:
         registry = CollectorRegistry()
-        options.metrics = metrics.DrillMetrics(
-            registry, drill.namespace, drill.target.name or "selector", FAULT_TYPES,
-            phases=PHASES_BY_FAULT)
+        options.metrics = metrics.for_drill(registry, drill)
         server = metrics.serve(registry, args.metrics_port)
         say(f"metrics on {server.url}")
     run = DrillRun(drill, provider, options, say)

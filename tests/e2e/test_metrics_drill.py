@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry
 
 from chaos import render
 from chaos.cluster.local import LocalCluster
-from chaos.metrics import DrillMetrics, MetricsServer, serve
+from chaos.metrics import MetricsServer, for_drill, serve
 from chaos.monitor import (
     PrometheusProcess,
     dashboard_files,
@@ -44,7 +44,6 @@ from chaos.monitor import (
 )
 from chaos.runner import DrillRun, RunOptions
 from chaos.spec import FAULT_TYPES, Drill, parse_drill
-from chaos.timeline import PHASES_BY_FAULT
 
 from support import free_port, has_finite_point, has_finite_value, pids_with_argument
 
@@ -130,7 +129,7 @@ def run_drills(stack: Stack, cluster: LocalCluster, out: Path) -> Drilled:
     began = time.time()
     for fault in ROUNDS:
         drill = drill_document(fault)
-        metrics = DrillMetrics(stack.registry, "demo", "web", FAULT_TYPES, phases=PHASES_BY_FAULT)
+        metrics = for_drill(stack.registry, drill)  # as `chaos-drill run --metrics-port` does
         if not summaries:  # Prometheus sees the zeros first, so rates see every increase
             zeros = f"chaosdrill_faults_injected_total{WEB}"
             wait_for(stack.url, zeros, lambda found: len(found) == len(FAULT_TYPES))

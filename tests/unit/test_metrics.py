@@ -5,12 +5,15 @@ from __future__ import annotations
 import socket
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from chaos.errors import SetupError
-from chaos.metrics import DrillMetrics, serve
+from chaos.metrics import DrillMetrics, for_drill, serve
+from chaos.spec import FAULT_TYPES, load_drill
+from chaos.timeline import PHASES_BY_FAULT
 
 # The drill spec owns the real list (chaos.spec.FAULT_TYPES); these tests need only some names.
 FAULTS = ("pod_delete", "container_kill", "node_drain")
@@ -185,3 +188,26 @@ def test_a_second_drill_of_a_workload_keeps_its_history(registry: CollectorRegis
     _metrics(registry)
     assert _value(registry, "chaosdrill_faults_injected_total", fault="pod_delete") == 1
     assert _value(registry, "chaosdrill_last_fault_timestamp_seconds", fault="pod_delete") == 1000
+
+
+def test_no_created_series_are_exported(registry: CollectorRegistry) -> None:
+    _exercise(_metrics(registry))
+    assert b"_created" not in generate_latest(registry)
+
+
+def test_a_drill_gets_every_faults_series_and_its_own_faults_phases(
+    registry: CollectorRegistry,
+) -> None:
+    drill = load_drill(Path(__file__).parents[2] / "manifests/drills/web-container-kill.yaml")
+    metrics = for_drill(registry, drill)
+    for fault in FAULT_TYPES:
+        assert _value(registry, "chaosdrill_faults_injected_total", fault=fault) == 0
+    phases = {
+        (sample.labels["fault"], sample.labels["phase"])
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name == "chaosdrill_phase_seconds_count"
+    }
+    assert phases == {("container_kill", p) for p in PHASES_BY_FAULT["container_kill"][1:]}
+    metrics.incident_closed("container_kill", 1.2, {"container_exited": 0.3, "ready": 0.9})
+    assert _value(registry, "chaosdrill_recovery_seconds_count", fault="container_kill") == 1
