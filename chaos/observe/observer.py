@@ -38,7 +38,8 @@ class Observer:
             ResourceWatch("pods", core.list_namespaced_pod, self._pod_event, ns,
                           label_selector=workload.selector),
             ResourceWatch("nodes", core.list_node, self._node_event),
-            ResourceWatch("events", core.list_namespaced_event, self._k8s_event, ns),
+            ResourceWatch("events", core.list_namespaced_event, self._k8s_event, ns,
+                          only_new=True),
         ]
         if workload.kind == "Deployment":
             self.watches.append(ResourceWatch(

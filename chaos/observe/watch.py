@@ -41,8 +41,9 @@ class ResourceWatch:
     thread until stop(); counts restarts so tests can see it resumed."""
 
     def __init__(self, name: str, list_call: Callable[..., Any], on_event: OnEvent,
-                 *args: Any, **kwargs: Any) -> None:
+                 *args: Any, only_new: bool = False, **kwargs: Any) -> None:
         self.name = name
+        self.only_new = only_new
         self.list_call = list_call
         self.args = args
         self.kwargs = kwargs
@@ -82,10 +83,12 @@ class ResourceWatch:
                 self._stop.wait(RETRY_SECONDS)
 
     def _list(self) -> None:
-        response = self.list_call(*self.args, _preload_content=False, **self.kwargs)
+        # with only_new, a one-item list just yields the version to watch from
+        extra = {"limit": 1} if self.only_new else {}
+        response = self.list_call(*self.args, _preload_content=False, **extra, **self.kwargs)
         arrived = time.monotonic()
         body = json.loads(response.data)
-        items = body.get("items") or []
+        items = [] if self.only_new else body.get("items") or []
         for item in items:
             self.on_event("LISTED", item, arrived)
         uids = [item.get("metadata", {}).get("uid", "") for item in items]
