@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import math
 import os
 import platform
 import socket
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +80,45 @@ def crowd_deployment(replicas: int, name: str = "crowd") -> dict[str, Any]:
 
 def machine() -> dict[str, Any]:
     """What a benchmark ran on."""
+    from chaos.cluster import layout
+
     lines = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((line.split(":", 1)[1].strip() for line in lines
                 if line.startswith("model name")), platform.processor())
+    meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
     return {"cpus": os.cpu_count(), "cpu_model": cpu, "kernel": platform.release(),
-            "python": platform.python_version()}
+            "python": platform.python_version(),
+            "memory_total_gib": round(int(meminfo["MemTotal"].split()[0]) / 1024**2, 1),
+            "kubernetes": f"v{layout.KUBERNETES_VERSION}", "etcd": f"v{layout.ETCD_VERSION}"}
+
+
+@dataclass
+class Figures:
+    """What a benchmark session measured: one entry per benchmark, merged into a results file."""
+
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, name: str, unit: str, samples: Sequence[float], **extra: Any) -> None:
+        self.entries[name] = {
+            "unit": unit,
+            "median": round(statistics.median(samples), 3),
+            "min": round(min(samples), 3),
+            "max": round(max(samples), 3),
+            "samples": [round(s, 3) for s in samples],
+            "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            **extra,
+        }
+
+    def save(self, results: Path) -> None:
+        """Merges these entries into RESULTS (keeping other benchmarks' last figures)."""
+        if not self.entries:
+            return
+        old = json.loads(results.read_text()) if results.exists() else {}
+        merged = {"machine": machine(),
+                  "benchmarks": {**old.get("benchmarks", {}), **self.entries}}
+        results.parent.mkdir(parents=True, exist_ok=True)
+        results.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+        for name, entry in self.entries.items():
+            print(f"\n{name}: median {entry['median']} {entry['unit']} "
+                  f"(min {entry['min']}, max {entry['max']}, n {len(entry['samples'])})")
+        print(f"written to {results}", flush=True)

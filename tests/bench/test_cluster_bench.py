@@ -7,15 +7,9 @@ run of one benchmark keeps the others' last figures."""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import os
-import platform
-import statistics
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +17,10 @@ import pytest
 from kubernetes import client
 
 from chaos import kube
-from chaos.cluster import layout, processes
+from chaos.cluster import processes
 from chaos.cluster.local import LocalCluster
+
+from support import Figures
 
 pytestmark = pytest.mark.bench
 
@@ -37,53 +33,11 @@ SETUP_RUNS = 3
 MEMORY_SAMPLES = 5
 
 
-@dataclass
-class Figures:
-    """What this session measured: one entry per benchmark, written out at the end."""
-
-    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def add(self, name: str, unit: str, samples: list[float], **extra: Any) -> None:
-        self.entries[name] = {
-            "unit": unit,
-            "median": round(statistics.median(samples), 3),
-            "min": round(min(samples), 3),
-            "max": round(max(samples), 3),
-            "samples": [round(s, 3) for s in samples],
-            "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            **extra,
-        }
-
-
-def machine() -> dict[str, Any]:
-    meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor())
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": cpu,
-        "memory_total_gib": round(int(meminfo["MemTotal"].split()[0]) / 1024**2, 1),
-        "kernel": platform.release(),
-        "kubernetes": f"v{layout.KUBERNETES_VERSION}",
-        "etcd": f"v{layout.ETCD_VERSION}",
-        "nodes": layout.NODE_COUNT,
-    }
-
-
 @pytest.fixture(scope="module")
 def figures() -> Iterator[Figures]:
     found = Figures()
     yield found
-    if not found.entries:
-        return
-    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    merged = {"machine": machine(),
-              "benchmarks": {**old.get("benchmarks", {}), **found.entries}}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
-    print(table(found.entries), flush=True)
-    print(f"written to {RESULTS.relative_to(ROOT)}", flush=True)
+    found.save(RESULTS)
 
 
 def table(entries: dict[str, dict[str, Any]]) -> str:

@@ -10,11 +10,9 @@ tests/bench/data/pod-watch-stream.jsonl and needs no cluster; CHAOS_DRILL_RECORD
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -40,6 +38,8 @@ from chaos.results.summary import Summary
 from chaos.runner import DrillRun, RunOptions
 from chaos.spec import load_drill
 from chaos.timeline import Incident
+
+from support import Figures
 
 pytestmark = pytest.mark.bench
 
@@ -76,47 +76,11 @@ def percentile(samples: Sequence[float], fraction: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-@dataclass
-class Figures:
-    """What this session measured: one entry per benchmark, merged into drills.json at the end."""
-
-    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def add(self, name: str, unit: str, samples: Sequence[float], **extra: Any) -> None:
-        self.entries[name] = {
-            "unit": unit,
-            "median": round(statistics.median(samples), 3),
-            "min": round(min(samples), 3),
-            "max": round(max(samples), 3),
-            "samples": [round(s, 3) for s in samples],
-            "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            **extra,
-        }
-
-
-def machine() -> dict[str, Any]:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor())
-    return {"cpus": os.cpu_count(), "cpu_model": cpu, "kernel": platform.release(),
-            "python": platform.python_version()}
-
-
 @pytest.fixture(scope="module")
 def figures() -> Iterator[Figures]:
     found = Figures()
     yield found
-    if not found.entries:
-        return
-    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    merged = {"machine": machine(),
-              "benchmarks": {**old.get("benchmarks", {}), **found.entries}}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
-    for name, entry in found.entries.items():
-        print(f"\n{name}: median {entry['median']} {entry['unit']} "
-              f"(min {entry['min']}, max {entry['max']}, n {len(entry['samples'])})")
-    print(f"written to {RESULTS.relative_to(ROOT)}", flush=True)
+    found.save(RESULTS)
 
 
 # -- drills -------------------------------------------------------------------------------------
