@@ -18,7 +18,15 @@ from kubernetes.client.exceptions import ApiException
 from chaos import kube
 from chaos.cluster.base import ClusterProvider, Progress
 from chaos.errors import ClusterError, FaultError, SafetyError, SpecError
-from chaos.faults import Fault, FaultContext, FaultTarget, Workload, fault_for
+from chaos.faults import (
+    WORKLOAD_KINDS,
+    Fault,
+    FaultContext,
+    FaultTarget,
+    Workload,
+    apps_call,
+    fault_for,
+)
 from chaos.metrics import DrillMetrics
 from chaos.observe.observer import Observer
 from chaos.results import JOURNAL_NAME, rebuild_results
@@ -55,16 +63,17 @@ def resolve_workload(api: Any, drill: Drill) -> Workload:
     target = drill.target
     if target.name is None:
         return Workload("Pods", "selector", drill.namespace, dict(target.match_labels))
-    if target.kind != "Deployment":
-        raise SpecError(f"spec.target.kind {target.kind} is not supported yet: target a "
-                        "Deployment, or use spec.target.labelSelector")
+    assert target.kind is not None
+    if target.kind not in WORKLOAD_KINDS:
+        raise SpecError(f"spec.target.kind {target.kind} is not supported: use one of "
+                        f"{', '.join(WORKLOAD_KINDS)}, or spec.target.labelSelector")
     try:
-        found = client.AppsV1Api(api).read_namespaced_deployment(target.name, drill.namespace)
+        found = apps_call(api, "read", target.kind)(target.name, drill.namespace)
     except ApiException as error:
-        raise SpecError(f"deployment {drill.namespace}/{target.name} not found ({error.reason}):"
-                        " fix spec.target.name or deploy it first") from None
+        raise SpecError(f"{target.kind} {drill.namespace}/{target.name} not found "
+                        f"({error.reason}): fix spec.target.name or deploy it first") from None
     labels = dict(found.spec.selector.match_labels or {})
-    return Workload("Deployment", target.name, drill.namespace, labels)
+    return Workload(target.kind, target.name, drill.namespace, labels)
 
 
 class DrillRun:
@@ -143,7 +152,7 @@ class DrillRun:
         if not pods or not all(p.available for p in pods):
             return False
         status = self.observer.workload_status
-        if self.workload.kind == "Deployment":
+        if self.workload.kind in WORKLOAD_KINDS:
             return status.get("desired") == status.get("ready") == len(pods)
         return True
 

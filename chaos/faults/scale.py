@@ -1,14 +1,12 @@
-"""scale: sets the Deployment's replicas, measures until the new count is Ready, and restores
+"""scale: sets the workload's replicas, measures until the new count is Ready, and restores
 the original count afterwards (also when the drill is aborted)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kubernetes import client
-
 from chaos.errors import FaultError
-from chaos.faults import FaultContext, FaultTarget
+from chaos.faults import WORKLOAD_KINDS, FaultContext, FaultTarget, apps_call
 from chaos.targeting import PodInfo
 
 
@@ -24,12 +22,12 @@ class Scale:
 
     def _patch(self, ctx: FaultContext, replicas: int) -> int:
         w = ctx.workload
-        if w.kind != "Deployment":
-            raise FaultError(f"scale works on a Deployment, not {w.kind}: name one in spec.target")
-        apps = client.AppsV1Api(ctx.api)
-        current = apps.read_namespaced_deployment_scale(w.name, w.namespace).spec.replicas
-        body = {"spec": {"replicas": replicas}}
-        apps.patch_namespaced_deployment_scale(w.name, w.namespace, body)
+        if w.kind not in WORKLOAD_KINDS:
+            raise FaultError("scale needs a workload, not a label selector: name a Deployment, "
+                             "StatefulSet or ReplicaSet in spec.target")
+        current = apps_call(ctx.api, "read_scale", w.kind)(w.name, w.namespace).spec.replicas
+        apps_call(ctx.api, "patch_scale", w.kind)(w.name, w.namespace,
+                                                   {"spec": {"replicas": replicas}})
         return int(current or 0)
 
     def act(self, ctx: FaultContext, target: FaultTarget) -> str:

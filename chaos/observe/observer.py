@@ -9,7 +9,7 @@ from typing import Any
 
 from kubernetes import client
 
-from chaos.faults import Workload
+from chaos.faults import WORKLOAD_KINDS, Workload, apps_call
 from chaos.metrics import DrillMetrics
 from chaos.observe.prober import Prober, ProbeWindow
 from chaos.observe.tracker import Tracker, restart_count
@@ -32,7 +32,7 @@ class Observer:
         self.prober: Prober | None = None
         self.workload_status: dict[str, int] = {}
         self._restarts: dict[str, int] = {}
-        core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+        core = client.CoreV1Api(api)
         ns = workload.namespace
         self.watches = [
             ResourceWatch("pods", core.list_namespaced_pod, self._pod_event, ns,
@@ -41,9 +41,9 @@ class Observer:
             ResourceWatch("events", core.list_namespaced_event, self._k8s_event, ns,
                           only_new=True),
         ]
-        if workload.kind == "Deployment":
+        if workload.kind in WORKLOAD_KINDS:
             self.watches.append(ResourceWatch(
-                "workload", apps.list_namespaced_deployment, self._workload_event, ns,
+                "workload", apps_call(api, "list", workload.kind), self._workload_event, ns,
                 field_selector=f"metadata.name={workload.name}"))
 
     def start(self) -> None:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from chaos import workloads
+from chaos import kube, workloads
 from chaos.cluster.local import LocalCluster
 from chaos.results import read_journal
 from chaos.results.summary import Summary
@@ -242,3 +242,33 @@ def test_missing_namespace_is_one_line(cluster: LocalCluster, tmp_path: Path) ->
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "namespace nowhere not found" in lines[0]
+
+
+def stateful_set(name: str, replicas: int) -> dict[str, Any]:
+    """The sample app as a StatefulSet (restricted pod security, opted in)."""
+    template = yaml.safe_load((REPO / "manifests" / "workloads" / "web.yaml").read_text()
+                              .split("---")[1])["spec"]["template"]
+    template["metadata"]["labels"] = {"app": name, "chaosdrill.dev/allow": "true"}
+    return {"metadata": {"name": name},
+            "spec": {"replicas": replicas, "serviceName": name,
+                     "podManagementPolicy": "Parallel",
+                     "selector": {"matchLabels": {"app": name}}, "template": template}}
+
+
+@pytest.mark.parametrize("fault", ["pod_delete", "scale"])
+def test_stateful_set_targets(fault: str, web: Any, cluster: LocalCluster,
+                              tmp_path: Path) -> None:
+    apps = client.AppsV1Api(web)
+    apps.create_namespaced_stateful_set("demo", stateful_set("db", 2))
+    try:
+        kube.wait_for_pods(web, "demo", "app=db",
+                           lambda pods: len([p for p in pods if kube.pod_ready(p)]) == 2, 120)
+        path = write_drill(tmp_path, {**FAULTS[fault], "replicas": 3} if fault == "scale"
+                           else FAULTS[fault], target={"kind": "StatefulSet", "name": "db"},
+                           probe=None, slo={"maxRecoverySeconds": 120})
+        summary = run(cluster, path, tmp_path / "out")
+        assert summary.passed, summary.slo_checks
+        assert all(i.recovery_seconds is not None for i in summary.incidents)
+        assert apps.read_namespaced_stateful_set("db", "demo").spec.replicas == 2
+    finally:
+        apps.delete_namespaced_stateful_set("db", "demo")
