@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(dry_run=False, seed=None)
     providers.add_arguments(demo)
 
+    operator = commands.add_parser("operator", help="run ChaosDrill objects applied to the cluster")
+    operator.add_argument("--namespace", action="append",
+                          help="watch this namespace (repeatable; default: all namespaces)")
+    operator.add_argument("--kubeconfig", help="kubeconfig to use (default $KUBECONFIG)")
+
     report = commands.add_parser("report", help="rebuild summary, JUnit and HTML from a journal")
     report.add_argument("out", help="a results folder holding journal.jsonl")
 
@@ -77,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from chaos.commands import demo_command
 
             return demo_command(args, _say)
+        if args.command == "operator":
+            return operator_command(args)
         if args.command == "report":
             from chaos.commands import report_command
 
@@ -110,6 +117,22 @@ def cluster_command(args: argparse.Namespace) -> int:
         for part in status.components:
             print(f"  {part.name}: {'running' if part.running else 'STOPPED'} {part.detail}")
         return 0 if status.up else 1
+    return 0
+
+
+def operator_command(args: argparse.Namespace) -> int:
+    import os
+
+    import kopf
+
+    from chaos import operator
+
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig
+    _say("operator: running ChaosDrill objects in "
+         + (", ".join(args.namespace) if args.namespace else "all namespaces"))
+    kopf.run(registry=operator.registry, standalone=True, namespaces=args.namespace or [],
+             clusterwide=not args.namespace)
     return 0
 
 

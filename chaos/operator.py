@@ -1,0 +1,95 @@
+"""The kopf operator: runs a ChaosDrill object applied to the cluster with the same runner as
+`chaos-drill run`, and writes progress and results to the object's status. Handlers are thin
+and registered in an explicit registry; deleting the object stops the drill and restores."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import kopf
+from kubernetes import client
+
+from chaos import kube
+from chaos.cluster.kubeconfig import KubeconfigCluster
+from chaos.errors import ChaosDrillError
+from chaos.results.summary import Summary
+from chaos.runner import DrillRun, RunOptions
+from chaos.spec import drill_from_object
+from chaos.timeline import Incident
+
+GROUP, VERSION, PLURAL = "chaosdrill.dev", "v1alpha1", "chaosdrills"
+FINISHED = ("Passed", "Failed")
+registry = kopf.OperatorRegistry()
+
+
+@kopf.on.login(registry=registry)
+def login(**_: Any) -> kopf.ConnectionInfo:
+    """Credentials from $KUBECONFIG as read now (kopf's own handler reads it at import time)."""
+    config = kube.api_client(KubeconfigCluster().kubeconfig()).configuration
+    scheme, _space, token = ((config.api_key or {}).get("authorization") or "").partition(" ")
+    return kopf.ConnectionInfo(
+        server=config.host, ca_path=config.ssl_ca_cert, insecure=not config.verify_ssl,
+        certificate_path=config.cert_file, private_key_path=config.key_file,
+        scheme=scheme or None, token=token or None)
+
+
+def results_root() -> Path:
+    default = "/var/lib/chaos-drill/operator" if os.geteuid() == 0 else "chaos-drill-results"
+    return Path(os.environ.get("CHAOS_DRILL_OPERATOR_OUT", default))
+
+
+def patch_status(api: Any, namespace: str, name: str, status: dict[str, Any]) -> None:
+    client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, PLURAL, name, {"status": status})
+
+
+def final_status(summary: Summary, out: Path) -> dict[str, Any]:
+    recovered = [i for i in summary.incidents if i.recovery_seconds is not None]
+    return {
+        "phase": "Passed" if summary.passed else "Failed",
+        "passed": summary.passed,
+        "incidents": len(summary.incidents),
+        "recovered": len(recovered),
+        "recoveryMedianSeconds": summary.recovery.median,
+        "availability": summary.availability.ratio,
+        "failedChecks": [c.name for c in summary.slo_checks if not c.passed],
+        "resultsDir": str(out),
+    }
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, registry=registry, cancellation_timeout=60)
+def run_drill(body: kopf.Body, name: str, namespace: str | None, uid: str,
+              stopped: kopf.DaemonStopped, logger: Any, **_: Any) -> None:
+    """One drill per object, once: a finished object (Passed/Failed) is left alone."""
+    if (body.get("status") or {}).get("phase") in FINISHED or namespace is None:
+        return
+    provider = KubeconfigCluster()
+    api = kube.api_client(provider.kubeconfig())
+    out = results_root() / f"{namespace}-{name}-{uid[:8]}"
+    counts = {"incidents": 0, "recovered": 0}
+
+    def on_incident(incident: Incident) -> None:
+        counts["incidents"] += 1
+        counts["recovered"] += 1 if incident.recovered else 0
+        patch_status(api, namespace, name, {"phase": "Running", **counts})
+
+    options = RunOptions(out_dir=out, on_incident=on_incident)
+
+    def stop_when_deleted() -> None:
+        stopped.wait()
+        options.stop.set()
+
+    threading.Thread(target=stop_when_deleted, daemon=True).start()
+    patch_status(api, namespace, name, {"phase": "Running", "resultsDir": str(out), **counts})
+    try:
+        drill = drill_from_object(body)
+        summary = DrillRun(drill, provider, options, logger.info).run()
+    except ChaosDrillError as error:
+        patch_status(api, namespace, name, {"phase": "Failed", "passed": False,
+                                            "message": str(error)})
+        return
+    if not stopped:
+        patch_status(api, namespace, name, final_status(summary, out))
