@@ -13,6 +13,7 @@ from kubernetes import client, watch
 
 from chaos import operator, workloads
 from chaos.cluster.local import LocalCluster
+from chaos.results import read_journal
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).parents[2]
@@ -70,3 +71,40 @@ def test_operator_runs_a_chaosdrill_and_writes_status(
     assert status["incidents"] == 2 and status["recovered"] == 2
     assert (Path(status["resultsDir"]) / "journal.jsonl").exists()
     assert (Path(status["resultsDir"]) / "summary.json").exists()
+
+
+def test_deleting_a_running_chaosdrill_stops_and_restores(
+        web: Any, cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    crd = list(workloads.documents(REPO / "manifests" / "crds"))
+    workloads.apply(web, crd, print)
+    wait_established(web, crd[0]["metadata"]["name"])
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig()))
+    monkeypatch.setenv("CHAOS_DRILL_OPERATOR_OUT", str(tmp_path))
+    doc = drill_object("op-scale")
+    doc["spec"].update(rounds=3, intervalSeconds=60, fault={"type": "scale", "replicas": 5})
+    custom = client.CustomObjectsApi(web)
+    apps = client.AppsV1Api(web)
+    with KopfRunner(["run", "--standalone", "--namespace", "demo"],
+                    registry=operator.registry, timeout=240) as runner:
+        custom.create_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
+                                               operator.PLURAL, doc)
+        stream = watch.Watch().stream(custom.list_namespaced_custom_object, operator.GROUP,
+                                      operator.VERSION, "demo", operator.PLURAL,
+                                      field_selector="metadata.name=op-scale",
+                                      timeout_seconds=120)
+        for event in stream:  # the first round has run: the workload was scaled and healed
+            if (event["object"].get("status") or {}).get("incidents") == 1:
+                break
+        custom.delete_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
+                                               operator.PLURAL, "op-scale")
+        gone = watch.Watch().stream(custom.list_namespaced_custom_object, operator.GROUP,
+                                    operator.VERSION, "demo", operator.PLURAL,
+                                    field_selector="metadata.name=op-scale", timeout_seconds=90)
+        for event in gone:
+            if event["type"] == "DELETED":
+                break
+    assert runner.exit_code == 0, runner.output
+    assert apps.read_namespaced_deployment("web", "demo").spec.replicas == 3
+    records = read_journal(next(tmp_path.glob("demo-op-scale-*")) / "journal.jsonl")
+    finished = [r for r in records if r.event == "drill_finished"]
+    assert finished and finished[0].get("aborted") is True
