@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,15 @@ def web(cluster: LocalCluster, api: Any) -> Any:
 
     kube.wait_for_pods(api, "demo", "app=web", settled, timeout=120)
     return api
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A loopback port something is listening on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

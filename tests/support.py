@@ -7,6 +7,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import socket
 import statistics
 from collections.abc import Sequence
@@ -14,7 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from chaos.monitor import Sample, Series
+
+needs_prometheus = pytest.mark.skipif(
+    shutil.which("prometheus") is None,
+    reason="prometheus not installed: run 'make setup' (installs Debian's prometheus)",
+)
+"""Marks tests that start Debian's Prometheus (make setup installs it, so CI never skips)."""
 
 
 def free_port() -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -45,15 +44,15 @@ from chaos.monitor import (
 from chaos.runner import DrillRun, RunOptions
 from chaos.spec import FAULT_TYPES, Drill, parse_drill
 
-from support import free_port, has_finite_point, has_finite_value, pids_with_argument
+from support import (
+    free_port,
+    has_finite_point,
+    has_finite_value,
+    needs_prometheus,
+    pids_with_argument,
+)
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        shutil.which("prometheus") is None,
-        reason="prometheus not installed: run 'make setup' (installs Debian's prometheus)",
-    ),
-]
+pytestmark = [pytest.mark.e2e, needs_prometheus]
 
 REPO = Path(__file__).parents[2]
 DRILLS = REPO / "manifests" / "drills"

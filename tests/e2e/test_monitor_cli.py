@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,15 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from support import free_port, pids_with_argument
+from support import free_port, needs_prometheus, pids_with_argument
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        shutil.which("prometheus") is None,
-        reason="prometheus not installed: run 'make setup' (installs Debian's prometheus)",
-    ),
-]
+pytestmark = [pytest.mark.e2e, needs_prometheus]
 
 REPO = Path(__file__).parents[2]
 NOT_A_PORT = "is not a TCP port: pick one from 1 to 65535"
@@ -65,14 +58,6 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
     monitor(tmp_path, "down")  # whatever a failed test left behind
     assert running_from(tmp_path) == []
-
-
-@pytest.fixture
-def taken_port() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield int(sock.getsockname()[1])
 
 
 def test_up_scrapes_the_exporter_port_and_down_stops_it(state_dir: Path) -> None:

@@ -49,13 +49,20 @@ def wait_finished(api: Any, name: str, timeout: int) -> dict[str, Any]:
     raise TimeoutError(f"ChaosDrill {name} did not finish in {timeout}s")
 
 
-def test_operator_runs_a_chaosdrill_and_writes_status(
-        web: Any, cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def operator_env(web: Any, cluster: LocalCluster, tmp_path: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The CRD installed and Established; the operator pointed at the cluster and tmp_path."""
     crd = list(workloads.documents(REPO / "manifests" / "crds"))
     workloads.apply(web, crd, print)
     wait_established(web, crd[0]["metadata"]["name"])
     monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig()))
     monkeypatch.setenv("CHAOS_DRILL_OPERATOR_OUT", str(tmp_path))
+    return web
+
+
+def test_operator_runs_a_chaosdrill_and_writes_status(operator_env: Any) -> None:
+    web = operator_env
     custom = client.CustomObjectsApi(web)
     with KopfRunner(["run", "--standalone", "--namespace", "demo"],
                     registry=operator.registry, timeout=240) as runner:
@@ -73,13 +80,9 @@ def test_operator_runs_a_chaosdrill_and_writes_status(
     assert (Path(status["resultsDir"]) / "summary.json").exists()
 
 
-def test_deleting_a_running_chaosdrill_stops_and_restores(
-        web: Any, cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    crd = list(workloads.documents(REPO / "manifests" / "crds"))
-    workloads.apply(web, crd, print)
-    wait_established(web, crd[0]["metadata"]["name"])
-    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig()))
-    monkeypatch.setenv("CHAOS_DRILL_OPERATOR_OUT", str(tmp_path))
+def test_deleting_a_running_chaosdrill_stops_and_restores(operator_env: Any,
+                                                          tmp_path: Path) -> None:
+    web = operator_env
     doc = drill_object("op-scale")
     doc["spec"].update(rounds=3, intervalSeconds=60, fault={"type": "scale", "replicas": 5})
     custom = client.CustomObjectsApi(web)

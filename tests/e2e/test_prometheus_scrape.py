@@ -5,7 +5,6 @@ arrive, the rules evaluate, and every query of every dashboard returns data. No 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,15 +29,9 @@ from chaos.monitor import (
 from chaos.spec import FAULT_TYPES
 from chaos.timeline import PHASES_BY_FAULT, Incident
 
-from support import free_port, has_finite_value
+from support import free_port, has_finite_value, needs_prometheus
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        shutil.which("prometheus") is None,
-        reason="prometheus not installed: run 'make setup' (installs Debian's prometheus)",
-    ),
-]
+pytestmark = [pytest.mark.e2e, needs_prometheus]
 
 DEADLINE_SECONDS = 60.0
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import socket
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -154,14 +152,6 @@ def test_two_workloads_share_one_registry(registry: CollectorRegistry) -> None:
     assert _value(registry, "chaosdrill_faults_injected_total", fault="pod_delete") == 1
     api = {"namespace": "demo", "workload": "api", "fault": "node_drain"}
     assert registry.get_sample_value("chaosdrill_faults_injected_total", api) == 1
-
-
-@pytest.fixture
-def taken_port() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield int(sock.getsockname()[1])
 
 
 def test_serve_answers_metrics_on_loopback(registry: CollectorRegistry) -> None:
