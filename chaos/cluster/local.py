@@ -81,7 +81,6 @@ class LocalCluster:
         self._start("kube-proxy", configs.kube_proxy_command(lay), "kube-proxy")
         self._wait("nodes Ready", self._nodes_ready, progress)
         self._wait("kube-proxy rules", _proxy_synced, progress)
-        network.guard_first()
         progress(f"local cluster up in {time.monotonic() - began:.1f}s: "
                  f"export KUBECONFIG={lay.kubeconfig}")
 

@@ -64,31 +64,32 @@ def _set_sysctls(saved: Path) -> None:
     saved.write_text(json.dumps(old))
 
 
+GUARD_TABLE = ("iptables", "-w", "-t", "mangle")
+"""The guard lives in mangle's FORWARD, which runs before filter's and which kube-proxy never
+touches, so no ACCEPT of kube-proxy's can come before it."""
+
+
+def _guard(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return _run(*GUARD_TABLE, *args, check=check)
+
+
 def _add_guard() -> None:
     """Drops forwarded packets that enter on the bridge and would leave by another interface."""
-    if _run("iptables", "-w", "-L", GUARD_CHAIN, "-n", check=False).returncode != 0:
-        _run("iptables", "-w", "-N", GUARD_CHAIN)
-    _run("iptables", "-w", "-F", GUARD_CHAIN)
-    _run("iptables", "-w", "-A", GUARD_CHAIN, "-i", BRIDGE, "!", "-o", BRIDGE, "-j", "DROP")
-    _run("iptables", "-w", "-A", GUARD_CHAIN, "-d", POD_CIDR, "!", "-o", BRIDGE, "-j", "DROP")
-    _run("iptables", "-w", "-A", GUARD_CHAIN, "-d", SERVICE_CIDR, "!", "-o", BRIDGE, "-j", "DROP")
-    guard_first()
-
-
-def guard_first() -> None:
-    """Puts the guard's jump first in FORWARD, ahead of the chains kube-proxy inserts, whose
-    ACCEPT rules would otherwise be consulted before it."""
-    jump = ("FORWARD", "-j", GUARD_CHAIN)
-    while _run("iptables", "-w", "-D", *jump, check=False).returncode == 0:
-        pass
-    _run("iptables", "-w", "-I", *jump)
+    if _guard("-L", GUARD_CHAIN, "-n", check=False).returncode != 0:
+        _guard("-N", GUARD_CHAIN)
+    _guard("-F", GUARD_CHAIN)
+    _guard("-A", GUARD_CHAIN, "-i", BRIDGE, "!", "-o", BRIDGE, "-j", "DROP")
+    _guard("-A", GUARD_CHAIN, "-d", POD_CIDR, "!", "-o", BRIDGE, "-j", "DROP")
+    _guard("-A", GUARD_CHAIN, "-d", SERVICE_CIDR, "!", "-o", BRIDGE, "-j", "DROP")
+    if _guard("-C", "FORWARD", "-j", GUARD_CHAIN, check=False).returncode != 0:
+        _guard("-I", "FORWARD", "-j", GUARD_CHAIN)
 
 
 def _remove_guard() -> None:
-    while _run("iptables", "-w", "-D", "FORWARD", "-j", GUARD_CHAIN, check=False).returncode == 0:
+    while _guard("-D", "FORWARD", "-j", GUARD_CHAIN, check=False).returncode == 0:
         pass
-    _run("iptables", "-w", "-F", GUARD_CHAIN, check=False)
-    _run("iptables", "-w", "-X", GUARD_CHAIN, check=False)
+    _guard("-F", GUARD_CHAIN, check=False)
+    _guard("-X", GUARD_CHAIN, check=False)
 
 
 def leftover_rules() -> list[str]:

@@ -102,11 +102,11 @@ def test_pod_and_service_ranges_never_take_the_default_route(cluster: LocalClust
     assert f"dev {network.BRIDGE}" in route, route
 
 
-def test_forward_guard_is_first_in_forward(cluster: LocalCluster) -> None:
-    rules = subprocess.run(["iptables", "-w", "-S", "FORWARD"], capture_output=True, text=True,
-                           check=True).stdout.splitlines()
-    jumps = [r for r in rules if r.startswith("-A FORWARD")]
-    assert jumps[0] == f"-A FORWARD -j {network.GUARD_CHAIN}"
-    guard = subprocess.run(["iptables", "-w", "-S", network.GUARD_CHAIN], capture_output=True,
-                           text=True, check=True).stdout
+def test_forward_guard_comes_before_any_kube_proxy_rule(cluster: LocalCluster) -> None:
+    mangle = subprocess.run(["iptables", "-w", "-t", "mangle", "-S", "FORWARD"],
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    assert [r for r in mangle if r.startswith("-A FORWARD")][0] == (
+        f"-A FORWARD -j {network.GUARD_CHAIN}")
+    guard = subprocess.run(["iptables", "-w", "-t", "mangle", "-S", network.GUARD_CHAIN],
+                           capture_output=True, text=True, check=True).stdout
     assert f"-i {network.BRIDGE} ! -o {network.BRIDGE} -j DROP" in guard
