@@ -30,14 +30,6 @@ def api_client(kubeconfig: Path | str | None = None, context: str | None = None)
         ) from None
 
 
-def core(kubeconfig: Path | str | None = None) -> Any:
-    return client.CoreV1Api(api_client(kubeconfig))
-
-
-def apps(kubeconfig: Path | str | None = None) -> Any:
-    return client.AppsV1Api(api_client(kubeconfig))
-
-
 def node_ready(node: Any) -> bool:
     for condition in node.status.conditions or []:
         if condition.type == "Ready":

@@ -42,7 +42,3 @@ class ClusterProvider(Protocol):
     def load_images(self, archives: Sequence[Path], progress: Progress) -> None: ...
 
     def container_kill(self, node: str, container_id: str) -> None: ...
-
-
-def quiet(_: str) -> None:
-    """A progress callback that says nothing."""

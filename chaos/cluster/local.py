@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kubernetes import client
 
-from chaos import images
+from chaos import images, kube
 from chaos.cluster import configs, mounts, network, processes, runtime
 from chaos.cluster import layout as L
 from chaos.cluster.base import ClusterStatus, ComponentStatus, Progress
@@ -154,8 +154,6 @@ class LocalCluster:
         return _https_ok(self.lay, path)
 
     def _nodes_ready(self) -> bool:
-        from chaos import kube
-
         try:
             with kube.api_client(self.lay.kubeconfig) as api:
                 nodes = client.CoreV1Api(api).list_node().items

@@ -121,7 +121,7 @@ def start(name: str, command: Sequence[str], log: Path, cgroup: str | None = Non
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_joiner(cgroup) if cgroup else None,  # noqa: PLW1509
+            preexec_fn=_joiner(cgroup) if cgroup else None,
         )
     started = start_time_of(child.pid) or 0
     return Process(name, child.pid, started, str(log), tuple(command))
