@@ -41,7 +41,7 @@ unit: venv
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
 bench: setup
-	$(VENV)/bin/pytest tests/bench -m bench -s -p no:randomly $(PYTEST_ARGS)
+	$(VENV)/bin/pytest tests/bench -m bench -s -p no:randomly --timeout 3600 $(PYTEST_ARGS)
 
 demo: setup
 	$(VENV)/bin/chaos-drill demo

@@ -46,12 +46,17 @@ class LiveView:
 
     def say(self, message: str) -> None:
         with self._lock:
-            if self.tty and self._line:
-                self.out.write("\r\x1b[2K")
-            self.out.write(f"chaos-drill: {message}\n")
-            if self.tty and self._line:
-                self.out.write(self._line)
+            redraw = self._line if self.tty else ""
+            self._write(("\r\x1b[2K" if redraw else "") + f"chaos-drill: {message}\n" + redraw)
+
+    def _write(self, text: str) -> None:
+        """Writes and flushes; a closed terminal (SIGHUP) must not stop the drill's restore."""
+        try:
+            self.out.write(text)
             self.out.flush()
+        except (OSError, ValueError):
+            self.tty = False
+            self._line = ""
 
     def attach(self, observer: Observer, workload: str) -> None:
         self.observer, self.workload = observer, workload
@@ -65,8 +70,7 @@ class LiveView:
             self._thread.join(timeout=2)
         with self._lock:
             if self.tty and self._line:
-                self.out.write("\r\x1b[2K")
-                self.out.flush()
+                self._write("\r\x1b[2K")
             self._line = ""
 
     def _run(self) -> None:
@@ -76,7 +80,6 @@ class LiveView:
             line = status_line([PodInfo.from_dict(p) for p in pods.values()], self.workload,
                                colour=True)
             with self._lock:
-                if line != self._line:
+                if self.tty and line != self._line:
                     self._line = line
-                    self.out.write("\r\x1b[2K" + line)
-                    self.out.flush()
+                    self._write("\r\x1b[2K" + line)
