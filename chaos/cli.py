@@ -12,7 +12,10 @@ from chaos.errors import ChaosDrillError
 
 
 def _say(message: str) -> None:
-    print(f"chaos-drill: {message}", file=sys.stderr, flush=True)
+    try:
+        print(f"chaos-drill: {message}", file=sys.stderr, flush=True)
+    except OSError:  # the terminal is gone (SIGHUP): the work goes on without it
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="watch this namespace (repeatable; default: all namespaces)")
     operator.add_argument("--kubeconfig", help="kubeconfig to use (default $KUBECONFIG)")
 
+    restore = commands.add_parser(
+        "restore", help="put back what dead drills changed: replicas, cordons, broken probes")
+    restore.add_argument("--namespace", help="only workloads and pods in this namespace "
+                         "(default: all namespaces; nodes are always checked)")
+    providers.add_arguments(restore)
+
     report = commands.add_parser("report", help="rebuild summary, JUnit and HTML from a journal")
     report.add_argument("out", help="a results folder holding journal.jsonl")
 
@@ -84,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return demo_command(args, _say)
         if args.command == "operator":
             return operator_command(args)
+        if args.command == "restore":
+            from chaos.commands import restore_command
+
+            return restore_command(args, _say)
         if args.command == "report":
             from chaos.commands import report_command
 
@@ -98,6 +111,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("interrupted")
         return 130
+    except Exception as error:  # API, timeout and OS errors: one line, never a traceback
+        from chaos.kube import USER_ERRORS, explain
+
+        if not isinstance(error, USER_ERRORS):
+            raise
+        _say(f"error: {explain(error)}")
+        return 2
     return 2
 
 

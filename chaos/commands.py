@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 
 from prometheus_client import CollectorRegistry
 
@@ -20,6 +17,7 @@ from chaos.live import LiveView
 from chaos.results import rebuild_results
 from chaos.results.summary import Summary
 from chaos.runner import DrillRun, RunOptions
+from chaos.signals import SignalStop
 from chaos.spec import load_drill
 
 DEMO_DRILL = Path(__file__).resolve().parent.parent / "manifests/drills/web-pod-kill.yaml"
@@ -46,21 +44,25 @@ def _s(value: float | None) -> str:
 
 
 def run_command(args: argparse.Namespace, say: Progress) -> int:
+    """SIGINT, SIGTERM and SIGHUP stop the drill: it restores and writes every result file."""
     view = LiveView()
+    options = RunOptions(out_dir=Path("."), dry_run=args.dry_run, seed=args.seed)
+    signals = SignalStop(options.stop, view.say).start()
     try:
-        return _run(args, view)
+        return _run(args, view, options)
     finally:
+        signals.close()
         view.close()
 
 
-def _run(args: argparse.Namespace, view: LiveView) -> int:
+def _run(args: argparse.Namespace, view: LiveView, options: RunOptions) -> int:
     say = view.say
     drill = load_drill(args.drill)
     out = Path(args.out) if args.out else default_out(drill.name)
     if (out / "journal.jsonl").exists():
         raise UsageError(f"{out} already holds a journal: pick another --out")
     provider = providers.from_args(args)
-    options = RunOptions(out_dir=out, dry_run=args.dry_run, seed=args.seed)
+    options.out_dir = out
     server = None
     if args.metrics_port is not None:
         registry = CollectorRegistry()
@@ -69,7 +71,6 @@ def _run(args: argparse.Namespace, view: LiveView) -> int:
         say(f"metrics on {server.url}")
     run = DrillRun(drill, provider, options, say)
     view.attach(run.observer, run.workload.name)
-    stop_on_signals(options.stop, say)
     say(f"drill {drill.name}: {drill.rounds} round(s) of {drill.fault.type} on "
         f"{run.workload.kind}/{run.workload.name}{' (dry run)' if args.dry_run else ''}; "
         f"journal {out / 'journal.jsonl'}")
@@ -77,26 +78,11 @@ def _run(args: argparse.Namespace, view: LiveView) -> int:
         summary = run.run()
     finally:
         if server is not None:
-            if args.metrics_grace > 0:
+            if args.metrics_grace > 0 and not options.stop.is_set():
                 say(f"serving final metrics for {args.metrics_grace:g}s")
-                options.stop.clear()
                 options.stop.wait(args.metrics_grace)
             server.close()
     return verdict(summary, out, say)
-
-
-def stop_on_signals(stop: threading.Event, say: Progress) -> None:
-    """First Ctrl-C or SIGTERM: stop injecting, restore, write results. Second: exit now."""
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        say("stopping: no more faults; restoring and writing results (Ctrl-C again to quit)")
-        stop.set()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, handle)
-        signal.signal(signal.SIGTERM, handle)
 
 
 def demo_command(args: argparse.Namespace, say: Progress) -> int:
@@ -114,6 +100,17 @@ def demo_command(args: argparse.Namespace, say: Progress) -> int:
     say(f"the cluster stays up for more drills: 'chaos-drill run {DEMO_DRILL}'; "
         "'chaos-drill cluster down' removes it")
     return code
+
+
+def restore_command(args: argparse.Namespace, say: Progress) -> int:
+    """Undoes every change a dead drill left, found by the records drills write first."""
+    from chaos import kube, restore
+
+    provider = providers.from_args(args)
+    api = kube.api_client(provider.kubeconfig())
+    restored = restore.restore_dead_runs(api, args.namespace, say)
+    say(f"restored {len(restored)} change(s)" if restored else "nothing left to restore")
+    return 0
 
 
 def report_command(args: argparse.Namespace, say: Progress) -> int:

@@ -3,6 +3,7 @@ small readers shared by the rest of the package."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,9 +11,19 @@ from typing import Any
 
 import yaml
 from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from urllib3.exceptions import HTTPError
 
-from chaos.errors import ClusterError
+from chaos.errors import ChaosDrillError, ClusterError
+
+_API_FIXES = {
+    401: "the API server does not accept these credentials: fix the kubeconfig's user",
+    403: "ask for RBAC that allows it, or use a kubeconfig whose user may",
+    404: "check the name and namespace",
+    409: "someone else changed it at the same time: run the drill again",
+    422: "the API server rejected the change: check the drill's values",
+}
 
 
 def api_client(kubeconfig: Path | str | None = None, context: str | None = None) -> Any:
@@ -74,3 +85,45 @@ def wait_for_pods(
             if done(list(pods.values())):
                 break
     return list(pods.values())
+
+USER_ERRORS = (ApiException, HTTPError, TimeoutError, OSError)
+"""What the cluster or the machine can throw at a drill; the CLI turns them into one line."""
+
+
+def explain(error: BaseException) -> str:
+    """One line for any error that reaches the user: what failed and what to do next."""
+    if isinstance(error, ChaosDrillError):
+        return str(error)
+    if isinstance(error, ApiException):
+        return _explain_api(error)
+    if isinstance(error, HTTPError):
+        reason = getattr(error, "reason", None) or error
+        return (f"lost the Kubernetes API server ({_first_line(reason)}): check "
+                "'chaos-drill cluster status' and run the drill again")
+    if isinstance(error, TimeoutError):
+        return (f"timed out: {_first_line(error) or 'no answer in time'}: the cluster is slow "
+                "or gone; check 'chaos-drill cluster status' and retry")
+    if isinstance(error, OSError):
+        where = f" ({error.filename})" if error.filename else ""
+        return (f"{error.strerror or _first_line(error)}{where}: check the path, permissions "
+                "and free space, then retry")
+    return f"{type(error).__name__}: {_first_line(error)}"
+
+
+def _explain_api(error: ApiException) -> str:
+    message = ""
+    try:
+        message = str(json.loads(error.body or "{}").get("message") or "")
+    except (ValueError, AttributeError):
+        pass
+    message = message or str(error.reason or "no reason given")
+    status = int(error.status or 0)
+    if status == 0:
+        return (f"lost the Kubernetes API server ({_first_line(message)}): check "
+                "'chaos-drill cluster status' and run the drill again")
+    fix = _API_FIXES.get(status, "check 'chaos-drill cluster status' and retry")
+    return f"Kubernetes API error {status}: {_first_line(message)}: {fix}"
+
+
+def _first_line(value: object) -> str:
+    return (str(value).strip().splitlines() or [""])[0]

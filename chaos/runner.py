@@ -3,6 +3,7 @@ what it changed even when interrupted, and always leaves a journal and results."
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -15,7 +16,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from chaos import kube
+from chaos import kube, restore
 from chaos.cluster.base import ClusterProvider, Progress
 from chaos.errors import ClusterError, FaultError, SafetyError, SpecError
 from chaos.faults import (
@@ -29,11 +30,18 @@ from chaos.faults import (
 )
 from chaos.metrics import DrillMetrics
 from chaos.observe.observer import Observer
+from chaos.restore import restore_dead_runs
 from chaos.results import JOURNAL_NAME, rebuild_results
 from chaos.results.journal import Journal
 from chaos.results.summary import Summary
 from chaos.spec import Drill
-from chaos.targeting import PodInfo, TargetingParams, select_targets
+from chaos.targeting import (
+    OPT_IN_LABEL,
+    PodInfo,
+    TargetingParams,
+    filter_opted_in,
+    select_targets,
+)
 from chaos.timeline import Incident, incident_id
 
 STEADY_GRACE_SECONDS = 10.0
@@ -76,6 +84,29 @@ def resolve_workload(api: Any, drill: Drill) -> Workload:
     return Workload(target.kind, target.name, drill.namespace, labels)
 
 
+def probe_url(api: Any, drill: Drill) -> str:
+    """The probe's URL through its Service's cluster IP; one-line errors naming spec.probe."""
+    probe = drill.probe
+    assert probe is not None
+    try:
+        service = client.CoreV1Api(api).read_namespaced_service(probe.service, drill.namespace)
+    except ApiException as error:
+        if error.status == 404:
+            raise SpecError(f"spec.probe.service: Service {drill.namespace}/{probe.service} not "
+                            "found: fix the name or create the Service") from None
+        raise
+    ports = [p.port for p in service.spec.ports or []]
+    if probe.port not in ports:
+        raise SpecError(f"spec.probe.port: Service {drill.namespace}/{probe.service} has no "
+                        f"port {probe.port} (it has {', '.join(map(str, ports)) or 'none'}): "
+                        "fix spec.probe.port")
+    ip = service.spec.cluster_ip
+    if not ip or ip == "None":
+        raise SpecError(f"spec.probe.service: Service {drill.namespace}/{probe.service} has no "
+                        "cluster IP (headless): probe a Service with one")
+    return f"http://{ip}:{probe.port}{probe.path}"
+
+
 class DrillRun:
     """One run of one drill; `run` returns the summary, also written to the output folder."""
 
@@ -90,22 +121,21 @@ class DrillRun:
         options.out_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal.open(options.out_dir / JOURNAL_NAME)
         self.observer = Observer(self.api, self.workload, self.journal, options.metrics)
-        self.ctx = FaultContext(self.api, provider, drill, self.workload, say, {})
+        self.run_id = restore.new_run_id()
+        self.ctx = FaultContext(self.api, provider, drill, self.workload, say, {}, self.run_id)
+        self.probe_url = ""
 
     def run(self) -> Summary:
+        """Runs every round; whatever happens, restores, closes the journal and writes results.
+        A stop (signal, operator deletion) ends it early with an aborted summary; an error is
+        raised after the results are written."""
         drill, journal = self.drill, self.journal
         journal.write("drill_started", drill=drill.to_object(), dry_run=self.options.dry_run,
-                      workload=f"{self.workload.kind}/{self.workload.name}")
-        metrics = self.options.metrics
+                      workload=f"{self.workload.kind}/{self.workload.name}", run=self.run_id)
+        restore.ACTIVE_RUNS.add(self.run_id)
         reason: str | None = None
         try:
-            self.observer.start()
-            if metrics:
-                metrics.running(True)
-                if drill.slo.max_recovery_seconds and drill.slo.min_availability is not None:
-                    metrics.slo(drill.slo.max_recovery_seconds, drill.slo.min_availability)
-            self._start_prober()
-            self._check_steady(STEADY_GRACE_SECONDS)
+            self._prepare()
             for round_number in range(1, drill.rounds + 1):
                 if self.options.stop.is_set():
                     reason = "stopped"
@@ -117,17 +147,53 @@ class DrillRun:
                 self._steady_after()
         except KeyboardInterrupt:
             reason = "interrupted"
-        except (SafetyError, FaultError, ClusterError) as error:
-            reason = str(error)
-            raise
-        finally:
+        except Exception as error:
+            reason = kube.explain(error)
             self._finish(reason)
+            with contextlib.suppress(Exception):  # the error raised below matters more
+                rebuild_results(self.options.out_dir)
+            raise
+        self._finish(reason)
         return rebuild_results(self.options.out_dir)
+
+    def _prepare(self) -> None:
+        """Everything before the first fault: watches, checks that can refuse, leftovers of
+        dead runs undone, the prober, steady state."""
+        self.observer.start()
+        self._refuse_early()
+        if not self.options.dry_run:
+            for left in restore_dead_runs(self.api, self.workload.namespace, self.say):
+                self.journal.write("restored_leftover", kind=left.kind, name=left.name,
+                                   namespace=left.namespace, run=left.record.run,
+                                   original=left.record.original)
+        metrics, slo = self.options.metrics, self.drill.slo
+        if metrics:
+            metrics.running(True)
+            if slo.max_recovery_seconds and slo.min_availability is not None:
+                metrics.slo(slo.max_recovery_seconds, slo.min_availability)
+        self._start_prober()
+        self._check_steady(STEADY_GRACE_SECONDS)
+
+    def _refuse_early(self) -> None:
+        """The checks that need the cluster but no fault: a probe Service that answers on the
+        port, and opted-in pods to attack."""
+        probe = self.drill.probe
+        if probe is not None:
+            self.probe_url = probe_url(self.api, self.drill)
+        pods = [PodInfo.from_dict(p) for p in self.observer.pods().values()]
+        if pods and not filter_opted_in(pods):
+            w = self.workload
+            raise SafetyError(f"no pod of {w.kind} {w.namespace}/{w.name} has opted in: label "
+                              f"its pod template {OPT_IN_LABEL}=true to allow drills on it")
 
     def _finish(self, reason: str | None) -> None:
         try:
             self.fault.restore(self.ctx)
+        except Exception as error:
+            reason = reason or f"restore failed: {kube.explain(error)}"
+            self.say(f"could not restore ({kube.explain(error)}): run 'chaos-drill restore'")
         finally:
+            restore.ACTIVE_RUNS.discard(self.run_id)
             self.observer.stop()
             if self.options.metrics:
                 self.options.metrics.running(False)
@@ -140,11 +206,8 @@ class DrillRun:
         probe = self.drill.probe
         if probe is None:
             return
-        service = client.CoreV1Api(self.api).read_namespaced_service(
-            probe.service, self.drill.namespace)
-        url = f"http://{service.spec.cluster_ip}:{probe.port}{probe.path}"
-        self.say(f"probing {url} {probe.rate_per_second:g} times a second")
-        self.observer.start_prober(url, probe.rate_per_second, probe.timeout_seconds)
+        self.say(f"probing {self.probe_url} {probe.rate_per_second:g} times a second")
+        self.observer.start_prober(self.probe_url, probe.rate_per_second, probe.timeout_seconds)
 
     def _steady(self) -> bool:
         """Every pod of the workload available, none terminating, and as many as desired."""

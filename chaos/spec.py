@@ -189,6 +189,7 @@ def _build(document: object, where: _Locator) -> Drill:
     if not isinstance(spec, Mapping):
         raise where.fail(("spec",), "missing or not a mapping; add spec with target and fault")
     _validate_spec(spec, where)
+    _check_needs(spec, where)
     defaulted = _apply_defaults(_crd_schema()["properties"]["spec"], copy.deepcopy(dict(spec)))
     return _drill_from_spec(name, namespace, defaulted)
 
@@ -229,6 +230,15 @@ def _validate_spec(spec: Mapping[str, Any], where: _Locator) -> None:
         path = ("spec", *first.absolute_path)
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         raise where.fail(path, _describe(first, path) + more, key=_offending_key(first))
+
+
+def _check_needs(spec: Mapping[str, Any], where: _Locator) -> None:
+    """Fields that only make sense with another: refused here, before anything is injected."""
+    slo = spec.get("slo") or {}
+    if slo.get("minAvailability") is not None and spec.get("probe") is None:
+        raise where.fail(("spec", "slo", "minAvailability"),
+                         "needs spec.probe to measure availability: add a probe (service, port) "
+                         "or remove minAvailability")
 
 
 def _offending_key(error: jsonschema.ValidationError) -> str | None:

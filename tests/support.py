@@ -10,12 +10,17 @@ import platform
 import shutil
 import socket
 import statistics
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from chaos.monitor import Sample, Series
 
@@ -24,6 +29,112 @@ needs_prometheus = pytest.mark.skipif(
     reason="prometheus not installed: run 'make setup' (installs Debian's prometheus)",
 )
 """Marks tests that start Debian's Prometheus (make setup installs it, so CI never skips)."""
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+FAULTS: dict[str, dict[str, Any]] = {
+    "pod_delete": {"type": "pod_delete", "gracePeriodSeconds": 0},
+    "container_kill": {"type": "container_kill"},
+    "liveness_break": {"type": "liveness_break"},
+    "scale": {"type": "scale", "replicas": 5},
+    "node_drain": {"type": "node_drain"},
+    "node_stop": {"type": "node_stop"},
+}
+
+
+def write_drill(tmp_path: Path, fault: dict[str, Any], **spec: Any) -> Path:
+    """A one-round drill on demo/web with a probe; SPEC fields override (None removes one)."""
+    doc: dict[str, Any] = {
+        "apiVersion": "chaosdrill.dev/v1alpha1", "kind": "ChaosDrill",
+        "metadata": {"name": "e2e", "namespace": "demo"},
+        "spec": {"target": {"kind": "Deployment", "name": "web"}, "fault": fault,
+                 "rounds": 1, "intervalSeconds": 0, "seed": 7,
+                 "probe": {"service": "web", "port": 80, "ratePerSecond": 20},
+                 "slo": {"maxRecoverySeconds": 120, "minAvailability": 0}, **spec},
+    }
+    doc["spec"] = {key: value for key, value in doc["spec"].items() if value is not None}
+    if "probe" not in doc["spec"]:
+        doc["spec"]["slo"].pop("minAvailability", None)  # it needs a probe
+    path = tmp_path / "drill.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m chaos ARGS` to its end (at most ten minutes)."""
+    return subprocess.run([sys.executable, "-m", "chaos", *args], capture_output=True,
+                          text=True, timeout=600, cwd=REPO)
+
+
+class Output:
+    """A child's output read by a thread, so tests wait on it with deadlines and never block on
+    a pipe: `wait_for` a line, then `finish` for the rest."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.lines: list[str] = []
+        self._partial = b""
+        self._changed = threading.Condition()
+        self._done = False
+        self._thread = threading.Thread(target=self._read, name="output", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:  # a pty whose other side closed reads EIO
+                chunk = b""
+            with self._changed:
+                if not chunk:
+                    if self._partial:
+                        self.lines.append(self._partial.decode(errors="replace"))
+                    self._done = True
+                    self._changed.notify_all()
+                    return
+                *complete, self._partial = (self._partial + chunk).split(b"\n")
+                self.lines += [line.decode(errors="replace") for line in complete]
+                self._changed.notify_all()
+
+    def wait_for(self, needle: str, timeout: float) -> str:
+        """The first line holding NEEDLE; fails the test, with the last lines, after TIMEOUT."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = next((line for line in self.lines if needle in line), None)
+                if found is not None:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0 or self._done:
+                    pytest.fail(f"no line with {needle!r} in {timeout}s; last lines:\n"
+                                + "\n".join(self.lines[-15:]))
+                self._changed.wait(min(left, 1.0))
+
+    def finish(self, timeout: float) -> str:
+        """Everything the child wrote, once it closed its end; fails the test after TIMEOUT."""
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            pytest.fail(f"output still open after {timeout}s; last lines:\n"
+                        + "\n".join(self.lines[-15:]))
+        return "\n".join(self.lines)
+
+
+def start_cli(*args: str, tty: bool = False) -> tuple[subprocess.Popen[bytes], Output]:
+    """`python -m chaos ARGS` in the background, its stderr read by an Output; with TTY its
+    stderr is a pseudo-terminal, as a trainer's, so the live view draws."""
+    if tty:
+        leader, follower = os.openpty()
+        proc = subprocess.Popen([sys.executable, "-m", "chaos", *args], cwd=REPO,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=follower)
+        os.close(follower)
+        return proc, Output(leader)
+    proc = subprocess.Popen([sys.executable, "-m", "chaos", *args], cwd=REPO,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    return proc, Output(proc.stderr.fileno())
 
 
 def free_port() -> int:

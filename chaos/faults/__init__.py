@@ -55,6 +55,8 @@ class FaultContext:
     say: Progress
     pod_status: dict[str, dict[str, Any]]
     """Current raw pods by UID, kept up to date by the pod watch."""
+    run_id: str = ""
+    """The run's id, written in the restore record of every object a fault changes."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """liveness_break: removes the file the sample app's liveness probe serves (/www/healthz), so
 the probe fails and the kubelet kills and restarts the container; the restart brings a fresh
-filesystem and the file back. Works on any provider: it only needs exec."""
+filesystem and the file back. Works on any provider: it only needs exec. The pod is marked
+first, so `chaos-drill restore` heals it should the drill die before the kubelet does."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
+from chaos import restore
 from chaos.errors import FaultError
 from chaos.faults import FaultContext, FaultTarget, per_pod
 from chaos.targeting import PodInfo
@@ -18,12 +20,18 @@ BREAK_COMMAND = ["/bin/busybox", "rm", "/www/healthz"]
 
 
 class LivenessBreak:
+    def __init__(self) -> None:
+        self.marked: list[restore.Leftover] = []
+
     def targets(self, ctx: FaultContext, victims: Sequence[PodInfo]) -> list[FaultTarget]:
         return per_pod(victims, "restart")
 
     def act(self, ctx: FaultContext, target: FaultTarget) -> str:
         assert target.pod is not None
         container = ctx.drill.fault.container or target.pod.containers[0]
+        record = restore.Record.now(ctx.run_id, "liveness_break", None)
+        restore.mark_pod(ctx.api, target.pod.name, target.pod.namespace, record)
+        self.marked.append(restore.Leftover("Pod", target.pod.name, target.pod.namespace, record))
         try:
             output = stream(client.CoreV1Api(ctx.api).connect_get_namespaced_pod_exec,
                             target.pod.name, target.pod.namespace, container=container,
@@ -37,4 +45,7 @@ class LivenessBreak:
         return f"removed /www/healthz in {target.pod.name}/{container}"
 
     def restore(self, ctx: FaultContext) -> None:
-        """Nothing to restore: the restarted container has the file again."""
+        """The restarted container has the file again; put it back where it has not yet."""
+        for left in self.marked:
+            restore.undo(ctx.api, left)
+        self.marked = []

@@ -1,5 +1,6 @@
 """node_drain: cordons the first victim's node and evicts the workload's pods on it through the
-Eviction API, so PodDisruptionBudgets hold; uncordons the node afterwards."""
+Eviction API, so PodDisruptionBudgets hold; uncordons the node afterwards. The cordon is
+recorded on the node first, so `chaos-drill restore` undoes it even after a SIGKILL."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from chaos import restore
 from chaos.errors import FaultError
 from chaos.faults import FaultContext, FaultTarget, on_victims_node
 from chaos.targeting import PodInfo
@@ -23,14 +25,15 @@ class NodeDrain:
     def targets(self, ctx: FaultContext, victims: Sequence[PodInfo]) -> list[FaultTarget]:
         return on_victims_node(ctx, victims)
 
-    def _cordon(self, ctx: FaultContext, node: str, unschedulable: bool) -> None:
-        client.CoreV1Api(ctx.api).patch_node(node, {"spec": {"unschedulable": unschedulable}})
-
     def act(self, ctx: FaultContext, target: FaultTarget) -> str:
         assert target.pod is not None
         if self.cordoned is None:
-            self._cordon(ctx, target.node, True)
+            core = client.CoreV1Api(ctx.api)
+            was = bool(core.read_node(target.node).spec.unschedulable)
+            restore.mark_node(ctx.api, target.node, restore.Record.now(ctx.run_id, "node_drain",
+                                                                       was))
             self.cordoned = target.node
+            core.patch_node(target.node, {"spec": {"unschedulable": True}})
         pod = target.pod
         body = client.V1Eviction(metadata=client.V1ObjectMeta(name=pod.name,
                                                               namespace=pod.namespace))
@@ -48,5 +51,6 @@ class NodeDrain:
     def restore(self, ctx: FaultContext) -> None:
         if self.cordoned is not None:
             ctx.say(f"uncordoning {self.cordoned}")
-            self._cordon(ctx, self.cordoned, False)
+            record = restore.Record.now(ctx.run_id, "node_drain", False)
+            restore.undo(ctx.api, restore.Leftover("Node", self.cordoned, "", record))
             self.cordoned = None

@@ -1,10 +1,12 @@
 """scale: sets the workload's replicas, measures until the new count is Ready, and restores
-the original count afterwards (also when the drill is aborted)."""
+the original count afterwards (also when the drill is aborted). The original count is recorded
+on the workload first, so `chaos-drill restore` puts it back even after a SIGKILL."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from chaos import restore
 from chaos.errors import FaultError
 from chaos.faults import WORKLOAD_KINDS, FaultContext, FaultTarget, apps_call
 from chaos.targeting import PodInfo
@@ -20,24 +22,25 @@ class Scale:
             raise FaultError("scale needs spec.fault.replicas")
         return [FaultTarget(None, "", "scale", replicas)]
 
-    def _patch(self, ctx: FaultContext, replicas: int) -> int:
+    def act(self, ctx: FaultContext, target: FaultTarget) -> str:
         w = ctx.workload
         if w.kind not in WORKLOAD_KINDS:
             raise FaultError("scale needs a workload, not a label selector: name a Deployment, "
                              "StatefulSet or ReplicaSet in spec.target")
-        current = apps_call(ctx.api, "read_scale", w.kind)(w.name, w.namespace).spec.replicas
-        apps_call(ctx.api, "patch_scale", w.kind)(w.name, w.namespace,
-                                                   {"spec": {"replicas": replicas}})
-        return int(current or 0)
-
-    def act(self, ctx: FaultContext, target: FaultTarget) -> str:
-        before = self._patch(ctx, target.replicas)
+        before = int(apps_call(ctx.api, "read_scale", w.kind)(w.name, w.namespace).spec.replicas
+                     or 0)
         if self.original is None:
+            record = restore.Record.now(ctx.run_id, "scale", before)
+            restore.mark_workload(ctx.api, w.kind, w.name, w.namespace, record)
             self.original = before
-        return f"scaled {ctx.workload.kind}/{ctx.workload.name} from {before} to {target.replicas}"
+        apps_call(ctx.api, "patch_scale", w.kind)(w.name, w.namespace,
+                                                   {"spec": {"replicas": target.replicas}})
+        return f"scaled {w.kind}/{w.name} from {before} to {target.replicas}"
 
     def restore(self, ctx: FaultContext) -> None:
         if self.original is not None:
-            ctx.say(f"restoring {ctx.workload.name} to {self.original} replicas")
-            self._patch(ctx, self.original)
+            w = ctx.workload
+            ctx.say(f"restoring {w.name} to {self.original} replicas")
+            record = restore.Record.now(ctx.run_id, "scale", self.original)
+            restore.undo(ctx.api, restore.Leftover(w.kind, w.name, w.namespace, record))
             self.original = None

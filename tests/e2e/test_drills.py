@@ -4,11 +4,9 @@ the API's timestamps; seeds repeat; dry runs change nothing; verdicts and crashe
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from chaos import kube, workloads
+from chaos import kube, restore, workloads
 from chaos.cluster.local import LocalCluster
 from chaos.results import read_journal
 from chaos.results.summary import Summary
@@ -25,48 +23,14 @@ from chaos.runner import DrillRun, RunOptions
 from chaos.spec import load_drill
 from chaos.timeline import Incident
 
+from support import FAULTS, REPO, cli, start_cli, write_drill
+
 pytestmark = pytest.mark.e2e
-REPO = Path(__file__).parents[2]
-FAULTS: dict[str, dict[str, Any]] = {
-    "pod_delete": {"type": "pod_delete", "gracePeriodSeconds": 0},
-    "container_kill": {"type": "container_kill"},
-    "liveness_break": {"type": "liveness_break"},
-    "scale": {"type": "scale", "replicas": 5},
-    "node_drain": {"type": "node_drain"},
-    "node_stop": {"type": "node_stop"},
-}
-
-
-def write_drill(tmp_path: Path, fault: dict[str, Any], **spec: Any) -> Path:
-    doc: dict[str, Any] = {
-        "apiVersion": "chaosdrill.dev/v1alpha1", "kind": "ChaosDrill",
-        "metadata": {"name": "e2e", "namespace": "demo"},
-        "spec": {"target": {"kind": "Deployment", "name": "web"}, "fault": fault,
-                 "rounds": 1, "intervalSeconds": 0, "seed": 7,
-                 "probe": {"service": "web", "port": 80, "ratePerSecond": 20},
-                 "slo": {"maxRecoverySeconds": 120, "minAvailability": 0}, **spec},
-    }
-    doc["spec"] = {key: value for key, value in doc["spec"].items() if value is not None}
-    path = tmp_path / "drill.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
 
 
 def run(cluster: LocalCluster, path: Path, out: Path, **options: Any) -> Summary:
     drill = load_drill(path)
     return DrillRun(drill, cluster, RunOptions(out_dir=out, **options), print).run()
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "chaos", *args], capture_output=True,
-                          text=True, timeout=600, cwd=REPO)
-
-
-def start_drill(path: Path, out: Path) -> subprocess.Popen[str]:
-    """`chaos-drill run` in the background; read its progress from .stderr."""
-    return subprocess.Popen([sys.executable, "-m", "chaos", "run", str(path), "--out", str(out)],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
 
 
 def api_recovery(out: Path) -> dict[str, float]:
@@ -182,14 +146,11 @@ def test_unsteady_workload_is_refused(web: Any, tmp_path: Path) -> None:
 def test_killed_drill_leaves_a_journal_report_rebuilds(web: Any, tmp_path: Path) -> None:
     path = write_drill(tmp_path, FAULTS["pod_delete"], rounds=10, intervalSeconds=1)
     out = tmp_path / "out"
-    proc = start_drill(path, out)
-    assert proc.stderr is not None
+    proc, output = start_cli("run", str(path), "--out", str(out))
     try:
-        for line in proc.stderr:  # wait, on the tool's own output, for the second recovery
-            if "r2-i1: recovered" in line:
-                break
-        os.kill(proc.pid, signal.SIGKILL)
+        output.wait_for("r2-i1: recovered", timeout=120)
     finally:
+        proc.kill()
         proc.wait(timeout=30)
     assert not (out / "summary.json").exists()
     result = cli("report", str(out))
@@ -218,21 +179,62 @@ def test_observer_survives_an_apiserver_restart(web: Any, cluster: LocalCluster,
     workloads.wait_steady(web, "demo", "web", 60)
 
 
-def test_ctrl_c_restores_scale_and_writes_results(web: Any, tmp_path: Path) -> None:
-    path = write_drill(tmp_path, FAULTS["scale"], rounds=3, intervalSeconds=30)
+MOMENTS = [  # (signal, the line after which it is sent, extra delay): before, during, after
+    (signal.SIGINT, "drill e2e:", 0.0),                 # observers starting
+    (signal.SIGINT, "probing", 0.0),                    # steady-state check
+    (signal.SIGINT, "r1-i1: scaled", 0.0),              # right after injecting
+    (signal.SIGINT, "r1-i1: scaled", 0.7),              # during recovery
+    (signal.SIGINT, "restoring web to 3", 0.0),         # during the restore
+    (signal.SIGTERM, "r1-i1: scaled", 0.3),
+    (signal.SIGHUP, "r1-i1: scaled", 0.3),              # the terminal closes
+]
+
+
+@pytest.mark.parametrize(("signum", "after", "delay"), MOMENTS)
+def test_a_signal_at_any_moment_restores_and_writes_results(
+        signum: int, after: str, delay: float, web: Any, tmp_path: Path) -> None:
+    path = write_drill(tmp_path, FAULTS["scale"], rounds=3, intervalSeconds=2)
     out = tmp_path / "out"
-    proc = start_drill(path, out)
-    assert proc.stderr is not None
-    for line in proc.stderr:  # interrupt while the workload is scaled up
-        if "r1-i1: scaled" in line:
-            proc.send_signal(signal.SIGINT)
-            break
-    proc.stderr.read()
-    assert proc.wait(timeout=120) == 1
+    proc, output = start_cli("run", str(path), "--out", str(out), tty=True)
+    try:
+        output.wait_for(after, timeout=120)
+        time.sleep(delay)  # lands the signal at another moment of the same step
+        proc.send_signal(signum)
+        code = proc.wait(timeout=90)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    text = output.finish(30)
+    assert code == 1, text
+    assert f"{signal.Signals(signum).name}: stopping" in text
     deployment = client.AppsV1Api(web).read_namespaced_deployment("web", "demo")
-    assert deployment.spec.replicas == 3
+    assert deployment.spec.replicas == 3, "the scale must be restored"
+    assert restore.ANNOTATION not in (deployment.metadata.annotations or {})
     summary = json.loads((out / "summary.json").read_text())
     assert summary["aborted"] is True and summary["passed"] is False
+    assert (out / "junit.xml").exists() and (out / "report.html").exists()
+    workloads.wait_steady(web, "demo", "web", 60)
+
+
+def test_a_second_ctrl_c_quits_at_once(web: Any, tmp_path: Path) -> None:
+    path = write_drill(tmp_path, FAULTS["scale"], rounds=3, intervalSeconds=2)
+    out = tmp_path / "out"
+    proc, output = start_cli("run", str(path), "--out", str(out))
+    try:
+        output.wait_for("r1-i1: scaled", timeout=120)
+        proc.send_signal(signal.SIGINT)
+        output.wait_for("SIGINT: stopping", timeout=30)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=5) == 130
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert "quit at once" in output.finish(30)
+    assert (out / "journal.jsonl").exists()
+    result = cli("restore", "--namespace", "demo")  # what the quit left, if anything
+    assert result.returncode == 0, result.stderr
+    deployment = client.AppsV1Api(web).read_namespaced_deployment("web", "demo")
+    assert deployment.spec.replicas == 3
 
 
 def test_missing_namespace_is_one_line(cluster: LocalCluster, tmp_path: Path) -> None:
