@@ -4,12 +4,15 @@ the HTTP prober; everything seen goes to the journal (and metrics) as it arrives
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from chaos.faults import WORKLOAD_KINDS, Workload, apps_call
+from chaos.kube import explain
 from chaos.metrics import DrillMetrics
 from chaos.observe.prober import Prober, ProbeWindow
 from chaos.observe.tracker import Tracker, restart_count
@@ -47,11 +50,20 @@ class Observer:
                 field_selector=f"metadata.name={workload.name}"))
 
     def start(self) -> None:
+        """Starts every watch and returns once each has listed; an access denial (401, 403)
+        is raised at once, as retrying will not help."""
         for watch in self.watches:
             watch.start()
+        deadline = time.monotonic() + SYNC_TIMEOUT
         for watch in self.watches:
-            if not watch.synced.wait(SYNC_TIMEOUT):
-                raise TimeoutError(f"the {watch.name} watch did not sync in {SYNC_TIMEOUT}s")
+            while not watch.synced.wait(0.1):
+                error = watch.last_error
+                if isinstance(error, ApiException) and error.status in (401, 403):
+                    raise error
+                if time.monotonic() > deadline:
+                    why = f" (last error: {explain(error)})" if error else ""
+                    raise TimeoutError(f"the {watch.name} watch did not sync in "
+                                       f"{SYNC_TIMEOUT:g}s{why}")
 
     def start_prober(self, url: str, rate: float, timeout: float) -> None:
         self.prober = Prober(url, rate, timeout, self._on_probe, self._on_window).start()

@@ -52,6 +52,8 @@ class ResourceWatch:
         self.restarts = 0
         self.relists = 0
         self.synced = threading.Event()
+        self.last_error: Exception | None = None
+        """The last error that broke the list or watch (it is retried); None once it works."""
         self._stop = threading.Event()
         self._response: Any = None
         self._thread = threading.Thread(target=self._run, name=f"watch-{name}", daemon=True)
@@ -76,9 +78,10 @@ class ResourceWatch:
                 if not self.resource_version:
                     self._list()
                 self._watch()
-            except (ApiException, HTTPError, ProtocolError, OSError, ValueError):
+            except (ApiException, HTTPError, ProtocolError, OSError, ValueError) as error:
                 if self._stop.is_set():
                     return
+                self.last_error = error
                 self.restarts += 1
                 self._stop.wait(RETRY_SECONDS)
 
@@ -95,6 +98,7 @@ class ResourceWatch:
         self.on_event("SYNCED", {"uids": uids}, arrived)
         self.resource_version = body["metadata"]["resourceVersion"]
         self.relists += 1
+        self.last_error = None
         self.synced.set()
 
     def _watch(self) -> None:
