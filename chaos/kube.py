@@ -1,10 +1,11 @@
-"""Kubernetes API clients built from a kubeconfig without touching global client state, and
-small readers shared by the rest of the package."""
+"""Kubernetes API clients built from a kubeconfig without touching global client state, small
+readers shared by the rest of the package, and the workload a drill targets (`Workload`)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +75,31 @@ def wait_for_pods(
             if done(list(pods.values())):
                 break
     return list(pods.values())
+
+
+WORKLOAD_KINDS = {"Deployment": "deployment", "StatefulSet": "stateful_set",
+                  "ReplicaSet": "replica_set"}
+"""The workload kinds a drill can name, with the spelling of their AppsV1Api calls."""
+
+
+def apps_call(api: Any, verb: str, kind: str) -> Any:
+    """e.g. apps_call(api, "read", "StatefulSet") is AppsV1Api.read_namespaced_stateful_set;
+    verb may end in a subresource: "read_scale" gives read_namespaced_stateful_set_scale."""
+    action, _, subresource = verb.partition("_")
+    name = f"{action}_namespaced_{WORKLOAD_KINDS[kind]}" + (f"_{subresource}" if subresource
+                                                             else "")
+    return getattr(client.AppsV1Api(api), name)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The drill's target as resolved in the cluster."""
+
+    kind: str
+    name: str
+    namespace: str
+    match_labels: dict[str, str]
+
+    @property
+    def selector(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in sorted(self.match_labels.items()))

@@ -18,15 +18,8 @@ from kubernetes.client.exceptions import ApiException
 from chaos import kube
 from chaos.cluster.base import ClusterProvider, Progress
 from chaos.errors import ClusterError, FaultError, SafetyError, SpecError
-from chaos.faults import (
-    WORKLOAD_KINDS,
-    Fault,
-    FaultContext,
-    FaultTarget,
-    Workload,
-    apps_call,
-    fault_for,
-)
+from chaos.faults import Fault, FaultContext, FaultTarget, fault_for
+from chaos.kube import WORKLOAD_KINDS, Workload, apps_call
 from chaos.metrics import DrillMetrics
 from chaos.observe.observer import Observer
 from chaos.results import JOURNAL_NAME, rebuild_results

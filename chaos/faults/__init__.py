@@ -11,37 +11,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chaos.cluster.base import ClusterProvider, Progress
+from chaos.kube import Workload
 from chaos.spec import Drill
 from chaos.targeting import PodInfo
-
-WORKLOAD_KINDS = {"Deployment": "deployment", "StatefulSet": "stateful_set",
-                  "ReplicaSet": "replica_set"}
-"""The workload kinds a drill can name, with the spelling of their AppsV1Api calls."""
-
-
-def apps_call(api: Any, verb: str, kind: str) -> Any:
-    """e.g. apps_call(api, "read", "StatefulSet") is AppsV1Api.read_namespaced_stateful_set;
-    verb may end in a subresource: "read_scale" gives read_namespaced_stateful_set_scale."""
-    from kubernetes import client
-
-    action, _, subresource = verb.partition("_")
-    name = f"{action}_namespaced_{WORKLOAD_KINDS[kind]}" + (f"_{subresource}" if subresource
-                                                             else "")
-    return getattr(client.AppsV1Api(api), name)
-
-
-@dataclass(frozen=True)
-class Workload:
-    """The drill's target as resolved in the cluster."""
-
-    kind: str
-    name: str
-    namespace: str
-    match_labels: dict[str, str]
-
-    @property
-    def selector(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in sorted(self.match_labels.items()))
 
 
 @dataclass

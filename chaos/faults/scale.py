@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from chaos.errors import FaultError
-from chaos.faults import WORKLOAD_KINDS, FaultContext, FaultTarget, apps_call
+from chaos.faults import FaultContext, FaultTarget
+from chaos.kube import WORKLOAD_KINDS, apps_call
 from chaos.targeting import PodInfo
 
 

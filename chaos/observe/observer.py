@@ -9,7 +9,7 @@ from typing import Any
 
 from kubernetes import client
 
-from chaos.faults import WORKLOAD_KINDS, Workload, apps_call
+from chaos.kube import WORKLOAD_KINDS, Workload, apps_call
 from chaos.metrics import DrillMetrics
 from chaos.observe.prober import Prober, ProbeWindow
 from chaos.observe.tracker import Tracker, restart_count
