@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="watch this namespace (repeatable; default: all namespaces)")
     operator.add_argument("--kubeconfig", help="kubeconfig to use (default $KUBECONFIG)")
 
+    commands.add_parser("faults", help="list every fault with its phases and what it needs")
+
     report = commands.add_parser("report", help="rebuild summary, JUnit and HTML from a journal")
     report.add_argument("out", help="a results folder holding journal.jsonl")
 
@@ -84,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return demo_command(args, _say)
         if args.command == "operator":
             return operator_command(args)
+        if args.command == "faults":
+            from chaos.fault_types import describe
+
+            print("\n".join(describe()))
+            return 0
         if args.command == "report":
             from chaos.commands import report_command
 

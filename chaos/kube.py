@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from chaos.errors import ClusterError
@@ -36,6 +37,15 @@ def node_ready(node: Any) -> bool:
         if condition.type == "Ready":
             return bool(condition.status == "True")
     return False
+
+
+def node_names(api: Any) -> list[str]:
+    """The names of the cluster's nodes; a one-line ClusterError when they cannot be listed."""
+    try:
+        return [node.metadata.name for node in client.CoreV1Api(api).list_node().items]
+    except ApiException as error:
+        raise ClusterError(f"cannot list nodes ({error.status} {error.reason}): give the "
+                           "kubeconfig's user 'list nodes'") from None
 
 
 def pod_ready(pod: Any) -> bool:

@@ -30,6 +30,7 @@ from matplotlib.ticker import (
 
 from chaos import monitor
 from chaos.errors import ChaosDrillError
+from chaos.fault_types import NAMES
 
 OVERVIEW = "chaosdrill-overview"
 MAIN_PANELS = (
@@ -40,14 +41,9 @@ MAIN_PANELS = (
 )
 # Where a fault was injected: the exact time the exporter stamped, one value per fault.
 FAULT_TIMES = 'chaosdrill_last_fault_timestamp_seconds{namespace=~".*", workload=~".*"} > 0'
-FAULT_COLOURS = {
-    "pod_delete": "#d62728",
-    "container_kill": "#ff7f0e",
-    "liveness_break": "#9467bd",
-    "scale": "#2ca02c",
-    "node_drain": "#8c564b",
-    "node_stop": "#17becf",
-}
+_PALETTE = ("#d62728", "#ff7f0e", "#9467bd", "#2ca02c", "#8c564b", "#17becf", "#e377c2",
+            "#7f7f7f", "#bcbd22", "#1f77b4")
+FAULT_COLOURS = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(NAMES)}
 MAX_POINTS = 400
 BUILD_INFO = "chaosdrill_build_info"
 

@@ -19,7 +19,7 @@ BREAK_COMMAND = ["/bin/busybox", "rm", "/www/healthz"]
 
 class LivenessBreak:
     def targets(self, ctx: FaultContext, victims: Sequence[PodInfo]) -> list[FaultTarget]:
-        return per_pod(victims, "restart")
+        return per_pod(victims)
 
     def act(self, ctx: FaultContext, target: FaultTarget) -> str:
         assert target.pod is not None

@@ -1,5 +1,5 @@
-"""node_drain: cordons the first victim's node and evicts the workload's pods on it through the
-Eviction API, so PodDisruptionBudgets hold; uncordons the node afterwards."""
+"""node_drain: cordons spec.fault.node (or the first victim's node) and evicts the workload's
+pods on it through the Eviction API, so PodDisruptionBudgets hold; uncordons it afterwards."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ class Scale:
         replicas = ctx.drill.fault.replicas
         if replicas is None:
             raise FaultError("scale needs spec.fault.replicas")
-        return [FaultTarget(None, "", "scale", replicas)]
+        return [FaultTarget(None, "", replicas=replicas)]
 
     def _patch(self, ctx: FaultContext, replicas: int) -> int:
         w = ctx.workload

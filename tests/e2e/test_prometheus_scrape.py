@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from chaos.fault_types import NAMES, PHASES_BY_FAULT
 from chaos.metrics import DrillMetrics, serve
 from chaos.monitor import (
     PrometheusProcess,
@@ -26,8 +27,7 @@ from chaos.monitor import (
     variable_queries,
     wait_for,
 )
-from chaos.spec import FAULT_TYPES
-from chaos.timeline import PHASES_BY_FAULT, Incident
+from chaos.timeline import Incident
 
 from support import free_port, has_finite_value, needs_prometheus
 
@@ -82,14 +82,14 @@ def _record_a_drill(metrics: DrillMetrics) -> None:
 @pytest.fixture(scope="module")
 def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drill]:
     registry = CollectorRegistry()
-    metrics = DrillMetrics(registry, "demo", "web", FAULT_TYPES, phases=PHASES_BY_FAULT)
+    metrics = DrillMetrics(registry, "demo", "web", NAMES, phases=PHASES_BY_FAULT)
     state_dir: Path = tmp_path_factory.mktemp("prometheus")
     with serve(registry, port=0) as exporter:
         prometheus = start_prometheus(state_dir, port=free_port(), exporter_port=exporter.port)
         try:
             # Let Prometheus see the zeros first, so rates and changes() see the increase.
             zeros = 'chaosdrill_faults_injected_total{namespace="demo", workload="web"}'
-            wait_for(prometheus.url, zeros, lambda found: len(found) == len(FAULT_TYPES))
+            wait_for(prometheus.url, zeros, lambda found: len(found) == len(NAMES))
             _record_a_drill(metrics)
             yield Drill(prometheus, metrics)
         finally:

@@ -17,6 +17,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "chaos.observe": ("chaos.faults", *UPPER),
     "chaos.faults": ("chaos.observe", *UPPER),
     "chaos.cluster": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
+    "chaos.fault_types": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
     "chaos.results": ("chaos.faults", "chaos.observe", *UPPER),
     "chaos.timeline": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
     "chaos.spec": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
