@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from chaos import __version__
 from chaos.cluster import providers
 from chaos.errors import ChaosDrillError
+from chaos.metrics import DEFAULT_METRICS_PORT
 
 
 def _say(message: str) -> None:
@@ -61,8 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("action", choices=["up", "down"])
     monitor.add_argument("--port", type=int, default=9090,
                          help="Prometheus listens on 127.0.0.1:PORT (default 9090)")
-    monitor.add_argument("--exporter-port", type=int, default=9464,
-                         help="the drills' --metrics-port it scrapes (default 9464)")
+    monitor.add_argument("--exporter-port", type=int, default=DEFAULT_METRICS_PORT,
+                         help=f"the drills' --metrics-port it scrapes (default "
+                              f"{DEFAULT_METRICS_PORT})")
     monitor.add_argument("--state-dir", help="its config, data, log and PID (default "
                          "/var/lib/chaos-drill/monitor as root, else ~/.cache/chaos-drill/monitor)")
     return parser

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from chaos.monitor import Sample, Series
+from chaos.monitoring.query import Sample, Series
 
 needs_prometheus = pytest.mark.skipif(
     shutil.which("prometheus") is None,

@@ -28,20 +28,16 @@ from chaos import render
 from chaos.cluster.local import LocalCluster
 from chaos.fault_types import NAMES
 from chaos.metrics import MetricsServer, for_drill, serve
-from chaos.monitor import (
-    PrometheusProcess,
+from chaos.monitoring.dashboards import (
     dashboard_files,
     grafana_to_promql,
     load_dashboard,
     metric_names,
     panel_queries,
-    query,
-    query_range,
-    start_prometheus,
-    stop_prometheus,
     variable_queries,
-    wait_for,
 )
+from chaos.monitoring.process import PrometheusProcess, start_prometheus, stop_prometheus
+from chaos.monitoring.query import query, query_range, wait_for
 from chaos.runner import DrillRun, RunOptions
 from chaos.spec import Drill, parse_drill
 

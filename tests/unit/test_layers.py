@@ -18,6 +18,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "chaos.faults": ("chaos.observe", *UPPER),
     "chaos.cluster": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
     "chaos.fault_types": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
+    "chaos.monitoring": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
     "chaos.results": ("chaos.faults", "chaos.observe", *UPPER),
     "chaos.timeline": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
     "chaos.spec": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
