@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from chaos import __version__
 from chaos.cluster import providers
 from chaos.errors import ChaosDrillError
+from chaos.metrics import DEFAULT_METRICS_PORT
 
 
 def _say(message: str) -> None:
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--namespace", help="only workloads and pods in this namespace "
                          "(default: all namespaces; nodes are always checked)")
     providers.add_arguments(restore)
+    commands.add_parser("faults", help="list every fault with its phases and what it needs")
 
     report = commands.add_parser("report", help="rebuild summary, JUnit and HTML from a journal")
     report.add_argument("out", help="a results folder holding journal.jsonl")
@@ -68,8 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("action", choices=["up", "down"])
     monitor.add_argument("--port", type=int, default=9090,
                          help="Prometheus listens on 127.0.0.1:PORT (default 9090)")
-    monitor.add_argument("--exporter-port", type=int, default=9464,
-                         help="the drills' --metrics-port it scrapes (default 9464)")
+    monitor.add_argument("--exporter-port", type=int, default=DEFAULT_METRICS_PORT,
+                         help=f"the drills' --metrics-port it scrapes (default "
+                              f"{DEFAULT_METRICS_PORT})")
     monitor.add_argument("--state-dir", help="its config, data, log and PID (default "
                          "/var/lib/chaos-drill/monitor as root, else ~/.cache/chaos-drill/monitor)")
     return parser
@@ -97,6 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from chaos.commands import restore_command
 
             return restore_command(args, _say)
+        if args.command == "faults":
+            from chaos.fault_types import describe
+
+            print("\n".join(describe()))
+            return 0
         if args.command == "report":
             from chaos.commands import report_command
 

@@ -125,7 +125,7 @@ def report_command(args: argparse.Namespace, say: Progress) -> int:
 
 def monitor_command(args: argparse.Namespace, say: Progress) -> int:
     """`monitor up` starts Prometheus on loopback scraping the exporter; `down` stops it."""
-    from chaos import monitor
+    from chaos.monitoring import process as monitor
 
     state_dir = Path(args.state_dir) if args.state_dir else monitor.default_state_dir()
     if args.action == "down":

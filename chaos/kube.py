@@ -1,11 +1,12 @@
-"""Kubernetes API clients built from a kubeconfig without touching global client state, and
-small readers shared by the rest of the package."""
+"""Kubernetes API clients built from a kubeconfig without touching global client state, small
+readers shared by the rest of the package, and the workload a drill targets (`Workload`)."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,15 @@ def node_ready(node: Any) -> bool:
     return False
 
 
+def node_names(api: Any) -> list[str]:
+    """The names of the cluster's nodes; a one-line ClusterError when they cannot be listed."""
+    try:
+        return [node.metadata.name for node in client.CoreV1Api(api).list_node().items]
+    except ApiException as error:
+        raise ClusterError(f"cannot list nodes ({error.status} {error.reason}): give the "
+                           "kubeconfig's user 'list nodes'") from None
+
+
 def pod_ready(pod: Any) -> bool:
     for condition in (pod.status and pod.status.conditions) or []:
         if condition.type == "Ready":
@@ -85,6 +95,34 @@ def wait_for_pods(
             if done(list(pods.values())):
                 break
     return list(pods.values())
+
+WORKLOAD_KINDS = {"Deployment": "deployment", "StatefulSet": "stateful_set",
+                  "ReplicaSet": "replica_set"}
+"""The workload kinds a drill can name, with the spelling of their AppsV1Api calls."""
+
+
+def apps_call(api: Any, verb: str, kind: str) -> Any:
+    """e.g. apps_call(api, "read", "StatefulSet") is AppsV1Api.read_namespaced_stateful_set;
+    verb may end in a subresource: "read_scale" gives read_namespaced_stateful_set_scale."""
+    action, _, subresource = verb.partition("_")
+    name = f"{action}_namespaced_{WORKLOAD_KINDS[kind]}" + (f"_{subresource}" if subresource
+                                                             else "")
+    return getattr(client.AppsV1Api(api), name)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The drill's target as resolved in the cluster."""
+
+    kind: str
+    name: str
+    namespace: str
+    match_labels: dict[str, str]
+
+    @property
+    def selector(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in sorted(self.match_labels.items()))
+
 
 USER_ERRORS = (ApiException, HTTPError, TimeoutError, OSError)
 """What the cluster or the machine can throw at a drill; the CLI turns them into one line."""

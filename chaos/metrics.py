@@ -25,8 +25,8 @@ from prometheus_client import (
 
 from chaos import __version__
 from chaos.errors import SetupError
-from chaos.spec import FAULT_TYPES, Drill
-from chaos.timeline import PHASES_BY_FAULT
+from chaos.fault_types import NAMES, fault_type
+from chaos.spec import Drill
 
 # Every counter and histogram child would also export a `_created` series: no dashboard or rule
 # reads them, Prometheus 2 stores them as gauges, and they cost scrape time. The switch is
@@ -158,9 +158,9 @@ def _families_of(registry: CollectorRegistry) -> _Families:
 class DrillMetrics:
     """The metrics of one workload under drill; several may share a registry.
 
-    `faults` is the closed set of fault names (pass `chaos.spec.FAULT_TYPES`). `phases`, if
+    `faults` is the closed set of fault names (pass `chaos.fault_types.NAMES`). `phases`, if
     given, maps each fault to its ordered timeline phases (pass
-    `chaos.timeline.PHASES_BY_FAULT`); durations lead into every phase after the first, so
+    `chaos.fault_types.PHASES_BY_FAULT`); durations lead into every phase after the first, so
     those are the allowed phase labels. Known series are created at 0 up front.
     """
 
@@ -272,8 +272,8 @@ def for_drill(registry: CollectorRegistry, drill: Drill) -> DrillMetrics:
     """The metrics of one drill run: every fault's series at 0, and phase series for the
     drill's own fault only (every fault's phase buckets would be most of each scrape)."""
     fault = drill.fault.type
-    return DrillMetrics(registry, drill.namespace, drill.target.name or "selector", FAULT_TYPES,
-                        phases={fault: PHASES_BY_FAULT[fault]})
+    return DrillMetrics(registry, drill.namespace, drill.target.name or "selector", NAMES,
+                        phases={fault: fault_type(fault).phases})
 
 
 class MetricsServer:

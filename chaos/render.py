@@ -28,8 +28,10 @@ from matplotlib.ticker import (
     PercentFormatter,
 )
 
-from chaos import monitor
 from chaos.errors import ChaosDrillError
+from chaos.fault_types import NAMES
+from chaos.monitoring import dashboards, query
+from chaos.monitoring.process import DEFAULT_PROMETHEUS_PORT, LOOPBACK
 
 OVERVIEW = "chaosdrill-overview"
 MAIN_PANELS = (
@@ -40,14 +42,9 @@ MAIN_PANELS = (
 )
 # Where a fault was injected: the exact time the exporter stamped, one value per fault.
 FAULT_TIMES = 'chaosdrill_last_fault_timestamp_seconds{namespace=~".*", workload=~".*"} > 0'
-FAULT_COLOURS = {
-    "pod_delete": "#d62728",
-    "container_kill": "#ff7f0e",
-    "liveness_break": "#9467bd",
-    "scale": "#2ca02c",
-    "node_drain": "#8c564b",
-    "node_stop": "#17becf",
-}
+_PALETTE = ("#d62728", "#ff7f0e", "#9467bd", "#2ca02c", "#8c564b", "#17becf", "#e377c2",
+            "#7f7f7f", "#bcbd22", "#1f77b4")
+FAULT_COLOURS = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(NAMES)}
 MAX_POINTS = 400
 BUILD_INFO = "chaosdrill_build_info"
 
@@ -101,7 +98,7 @@ def step_for(start: float, end: float) -> float:
 def last_scrape(url: str, start: float, end: float) -> float:
     """When the exporter was last scraped in [start, end]; `end` if never. A bar gauge shows
     the values of that moment: after a drill's exporter stops, its series go stale."""
-    series = monitor.query_range(url, BUILD_INFO, start, end, 1.0)
+    series = query.query_range(url, BUILD_INFO, start, end, 1.0)
     return max((when for one in series for when, _ in one.points), default=end)
 
 
@@ -114,7 +111,7 @@ def fetch_panels(
 ) -> list[Panel]:
     """Run each named panel's queries: range queries over [start, end], instant ones at the
     last scrape in that range."""
-    dashboard = monitor.load_dashboard(dashboard_name)
+    dashboard = dashboards.load_dashboard(dashboard_name)
     by_title = {panel["title"]: panel for panel in dashboard["panels"]}
     missing = [title for title in titles if title not in by_title]
     if missing:
@@ -129,20 +126,21 @@ def _fetch_panel(
     lines: list[Line] = []
     bars: list[Bar] = []
     step = step_for(start, end)
-    for target in monitor.panel_queries({"panels": [panel]}):
-        promql = monitor.grafana_to_promql(target.expr)
+    for target in dashboards.panel_queries({"panels": [panel]}):
+        promql = dashboards.grafana_to_promql(target.expr)
         if target.instant:
             bars += [
-                Bar(monitor.format_legend(target.legend, sample.labels), sample.value)
-                for sample in monitor.query(url, promql, at=at)
+                Bar(dashboards.format_legend(target.legend, sample.labels), sample.value)
+                for sample in query.query(url, promql, at=at)
             ]
             continue
-        for series in monitor.query_range(url, promql, start, end, step):
+        for series in query.query_range(url, promql, start, end, step):
             if not any(math.isfinite(value) for _, value in series.points):
                 continue  # a quantile of a fault never injected: NaN throughout, nothing to draw
             times = tuple(when for when, _ in series.points)
             values = tuple(value for _, value in series.points)
-            lines.append(Line(monitor.format_legend(target.legend, series.labels), times, values))
+            legend = dashboards.format_legend(target.legend, series.labels)
+            lines.append(Line(legend, times, values))
     unit = str(panel.get("fieldConfig", {}).get("defaults", {}).get("unit", "short"))
     return Panel(
         title=panel["title"],
@@ -156,7 +154,7 @@ def _fetch_panel(
 def fetch_markers(url: str, start: float, end: float) -> list[Marker]:
     """Each fault injection in [start, end], from the distinct values of its timestamp gauge."""
     seen: set[tuple[float, str]] = set()
-    for series in monitor.query_range(url, FAULT_TIMES, start, end, 1.0):
+    for series in query.query_range(url, FAULT_TIMES, start, end, 1.0):
         fault = series.labels.get("fault", "")
         seen.update((value, fault) for _, value in series.points if start <= value <= end)
     return [Marker(at, fault) for at, fault in sorted(seen)]
@@ -285,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chaos.render", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path, help="the PNG to write")
-    parser.add_argument("--url", default=f"http://{monitor.LOOPBACK}:9090",
+    parser.add_argument("--url", default=f"http://{LOOPBACK}:{DEFAULT_PROMETHEUS_PORT}",
                         help="the Prometheus to query (default http://127.0.0.1:9090)")
     parser.add_argument("--minutes", type=float, default=15.0,
                         help="how far back from --end to look (default 15)")

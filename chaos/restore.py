@@ -20,7 +20,7 @@ from kubernetes.stream import stream
 
 from chaos.cluster.base import Progress
 from chaos.errors import SafetyError
-from chaos.faults import WORKLOAD_KINDS, apps_call
+from chaos.kube import WORKLOAD_KINDS, apps_call
 
 ANNOTATION = "chaosdrill.dev/restore"
 HEAL_LIVENESS = ["/bin/busybox", "sh", "-c", "test -f /www/healthz || echo ok > /www/healthz"]

@@ -19,15 +19,9 @@ from kubernetes.client.exceptions import ApiException
 from chaos import kube, restore
 from chaos.cluster.base import ClusterProvider, Progress
 from chaos.errors import ClusterError, FaultError, SafetyError, SpecError
-from chaos.faults import (
-    WORKLOAD_KINDS,
-    Fault,
-    FaultContext,
-    FaultTarget,
-    Workload,
-    apps_call,
-    fault_for,
-)
+from chaos.fault_types import fault_type
+from chaos.faults import Fault, FaultContext, FaultTarget, fault_for
+from chaos.kube import WORKLOAD_KINDS, Workload, apps_call
 from chaos.metrics import DrillMetrics
 from chaos.observe.observer import Observer
 from chaos.restore import restore_dead_runs
@@ -39,6 +33,7 @@ from chaos.targeting import (
     OPT_IN_LABEL,
     PodInfo,
     TargetingParams,
+    check_node,
     filter_opted_in,
     select_targets,
 )
@@ -115,6 +110,9 @@ class DrillRun:
         self.drill, self.provider, self.options, self.say = drill, provider, options, say
         self.api = kube.api_client(provider.kubeconfig())
         self.workload = resolve_workload(self.api, drill)
+        self.fault_type = fault_type(drill.fault.type)
+        self.fault_type.check_provider(provider)
+        check_node(drill.fault.node, kube.node_names(self.api) if drill.fault.node else [])
         self.fault: Fault = fault_for(drill.fault.type)
         seed = options.seed if options.seed is not None else drill.seed
         self.rng = random.Random(seed)
@@ -282,13 +280,8 @@ class DrillRun:
         with self.observer.changed:
             mono, wall = time.monotonic(), datetime.now(UTC)
             incident.mark("injected", mono, wall)
-            tracker = self.observer.tracker
-            if target.follow == "restart":
-                tracker.follow_restart(incident, self.drill.fault.container)
-            elif target.follow == "scale":
-                tracker.follow_scale(incident, target.replicas)
-            else:
-                tracker.follow_replacement(incident)
+            self.observer.tracker.follow(incident, self.fault_type.follow,
+                                         self.drill.fault.container, target.replicas)
         self.journal.write("fault_injected", mono=mono, incident=incident.id,
                            round=round_number, fault=incident.fault,
                            namespace=incident.namespace, workload=incident.workload,

@@ -21,16 +21,6 @@ API_VERSION = "chaosdrill.dev/v1alpha1"
 KIND = "ChaosDrill"
 CRD_PATH = Path(__file__).resolve().parent.parent / "manifests" / "crds" / "chaosdrill.yaml"
 
-FAULT_TYPES: tuple[str, ...] = (
-    "pod_delete",
-    "container_kill",
-    "liveness_break",
-    "scale",
-    "node_drain",
-    "node_stop",
-)
-"""The one spelling of every fault name: CLI, spec, journal and metric labels use these."""
-
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _TOP_LEVEL_FIELDS = ("apiVersion", "kind", "metadata", "spec", "status")

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from chaos.errors import SpecError
+
 if TYPE_CHECKING:
     from kubernetes.client import V1Pod
 
@@ -118,6 +120,19 @@ def filter_selector(pods: Sequence[PodInfo], match_labels: Mapping[str, str]) ->
 def filter_opted_in(pods: Sequence[PodInfo]) -> list[PodInfo]:
     """Keep pods labelled chaosdrill.dev/allow=true."""
     return [pod for pod in pods if pod.labels.get(OPT_IN_LABEL) == "true"]
+
+
+def pods_on_node(pods: Sequence[PodInfo], node: str) -> list[PodInfo]:
+    """For node faults: the opted-in pods on NODE that serve traffic, by name."""
+    on_node = [pod for pod in filter_opted_in(pods) if pod.node == node and pod.available]
+    return sorted(on_node, key=lambda pod: pod.name)
+
+
+def check_node(node: str | None, existing: Sequence[str]) -> None:
+    """A one-line SpecError when spec.fault.node is set to a node the cluster does not have."""
+    if node is not None and node not in existing:
+        raise SpecError(f"spec.fault.node {node} does not exist: use one of "
+                        f"{', '.join(sorted(existing)) or '(no nodes)'}, or leave it out")
 
 
 def filter_running(pods: Sequence[PodInfo]) -> list[PodInfo]:

@@ -9,53 +9,15 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
-REPLACEMENT_PHASES: tuple[str, ...] = (
-    "injected",
-    "target_gone",
-    "replacement_created",
-    "scheduled",
-    "started",
-    "ready",
-)
-"""A pod goes and a controller replaces it (pod_delete; node_drain per evicted pod).
-target_gone is the moment the pod stops counting: deletion or eviction seen by the watch."""
-
-RESTART_PHASES: tuple[str, ...] = ("injected", "container_exited", "restarted", "ready")
-"""A container dies and the kubelet restarts it in place (container_kill, liveness_break)."""
-
-SCALE_PHASES: tuple[str, ...] = ("injected", "replicas_created", "scheduled", "started", "ready")
-"""New replicas come up; each phase is when the last of the new pods reached it."""
-
-NODE_STOP_PHASES: tuple[str, ...] = (
-    "injected",
-    "node_not_ready",
-    "target_gone",
-    "replacement_created",
-    "scheduled",
-    "started",
-    "ready",
-)
-"""A node goes down; its pods are marked for deletion only after the node is NotReady."""
-
-PHASES_BY_FAULT: Mapping[str, tuple[str, ...]] = {
-    "pod_delete": REPLACEMENT_PHASES,
-    "container_kill": RESTART_PHASES,
-    "liveness_break": RESTART_PHASES,
-    "scale": SCALE_PHASES,
-    "node_drain": REPLACEMENT_PHASES,
-    "node_stop": NODE_STOP_PHASES,
-}
+from chaos.fault_types import Follow, fault_type
 
 API_RESOLUTION_SECONDS = 1.0
 """API timestamps (creationTimestamp, condition lastTransitionTime) are whole seconds."""
 
 
 def phases_for(fault: str) -> tuple[str, ...]:
-    """The ordered phases of an incident of this fault type."""
-    try:
-        return PHASES_BY_FAULT[fault]
-    except KeyError:
-        raise ValueError(f"unknown fault type {fault!r}") from None
+    """The ordered phases of an incident of this fault type, as chaos.fault_types declares."""
+    return fault_type(fault).phases
 
 
 def incident_id(round_number: int, index: int) -> str:
@@ -107,6 +69,11 @@ class Incident:
     @property
     def expected_phases(self) -> tuple[str, ...]:
         return phases_for(self.fault)
+
+    @property
+    def follow(self) -> Follow:
+        """How its fault type's incidents are followed (replacement, restart or scale)."""
+        return fault_type(self.fault).follow
 
     def mark(self, phase: str, mono: float, api_time: datetime | None = None) -> bool:
         """Record phase at monotonic time mono; returns False for a duplicate (ignored).

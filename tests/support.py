@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chaos.monitor import Sample, Series
+from chaos.monitoring.query import Sample, Series
 
 needs_prometheus = pytest.mark.skipif(
     shutil.which("prometheus") is None,

@@ -1,12 +1,13 @@
-"""What every cluster provider offers: bring a cluster up and down, report on it, load images,
-and reach a node's runtime for the faults that act below the API."""
+"""What every cluster provider offers (bring a cluster up and down, report on it, load images),
+and the capabilities only some offer to faults that act below the API, as protocols checked
+with isinstance: ContainerRuntime, NodeControl."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 Progress = Callable[[str], None]
 
@@ -41,4 +42,28 @@ class ClusterProvider(Protocol):
 
     def load_images(self, archives: Sequence[Path], progress: Progress) -> None: ...
 
-    def container_kill(self, node: str, container_id: str) -> None: ...
+
+@runtime_checkable
+class ContainerRuntime(Protocol):
+    """A provider that reaches a node's container runtime below the API (local, kind)."""
+
+    def container_kill(self, node: str, container_id: str) -> None:
+        """SIGKILLs the main process of CONTAINER_ID on NODE; the kubelet restarts it."""
+
+
+@runtime_checkable
+class NodeControl(Protocol):
+    """A provider that can take a whole node down, as if the machine died, and back (local)."""
+
+    def stop_node(self, name: str) -> None:
+        """Stops the node's kubelet and runtime and kills its pods."""
+
+    def start_node(self, name: str, progress: Progress) -> None:
+        """Starts again a node stopped by stop_node."""
+
+
+CAPABILITY_NAMES: dict[type[Any], str] = {
+    ContainerRuntime: "access to the node's container runtime",
+    NodeControl: "node control",
+}
+"""How errors name each capability a fault may need."""

@@ -11,7 +11,7 @@ from kubernetes import client
 
 from chaos import kube
 from chaos.cluster.base import ClusterStatus, Progress
-from chaos.errors import ClusterError, FaultError
+from chaos.errors import ClusterError
 
 
 class KubeconfigCluster:
@@ -53,7 +53,3 @@ class KubeconfigCluster:
         names = ", ".join(a.name for a in archives)
         progress(f"cannot load {names} without a registry: push them where the cluster can "
                  "pull, or use --provider local|kind")
-
-    def container_kill(self, node: str, container_id: str) -> None:
-        raise FaultError("container_kill needs access to the node's runtime: use --provider "
-                         "local or kind, or liveness_break, which works on any cluster")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import time
@@ -280,13 +279,9 @@ def preflight_tools() -> None:
 
 def preflight_ports(lay: Layout) -> None:
     for port, owner in sorted(lay.ports.items()):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("0.0.0.0", port))
-            except OSError:
-                raise SetupError(f"port {port} (for {owner}) is already in use: stop what "
-                                 f"listens there ('ss -ltnp sport = :{port}' shows it)") from None
+        processes.ensure_port_free(port, "0.0.0.0", f"port {port} (for {owner}) is already in "
+                                   f"use: stop what listens there ('ss -ltnp sport = :{port}' "
+                                   "shows it)")
 
 
 def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:

@@ -1,20 +1,25 @@
-"""Starts, records and stops the local cluster's processes by PID, each in a cgroup of ours."""
+"""Starts, records and stops processes by PID (the local cluster's, each in a cgroup of ours, and
+the monitoring Prometheus), and checks that the ports they will listen on are free."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from chaos.errors import ComponentDied
+from chaos.errors import ComponentDied, SetupError
 
 CGROUP_BASE = Path("/sys/fs/cgroup")
 CGROUP_PARENT = "chaosdrill"
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+"""Processes this Python process started, kept so their exit codes stay readable."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,8 @@ def is_alive(process: Process) -> bool:
 
 
 def start(name: str, command: Sequence[str], log: Path, cgroup: str | None = None) -> Process:
-    """Starts COMMAND in its own session, output to LOG, inside CGROUP_PARENT/cgroup."""
+    """Starts COMMAND in its own session (so Ctrl-C on the terminal does not reach it), output
+    to LOG, inside CGROUP_PARENT/cgroup when given."""
     log.parent.mkdir(parents=True, exist_ok=True)
     if cgroup:
         make_cgroup(cgroup)
@@ -124,6 +130,7 @@ def start(name: str, command: Sequence[str], log: Path, cgroup: str | None = Non
             preexec_fn=_joiner(cgroup) if cgroup else None,
         )
     started = start_time_of(child.pid) or 0
+    _CHILDREN[child.pid] = child
     return Process(name, child.pid, started, str(log), tuple(command))
 
 
@@ -137,6 +144,17 @@ def stop(process: Process, timeout: float = 10.0) -> None:
         while time.monotonic() < deadline and is_alive(process):
             _reap(process.pid)
             time.sleep(0.05)
+    _reap(process.pid)
+    _CHILDREN.pop(process.pid, None)
+
+
+def exit_code(process: Process) -> int | None:
+    """None while PROCESS runs; once it has exited, its exit code (-1 if another process
+    started it, which cannot read it)."""
+    child = _CHILDREN.get(process.pid)
+    if child is not None:
+        return child.poll()
+    return None if is_alive(process) else -1
 
 
 def _reap(pid: int) -> None:
@@ -157,6 +175,19 @@ def kill_cgroup_processes(timeout: float = 10.0, prefixes: Sequence[str] = ("",)
                 pass
             _reap(pid)
         time.sleep(0.1)
+
+
+def ensure_port_free(port: int, host: str, taken: str) -> None:
+    """A SetupError saying TAKEN when something listens on HOST:PORT (bound with SO_REUSEADDR,
+    as the servers we start bind)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise SetupError(taken) from None
+            raise SetupError(f"cannot listen on {host}:{port}: {error.strerror}") from None
 
 
 def tail(log: str | Path, lines: int = 8) -> str:

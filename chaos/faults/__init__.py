@@ -1,4 +1,4 @@
-"""Fault types, one module each, behind one small interface.
+"""Fault types, one module each, behind one small interface; chaos/fault_types.py declares them.
 
 A fault names the incidents it opens (`targets`), then acts on each (`act`), and undoes what
 it changed (`restore`). Dry runs never reach `act`: the runner decides at the last step.
@@ -6,42 +6,23 @@ it changed (`restore`). Dry runs never reach `act`: the runner decides at the la
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chaos.cluster.base import ClusterProvider, Progress
+from chaos.cluster.base import (
+    CAPABILITY_NAMES,
+    ClusterProvider,
+    ContainerRuntime,
+    NodeControl,
+    Progress,
+)
+from chaos.errors import FaultError
+from chaos.fault_types import fault_type
+from chaos.kube import Workload
 from chaos.spec import Drill
-from chaos.targeting import PodInfo
-
-WORKLOAD_KINDS = {"Deployment": "deployment", "StatefulSet": "stateful_set",
-                  "ReplicaSet": "replica_set"}
-"""The workload kinds a drill can name, with the spelling of their AppsV1Api calls."""
-
-
-def apps_call(api: Any, verb: str, kind: str) -> Any:
-    """e.g. apps_call(api, "read", "StatefulSet") is AppsV1Api.read_namespaced_stateful_set;
-    verb may end in a subresource: "read_scale" gives read_namespaced_stateful_set_scale."""
-    from kubernetes import client
-
-    action, _, subresource = verb.partition("_")
-    name = f"{action}_namespaced_{WORKLOAD_KINDS[kind]}" + (f"_{subresource}" if subresource
-                                                             else "")
-    return getattr(client.AppsV1Api(api), name)
-
-
-@dataclass(frozen=True)
-class Workload:
-    """The drill's target as resolved in the cluster."""
-
-    kind: str
-    name: str
-    namespace: str
-    match_labels: dict[str, str]
-
-    @property
-    def selector(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in sorted(self.match_labels.items()))
+from chaos.targeting import PodInfo, pods_on_node
 
 
 @dataclass
@@ -58,15 +39,29 @@ class FaultContext:
     run_id: str = ""
     """The run's id, written in the restore record of every object a fault changes."""
 
+    def node_control(self) -> NodeControl:
+        """The provider's node control; the runner checked it is there before injecting."""
+        if isinstance(self.provider, NodeControl):
+            return self.provider
+        raise self._lacks(NodeControl)
+
+    def container_runtime(self) -> ContainerRuntime:
+        """The provider's container runtime; the runner checked it is there before injecting."""
+        if isinstance(self.provider, ContainerRuntime):
+            return self.provider
+        raise self._lacks(ContainerRuntime)
+
+    def _lacks(self, capability: type[Any]) -> FaultError:
+        return FaultError(f"{self.drill.fault.type} needs {CAPABILITY_NAMES[capability]}, "
+                          f"which the {self.provider.name} provider lacks")
+
 
 @dataclass(frozen=True)
 class FaultTarget:
-    """One incident to open: the pod it is about (if any) and how the tracker follows it."""
+    """One incident to open: the pod it is about (if any), its node, and for scale the count."""
 
     pod: PodInfo | None
     node: str
-    follow: str
-    """replacement, restart or scale."""
     replicas: int = 0
 
 
@@ -78,34 +73,22 @@ class Fault(Protocol):
     def restore(self, ctx: FaultContext) -> None: ...
 
 
-def fault_for(fault_type: str) -> Fault:
-    from chaos.faults import container_kill, liveness_break, node_drain, pod_delete, scale
-
-    faults: dict[str, Fault] = {
-        "pod_delete": pod_delete.PodDelete(),
-        "container_kill": container_kill.ContainerKill(),
-        "liveness_break": liveness_break.LivenessBreak(),
-        "scale": scale.Scale(),
-        "node_drain": node_drain.NodeDrain(),
-    }
-    if fault_type == "node_stop":
-        from chaos.faults import node_stop
-
-        return node_stop.NodeStop()
-    return faults[fault_type]
+def fault_for(name: str) -> Fault:
+    """A fresh instance of the fault the registry declares as NAME."""
+    module, _, cls = fault_type(name).factory.partition(":")
+    fault: Fault = getattr(importlib.import_module(f"chaos.faults.{module}"), cls)()
+    return fault
 
 
-def per_pod(victims: Sequence[PodInfo], follow: str) -> list[FaultTarget]:
-    return [FaultTarget(pod, pod.node, follow) for pod in victims]
+def per_pod(victims: Sequence[PodInfo]) -> list[FaultTarget]:
+    return [FaultTarget(pod, pod.node) for pod in victims]
 
 
 def on_victims_node(ctx: FaultContext, victims: Sequence[PodInfo]) -> list[FaultTarget]:
-    """For node faults: one incident per available, opted-in pod on the first victim's node."""
-    from chaos.targeting import filter_opted_in
-
-    if not victims:
+    """For node faults: one incident per available, opted-in pod on spec.fault.node, or on the
+    first victim's node when it is not set."""
+    node = ctx.drill.fault.node or (victims[0].node if victims else None)
+    if node is None:
         return []
-    node = victims[0].node
     pods = [PodInfo.from_dict(p) for p in ctx.pod_status.values()]
-    on_node = [p for p in filter_opted_in(pods) if p.node == node and p.available]
-    return per_pod(sorted(on_node, key=lambda p: p.name), "replacement")
+    return per_pod(pods_on_node(pods, node))

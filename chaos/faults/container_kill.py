@@ -22,13 +22,13 @@ def container_id(pod: dict[str, object], container: str | None) -> str:
 
 class ContainerKill:
     def targets(self, ctx: FaultContext, victims: Sequence[PodInfo]) -> list[FaultTarget]:
-        return per_pod(victims, "restart")
+        return per_pod(victims)
 
     def act(self, ctx: FaultContext, target: FaultTarget) -> str:
         assert target.pod is not None
         pod = ctx.pod_status.get(target.pod.uid, {})
         found = container_id(pod, ctx.drill.fault.container)
-        ctx.provider.container_kill(target.node, found)
+        ctx.container_runtime().container_kill(target.node, found)
         return f"SIGKILLed container {found[:12]} of pod {target.pod.name} on {target.node}"
 
     def restore(self, ctx: FaultContext) -> None:

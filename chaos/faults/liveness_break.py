@@ -24,7 +24,7 @@ class LivenessBreak:
         self.marked: list[restore.Leftover] = []
 
     def targets(self, ctx: FaultContext, victims: Sequence[PodInfo]) -> list[FaultTarget]:
-        return per_pod(victims, "restart")
+        return per_pod(victims)
 
     def act(self, ctx: FaultContext, target: FaultTarget) -> str:
         assert target.pod is not None

@@ -1,6 +1,6 @@
-"""node_drain: cordons the first victim's node and evicts the workload's pods on it through the
-Eviction API, so PodDisruptionBudgets hold; uncordons the node afterwards. The cordon is
-recorded on the node first, so `chaos-drill restore` undoes it even after a SIGKILL."""
+"""node_drain: cordons spec.fault.node (or the first victim's node) and evicts the workload's
+pods on it through the Eviction API, so PodDisruptionBudgets hold; uncordons it afterwards.
+The cordon is recorded on the node first, so `chaos-drill restore` undoes it after a SIGKILL."""
 
 from __future__ import annotations
 

@@ -1,13 +1,12 @@
-"""node_stop: takes the first victim's node down (local cluster: its kubelet, containerd and
-every pod process stop, as if the machine died); the node controller marks it NotReady, taint
-eviction marks its pods for deletion and their controllers replace them on the other node.
-The node is started again afterwards."""
+"""node_stop: takes spec.fault.node (or the first victim's node) down (local cluster: its
+kubelet, containerd and every pod process stop, as if the machine died); the node controller
+marks it NotReady, taint eviction marks its pods for deletion and their controllers replace them
+on the other node. The node is started again afterwards. Needs a provider with NodeControl."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chaos.errors import FaultError
 from chaos.faults import FaultContext, FaultTarget, on_victims_node
 from chaos.targeting import PodInfo
 
@@ -17,14 +16,11 @@ class NodeStop:
         self.stopped: str | None = None
 
     def targets(self, ctx: FaultContext, victims: Sequence[PodInfo]) -> list[FaultTarget]:
-        if not hasattr(ctx.provider, "stop_node"):
-            raise FaultError(f"node_stop needs the local provider, not {ctx.provider.name}: "
-                             "use node_drain on other clusters")
         return on_victims_node(ctx, victims)
 
     def act(self, ctx: FaultContext, target: FaultTarget) -> str:
         if self.stopped is None:
-            ctx.provider.stop_node(target.node)  # type: ignore[attr-defined]
+            ctx.node_control().stop_node(target.node)
             self.stopped = target.node
             return f"stopped node {target.node} (kubelet, containerd and its pods)"
         return f"pod {target.pod.name if target.pod else '?'} went down with {target.node}"
@@ -32,5 +28,5 @@ class NodeStop:
     def restore(self, ctx: FaultContext) -> None:
         if self.stopped is not None:
             ctx.say(f"starting node {self.stopped} again")
-            ctx.provider.start_node(self.stopped, ctx.say)  # type: ignore[attr-defined]
+            ctx.node_control().start_node(self.stopped, ctx.say)
             self.stopped = None

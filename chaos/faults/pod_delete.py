@@ -14,7 +14,7 @@ from chaos.targeting import PodInfo
 
 class PodDelete:
     def targets(self, ctx: FaultContext, victims: Sequence[PodInfo]) -> list[FaultTarget]:
-        return per_pod(victims, "replacement")
+        return per_pod(victims)
 
     def act(self, ctx: FaultContext, target: FaultTarget) -> str:
         assert target.pod is not None

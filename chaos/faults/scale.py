@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from chaos import restore
 from chaos.errors import FaultError
-from chaos.faults import WORKLOAD_KINDS, FaultContext, FaultTarget, apps_call
+from chaos.faults import FaultContext, FaultTarget
+from chaos.kube import WORKLOAD_KINDS, apps_call
 from chaos.targeting import PodInfo
 
 
@@ -20,7 +21,7 @@ class Scale:
         replicas = ctx.drill.fault.replicas
         if replicas is None:
             raise FaultError("scale needs spec.fault.replicas")
-        return [FaultTarget(None, "", "scale", replicas)]
+        return [FaultTarget(None, "", replicas=replicas)]
 
     def act(self, ctx: FaultContext, target: FaultTarget) -> str:
         w = ctx.workload

@@ -11,8 +11,8 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from chaos.faults import WORKLOAD_KINDS, Workload, apps_call
-from chaos.kube import explain
+from chaos.fault_types import Follow
+from chaos.kube import WORKLOAD_KINDS, Workload, apps_call, explain
 from chaos.metrics import DrillMetrics
 from chaos.observe.prober import Prober, ProbeWindow
 from chaos.observe.tracker import Tracker, restart_count
@@ -133,7 +133,7 @@ class Observer:
         fields: dict[str, Any] = {"incident": incident.id, "phase": phase}
         if api_time is not None:
             fields["api_time"] = api_time.isoformat()
-        if incident.fault in ("container_kill", "liveness_break"):
+        if incident.follow is Follow.RESTART:
             fields["restart_count"] = incident.restart_count
         self.journal.write("phase", mono=mono, **fields)
 

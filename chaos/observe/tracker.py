@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from chaos.fault_types import Follow
 from chaos.timeline import Incident
 
 OnPhase = Callable[[Incident, str, float, datetime | None], None]
@@ -48,6 +49,7 @@ class _Open:
     """An incident still being followed, and what it follows."""
 
     incident: Incident
+    follow: Follow
     baseline_restarts: int = 0
     container: str | None = None
     replacement: str = ""
@@ -67,19 +69,30 @@ class Tracker:
 
     # -- incidents ------------------------------------------------------------------------
 
+    def follow(self, incident: Incident, how: Follow, container: str | None = None,
+               replicas: int = 0) -> None:
+        """Starts following INCIDENT the way its fault type declares (chaos.fault_types)."""
+        if how is Follow.RESTART:
+            self.follow_restart(incident, container)
+        elif how is Follow.SCALE:
+            self.follow_scale(incident, replicas)
+        else:
+            self.follow_replacement(incident)
+
     def follow_replacement(self, incident: Incident) -> None:
-        """pod_delete, node_drain, node_stop: the target goes, a new pod replaces it."""
-        self.open.append(_Open(incident))
+        """The target goes (deleted, evicted, its node down), a new pod replaces it."""
+        self.open.append(_Open(incident, Follow.REPLACEMENT))
 
     def follow_restart(self, incident: Incident, container: str | None = None) -> None:
-        """container_kill, liveness_break: the same pod's container restarts in place."""
+        """The same pod's container restarts in place."""
         pod = self.pods.get(incident.target_uid, {})
-        self.open.append(_Open(incident, restart_count(pod, container), container))
+        self.open.append(_Open(incident, Follow.RESTART, restart_count(pod, container),
+                               container))
 
     def follow_scale(self, incident: Incident, replicas: int) -> None:
-        """scale: the workload reaches REPLICAS Ready pods; phases track the new pods."""
+        """The workload reaches REPLICAS Ready pods; phases track the new pods."""
         current = frozenset(uid for uid, pod in self.pods.items() if not _deleting(pod))
-        item = _Open(incident, scale_to=replicas, scale_from=current)
+        item = _Open(incident, Follow.SCALE, scale_to=replicas, scale_from=current)
         self.open.append(item)
         self._advance_scale(item, incident.phases.get("injected", 0.0))
 
@@ -110,12 +123,14 @@ class Tracker:
         self.known.add(uid)
 
     def node_event(self, kind: str, node: dict[str, Any], arrived: float) -> None:
-        """node_stop: a node whose Ready condition is no longer True marks node_not_ready."""
+        """A node whose Ready condition is no longer True marks node_not_ready, for incidents
+        on it whose fault has that phase (node_stop)."""
         if kind in ("SYNCED", "DELETED") or _condition(node, "Ready") is not None:
             return
         name = node.get("metadata", {}).get("name", "")
         for item in self.open:
-            if item.incident.fault == "node_stop" and item.incident.node == name:
+            incident = item.incident
+            if incident.node == name and "node_not_ready" in incident.expected_phases:
                 self._mark(item, "node_not_ready", arrived, None)
 
     def replay(self, events: Iterable[tuple[str, dict[str, Any], float]]) -> None:
@@ -123,11 +138,10 @@ class Tracker:
             self.pod_event(kind, pod, arrived)
 
     def _advance(self, item: _Open, kind: str, uid: str, pod: dict[str, Any], at: float) -> None:
-        fault = item.incident.fault
-        if fault in ("container_kill", "liveness_break"):
+        if item.follow is Follow.RESTART:
             if uid == item.incident.target_uid and kind != "DELETED":
                 self._advance_restart(item, pod, at)
-        elif fault == "scale":
+        elif item.follow is Follow.SCALE:
             self._advance_scale(item, at)
         else:
             self._advance_replacement(item, kind, uid, pod, at)

@@ -28,7 +28,7 @@ from kubernetes.client.exceptions import ApiException
 from prometheus_client import CollectorRegistry, generate_latest
 
 from chaos import kube, workloads
-from chaos.faults import Workload
+from chaos.kube import Workload
 from chaos.metrics import for_drill, serve
 from chaos.observe.observer import Observer
 from chaos.results.journal import Journal

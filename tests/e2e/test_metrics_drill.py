@@ -26,23 +26,20 @@ from prometheus_client import CollectorRegistry
 
 from chaos import render
 from chaos.cluster.local import LocalCluster
+from chaos.fault_types import NAMES
 from chaos.metrics import MetricsServer, for_drill, serve
-from chaos.monitor import (
-    PrometheusProcess,
+from chaos.monitoring.dashboards import (
     dashboard_files,
     grafana_to_promql,
     load_dashboard,
     metric_names,
     panel_queries,
-    query,
-    query_range,
-    start_prometheus,
-    stop_prometheus,
     variable_queries,
-    wait_for,
 )
+from chaos.monitoring.process import PrometheusProcess, start_prometheus, stop_prometheus
+from chaos.monitoring.query import query, query_range, wait_for
 from chaos.runner import DrillRun, RunOptions
-from chaos.spec import FAULT_TYPES, Drill, parse_drill
+from chaos.spec import Drill, parse_drill
 
 from support import (
     free_port,
@@ -131,7 +128,7 @@ def run_drills(stack: Stack, cluster: LocalCluster, out: Path) -> Drilled:
         metrics = for_drill(stack.registry, drill)  # as `chaos-drill run --metrics-port` does
         if not summaries:  # Prometheus sees the zeros first, so rates see every increase
             zeros = f"chaosdrill_faults_injected_total{WEB}"
-            wait_for(stack.url, zeros, lambda found: len(found) == len(FAULT_TYPES))
+            wait_for(stack.url, zeros, lambda found: len(found) == len(NAMES))
         options = RunOptions(out_dir=out / fault, metrics=metrics)
         DrillRun(drill, cluster, options, print).run()
         summaries[fault] = json.loads((out / fault / "summary.json").read_text())

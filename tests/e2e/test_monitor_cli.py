@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from chaos.cluster import processes
+from chaos.monitoring.process import RECORD_FILE
+
 from support import free_port, needs_prometheus, pids_with_argument
 
 pytestmark = [pytest.mark.e2e, needs_prometheus]
@@ -65,7 +68,7 @@ def test_up_scrapes_the_exporter_port_and_down_stops_it(state_dir: Path) -> None
     up = monitor(state_dir, "up", "--port", str(port), "--exporter-port", str(exporter_port))
     assert up.returncode == 0, up.stderr
     assert up.stdout == f"http://127.0.0.1:{port}\n"
-    pid = int((state_dir / "prometheus.pid").read_text())
+    pid = processes.load(state_dir / RECORD_FILE)[0].pid
     assert running_from(state_dir) == [pid]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=5) as response:
         assert response.status == 200
@@ -77,7 +80,7 @@ def test_up_scrapes_the_exporter_port_and_down_stops_it(state_dir: Path) -> None
     assert "stopped prometheus" in down.stderr
     assert running_from(state_dir) == []
     assert not listening(port)
-    assert not (state_dir / "prometheus.pid").exists()
+    assert not (state_dir / RECORD_FILE).exists()
     again = monitor(state_dir, "down")
     assert again.returncode == 0
     assert "no prometheus running" in again.stderr
@@ -89,7 +92,7 @@ def test_a_port_in_use_is_one_line_and_starts_nothing(state_dir: Path, taken_por
         f"port {taken_port} is already in use on 127.0.0.1: pick another with --port"
     )
     assert running_from(state_dir) == []
-    assert not (state_dir / "prometheus.pid").exists()
+    assert not (state_dir / RECORD_FILE).exists()
 
 
 def test_missing_prometheus_is_one_line_and_starts_nothing(
@@ -107,7 +110,7 @@ def test_a_second_up_is_refused_and_the_first_keeps_running(state_dir: Path) -> 
     port = free_port()
     first = monitor(state_dir, "up", "--port", str(port))
     assert first.returncode == 0, first.stderr
-    pid = int((state_dir / "prometheus.pid").read_text())
+    pid = processes.load(state_dir / RECORD_FILE)[0].pid
     second = monitor(state_dir, "up", "--port", str(free_port()))
     assert one_error_line(second).startswith(
         f"prometheus is already running from {state_dir.resolve()} (pid {pid})"

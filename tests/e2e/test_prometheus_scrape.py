@@ -1,5 +1,6 @@
-"""A real Prometheus (chaos/monitor.py) scrapes a DrillMetrics exporter on loopback: the values
-arrive, the rules evaluate, and every query of every dashboard returns data. No cluster needed.
+"""A real Prometheus (chaos/monitoring/process.py) scrapes a DrillMetrics exporter on loopback:
+the values arrive, the rules evaluate, and every query of every dashboard returns data. No
+cluster needed.
 """
 
 from __future__ import annotations
@@ -14,20 +15,23 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from chaos.cluster import processes
+from chaos.fault_types import NAMES, PHASES_BY_FAULT
 from chaos.metrics import DrillMetrics, serve
-from chaos.monitor import (
-    PrometheusProcess,
+from chaos.monitoring.dashboards import (
     dashboard_files,
     dashboard_queries,
     grafana_to_promql,
-    query,
+    variable_queries,
+)
+from chaos.monitoring.process import (
+    RECORD_FILE,
+    PrometheusProcess,
     start_prometheus,
     stop_prometheus,
-    variable_queries,
-    wait_for,
 )
-from chaos.spec import FAULT_TYPES
-from chaos.timeline import PHASES_BY_FAULT, Incident
+from chaos.monitoring.query import query, wait_for
+from chaos.timeline import Incident
 
 from support import free_port, has_finite_value, needs_prometheus
 
@@ -82,14 +86,14 @@ def _record_a_drill(metrics: DrillMetrics) -> None:
 @pytest.fixture(scope="module")
 def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drill]:
     registry = CollectorRegistry()
-    metrics = DrillMetrics(registry, "demo", "web", FAULT_TYPES, phases=PHASES_BY_FAULT)
+    metrics = DrillMetrics(registry, "demo", "web", NAMES, phases=PHASES_BY_FAULT)
     state_dir: Path = tmp_path_factory.mktemp("prometheus")
     with serve(registry, port=0) as exporter:
         prometheus = start_prometheus(state_dir, port=free_port(), exporter_port=exporter.port)
         try:
             # Let Prometheus see the zeros first, so rates and changes() see the increase.
             zeros = 'chaosdrill_faults_injected_total{namespace="demo", workload="web"}'
-            wait_for(prometheus.url, zeros, lambda found: len(found) == len(FAULT_TYPES))
+            wait_for(prometheus.url, zeros, lambda found: len(found) == len(NAMES))
             _record_a_drill(metrics)
             yield Drill(prometheus, metrics)
         finally:
@@ -98,8 +102,8 @@ def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drill]:
 
 def test_prometheus_runs_on_loopback_with_a_pid_file(drill: Drill) -> None:
     assert drill.prometheus.url.startswith("http://127.0.0.1:")
-    pid_file = drill.prometheus.state_dir / "prometheus.pid"
-    assert int(pid_file.read_text()) == drill.prometheus.pid
+    record = processes.load(drill.prometheus.state_dir / RECORD_FILE)
+    assert [p.pid for p in record] == [drill.prometheus.pid]
     up = wait_for(drill.prometheus.url, 'up{job="chaos-drill"}', has_finite_value)
     assert [sample.value for sample in up] == [1.0]
 
@@ -163,7 +167,8 @@ def test_every_dashboard_query_returns_data(drill: Drill, dashboard: str, expr: 
 def test_stop_by_pid_file_from_another_process(tmp_path: Path) -> None:
     """The CLI starts and stops Prometheus in separate runs: stopping must not need the child."""
     start = (
-        "import sys; from pathlib import Path; from chaos.monitor import start_prometheus; "
+        "import sys; from pathlib import Path; "
+        "from chaos.monitoring.process import start_prometheus; "
         "print(start_prometheus(Path(sys.argv[1]), port=int(sys.argv[2])).pid)"
     )
     started = subprocess.run(
@@ -179,5 +184,5 @@ def test_stop_by_pid_file_from_another_process(tmp_path: Path) -> None:
     finally:
         assert stop_prometheus(tmp_path) is True
     assert _command_of(pid) == ""  # gone, or a zombie left to an init that does not reap
-    assert not (tmp_path / "prometheus.pid").exists()
+    assert not (tmp_path / RECORD_FILE).exists()
     assert stop_prometheus(tmp_path) is False

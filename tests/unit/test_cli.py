@@ -43,3 +43,12 @@ def test_report_without_journal(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_unknown_provider(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     one_error_line(capsys, ["run", str(GOOD), "--provider", "minikube", "--out",
                             str(tmp_path / "out")], "unknown provider 'minikube'")
+
+
+def test_faults_lists_the_registry(capsys: pytest.CaptureFixture[str]) -> None:
+    from chaos.fault_types import NAMES
+
+    assert main(["faults"]) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[0] for line in out.splitlines() if not line[0].isspace()] == list(NAMES)
+    assert "injected > node_not_ready > target_gone" in out and "needs:  node control" in out

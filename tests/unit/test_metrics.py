@@ -9,11 +9,11 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from chaos.errors import SetupError
+from chaos.fault_types import NAMES, PHASES_BY_FAULT
 from chaos.metrics import DrillMetrics, for_drill, serve
-from chaos.spec import FAULT_TYPES, load_drill
-from chaos.timeline import PHASES_BY_FAULT
+from chaos.spec import load_drill
 
-# The drill spec owns the real list (chaos.spec.FAULT_TYPES); these tests need only some names.
+# The drill spec owns the real list (chaos.fault_types.NAMES); these tests need only some names.
 FAULTS = ("pod_delete", "container_kill", "node_drain")
 PHASES = {
     "pod_delete": ("injected", "target_gone", "scheduled", "ready"),
@@ -190,7 +190,7 @@ def test_a_drill_gets_every_faults_series_and_its_own_faults_phases(
 ) -> None:
     drill = load_drill(Path(__file__).parents[2] / "manifests/drills/web-container-kill.yaml")
     metrics = for_drill(registry, drill)
-    for fault in FAULT_TYPES:
+    for fault in NAMES:
         assert _value(registry, "chaosdrill_faults_injected_total", fault=fault) == 0
     phases = {
         (sample.labels["fault"], sample.labels["phase"])

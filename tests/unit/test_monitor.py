@@ -1,4 +1,4 @@
-"""Unit tests for chaos/monitor.py that start no Prometheus: errors, PID safety, ConfigMaps."""
+"""Unit tests for chaos/monitoring/ that start no Prometheus: errors, PID safety, ConfigMaps."""
 
 from __future__ import annotations
 
@@ -10,26 +10,33 @@ from typing import Any
 
 import pytest
 
+from chaos.cluster import processes
+from chaos.cluster.processes import Process
 from chaos.errors import SetupError
-from chaos.monitor import (
-    MONITORING_NAMESPACE,
-    dashboard_configmap,
+from chaos.monitoring.dashboards import (
     dashboard_files,
     dashboard_queries,
-    default_state_dir,
     format_legend,
     grafana_to_promql,
-    k8s_manifests,
     load_dashboard,
     metric_names,
     panel_queries,
-    query,
+    variable_queries,
+)
+from chaos.monitoring.k8s import (
+    MONITORING_NAMESPACE,
+    dashboard_configmap,
+    k8s_manifests,
     render_k8s_manifests,
+)
+from chaos.monitoring.process import (
+    RECORD_FILE,
+    default_state_dir,
     start_prometheus,
     stop_prometheus,
-    variable_queries,
     write_config,
 )
+from chaos.monitoring.query import query
 
 
 @pytest.fixture
@@ -54,7 +61,7 @@ def test_taken_port_is_refused_before_starting(tmp_path: Path, taken_port: int) 
     assert str(caught.value) == (
         f"port {taken_port} is already in use on 127.0.0.1: pick another with --port"
     )
-    assert not (tmp_path / "prometheus.pid").exists()
+    assert not (tmp_path / RECORD_FILE).exists()
 
 
 def test_a_prometheus_that_exits_is_reported_and_forgotten(
@@ -62,7 +69,7 @@ def test_a_prometheus_that_exits_is_reported_and_forgotten(
 ) -> None:
     with pytest.raises(SetupError, match=r"prometheus exited with code 1: \(no output\)"):
         start_prometheus(tmp_path, port=closed_port, binary="false", ready_timeout=10)
-    assert not (tmp_path / "prometheus.pid").exists()
+    assert not (tmp_path / RECORD_FILE).exists()
 
 
 def test_stop_without_a_pid_file_does_nothing(tmp_path: Path) -> None:
@@ -70,9 +77,13 @@ def test_stop_without_a_pid_file_does_nothing(tmp_path: Path) -> None:
 
 
 def test_stop_never_signals_a_pid_that_is_not_this_state_dirs_prometheus(tmp_path: Path) -> None:
-    (tmp_path / "prometheus.pid").write_text(f"{os.getpid()}\n")
+    """A record whose PID now belongs to another process (here: this test's) is left alone."""
+    started = processes.start_time_of(os.getpid())
+    assert started is not None
+    reused = Process("prometheus", os.getpid(), started + 1, "log", ("prometheus",))
+    processes.save(tmp_path / RECORD_FILE, [reused])
     assert stop_prometheus(tmp_path) is False  # had it signalled, this test would be dead
-    assert not (tmp_path / "prometheus.pid").exists()
+    assert not (tmp_path / RECORD_FILE).exists()
 
 
 def test_config_points_at_the_exporter_port(tmp_path: Path) -> None:

@@ -15,8 +15,9 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from chaos.metrics import DrillMetrics
-from chaos.monitor import MONITORING_DIR, dashboard_files, dashboard_queries
+from chaos.metrics import DEFAULT_METRICS_PORT, DrillMetrics
+from chaos.monitoring import MONITORING_DIR
+from chaos.monitoring.dashboards import dashboard_files, dashboard_queries
 
 METRIC_NAME = re.compile(r"\bchaosdrill_[a-z_]+")
 RECORDED_NAME = re.compile(r"\bchaosdrill:[a-z0-9_:]+")
@@ -176,3 +177,12 @@ def test_every_alert_has_a_rule_test() -> None:
             "ChaosDrillAvailabilityUnderSLO",
         }
     )
+
+
+def test_the_manifests_scrape_the_exporter_port_python_defines() -> None:
+    """9464 is defined once, chaos.metrics.DEFAULT_METRICS_PORT; the YAML and JSON must agree."""
+    in_cluster = yaml.safe_load((MONITORING_DIR / "prometheus-k8s.yml").read_text())
+    local = json.loads((MONITORING_DIR / "targets.json").read_text())
+    targets = [t for job in in_cluster["scrape_configs"] for c in job.get("static_configs", [])
+               for t in c["targets"]] + [t for group in local for t in group["targets"]]
+    assert targets and all(t.endswith(f":{DEFAULT_METRICS_PORT}") for t in targets), targets

@@ -18,17 +18,20 @@ from kubernetes.client import (
     V1PodStatus,
 )
 
+from chaos.errors import SpecError
 from chaos.spec import load_drill
 from chaos.targeting import (
     OPT_IN_LABEL,
     PodInfo,
     TargetingParams,
+    check_node,
     filter_min_age,
     filter_namespace,
     filter_not_protected,
     filter_opted_in,
     filter_running,
     filter_selector,
+    pods_on_node,
     select_targets,
 )
 
@@ -210,3 +213,21 @@ def test_params_for_drill() -> None:
     assert (params.namespace, params.count, params.max_unavailable) == ("demo", 1, 1)
     with pytest.raises(ValueError, match="matchLabels"):
         TargetingParams.for_drill(drill)
+
+
+def test_pods_on_node_are_its_opted_in_available_pods_by_name() -> None:
+    pods = [pod("c", node="node-2"), pod("a", node="node-2"), pod("b"),
+            pod("d", node="node-2", ready=False), pod("e", node="node-2", deleting=True),
+            pod("f", node="node-2", labels={"app": "web"})]
+    assert names(pods_on_node(pods, "node-2")) == ["a", "c"]
+    assert names(pods_on_node(pods, "node-1")) == ["b"]
+    assert pods_on_node(pods, "node-3") == []
+
+
+def test_a_missing_node_is_refused_naming_the_field_and_the_nodes() -> None:
+    check_node(None, ["node-1"])
+    check_node("node-2", ["node-1", "node-2"])
+    with pytest.raises(SpecError) as refused:
+        check_node("node-9", ["node-2", "node-1"])
+    assert str(refused.value) == ("spec.fault.node node-9 does not exist: use one of node-1, "
+                                  "node-2, or leave it out")

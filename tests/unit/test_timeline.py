@@ -7,11 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chaos.spec import FAULT_TYPES
+from chaos.fault_types import NAMES, PHASES_BY_FAULT, REPLACEMENT_PHASES, RESTART_PHASES
 from chaos.timeline import (
-    PHASES_BY_FAULT,
-    REPLACEMENT_PHASES,
-    RESTART_PHASES,
     Incident,
     incident_id,
     phases_for,
@@ -42,7 +39,7 @@ def recovered_incident() -> Incident:
 
 
 def test_every_fault_has_phases_from_injected_to_ready() -> None:
-    assert set(PHASES_BY_FAULT) == set(FAULT_TYPES)
+    assert set(PHASES_BY_FAULT) == set(NAMES)
     for phases in PHASES_BY_FAULT.values():
         assert phases[0] == "injected" and phases[-1] == "ready"
     assert phases_for("container_kill") == RESTART_PHASES
