@@ -69,7 +69,7 @@ class LocalCluster:
         archives = images.build_archives(images.archive_dir())
         network.set_up(lay.state)
         self._start("etcd", configs.etcd_command(lay), "etcd")
-        self._wait("etcd healthy", lambda: _http_ok(f"http://127.0.0.1:{L.ETCD_PORT}/health"),
+        self._wait("etcd healthy", lambda: _http_ok(f"http://{L.LOOPBACK}:{L.ETCD_PORT}/health"),
                    progress)
         self._start("kube-apiserver", configs.apiserver_command(lay), "control-plane")
         self._wait("kube-apiserver ready", lambda: self._api_ok("/readyz"), progress)
@@ -243,7 +243,7 @@ class LocalCluster:
 
 
 def _proxy_synced() -> bool:
-    return _http_ok(f"http://127.0.0.1:{L.PROXY_HEALTHZ_PORT}/healthz")
+    return _http_ok(f"http://{L.LOOPBACK}:{L.PROXY_HEALTHZ_PORT}/healthz")
 
 
 def _remove(path: Path) -> None:
@@ -279,14 +279,27 @@ def preflight_tools() -> None:
 
 
 def preflight_ports(lay: Layout) -> None:
-    for port, owner in sorted(lay.ports.items()):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("0.0.0.0", port))
-            except OSError:
-                raise SetupError(f"port {port} (for {owner}) is already in use: stop what "
-                                 f"listens there ('ss -ltnp sport = :{port}' shows it)") from None
+    for port, (address, owner) in sorted(lay.ports.items()):
+        if not port_free(address, port):
+            raise SetupError(f"port {port} (for {owner}) is already in use on {address}: stop "
+                             f"what listens there ('ss -ltnp sport = :{port}' shows it)")
+
+
+IP_FREEBIND = 15
+"""Linux's IP_FREEBIND (not in Python's socket module): bind the bridge address before the
+bridge exists."""
+
+
+def port_free(address: str, port: int) -> bool:
+    """Whether a component may listen on ADDRESS:PORT (a wildcard listener there also blocks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
+        try:
+            probe.bind((address, port))
+        except OSError:
+            return False
+    return True
 
 
 def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
