@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import math
 import os
@@ -242,3 +243,43 @@ class Figures:
             print(f"\n{name}: median {entry['median']} {entry['unit']} "
                   f"(min {entry['min']}, max {entry['max']}, n {len(entry['samples'])})")
         print(f"written to {results}", flush=True)
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One listening socket: TCP in LISTEN, or a bound UDP socket with no peer."""
+
+    protocol: str
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    port: int
+
+
+def _proc_net_address(text: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]:
+    """Decodes /proc/net/tcp's "0100007F:1F90": 32-bit words in host (little-endian) order."""
+    host, port = text.split(":")
+    raw = b"".join(bytes.fromhex(host[i:i + 8])[::-1] for i in range(0, len(host), 8))
+    return ipaddress.ip_address(raw), int(port, 16)
+
+
+def listeners(pid: int) -> list[Listener]:
+    """Every listening TCP and UDP socket (IPv4 and IPv6) PID holds open, seen in its own network
+    namespace: /proc/PID/net/* entries whose inode is among /proc/PID/fd's sockets."""
+    proc = Path("/proc", str(pid))
+    inodes = set()
+    for fd in (proc / "fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except FileNotFoundError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for protocol in ("tcp", "tcp6", "udp", "udp6"):
+        for line in (proc / "net" / protocol).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+            unconnected_udp = protocol.startswith("udp") and _proc_net_address(remote)[1] == 0
+            if inode in inodes and (state == "0A" or unconnected_udp):
+                address, port = _proc_net_address(local)
+                found.append(Listener(protocol, address, port))
+    return found

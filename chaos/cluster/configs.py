@@ -28,7 +28,7 @@ def write_pki(lay: Layout) -> None:
                  "kubernetes.default.svc.cluster.local")
     requests = [
         pki.CertRequest("apiserver", "kube-apiserver", dns_names=api_names,
-                        ip_addresses=("127.0.0.1", L.NODE_IP, network.API_SERVICE_IP),
+                        ip_addresses=(L.LOOPBACK, L.NODE_IP, network.API_SERVICE_IP),
                         server=True, client=False),
         pki.CertRequest("apiserver-kubelet-client", "kube-apiserver-kubelet-client",
                         ("system:masters",)),
@@ -96,7 +96,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   path = "{node.state / 'opt'}"
 [{cri}]
   sandbox_image = "{PAUSE_IMAGE}"
-  stream_server_address = "127.0.0.1"
+  stream_server_address = "{L.LOOPBACK}"
   stream_server_port = "0"
   netns_mounts_under_state_dir = true
   # this machine's root may not lower oom_score_adj (no CAP_SYS_RESOURCE); clamp instead
@@ -121,7 +121,7 @@ def kubelet_config(lay: Layout, node: Node) -> dict[str, object]:
         "kind": "KubeletConfiguration",
         "address": L.NODE_IP,
         "port": node.kubelet_port,
-        "healthzBindAddress": "127.0.0.1",
+        "healthzBindAddress": L.LOOPBACK,
         "healthzPort": node.healthz_port,
         "readOnlyPort": 0,
         "authentication": {
@@ -160,8 +160,8 @@ def kube_proxy_config(lay: Layout) -> dict[str, object]:
         "bindAddress": L.NODE_IP,
         "mode": "iptables",
         "clusterCIDR": network.POD_CIDR,
-        "healthzBindAddress": f"127.0.0.1:{L.PROXY_HEALTHZ_PORT}",
-        "metricsBindAddress": f"127.0.0.1:{L.PROXY_METRICS_PORT}",
+        "healthzBindAddress": f"{L.LOOPBACK}:{L.PROXY_HEALTHZ_PORT}",
+        "metricsBindAddress": f"{L.LOOPBACK}:{L.PROXY_METRICS_PORT}",
         "nodePortAddresses": [f"{L.NODE_IP}/32"],
         "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s",
                       "tcpCloseWaitTimeout": "0s"},
@@ -170,8 +170,8 @@ def kube_proxy_config(lay: Layout) -> dict[str, object]:
 
 
 def etcd_command(lay: Layout) -> list[str]:
-    client = f"http://127.0.0.1:{L.ETCD_PORT}"
-    peer = f"http://127.0.0.1:{L.ETCD_PEER_PORT}"
+    client = f"http://{L.LOOPBACK}:{L.ETCD_PORT}"
+    peer = f"http://{L.LOOPBACK}:{L.ETCD_PEER_PORT}"
     return [str(L.etcd_binary()), "--name", "local", "--data-dir", str(lay.state / "etcd"),
             "--listen-client-urls", client, "--advertise-client-urls", client,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
@@ -181,8 +181,10 @@ def etcd_command(lay: Layout) -> list[str]:
 def apiserver_command(lay: Layout) -> list[str]:
     pk = lay.pki
     return [str(L.bin_dir() / "kube-apiserver"),
-            f"--etcd-servers=http://127.0.0.1:{L.ETCD_PORT}",
+            f"--etcd-servers=http://{L.LOOPBACK}:{L.ETCD_PORT}",
             f"--secure-port={L.API_PORT}", f"--advertise-address={L.NODE_IP}",
+            # the bridge only: host clients and pods (via the kubernetes Service) both reach it
+            f"--bind-address={L.NODE_IP}", "--anonymous-auth=false",
             f"--service-cluster-ip-range={network.SERVICE_CIDR}",
             f"--client-ca-file={pk / 'ca.crt'}",
             f"--tls-cert-file={pk / 'apiserver.crt'}",
@@ -205,7 +207,7 @@ def apiserver_command(lay: Layout) -> list[str]:
 def _component_auth(lay: Layout, name: str) -> list[str]:
     kubeconfig = str(lay.config / f"{name}.kubeconfig")
     return [f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
-            f"--authorization-kubeconfig={kubeconfig}", "--bind-address=127.0.0.1",
+            f"--authorization-kubeconfig={kubeconfig}", f"--bind-address={L.LOOPBACK}",
             "--leader-elect=false", "--profiling=false", "--v=1"]
 
 

@@ -18,6 +18,10 @@ CONTROLLER_MANAGER_PORT = 10257
 SCHEDULER_PORT = 10259
 PROXY_HEALTHZ_PORT = 10256
 PROXY_METRICS_PORT = 10249
+LOOPBACK = "127.0.0.1"
+NODE_IP = network.GATEWAY
+"""The bridge address: the API server and kubelets listen here, pods reach it; all else on
+LOOPBACK, so nothing listens on the machine's other interfaces."""
 COMPONENTS = (
     "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy",
 )
@@ -106,20 +110,21 @@ class Layout:
 
     @property
     def api_url(self) -> str:
-        return f"https://127.0.0.1:{API_PORT}"
+        return f"https://{NODE_IP}:{API_PORT}"
 
     @property
-    def ports(self) -> dict[int, str]:
-        """Every TCP port the cluster listens on, with the component that owns it."""
+    def ports(self) -> dict[int, tuple[str, str]]:
+        """Every fixed TCP port the cluster listens on: its address and the component owning it."""
         ports = {
-            API_PORT: "kube-apiserver", ETCD_PORT: "etcd", ETCD_PEER_PORT: "etcd",
-            CONTROLLER_MANAGER_PORT: "kube-controller-manager", SCHEDULER_PORT: "kube-scheduler",
-            PROXY_HEALTHZ_PORT: "kube-proxy", PROXY_METRICS_PORT: "kube-proxy",
+            API_PORT: (NODE_IP, "kube-apiserver"), ETCD_PORT: (LOOPBACK, "etcd"),
+            ETCD_PEER_PORT: (LOOPBACK, "etcd"),
+            CONTROLLER_MANAGER_PORT: (LOOPBACK, "kube-controller-manager"),
+            SCHEDULER_PORT: (LOOPBACK, "kube-scheduler"),
+            PROXY_HEALTHZ_PORT: (LOOPBACK, "kube-proxy"),
+            PROXY_METRICS_PORT: (LOOPBACK, "kube-proxy"),
         }
         for node in self.nodes:
-            ports[node.kubelet_port] = f"kubelet {node.name}"
-            ports[node.healthz_port] = f"kubelet {node.name}"
+            ports[node.kubelet_port] = (NODE_IP, f"kubelet {node.name}")
+            ports[node.healthz_port] = (LOOPBACK, f"kubelet {node.name}")
         return ports
 
-
-NODE_IP = network.GATEWAY

@@ -68,7 +68,7 @@ class LocalCluster:
         archives = images.build_archives(images.archive_dir())
         network.set_up(lay.state)
         self._start("etcd", configs.etcd_command(lay), "etcd")
-        self._wait("etcd healthy", lambda: _http_ok(f"http://127.0.0.1:{L.ETCD_PORT}/health"),
+        self._wait("etcd healthy", lambda: _http_ok(f"http://{L.LOOPBACK}:{L.ETCD_PORT}/health"),
                    progress)
         self._start("kube-apiserver", configs.apiserver_command(lay), "control-plane")
         self._wait("kube-apiserver ready", lambda: self._api_ok("/readyz"), progress)
@@ -242,7 +242,7 @@ class LocalCluster:
 
 
 def _proxy_synced() -> bool:
-    return _http_ok(f"http://127.0.0.1:{L.PROXY_HEALTHZ_PORT}/healthz")
+    return _http_ok(f"http://{L.LOOPBACK}:{L.PROXY_HEALTHZ_PORT}/healthz")
 
 
 def _remove(path: Path) -> None:
@@ -278,10 +278,10 @@ def preflight_tools() -> None:
 
 
 def preflight_ports(lay: Layout) -> None:
-    for port, owner in sorted(lay.ports.items()):
-        processes.ensure_port_free(port, "0.0.0.0", f"port {port} (for {owner}) is already in "
-                                   f"use: stop what listens there ('ss -ltnp sport = :{port}' "
-                                   "shows it)")
+    for port, (address, owner) in sorted(lay.ports.items()):
+        processes.ensure_port_free(port, address, f"port {port} (for {owner}) is already in use "
+                                   f"on {address}: stop what listens there ('ss -ltnp sport = "
+                                   f":{port}' shows it)")
 
 
 def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:

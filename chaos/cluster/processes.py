@@ -177,11 +177,26 @@ def kill_cgroup_processes(timeout: float = 10.0, prefixes: Sequence[str] = ("",)
         time.sleep(0.1)
 
 
+IP_FREEBIND = 15
+"""Linux's IP_FREEBIND (not in Python's socket module): bind the bridge address before the
+bridge exists."""
+
+
+def port_free(host: str, port: int) -> bool:
+    """Whether a server may listen on HOST:PORT (a wildcard listener there also blocks it)."""
+    try:
+        ensure_port_free(port, host, "taken")
+    except SetupError:
+        return False
+    return True
+
+
 def ensure_port_free(port: int, host: str, taken: str) -> None:
     """A SetupError saying TAKEN when something listens on HOST:PORT (bound with SO_REUSEADDR,
     as the servers we start bind)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
         try:
             probe.bind((host, port))
         except OSError as error:

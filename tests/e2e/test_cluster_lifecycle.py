@@ -84,7 +84,7 @@ def test_not_root(cluster_down: LocalCluster) -> None:
 def test_port_taken(cluster_down: LocalCluster) -> None:
     with socket.socket() as holder:
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        holder.bind(("127.0.0.1", 6443))
+        holder.bind(("0.0.0.0", 6443))  # on every address, so also on the API server's
         holder.listen()
         one_line_error(run_cli("cluster", "up"), "port 6443", "kube-apiserver", "already in use")
     assert_nothing_left(cluster_down)

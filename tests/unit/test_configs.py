@@ -143,3 +143,36 @@ def test_control_plane_uses_the_fixed_ports_and_ranges(lay: Layout) -> None:
     assert f"--secure-port={L.SCHEDULER_PORT}" in configs.scheduler_command(lay)
     etcd = configs.etcd_command(lay)
     assert etcd[etcd.index("--listen-client-urls") + 1] == f"http://127.0.0.1:{L.ETCD_PORT}"
+
+
+def flag(command: list[str], name: str) -> str:
+    values = [arg.split("=", 1)[1] for arg in command if arg.startswith(f"--{name}=")]
+    assert len(values) == 1, f"--{name} given {len(values)} times"
+    return values[0]
+
+
+def test_every_component_listens_where_the_layout_says(lay: Layout) -> None:
+    """Each fixed port's address in Layout.ports is the one its component is told to bind."""
+    ports = lay.ports
+    assert {address for address, _ in ports.values()} == {L.LOOPBACK, L.NODE_IP}
+    apiserver = configs.apiserver_command(lay)
+    assert flag(apiserver, "bind-address") == ports[L.API_PORT][0] == L.NODE_IP
+    assert flag(apiserver, "anonymous-auth") == "false"
+    assert f"https://{flag(apiserver, 'advertise-address')}:{L.API_PORT}" == lay.api_url
+    for command, port in ((configs.controller_manager_command(lay), L.CONTROLLER_MANAGER_PORT),
+                          (configs.scheduler_command(lay), L.SCHEDULER_PORT)):
+        assert flag(command, "bind-address") == ports[port][0]
+    etcd = configs.etcd_command(lay)
+    for option, port in (("--listen-client-urls", L.ETCD_PORT),
+                         ("--listen-peer-urls", L.ETCD_PEER_PORT)):
+        assert etcd[etcd.index(option) + 1] == f"http://{ports[port][0]}:{port}"
+    proxy = configs.kube_proxy_config(lay)
+    for field, port in (("healthzBindAddress", L.PROXY_HEALTHZ_PORT),
+                        ("metricsBindAddress", L.PROXY_METRICS_PORT)):
+        assert proxy[field] == f"{ports[port][0]}:{port}"
+    for node in lay.nodes:
+        kubelet = configs.kubelet_config(lay, node)
+        assert kubelet["address"] == ports[node.kubelet_port][0]
+        assert kubelet["healthzBindAddress"] == ports[node.healthz_port][0]
+        assert kubelet["readOnlyPort"] == 0
+        assert cri(node)["stream_server_address"] == L.LOOPBACK
