@@ -88,7 +88,8 @@ class ResourceWatch:
     def _list(self) -> None:
         # with only_new, a one-item list just yields the version to watch from
         extra = {"limit": 1} if self.only_new else {}
-        response = self.list_call(*self.args, _preload_content=False, **extra, **self.kwargs)
+        response = self.list_call(*self.args, _preload_content=False, _request_timeout=(5, 60),
+                                  **extra, **self.kwargs)
         arrived = time.monotonic()
         body = json.loads(response.data)
         items = [] if self.only_new else body.get("items") or []

@@ -52,3 +52,14 @@ def test_faults_lists_the_registry(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert [line.split()[0] for line in out.splitlines() if not line[0].isspace()] == list(NAMES)
     assert "injected > node_not_ready > target_gone" in out and "needs:  node control" in out
+
+
+def test_min_availability_without_probe_is_refused_before_the_cluster(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    drill = tmp_path / "drill.yaml"
+    text = GOOD.read_text()
+    drill.write_text("\n".join(line for line in text.splitlines() if "probe:" not in line))
+    one_error_line(capsys, ["run", str(drill), "--provider", "kubeconfig", "--kubeconfig",
+                            str(tmp_path / "none"), "--out", str(tmp_path / "out")],
+                   "spec.slo.minAvailability", "spec.probe")
+    assert not (tmp_path / "out").exists()
