@@ -4,6 +4,7 @@ readers shared by the rest of the package, and the workload a drill targets (`Wo
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -124,7 +125,7 @@ class Workload:
         return ",".join(f"{k}={v}" for k, v in sorted(self.match_labels.items()))
 
 
-USER_ERRORS = (ApiException, HTTPError, TimeoutError, OSError)
+USER_ERRORS = (ApiException, HTTPError, TimeoutError, OSError, subprocess.TimeoutExpired)
 """What the cluster or the machine can throw at a drill; the CLI turns them into one line."""
 
 
@@ -138,6 +139,10 @@ def explain(error: BaseException) -> str:
         reason = getattr(error, "reason", None) or error
         return (f"lost the Kubernetes API server ({_first_line(reason)}): check "
                 "'chaos-drill cluster status' and run the drill again")
+    if isinstance(error, subprocess.TimeoutExpired):
+        command = " ".join(map(str, error.cmd)) if isinstance(error.cmd, list) else error.cmd
+        return (f"{command} did not finish in {error.timeout:g}s: check the machine's load and "
+                "the component's log, then retry")
     if isinstance(error, TimeoutError):
         return (f"timed out: {_first_line(error) or 'no answer in time'}: the cluster is slow "
                 "or gone; check 'chaos-drill cluster status' and retry")

@@ -79,7 +79,7 @@ def run_drill(body: kopf.Body, name: str, namespace: str | None, uid: str,
     options = RunOptions(out_dir=out, on_incident=on_incident)
 
     def stop_when_deleted() -> None:
-        stopped.wait()
+        stopped.wait()  # waits until stopped: a daemon thread, ended with the drill
         options.stop.set()
 
     threading.Thread(target=stop_when_deleted, daemon=True).start()

@@ -12,6 +12,9 @@ from chaos.cluster.base import ClusterStatus, Progress
 from chaos.cluster.layout import cache_dir
 from chaos.errors import ClusterError, FaultError, SetupError
 
+KIND_TIMEOUT = 900
+"""Seconds a kind or docker call may take (creating a cluster is the slowest)."""
+
 CONFIG = Path(__file__).resolve().parents[2] / "manifests" / "kind" / "cluster.yaml"
 
 
@@ -44,7 +47,7 @@ class KindCluster:
     def _run(self, command: list[str]) -> str:
         if shutil.which(command[0]) is None:
             raise SetupError(f"{command[0]} not found: install it, or use --provider local")
-        result = subprocess.run(command, capture_output=True, text=True)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=KIND_TIMEOUT)
         if result.returncode != 0:
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
             raise ClusterError(f"{' '.join(command[:3])} failed: {last}")

@@ -204,10 +204,12 @@ class LocalCluster:
                 if processes.is_alive(p)]
         left += [f"process pid {pid} in our cgroups" for pid in processes.cgroup_pids()]
         left += [f"mount {m}" for m in mounts.mounts_under((self.lay.run, self.lay.state))]
-        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
+                               timeout=30).stdout
         left += [f"interface {line.split(':')[1].strip()}" for line in links.splitlines()
                  if network.BRIDGE in line or "veth" in line]
-        routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
+        routes = subprocess.run(["ip", "route"], capture_output=True, text=True,
+                                timeout=30).stdout
         left += [f"route {r}" for r in routes.splitlines()
                  if r.startswith(("10.244.", "10.96.")) or network.BRIDGE in r]
         left += network.leftover_rules()
@@ -216,7 +218,7 @@ class LocalCluster:
     def _cleanup_proxy_rules(self) -> None:
         proxy = L.bin_dir() / "kube-proxy"
         if proxy.exists():
-            subprocess.run([str(proxy), "--cleanup", "--v=0"], capture_output=True)
+            subprocess.run([str(proxy), "--cleanup", "--v=0"], capture_output=True, timeout=60)
 
     # -- status and runtime access ---------------------------------------------------------------
 

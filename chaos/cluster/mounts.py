@@ -23,4 +23,4 @@ def unmount_under(roots: Sequence[Path]) -> None:
         if not points:
             return
         for point in sorted(points, key=lambda p: -p.count("/")):
-            subprocess.run(["umount", "-l", point], capture_output=True)
+            subprocess.run(["umount", "-l", point], capture_output=True, timeout=30)

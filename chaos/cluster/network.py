@@ -20,7 +20,7 @@ SYSCTLS = {
 
 
 def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, check=check)
+    return subprocess.run(args, capture_output=True, text=True, check=check, timeout=60)
 
 
 def node_range(index: int) -> tuple[str, str]:

@@ -8,11 +8,13 @@ from pathlib import Path
 from chaos.errors import FaultError, SetupError
 
 NAMESPACE = "k8s.io"
+RUNTIME_TIMEOUT = 120
+"""Seconds a ctr call may take (an image import is the slowest)."""
 
 
 def ctr(socket: Path, *args: str) -> str:
     command = ["ctr", "--address", str(socket), "--namespace", NAMESPACE, *args]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=RUNTIME_TIMEOUT)
     if result.returncode != 0:
         raise FaultError(f"ctr {' '.join(args)} failed: {result.stderr.strip()}")
     return result.stdout

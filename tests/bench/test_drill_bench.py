@@ -340,12 +340,20 @@ class MemoryTrace:
     seconds: float = 0.0
 
 
+TRACE_DEADLINE_SECONDS = 900
+
+
 def run_and_trace(command: list[str], log: Path) -> MemoryTrace:
     trace = MemoryTrace()
     began = time.monotonic()
     with log.open("w") as output:
         proc = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=output)
+        deadline = began + TRACE_DEADLINE_SECONDS
         while proc.poll() is None:
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait(timeout=30)
+                pytest.fail(f"{' '.join(command)} still running after {TRACE_DEADLINE_SECONDS}s")
             try:
                 rss, peak = kib(proc.pid, "VmRSS"), kib(proc.pid, "VmHWM")
             except OSError:  # it ended between poll and read

@@ -32,9 +32,10 @@ def assert_nothing_left(cluster: LocalCluster) -> None:
     assert processes.cgroup_pids() == set()
     assert not any((h / processes.CGROUP_PARENT).exists() for h in processes.cgroup_hierarchies())
     assert mounts.mounts_under((lay.run, lay.state)) == []
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
+                           timeout=30).stdout
     assert network.BRIDGE not in links and "veth" not in links
-    routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
+    routes = subprocess.run(["ip", "route"], capture_output=True, text=True, timeout=30).stdout
     assert "10.96.0.0" not in routes and "10.244." not in routes
     assert network.leftover_rules() == []
 

@@ -98,15 +98,16 @@ def test_scale_to_six(web: Any) -> None:
 def test_pod_and_service_ranges_never_take_the_default_route(cluster: LocalCluster,
                                                              address: str) -> None:
     route = subprocess.run(["ip", "route", "get", address], capture_output=True, text=True,
-                           check=True).stdout
+                           check=True, timeout=30).stdout
     assert f"dev {network.BRIDGE}" in route, route
 
 
 def test_forward_guard_comes_before_any_kube_proxy_rule(cluster: LocalCluster) -> None:
     mangle = subprocess.run(["iptables", "-w", "-t", "mangle", "-S", "FORWARD"],
-                            capture_output=True, text=True, check=True).stdout.splitlines()
+                            capture_output=True, text=True, check=True,
+                            timeout=30).stdout.splitlines()
     assert [r for r in mangle if r.startswith("-A FORWARD")][0] == (
         f"-A FORWARD -j {network.GUARD_CHAIN}")
     guard = subprocess.run(["iptables", "-w", "-t", "mangle", "-S", network.GUARD_CHAIN],
-                           capture_output=True, text=True, check=True).stdout
+                           capture_output=True, text=True, check=True, timeout=30).stdout
     assert f"-i {network.BRIDGE} ! -o {network.BRIDGE} -j DROP" in guard

@@ -285,7 +285,7 @@ def test_cli_run_serves_final_metrics_until_ctrl_c_ends_the_grace(
     finally:
         if process.poll() is None:
             process.kill()
-            process.communicate()
+            process.communicate(timeout=30)
         prometheus.stop()
     assert process.returncode == 0, stderr
     assert "serving final metrics for 300s" in stderr

@@ -38,7 +38,8 @@ def replacements(gomod_text: str) -> dict[str, tuple[str, str | None]]:
 
 def module_cache() -> Path:
     if shutil.which("go"):
-        out = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True)
+        out = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True,
+                             timeout=60)
         if out.returncode == 0 and out.stdout.strip():
             return Path(out.stdout.strip())
     return Path(os.environ.get("GOMODCACHE", Path.home() / "go" / "pkg" / "mod"))
