@@ -3,7 +3,7 @@ its verdict in the object's status; KopfRunner runs it in a thread, as kopf's ow
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +43,10 @@ def wait_for(list_call: Callable[..., Any], args: tuple[Any, ...], name: str, ti
 
 
 def _brief(obj: Any) -> str:
-    if isinstance(obj, dict):
-        return str(obj.get("status") or {})
     if isinstance(obj, client.V1Deployment):
         return f"replicas={obj.spec.replicas} ready={obj.status.ready_replicas}"
-    return str([(c.type, c.status) for c in (obj.status.conditions or [])])
+    status = obj.get("status") if isinstance(obj, dict) else obj.status.to_dict()
+    return str(status or {})[:300]
 
 
 def wait_established(api: Any, name: str) -> None:
@@ -106,14 +105,33 @@ def test_operator_runs_a_chaosdrill_and_writes_status(operator_env: Any) -> None
     assert (Path(status["resultsDir"]) / "summary.json").exists()
 
 
-def test_deleting_a_running_chaosdrill_stops_and_restores(operator_env: Any,
+@pytest.fixture
+def pods_capped(operator_env: Any) -> Iterator[None]:
+    """A ResourceQuota holding demo at the pods it has: a scale-up stays unrecovered, so the
+    drill keeps web scaled until it is stopped (or its recovery times out)."""
+    core = client.CoreV1Api(operator_env)
+    running = len(core.list_namespaced_pod("demo", field_selector="status.phase=Running").items)
+    quota = {"metadata": {"name": "cap-pods"}, "spec": {"hard": {"pods": str(running)}}}
+    core.create_namespaced_resource_quota("demo", quota)
+    try:
+        wait_for(core.list_namespaced_resource_quota, ("demo",), "cap-pods", 30,
+                 lambda event: "pods" in (event["object"].status.hard or {}),
+                 "ResourceQuota cap-pods in force")
+        yield
+    finally:
+        core.delete_namespaced_resource_quota("cap-pods", "demo")
+
+
+def test_deleting_a_running_chaosdrill_stops_and_restores(operator_env: Any, pods_capped: None,
                                                           tmp_path: Path) -> None:
     web = operator_env
     original = client.AppsV1Api(web).read_namespaced_deployment("web", "demo").spec.replicas
     scaled = original + 2
     doc = drill_object("op-scale")
-    # a long interval: without a working restore-on-delete, web would stay scaled for minutes
-    doc["spec"].update(rounds=2, intervalSeconds=120, fault={"type": "scale", "replicas": scaled})
+    # the quota keeps the new replicas from being created: without restore-on-delete, web
+    # would stay scaled until recovery times out
+    doc["spec"].update(rounds=1, recoveryTimeoutSeconds=180,
+                       fault={"type": "scale", "replicas": scaled})
     custom = client.CustomObjectsApi(web)
     with KopfRunner(["run", "--standalone", "--namespace", "demo"],
                     registry=operator.registry, timeout=240) as runner:
@@ -130,4 +148,5 @@ def test_deleting_a_running_chaosdrill_stops_and_restores(operator_env: Any,
     records = read_journal(next(tmp_path.glob("demo-op-scale-*")) / "journal.jsonl")
     finished = [r for r in records if r.event == "drill_finished"]
     assert finished and finished[0].get("aborted") is True
-    assert [r.get("round") for r in records if r.event == "round_started"] == [1]
+    closed = [r for r in records if r.event == "incident_closed"]
+    assert closed and closed[0].get("recovered") is False  # stopped mid-incident, as intended
