@@ -15,6 +15,7 @@ from kubernetes import client
 from chaos import kube
 from chaos.cluster.kubeconfig import KubeconfigCluster
 from chaos.errors import ChaosDrillError
+from chaos.results import fresh_out_dir
 from chaos.results.summary import Summary
 from chaos.runner import DrillRun, RunOptions
 from chaos.spec import drill_from_object
@@ -68,7 +69,7 @@ def run_drill(body: kopf.Body, name: str, namespace: str | None, uid: str,
         return
     provider = KubeconfigCluster()
     api = kube.api_client(provider.kubeconfig())
-    out = results_root() / f"{namespace}-{name}-{uid[:8]}"
+    out = fresh_out_dir(results_root() / f"{namespace}-{name}-{uid[:8]}")  # restarted: -2
     counts = {"incidents": 0, "recovered": 0}
 
     def on_incident(incident: Incident) -> None:

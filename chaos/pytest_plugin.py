@@ -35,12 +35,13 @@ def chaos_drill(chaos_kubeconfig: Path, tmp_path: Path) -> Any:
             assert chaos_drill("drills/web-pod-kill.yaml").passed
     """
     from chaos.cluster.kubeconfig import KubeconfigCluster
+    from chaos.results import fresh_out_dir
     from chaos.runner import DrillRun, RunOptions
     from chaos.spec import load_drill
 
     def run(path: str | Path, **options: Any) -> Any:
         drill = load_drill(path)
-        out = tmp_path / drill.name
+        out = fresh_out_dir(tmp_path / drill.name)  # a second run of it gets NAME-2
         provider = KubeconfigCluster(str(chaos_kubeconfig))
         return DrillRun(drill, provider, RunOptions(out_dir=out, **options), print).run()
 

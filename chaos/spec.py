@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -24,6 +26,10 @@ CRD_PATH = Path(__file__).resolve().parent.parent / "manifests" / "crds" / "chao
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _TOP_LEVEL_FIELDS = ("apiVersion", "kind", "metadata", "spec", "status")
+_MAX_DEPTH = 20  # a drill nests 5 deep; deeper YAML is a mistake (and would exhaust the stack)
+_INT64 = (-(2**63), 2**63 - 1)  # what the API server's JSON decoder accepts for an integer
+_SHOWN = reprlib.Repr()  # keyword arguments only from Python 3.12
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlist, _SHOWN.maxdict = 2, 60, 60, 4, 4
 _JUNCTOR_MESSAGES = {
     "spec.target": "set either 'kind' and 'name', or 'labelSelector' (not both)",
     "spec.fault": "'replicas' is required when type is scale",
@@ -103,16 +109,26 @@ def load_drill(path: str | Path) -> Drill:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"cannot read drill file {path}: {exc.strerror}; check the path") from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text (byte {exc.start}); save the drill as UTF-8 "
+                        "YAML") from exc
     return parse_drill(text, str(path))
 
 
 def parse_drill(text: str, source: str = "<drill>") -> Drill:
     """Validate a drill document given as YAML text; source names it in error messages."""
     try:
-        document = yaml.safe_load(text)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_events(text, source)
+        loader = yaml.SafeLoader(text)
+        try:
+            root = loader.get_single_node()
+            if root is not None:
+                _check_duplicate_keys(root, (), source)
+            document = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
-        raise SpecError(_yaml_error_message(exc, source)) from exc
+        raise SpecError(_yaml_error_message(exc, text, source)) from exc
     return _build(document, _Locator(source, root))
 
 
@@ -152,6 +168,57 @@ class _Locator:
         return SpecError(f"{prefix}: {problem}")
 
 
+def _shown(value: object) -> str:
+    """A value as it goes into an error message: a short repr, always one line."""
+    return _SHOWN.repr(value)
+
+
+def _line_of(mark: Any) -> str:
+    """The ':LINE' suffix for a YAML mark (pure or C loader); empty without a mark."""
+    return f":{mark.line + 1}" if mark is not None else ""
+
+
+def _check_events(text: str, source: str) -> None:
+    """Refuse aliases and deep nesting from the event stream, before anything recurses on them.
+
+    An alias can make a document refer to itself or grow exponentially ("billion laughs");
+    a drill never needs one.
+    """
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        where = f"{source}{_line_of(event.start_mark)}"
+        if isinstance(event, yaml.AliasEvent):
+            raise SpecError(f"{where}: alias *{event.anchor} is not supported in a drill; "
+                            "write the value out in full")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > _MAX_DEPTH:
+                raise SpecError(f"{where}: nested more than {_MAX_DEPTH} levels deep; "
+                                "a drill needs at most 5")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _check_duplicate_keys(node: yaml.Node, path: tuple[str, ...], source: str) -> None:
+    """YAML loaders keep the last of two equal keys silently; a drill file must not have any."""
+    children: list[tuple[str, yaml.Node]] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[tuple[str, str]] = set()
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = (key_node.tag, key_node.value)
+                field = ".".join((*path, str(key_node.value)))
+                if key in seen:
+                    raise SpecError(f"{source}{_line_of(key_node.start_mark)}: {field}: "
+                                    "duplicate key; keep only one of them")
+                seen.add(key)
+                children.append((str(key_node.value), value_node))
+    elif isinstance(node, yaml.SequenceNode):
+        children = [(str(index), item) for index, item in enumerate(node.value)]
+    for part, child in children:
+        _check_duplicate_keys(child, (*path, part), source)
+
+
 def _child(node: yaml.Node | None, part: str | int) -> tuple[yaml.Node, yaml.Node] | None:
     """The (node to report the line of, value node) for one step of a field path."""
     if isinstance(node, yaml.MappingNode):
@@ -163,9 +230,10 @@ def _child(node: yaml.Node | None, part: str | int) -> tuple[yaml.Node, yaml.Nod
     return None
 
 
-def _yaml_error_message(exc: yaml.YAMLError, source: str) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    line = f":{mark.line + 1}" if mark is not None else ""
+def _yaml_error_message(exc: yaml.YAMLError, text: str, source: str) -> str:
+    line = _line_of(getattr(exc, "problem_mark", None))
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = f":{text.count(chr(10), 0, exc.position) + 1}"
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     return f"{source}{line}: invalid YAML: {problem}; fix the syntax at that line"
 
@@ -179,6 +247,7 @@ def _build(document: object, where: _Locator) -> Drill:
     if not isinstance(spec, Mapping):
         raise where.fail(("spec",), "missing or not a mapping; add spec with target and fault")
     _validate_spec(spec, where)
+    _check_numbers(spec, ("spec",), where)
     _check_needs(spec, where)
     defaulted = _apply_defaults(_crd_schema()["properties"]["spec"], copy.deepcopy(dict(spec)))
     return _drill_from_spec(name, namespace, defaulted)
@@ -188,11 +257,11 @@ def _check_header(document: Mapping[str, Any], where: _Locator) -> None:
     for field, expected in (("apiVersion", API_VERSION), ("kind", KIND)):
         if document.get(field) != expected:
             got = document.get(field)
-            raise where.fail((field,), f"{got!r} is not allowed; set it to {expected}")
+            raise where.fail((field,), f"{_shown(got)} is not allowed; set it to {expected}")
     for field in document:
         if field not in _TOP_LEVEL_FIELDS:
             allowed = ", ".join(_TOP_LEVEL_FIELDS)
-            raise where.fail((), f"unknown field {field!r}; allowed: {allowed}", key=field)
+            raise where.fail((), f"unknown field {_shown(field)}; allowed: {allowed}", key=field)
 
 
 def _check_metadata(metadata: object, where: _Locator) -> tuple[str, str]:
@@ -201,13 +270,14 @@ def _check_metadata(metadata: object, where: _Locator) -> tuple[str, str]:
     name = metadata.get("name")
     if not isinstance(name, str) or not _DNS_SUBDOMAIN.match(name):
         raise where.fail(
-            ("metadata", "name"), f"{name!r} is not a valid name; use lowercase a-z, 0-9 and '-'"
+            ("metadata", "name"),
+            f"{_shown(name)} is not a valid name; use lowercase a-z, 0-9 and '-'",
         )
     namespace = metadata.get("namespace", "default")
     if not isinstance(namespace, str) or not _DNS_LABEL.match(namespace):
         raise where.fail(
             ("metadata", "namespace"),
-            f"{namespace!r} is not a valid namespace; use lowercase a-z, 0-9 and '-'",
+            f"{_shown(namespace)} is not a valid namespace; use lowercase a-z, 0-9 and '-'",
         )
     return name, namespace
 
@@ -222,6 +292,17 @@ def _validate_spec(spec: Mapping[str, Any], where: _Locator) -> None:
         raise where.fail(path, _describe(first, path) + more, key=_offending_key(first))
 
 
+def _check_numbers(value: object, path: tuple[str, ...], where: _Locator) -> None:
+    """The schema lets NaN, infinity and integers of any size through; the API server does not."""
+    if isinstance(value, Mapping):
+        for key, child in value.items():
+            _check_numbers(child, (*path, str(key)), where)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise where.fail(path, f"{value!r} is not a finite number; give a plain number")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise where.fail(path, f"{_shown(value)} is out of range; it must be between "
+                             f"{_INT64[0]} and {_INT64[1]}")
 def _check_needs(spec: Mapping[str, Any], where: _Locator) -> None:
     """Fields that only make sense with another: refused here, before anything is injected."""
     slo = spec.get("slo") or {}
@@ -254,21 +335,25 @@ def _describe(error: jsonschema.ValidationError, path: tuple[str | int, ...]) ->
     joined = ".".join(str(part) for part in path)
     if kind == "additionalProperties":
         allowed = ", ".join(_schema_of(error).get("properties", {}))
-        return f"unknown field {_unknown_fields(error)[0]!r}; allowed: {allowed}"
+        return f"unknown field {_shown(_unknown_fields(error)[0])}; allowed: {allowed}"
     if kind == "required":
         missing = [field for field in rule if field not in value]
         return f"missing required field {missing[0]!r}"
     if kind == "enum":
-        return f"{value!r} is not allowed; use one of {', '.join(map(str, rule))}"
+        return f"{_shown(value)} is not allowed; use one of {', '.join(map(str, rule))}"
     if kind == "type":
-        return f"{value!r} is not of type {rule}"
+        return f"{_shown(value)} is not of type {rule}"
     if kind == "minProperties":
         return "must not be empty; add at least one entry"
+    if kind == "minLength":
+        return "must not be empty"
+    if kind == "pattern":
+        return f"{_shown(value)} does not match {rule!r}"
     if kind in ("minimum", "maximum"):
         return _describe_bound(kind, value, rule, _schema_of(error))
     if kind in ("oneOf", "anyOf", "not") and joined in _JUNCTOR_MESSAGES:
         return _JUNCTOR_MESSAGES[joined]
-    return str(error.message)
+    return " ".join(error.message.split())[:200]
 
 
 def _describe_bound(kind: str, value: Any, bound: Any, schema: Mapping[str, Any]) -> str:
@@ -277,7 +362,7 @@ def _describe_bound(kind: str, value: Any, bound: Any, schema: Mapping[str, Any]
         relation = "greater than" if exclusive else "at least"
     else:
         relation = "less than" if exclusive else "at most"
-    return f"{value!r} is out of range; it must be {relation} {bound}"
+    return f"{_shown(value)} is out of range; it must be {relation} {bound}"
 
 
 @functools.cache

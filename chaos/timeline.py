@@ -27,24 +27,48 @@ def incident_id(round_number: int, index: int) -> str:
 
 @dataclass(frozen=True)
 class CrossCheck:
-    """Whether the monotonic duration between two phases agrees with the API's timestamps."""
+    """Whether the monotonic duration between two phases fits what the API's timestamps allow.
+
+    A whole-second stamp s means the moment fell in [s, s + 1); a stamp with a fraction (the
+    runner's own, at injection) is exact. So the API only bounds the duration, to
+    [api_low_seconds, api_high_seconds]; the low end is never below 0.
+    """
 
     first_phase: str
     last_phase: str
     monotonic_seconds: float
-    api_seconds: float
-    tolerance_seconds: float
+    api_low_seconds: float
+    api_high_seconds: float
+    margin_seconds: float
 
     @property
     def agrees(self) -> bool:
-        return abs(self.monotonic_seconds - self.api_seconds) <= self.tolerance_seconds
+        """The watch's duration lies within the API's bounds, give or take the margin."""
+        low, high = self.api_low_seconds, self.api_high_seconds
+        return low - self.margin_seconds <= self.monotonic_seconds <= high + self.margin_seconds
+
+    def api_bounds(self) -> str:
+        """e.g. 'API 3.120 s', 'API 2.506 to 3.506 s' or 'API at most 0.506 s'."""
+        low, high = self.api_low_seconds, self.api_high_seconds
+        if high < 0:
+            return f"API stamps {-high:.3f} s out of order (clocks differ?)"
+        if high == low:
+            return f"API {low:.3f} s"
+        if low == 0:
+            return f"API at most {high:.3f} s (one-second stamps)"
+        return f"API {low:.3f} to {high:.3f} s (one-second stamps)"
 
     def detail(self) -> str:
         verdict = "agrees" if self.agrees else "DISAGREES"
         return (
             f"{self.first_phase}->{self.last_phase}: watch {self.monotonic_seconds:.3f} s, "
-            f"API {self.api_seconds:.3f} s, {verdict} within {self.tolerance_seconds:.2f} s"
+            f"{self.api_bounds()}, {verdict} within {self.margin_seconds:.2f} s"
         )
+
+
+def api_resolution(stamp: datetime) -> float:
+    """How much later than stamp the moment may have been: 1 s for a whole-second stamp."""
+    return API_RESOLUTION_SECONDS if stamp.microsecond == 0 else 0.0
 
 
 @dataclass
@@ -128,20 +152,22 @@ class Incident:
     def api_cross_check(self, margin_seconds: float = 0.25) -> CrossCheck | None:
         """Compare the first and last phases that have API timestamps; None if fewer than two.
 
-        Whole-second timestamps put the true duration within 1 s of their difference; the
-        margin allows for watch delivery delay.
+        The margin allows for watch delivery delay.
         """
         stamped = [phase for phase in self.expected_phases if phase in self.api_times]
         stamped = [phase for phase in stamped if phase in self.phases]
         if len(stamped) < 2:
             return None
         first, last = stamped[0], stamped[-1]
+        first_at, last_at = self.api_times[first], self.api_times[last]
+        difference = (last_at - first_at).total_seconds()
         return CrossCheck(
             first_phase=first,
             last_phase=last,
             monotonic_seconds=self.phases[last] - self.phases[first],
-            api_seconds=(self.api_times[last] - self.api_times[first]).total_seconds(),
-            tolerance_seconds=API_RESOLUTION_SECONDS + margin_seconds,
+            api_low_seconds=max(0.0, difference - api_resolution(first_at)),
+            api_high_seconds=difference + api_resolution(last_at),
+            margin_seconds=margin_seconds,
         )
 
     def to_dict(self) -> dict[str, Any]:

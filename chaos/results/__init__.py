@@ -23,6 +23,7 @@ __all__ = [
     "JournalRecord",
     "Summary",
     "build_summary",
+    "fresh_out_dir",
     "read_journal",
     "rebuild_results",
     "write_results",
@@ -39,6 +40,17 @@ def write_results(out_dir: str | Path, summary: Summary) -> list[Path]:
         REPORT_NAME: render_report(summary),
     }
     return [_write_atomically(directory / name, text) for name, text in contents.items()]
+
+
+def fresh_out_dir(path: str | Path) -> Path:
+    """path, or else path-2, path-3, ...: the first folder that holds no journal yet, so a
+    second run never lands in the folder of the first."""
+    base = Path(path)
+    candidate, number = base, 1
+    while (candidate / JOURNAL_NAME).exists():
+        number += 1
+        candidate = base.with_name(f"{base.name}-{number}")
+    return candidate
 
 
 def rebuild_results(out_dir: str | Path) -> Summary:

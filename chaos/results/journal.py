@@ -37,7 +37,7 @@ def _wall_clock() -> datetime:
 
 
 class Journal:
-    """An append-only journal file; safe to write from several threads."""
+    """An append-only journal file of one run; safe to write from several threads."""
 
     def __init__(
         self,
@@ -57,9 +57,17 @@ class Journal:
         wall: Callable[[], datetime] = _wall_clock,
         mono: Callable[[], float] = time.monotonic,
     ) -> Journal:
-        """Open path for appending, creating it and its directory if needed."""
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return cls(open(path, "a", encoding="utf-8"), wall, mono)
+        """Create the journal at path (and its directory); one journal holds one run, so a
+        journal with records already in it is refused, not appended to."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return cls(open(path, "x", encoding="utf-8"), wall, mono)
+        except FileExistsError:
+            if path.stat().st_size:
+                raise ChaosDrillError(f"{path} already holds the journal of another run: "
+                                      "write this run to a new results folder") from None
+        return cls(open(path, "a", encoding="utf-8"), wall, mono)  # empty: nothing to mix with
 
     def write(self, event: str, *, mono: float | None = None, **fields: Any) -> JournalRecord:
         """Append one event; mono defaults to now (pass it when the event was seen earlier)."""

@@ -3,6 +3,7 @@ its verdict in the object's status; KopfRunner runs it in a thread, as kopf's ow
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,26 +28,50 @@ def drill_object(name: str) -> dict[str, Any]:
     return doc
 
 
+def wait_for(list_call: Callable[..., Any], args: tuple[Any, ...], name: str, timeout: int,
+             condition: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
+    """Watch the object called name until condition holds for an event; the test fails if the
+    watch ends first. The watch starts with the object as it is now, so nothing is missed."""
+    seen: list[str] = []
+    stream = watch.Watch().stream(list_call, *args, field_selector=f"metadata.name={name}",
+                                  timeout_seconds=timeout, _request_timeout=timeout + 10)
+    for event in stream:
+        seen.append(f"{event['type']} {_brief(event['object'])}")
+        if condition(event):
+            return dict(event)
+    pytest.fail(f"{what}: not within {timeout}s; saw {seen[-5:] or 'no events'}")
+
+
+def _brief(obj: Any) -> str:
+    if isinstance(obj, client.V1Deployment):
+        return f"replicas={obj.spec.replicas} ready={obj.status.ready_replicas}"
+    status = obj.get("status") if isinstance(obj, dict) else obj.status.to_dict()
+    return str(status or {})[:300]
+
+
 def wait_established(api: Any, name: str) -> None:
-    extensions = client.ApiextensionsV1Api(api)
-    for event in watch.Watch().stream(extensions.list_custom_resource_definition,
-                                      field_selector=f"metadata.name={name}", timeout_seconds=30):
-        conditions = event["object"].status.conditions or []
-        if any(c.type == "Established" and c.status == "True" for c in conditions):
-            return
-    raise TimeoutError(f"CRD {name} not Established in 30s")
+    wait_for(client.ApiextensionsV1Api(api).list_custom_resource_definition, (), name, 30,
+             lambda event: any(c.type == "Established" and c.status == "True"
+                               for c in event["object"].status.conditions or []),
+             f"CRD {name} Established")
+
+
+def drills(api: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    """The list call and arguments that watch ChaosDrills in demo."""
+    return (client.CustomObjectsApi(api).list_namespaced_custom_object,
+            (operator.GROUP, operator.VERSION, "demo", operator.PLURAL))
 
 
 def wait_finished(api: Any, name: str, timeout: int) -> dict[str, Any]:
-    custom = client.CustomObjectsApi(api)
-    stream = watch.Watch().stream(custom.list_namespaced_custom_object, operator.GROUP,
-                                  operator.VERSION, "demo", operator.PLURAL,
-                                  field_selector=f"metadata.name={name}", timeout_seconds=timeout)
-    for event in stream:
-        status = event["object"].get("status") or {}
-        if status.get("phase") in operator.FINISHED:
-            return dict(status)
-    raise TimeoutError(f"ChaosDrill {name} did not finish in {timeout}s")
+    event = wait_for(*drills(api), name, timeout,
+                     lambda event: (event["object"].get("status") or {}).get("phase")
+                     in operator.FINISHED, f"ChaosDrill {name} Passed or Failed")
+    return dict(event["object"]["status"])
+
+
+def wait_replicas(api: Any, replicas: int, timeout: int, what: str) -> None:
+    wait_for(client.AppsV1Api(api).list_namespaced_deployment, ("demo",), "web", timeout,
+             lambda event: event["object"].spec.replicas == replicas, what)
 
 
 @pytest.fixture
@@ -80,34 +105,48 @@ def test_operator_runs_a_chaosdrill_and_writes_status(operator_env: Any) -> None
     assert (Path(status["resultsDir"]) / "summary.json").exists()
 
 
-def test_deleting_a_running_chaosdrill_stops_and_restores(operator_env: Any,
+@pytest.fixture
+def pods_capped(operator_env: Any) -> Iterator[None]:
+    """A ResourceQuota holding demo at the pods it has: a scale-up stays unrecovered, so the
+    drill keeps web scaled until it is stopped (or its recovery times out)."""
+    core = client.CoreV1Api(operator_env)
+    running = len(core.list_namespaced_pod("demo", field_selector="status.phase=Running").items)
+    quota = {"metadata": {"name": "cap-pods"}, "spec": {"hard": {"pods": str(running)}}}
+    core.create_namespaced_resource_quota("demo", quota)
+    try:
+        wait_for(core.list_namespaced_resource_quota, ("demo",), "cap-pods", 30,
+                 lambda event: "pods" in (event["object"].status.hard or {}),
+                 "ResourceQuota cap-pods in force")
+        yield
+    finally:
+        core.delete_namespaced_resource_quota("cap-pods", "demo")
+
+
+def test_deleting_a_running_chaosdrill_stops_and_restores(operator_env: Any, pods_capped: None,
                                                           tmp_path: Path) -> None:
     web = operator_env
+    original = client.AppsV1Api(web).read_namespaced_deployment("web", "demo").spec.replicas
+    scaled = original + 2
     doc = drill_object("op-scale")
-    doc["spec"].update(rounds=3, intervalSeconds=60, fault={"type": "scale", "replicas": 5})
+    # the quota keeps the new replicas from being created: without restore-on-delete, web
+    # would stay scaled until recovery times out
+    doc["spec"].update(rounds=1, recoveryTimeoutSeconds=180,
+                       fault={"type": "scale", "replicas": scaled})
     custom = client.CustomObjectsApi(web)
-    apps = client.AppsV1Api(web)
     with KopfRunner(["run", "--standalone", "--namespace", "demo"],
                     registry=operator.registry, timeout=240) as runner:
         custom.create_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
                                                operator.PLURAL, doc)
-        stream = watch.Watch().stream(custom.list_namespaced_custom_object, operator.GROUP,
-                                      operator.VERSION, "demo", operator.PLURAL,
-                                      field_selector="metadata.name=op-scale",
-                                      timeout_seconds=120)
-        for event in stream:  # the first round has run: the workload was scaled and healed
-            if (event["object"].get("status") or {}).get("incidents") == 1:
-                break
+        wait_replicas(web, scaled, 120, f"web scaled to {scaled} by the drill")
         custom.delete_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
                                                operator.PLURAL, "op-scale")
-        gone = watch.Watch().stream(custom.list_namespaced_custom_object, operator.GROUP,
-                                    operator.VERSION, "demo", operator.PLURAL,
-                                    field_selector="metadata.name=op-scale", timeout_seconds=90)
-        for event in gone:
-            if event["type"] == "DELETED":
-                break
+        wait_replicas(web, original, 60,
+                      f"web back to {original} replicas after the ChaosDrill was deleted")
+        wait_for(*drills(web), "op-scale", 60, lambda event: event["type"] == "DELETED",
+                 "ChaosDrill op-scale gone (its finalizer released)")
     assert runner.exit_code == 0, runner.output
-    assert apps.read_namespaced_deployment("web", "demo").spec.replicas == 3
     records = read_journal(next(tmp_path.glob("demo-op-scale-*")) / "journal.jsonl")
     finished = [r for r in records if r.event == "drill_finished"]
     assert finished and finished[0].get("aborted") is True
+    closed = [r for r in records if r.event == "incident_closed"]
+    assert closed and closed[0].get("recovered") is False  # stopped mid-incident, as intended

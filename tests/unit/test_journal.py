@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from chaos.errors import ChaosDrillError
+from chaos.results import JOURNAL_NAME, fresh_out_dir
 from chaos.results.journal import Journal, parse_journal, read_journal
 
 T0 = datetime(2025, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -32,13 +33,34 @@ def test_write_adds_ts_and_mono(tmp_path: Path) -> None:
     assert second["mono"] == 99.5 and second["api_time"] == T0.isoformat()
 
 
-def test_append_mode_keeps_earlier_records(tmp_path: Path) -> None:
+def test_a_journal_with_records_is_never_appended_to(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
     with open_journal(path) as journal:
         journal.write("a")
+    with pytest.raises(ChaosDrillError) as refused:
+        open_journal(path)
+    assert str(refused.value) == (f"{path} already holds the journal of another run: write "
+                                  "this run to a new results folder")
+    assert [r.event for r in read_journal(path)] == ["a"]
+
+
+def test_an_empty_journal_is_reused(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    path.touch()
     with open_journal(path) as journal:
-        journal.write("b")
-    assert [r.event for r in read_journal(path)] == ["a", "b"]
+        journal.write("a")
+    assert [r.event for r in read_journal(path)] == ["a"]
+
+
+def test_fresh_out_dir_skips_folders_that_hold_a_journal(tmp_path: Path) -> None:
+    base = tmp_path / "web-pod-kill"
+    assert fresh_out_dir(base) == base
+    base.mkdir()
+    assert fresh_out_dir(base) == base  # an empty folder is fine
+    for folder in (base, tmp_path / "web-pod-kill-2"):
+        with open_journal(folder / JOURNAL_NAME) as journal:
+            journal.write("drill_started")
+    assert fresh_out_dir(base) == tmp_path / "web-pod-kill-3"
 
 
 def test_reserved_field_names(tmp_path: Path) -> None:

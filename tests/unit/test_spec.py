@@ -147,6 +147,43 @@ def test_range_and_type_errors(line: str, expected: str) -> None:
     assert expected in spec_error(MINIMAL + line)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (MINIMAL + "  intervalSeconds: .nan\n",
+         "drill.yaml:8: spec.intervalSeconds: nan is not a finite number"),
+        (MINIMAL + "  minAgeSeconds: -.inf\n",
+         "drill.yaml:8: spec.minAgeSeconds: -inf is out of range; it must be at least 0"),
+        (MINIMAL + "  seed: " + "9" * 30 + "\n",
+         "drill.yaml:8: spec.seed: 999999999999999999999999999999 is out of range"),
+        (MINIMAL + "  intervalSeconds: 1.0e+12\n",
+         "drill.yaml:8: spec.intervalSeconds: 1000000000000.0 is out of range; it must be at "
+         "most 86400"),
+        (MINIMAL + "  rounds: 2\n  rounds: 3\n",
+         "drill.yaml:9: spec.rounds: duplicate key; keep only one of them"),
+        (MINIMAL + "  slo: &s {x: *s}\n", "drill.yaml:8: alias *s is not supported in a drill"),
+        (MINIMAL + "  seed: " + "[" * 500 + "]" * 500 + "\n",
+         "drill.yaml:8: nested more than 20 levels deep"),
+        (MINIMAL + "---\n" + MINIMAL, "drill.yaml:8: invalid YAML: but found another document"),
+        (MINIMAL + "  rounds: \x00\n", "drill.yaml:8: invalid YAML: unacceptable character"),
+        (MINIMAL + "  probe: {service: " + "w" * 5000 + ", port: 0}\n",
+         "drill.yaml:8: spec.probe.port: 0 is out of range"),
+        (MINIMAL + "  probe: {service: web, port: 80, path: " + "x" * 5000 + "}\n",
+         f"drill.yaml:8: spec.probe.path: '{'x' * 27}...{'x' * 28}' does not match '^/'"),
+    ],
+)
+def test_malformed_yaml_and_numbers_found_by_fuzzing(text: str, expected: str) -> None:
+    assert spec_error(text).startswith(expected)
+
+
+def test_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    drill = tmp_path / "drill.yaml"
+    drill.write_bytes(MINIMAL.encode() + b"  seed: \xff\n")
+    byte = len(MINIMAL) + len("  seed: ")
+    with pytest.raises(SpecError, match=rf"drill.yaml: not UTF-8 text \(byte {byte}\); save"):
+        load_drill(drill)
+
+
 def test_wrong_kind_and_api_version() -> None:
     assert "kind: 'Pod' is not allowed; set it to ChaosDrill" in spec_error(
         MINIMAL.replace("kind: ChaosDrill", "kind: Pod")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from chaos.fault_types import NAMES, PHASES_BY_FAULT, REPLACEMENT_PHASES, RESTART_PHASES
 from chaos.timeline import (
+    CrossCheck,
     Incident,
     incident_id,
     phases_for,
@@ -125,6 +127,53 @@ def test_api_cross_check(mono_ready: float, api_ready_offset: int, agrees: bool)
     assert (check.first_phase, check.last_phase) == ("injected", "ready")
     assert check.agrees is agrees
     assert ("agrees" if agrees else "DISAGREES") in check.detail()
+
+
+def cross_check(injected_at: float, ready_at: float, mono_ready: float) -> CrossCheck:
+    """Injection stamped by the runner (exact), ready by the API (whole seconds, truncated)."""
+    incident = pod_delete_incident()
+    incident.mark("injected", 100.0, api_time=T0 + timedelta(seconds=injected_at))
+    incident.mark("ready", 100.0 + mono_ready, api_time=T0 + timedelta(seconds=ready_at))
+    check = incident.api_cross_check()
+    assert check is not None
+    return check
+
+
+def test_a_stamp_rounded_below_the_injection_shows_a_bound_not_a_negative_time() -> None:
+    check = cross_check(injected_at=0.494, ready_at=0, mono_ready=0.3)
+    assert (check.api_low_seconds, round(check.api_high_seconds, 3)) == (0.0, 0.506)
+    assert check.detail() == ("injected->ready: watch 0.300 s, API at most 0.506 s "
+                              "(one-second stamps), agrees within 0.25 s")
+    assert not cross_check(injected_at=0.494, ready_at=0, mono_ready=0.8).agrees
+
+
+def test_an_exact_start_bounds_the_duration_from_below_too() -> None:
+    check = cross_check(injected_at=0.5, ready_at=3, mono_ready=2.9)
+    assert check.api_bounds() == "API 2.500 to 3.500 s (one-second stamps)"
+    assert check.agrees
+    # 1 s short of the API's lower bound: a symmetric 1 s tolerance would have let it pass
+    assert not cross_check(injected_at=0.5, ready_at=3, mono_ready=1.5).agrees
+
+
+def test_two_whole_second_stamps_and_two_exact_ones() -> None:
+    assert cross_check(0, 3, 3.0).api_bounds() == "API 2.000 to 4.000 s (one-second stamps)"
+    assert cross_check(0.25, 3.35, 3.0).api_bounds() == "API 3.100 s"
+
+
+def test_stamps_out_of_order_are_named_and_disagree() -> None:
+    check = cross_check(injected_at=3.5, ready_at=1, mono_ready=0.5)
+    assert check.api_bounds() == "API stamps 1.500 s out of order (clocks differ?)"
+    assert not check.agrees
+
+
+@pytest.mark.parametrize("injected_at", [n / 20 for n in range(20)])
+@pytest.mark.parametrize("ready_after", [0.0, 0.01, 0.3, 0.99, 1.0, 2.7])
+def test_no_negative_api_durations(injected_at: float, ready_after: float) -> None:
+    truncated = float(int(injected_at + ready_after))  # what a whole-second API stamp says
+    check = cross_check(injected_at, truncated, ready_after)
+    assert not re.search(r"-\d", check.detail()), check.detail()
+    assert check.api_low_seconds <= ready_after <= check.api_high_seconds
+    assert check.agrees
 
 
 def test_cross_check_needs_two_stamps() -> None:
