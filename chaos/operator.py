@@ -88,9 +88,9 @@ def run_drill(body: kopf.Body, name: str, namespace: str | None, uid: str,
     try:
         drill = drill_from_object(body)
         summary = DrillRun(drill, provider, options, logger.info).run()
-    except ChaosDrillError as error:
+    except (ChaosDrillError, *kube.USER_ERRORS) as error:  # a Failed status, never a retry loop
         patch_status(api, namespace, name, {"phase": "Failed", "passed": False,
-                                            "message": str(error)})
+                                            "message": kube.explain(error)})
         return
     if not stopped:
         patch_status(api, namespace, name, final_status(summary, out))
