@@ -137,7 +137,7 @@ def explain(error: BaseException) -> str:
         return _explain_api(error)
     if isinstance(error, HTTPError):
         reason = getattr(error, "reason", None) or error
-        return (f"lost the Kubernetes API server ({_first_line(reason)}): check "
+        return (f"cannot reach the Kubernetes API server ({_first_line(reason)}): check "
                 "'chaos-drill cluster status' and run the drill again")
     if isinstance(error, subprocess.TimeoutExpired):
         command = " ".join(map(str, error.cmd)) if isinstance(error.cmd, list) else error.cmd
@@ -162,7 +162,7 @@ def _explain_api(error: ApiException) -> str:
     message = message or str(error.reason or "no reason given")
     status = int(error.status or 0)
     if status == 0:
-        return (f"lost the Kubernetes API server ({_first_line(message)}): check "
+        return (f"cannot reach the Kubernetes API server ({_first_line(message)}): check "
                 "'chaos-drill cluster status' and run the drill again")
     fix = _API_FIXES.get(status, "check 'chaos-drill cluster status' and retry")
     return f"Kubernetes API error {status}: {_first_line(message)}: {fix}"

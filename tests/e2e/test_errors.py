@@ -123,5 +123,5 @@ def test_the_api_server_going_away_mid_drill_is_one_line(web: Any, cluster: Loca
     stderr = output.finish(30)
     result = subprocess.CompletedProcess(proc.args, code, "", stderr)
     line = one_error_line(result)
-    assert "lost the Kubernetes API server" in line or "is not steady" in line, line
+    assert "cannot reach the Kubernetes API server" in line or "is not steady" in line, line
     assert (out / "summary.json").exists() and (out / "report.html").exists()

@@ -63,3 +63,23 @@ def test_min_availability_without_probe_is_refused_before_the_cluster(
                             str(tmp_path / "none"), "--out", str(tmp_path / "out")],
                    "spec.slo.minAvailability", "spec.probe")
     assert not (tmp_path / "out").exists()
+
+
+def test_restore_without_a_cluster_is_one_line(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "kubeconfig"
+    broken.write_text("apiVersion: v1\nkind: Config\nclusters: [")
+    one_error_line(capsys, ["restore", "--provider", "kubeconfig", "--kubeconfig", str(broken)],
+                   "cannot use kubeconfig", str(broken))
+
+
+def test_restore_with_an_unreachable_cluster_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n")
+    one_error_line(capsys, ["restore", "--provider", "kubeconfig", "--kubeconfig", str(config)],
+                   "cannot reach the Kubernetes API server", "cluster status")
