@@ -138,7 +138,7 @@ def explain(error: BaseException) -> str:
     if isinstance(error, HTTPError):
         reason = getattr(error, "reason", None) or error
         return (f"cannot reach the Kubernetes API server ({_first_line(reason)}): check "
-                "'chaos-drill cluster status' and run the drill again")
+                "'chaos-drill cluster status' (or --kubeconfig) and retry")
     if isinstance(error, subprocess.TimeoutExpired):
         command = " ".join(map(str, error.cmd)) if isinstance(error.cmd, list) else error.cmd
         return (f"{command} did not finish in {error.timeout:g}s: check the machine's load and "
@@ -163,7 +163,7 @@ def _explain_api(error: ApiException) -> str:
     status = int(error.status or 0)
     if status == 0:
         return (f"cannot reach the Kubernetes API server ({_first_line(message)}): check "
-                "'chaos-drill cluster status' and run the drill again")
+                "'chaos-drill cluster status' (or --kubeconfig) and retry")
     fix = _API_FIXES.get(status, "check 'chaos-drill cluster status' and retry")
     return f"Kubernetes API error {status}: {_first_line(message)}: {fix}"
 
