@@ -95,7 +95,7 @@ def watch_command(args: argparse.Namespace, view: LiveView) -> int:
     observer.add_listener(model)
     web = serve(args, model, view.say)
     stop = threading.Event()
-    signals = SignalStop(stop, view.say, doing="stopping the watch").start()
+    signals = SignalStop(stop, view.say, doing="ending the watch").start()
     try:
         observer.start()
         view.attach(observer, workload.name, model)

@@ -17,8 +17,9 @@ INCIDENTS_SHOWN = 4
 STRIP_WIDTH = 60
 
 
-def _ms(value: int) -> str:
-    return f"+{value} ms" if value < 10000 else f"+{value / 1000:.2f} s"
+def duration(value: int) -> str:
+    """Milliseconds as the page shows them: '840 ms', '2.31 s'."""
+    return f"{value} ms" if value < 1000 else f"{value / 1000:.2f} s"
 
 
 def header(state: dict[str, Any]) -> Text:
@@ -46,7 +47,7 @@ def pods_table(state: dict[str, Any]) -> Table:
     for name in names:
         title = name or "not scheduled"
         table.add_column(title if ready.get(name, True) else f"{title} NotReady",
-                         overflow="fold")
+                         overflow="fold", ratio=1)
     cells = []
     for name in names:
         cell = Text()
@@ -79,10 +80,10 @@ def incident_lines(state: dict[str, Any]) -> Text:
         reached = {p["name"]: p["ms"] for p in incident["phases"]}
         for phase in incident["expected"][1:]:
             if phase in reached:
-                text.append(f"{phase} {_ms(reached[phase])}  ")
+                text.append(f"{phase} +{duration(reached[phase])}  ")
             else:
                 text.append(f"{phase} \u2026  ", style="bright_black")
-        outcome = (f"recovered in {_ms(incident['recovery_ms'])}" if status == "recovered"
+        outcome = (f"recovered in {duration(incident['recovery_ms'])}" if status == "recovered"
                    else "NOT recovered" if status == "not recovered" else "recovering")
         text.append(outcome, style=style)
     return text or Text("no incident yet", style="bright_black")

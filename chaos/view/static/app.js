@@ -20,8 +20,12 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+function duration(value) {  // 840 ms, 2.31 s
+  return value < 1000 ? `${value} ms` : `${(value / 1000).toFixed(2)} s`;
+}
+
 function ms(value) {
-  return value < 10000 ? `+${value} ms` : `+${(value / 1000).toFixed(2)} s`;
+  return `+${duration(value)}`;
 }
 
 function tile(pod) {
@@ -61,7 +65,7 @@ function incidentRow(incident) {
   const segments = [];
   let previous = 0;
   for (const phase of incident.phases.slice(1)) {
-    segments.push(el("div", {class: "seg", title: phase.name,
+    segments.push(el("div", {class: "seg", title: phase.name, "data-phase": phase.name,
                              style: `flex-grow: ${Math.max(phase.ms - previous, 1)}`}));
     previous = phase.ms;
   }
@@ -69,7 +73,7 @@ function incidentRow(incident) {
     segments.push(el("div", {class: "seg waiting",
                              style: `flex-grow: ${Math.max(total - previous, 1)}`}));
   }
-  const outcome = incident.status === "recovered" ? `recovered in ${ms(incident.recovery_ms)}`
+  const outcome = incident.status === "recovered" ? `recovered in ${duration(incident.recovery_ms)}`
     : incident.status === "open" ? el("span", {class: "elapsed", "data-since": String(
       incident.elapsed_ms)}, ms(incident.elapsed_ms)) : "NOT recovered";
   return el("div", {class: "incident", "data-id": incident.id, "data-status": incident.status},
@@ -113,8 +117,8 @@ function drawProgress(state) {
   const parts = [];
   if (state.mode === "watch") parts.push("watching, no faults");
   else if (p.rounds) parts.push(`round ${p.round}/${p.rounds} · ${p.fault}`);
-  box.replaceChildren(el("span", {id: "round"}, parts.join(" ")), " ",
-    p.verdict ? el("span", {class: "verdict", title: p.detail}, p.verdict) : null);
+  box.replaceChildren(el("span", {id: "round"}, parts.join(" ")), " ");
+  if (p.verdict) box.append(el("span", {class: "verdict", title: p.detail}, p.verdict));
   document.getElementById("title").textContent = state.title;
 }
 
