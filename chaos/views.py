@@ -19,7 +19,7 @@ from chaos.observe.observer import Observer
 from chaos.results.journal import Journal
 from chaos.runner import DrillRun, resolve_target
 from chaos.signals import SignalStop
-from chaos.spec import Target
+from chaos.spec import Drill, Target
 from chaos.view.model import ViewModel
 from chaos.view.web import WebView
 
@@ -41,12 +41,16 @@ def serve(args: argparse.Namespace, model: ViewModel, say: Progress) -> WebView 
     return web
 
 
-def model_for_run(run: DrillRun) -> ViewModel:
-    """A view model that listens to the run's observer and hears of its rounds."""
-    drill, workload = run.drill, run.workload
+def model_for_drill(drill: Drill) -> ViewModel:
     model = ViewModel(f"drill {drill.name}")
-    model.set_workload(workload.kind, workload.name, workload.namespace)
     model.set_drill(drill.rounds, drill.fault.type)
+    return model
+
+
+def feed(model: ViewModel, run: DrillRun) -> None:
+    """MODEL listens to the run's observer and hears of its rounds."""
+    workload = run.workload
+    model.set_workload(workload.kind, workload.name, workload.namespace)
     run.observer.add_listener(model)
     previous = run.options.on_round
 
@@ -56,7 +60,6 @@ def model_for_run(run: DrillRun) -> ViewModel:
             previous(number)
 
     run.options.on_round = on_round
-    return model
 
 
 def parse_target(args: argparse.Namespace) -> Target:
