@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import os
+import tempfile
 import threading
 from types import MappingProxyType
 
@@ -93,7 +93,8 @@ def watch_command(args: argparse.Namespace, view: LiveView) -> int:
     model = ViewModel(f"watching {shown}", mode="watch")
     model.set_workload(workload.kind, workload.name if target.name else "",
                        workload.namespace)
-    journal = Journal(open(os.devnull, "w", encoding="utf-8"))
+    # Nothing to keep yet (no --out): an unnamed file the system removes when it is closed.
+    journal = Journal(tempfile.TemporaryFile("w+", encoding="utf-8"))
     observer = Observer(api, workload, journal, None)
     observer.add_listener(model)
     web = serve(args, model, view.say)
