@@ -83,13 +83,15 @@ class Chromium:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def wait_for(self, expression: str, timeout: float, what: str = "") -> Any:
-        """Polls EXPRESSION until it is truthy; fails the test with DUMP after TIMEOUT."""
+    def wait_for(self, expression: str, timeout: float, what: str = "") -> None:
+        """Polls EXPRESSION until it is truthy in JavaScript (an exception counts as not yet:
+        the page may still be loading); fails the test with what the page shows after TIMEOUT."""
         deadline = time.monotonic() + timeout
+        guarded = (f"(() => {{ try {{ return !!({expression}); }} "
+                   "catch (e) { return false; } })()")
         while True:
-            value = self.evaluate(expression)
-            if value:
-                return value
+            if self.evaluate(guarded):
+                return
             if time.monotonic() > deadline:
                 pytest.fail(f"the page never showed {what or expression} in {timeout}s; it "
                             f"shows:\n{self.evaluate('document.body.innerText')}")

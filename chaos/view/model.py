@@ -180,7 +180,9 @@ class ViewModel:
 
     def _pod_list(self) -> list[dict[str, Any]]:
         shown = [i for i in self._incidents.values() if i.id not in self._closed]
-        victims = {i.target_uid: i.id for i in shown if i.target_uid}
+        # a victim stays marked while its incident is open or while it is still going away
+        victims = {i.target_uid: i.id for i in self._incidents.values() if i.target_uid and (
+            i in shown or pod_state(self._pods.get(i.target_uid, {})) == "terminating")}
         marked = {i.id for i in shown} | set(list(self._incidents)[-1:])
         replacements = {uid: iid for uid, iid in self._replacements.items() if iid in marked}
         pods = sorted(self._pods.values(),

@@ -121,3 +121,16 @@ def test_old_incidents_drop_out() -> None:
         model.incident_opened(incident)
     ids = [i["id"] for i in model.snapshot()["incidents"]]
     assert len(ids) == INCIDENTS_KEPT and ids[-1] == "r19-i1"
+
+
+def test_a_victim_stays_marked_until_it_is_gone() -> None:
+    model = ViewModel("t")
+    model.pod_changed("LISTED", pod("a"), 0.0)
+    incident = Incident("r1-i1", 1, "container_kill", "demo", "web", "web-a", "a")
+    incident.mark("injected", 1.0)
+    model.incident_opened(incident)
+    assert model.snapshot()["pods"][0]["victim"] == "r1-i1"
+    model.incident_closed(incident)
+    assert model.snapshot()["pods"][0]["victim"] == "", "a restarted victim is itself again"
+    model.pod_changed("MODIFIED", pod("a", deleting=True), 2.0)
+    assert model.snapshot()["pods"][0]["victim"] == "r1-i1", "still going away"
