@@ -28,6 +28,10 @@ function ms(value) {
   return `+${duration(value)}`;
 }
 
+function namePrefix(name) {  // "web-748f7d7d7-" of "web-748f7d7d7-nc7rl": the suffix tells pods apart
+  return name.slice(0, name.lastIndexOf("-") + 1);
+}
+
 function tile(pod) {
   const badge = pod.victim ? el("span", {class: "badge"}, `hit ${pod.victim}`)
     : pod.replacement ? el("span", {class: "badge"}, `new ${pod.replacement}`) : null;
@@ -35,7 +39,8 @@ function tile(pod) {
                     "data-state": pod.state, "data-victim": pod.victim,
                     "data-replacement": pod.replacement},
     badge,
-    el("div", {class: "name"}, pod.name),
+    el("div", {class: "name"}, el("span", {class: "prefix"}, namePrefix(pod.name)),
+       el("span", {class: "suffix"}, pod.name.slice(namePrefix(pod.name).length))),
     el("div", {class: "state"}, STATE_LABEL[pod.state] || pod.state),
     el("div", {class: "restarts"}, `restarts ${pod.restarts}`));
 }
