@@ -27,13 +27,14 @@ SCREENSHOTS = os.environ.get("CHAOS_DRILL_SCREENSHOTS")
 """A folder for the page's screenshots at three moments (docs/ keeps the last ones)."""
 
 RECORDER = """(() => {
-  // Every rendered state of the tiles and of r1-i1's phases, as the DOM showed them.
+  // Every rendered state of the tiles and of r2-i1's phases, as the DOM showed them (r2-i1:
+  // the drill may inject r1-i1 before the page has reconnected to it).
   window.__log = [];
   const take = () => {
     const tiles = [...document.querySelectorAll('.tile')].map((t) => ({
       uid: t.dataset.uid, name: t.dataset.name, state: t.dataset.state,
       victim: t.dataset.victim, replacement: t.dataset.replacement}));
-    const phases = [...document.querySelectorAll('.incident[data-id="r1-i1"] .phase[data-phase]')]
+    const phases = [...document.querySelectorAll('.incident[data-id="r2-i1"] .phase[data-phase]')]
       .map((p) => p.dataset.phase);
     window.__log.push({tiles, phases});
     // The first picture of r2-i1 under way (it lasts about a second), for the screenshot.
@@ -65,8 +66,8 @@ def stop(proc: subprocess.Popen[bytes], signum: int = signal.SIGINT) -> int:
 
 
 def check_the_drill_as_the_page_showed_it(log: list[dict[str, Any]], before: set[str]) -> None:
-    victims = {t["uid"] for frame in log for t in frame["tiles"] if t["victim"] == "r1-i1"}
-    assert len(victims) == 1, "the page never marked one victim of r1-i1"
+    victims = {t["uid"] for frame in log for t in frame["tiles"] if t["victim"] == "r2-i1"}
+    assert len(victims) == 1, "the page never marked one victim of r2-i1"
     victim = victims.pop()
     marked = next(i for i, f in enumerate(log) if any(t["uid"] == victim and t["victim"]
                                                       for t in f["tiles"]))
@@ -74,8 +75,8 @@ def check_the_drill_as_the_page_showed_it(log: list[dict[str, Any]], before: set
                  and victim not in {t["uid"] for t in f["tiles"]}), None)
     assert gone is not None, "the victim's tile never disappeared"
     new = {t["uid"] for frame in log for t in frame["tiles"]
-           if t["replacement"] == "r1-i1"}
-    assert len(new) == 1 and not new & before, "no new tile marked as r1-i1's replacement"
+           if t["replacement"] == "r2-i1"}
+    assert len(new) == 1 and not new & before, "no new tile marked as r2-i1's replacement"
     replacement = new.pop()
     states = [t["state"] for f in log for t in f["tiles"] if t["uid"] == replacement]
     assert states[-1] == "ready" and states[0] != "ready", states
