@@ -24,17 +24,20 @@ from chaos.view.model import ViewModel
 from chaos.view.web import WebView
 
 
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def serve(args: argparse.Namespace, model: ViewModel, say: Progress) -> WebView | None:
     """The web view if --web was given, after a warning for a non-loopback --web-host."""
     if getattr(args, "web", None) is None:
         return None
     host = args.web_host
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
     web = WebView(model, args.web, host)
-    if not loopback:
+    if not is_loopback(host):
         say(f"warning: the live page listens on {host}: anyone who can reach this machine "
             "sees it (read-only); use --web-host 127.0.0.1 to keep it local")
     say(f"live page on {web.url}")

@@ -3,6 +3,7 @@ server-sent-events stream that starts with the full state and follows every chan
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import re
@@ -14,6 +15,7 @@ import pytest
 from chaos.errors import UsageError
 from chaos.view.model import ViewModel
 from chaos.view.web import WebView, static_file
+from chaos.views import is_loopback, serve
 
 
 @pytest.fixture
@@ -91,3 +93,21 @@ def test_bad_and_taken_ports_are_one_line(taken_port: int) -> None:
         WebView(ViewModel("t"), 70000)
     with pytest.raises(UsageError, match="pick another --web port"):
         WebView(ViewModel("t"), taken_port)
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1", True), ("::1", True), ("localhost", True), ("127.0.0.2", True),
+    ("0.0.0.0", False), ("192.168.1.10", False), ("::", False), ("example.org", False)])
+def test_which_hosts_get_the_warning(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_serve_says_the_url_and_no_warning_on_loopback() -> None:
+    said: list[str] = []
+    args = argparse.Namespace(web=0, web_host="127.0.0.1")
+    web = serve(args, ViewModel("t"), said.append)
+    assert web is not None
+    web.close(drain_seconds=0)
+    assert said == [f"live page on {web.url}"] and web.url.startswith("http://127.0.0.1:")
+    assert serve(argparse.Namespace(web=None, web_host="127.0.0.1"), ViewModel("t"),
+                 said.append) is None
