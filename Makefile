@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := containerd runc containernetworking-plugins busybox-static \
-	iptables iproute2 conntrack prometheus curl
+	iptables iproute2 conntrack prometheus curl chromium tmux
 PYTEST_ARGS ?=
 
 .PHONY: setup apt venv kubernetes test unit e2e lint bench demo down clean

@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
     run.add_argument("--metrics-grace", type=float, default=15.0,
                      help="seconds to keep serving metrics after the drill (default 15)")
+    add_web_arguments(run)
     providers.add_arguments(run)
 
     demo = commands.add_parser("demo", help="cluster up, deploy the sample app, run a live drill")
@@ -49,7 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--metrics-grace", type=float, default=0.0, help=argparse.SUPPRESS)
     demo.add_argument("--out", help="results folder (default chaos-drill-results/NAME-TIME)")
     demo.set_defaults(dry_run=False, seed=None)
+    add_web_arguments(demo)
     providers.add_arguments(demo)
+
+    watch = commands.add_parser("watch", help="show pods, incidents and availability live "
+                                "without injecting anything, until Ctrl-C")
+    watch.add_argument("--namespace", default="demo", help="the namespace (default demo)")
+    chosen = watch.add_mutually_exclusive_group()
+    chosen.add_argument("--target", metavar="KIND/NAME", help="a workload, e.g. Deployment/web "
+                        "(default: every pod of the namespace)")
+    chosen.add_argument("--selector", metavar="LABELS", help="pods with these labels, e.g. "
+                        "app=web")
+    add_web_arguments(watch)
+    providers.add_arguments(watch)
 
     operator = commands.add_parser("operator", help="run ChaosDrill objects applied to the cluster")
     operator.add_argument("--namespace", action="append",
@@ -94,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from chaos.commands import demo_command
 
             return demo_command(args, _say)
+        if args.command == "watch":
+            return watch(args)
         if args.command == "operator":
             return operator_command(args)
         if args.command == "restore":
@@ -146,6 +161,25 @@ def cluster_command(args: argparse.Namespace) -> int:
             print(f"  {part.name}: {'running' if part.running else 'STOPPED'} {part.detail}")
         return 0 if status.up else 1
     return 0
+
+
+def add_web_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--web", type=int, metavar="PORT",
+                        help="serve the live page on http://127.0.0.1:PORT/ (0: any free port)")
+    parser.add_argument("--web-host", default="127.0.0.1", metavar="ADDRESS",
+                        help="listen on this address instead, e.g. 0.0.0.0 to share the page "
+                             "on a LAN (read-only, but anyone who reaches it sees pod names)")
+
+
+def watch(args: argparse.Namespace) -> int:
+    from chaos.live import LiveView
+    from chaos.views import watch_command
+
+    view = LiveView()
+    try:
+        return watch_command(args, view)
+    finally:
+        view.close()
 
 
 def operator_command(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from chaos import metrics
+from chaos import metrics, views
 from chaos.cluster import providers
 from chaos.cluster.base import Progress
 from chaos.errors import UsageError
@@ -61,27 +61,38 @@ def _run(args: argparse.Namespace, view: LiveView, options: RunOptions) -> int:
     out = Path(args.out) if args.out else default_out(drill.name)
     if (out / "journal.jsonl").exists():
         raise UsageError(f"{out} already holds a journal: pick another --out")
-    provider = providers.from_args(args)
-    options.out_dir = out
+    model = views.model_for_drill(drill)
+    web = views.serve(args, model, say)  # a bad or taken port is refused before anything
     server = None
-    if args.metrics_port is not None:
-        registry = CollectorRegistry()
-        options.metrics = metrics.for_drill(registry, drill)
-        server = metrics.serve(registry, args.metrics_port)
-        say(f"metrics on {server.url}")
-    run = DrillRun(drill, provider, options, say)
-    view.attach(run.observer, run.workload.name)
-    say(f"drill {drill.name}: {drill.rounds} round(s) of {drill.fault.type} on "
-        f"{run.workload.kind}/{run.workload.name}{' (dry run)' if args.dry_run else ''}; "
-        f"journal {out / 'journal.jsonl'}")
     try:
-        summary = run.run()
+        provider = providers.from_args(args)
+        options.out_dir = out
+        if args.metrics_port is not None:
+            registry = CollectorRegistry()
+            options.metrics = metrics.for_drill(registry, drill)
+            server = metrics.serve(registry, args.metrics_port)
+            say(f"metrics on {server.url}")
+        run = DrillRun(drill, provider, options, say)
+        views.feed(model, run)
+        view.attach(run.observer, run.workload.name, model)
+        say(f"drill {drill.name}: {drill.rounds} round(s) of {drill.fault.type} on "
+            f"{run.workload.kind}/{run.workload.name}{' (dry run)' if args.dry_run else ''}; "
+            f"journal {out / 'journal.jsonl'}")
+        try:
+            summary = run.run()
+        except BaseException as error:
+            model.finished(None, str(error))
+            raise
+        model.finished(None if summary.aborted else summary.passed,
+                       f"{len(summary.incidents)} incidents")
     finally:
         if server is not None:
             if args.metrics_grace > 0 and not options.stop.is_set():
                 say(f"serving final metrics for {args.metrics_grace:g}s")
                 options.stop.wait(args.metrics_grace)
             server.close()
+        if web is not None:
+            web.close()
     return verdict(summary, out, say)
 
 

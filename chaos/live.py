@@ -1,5 +1,6 @@
-"""The live terminal view for workshops: one status line, redrawn in place, shows every pod of
-the target (Ready, starting, terminating) while progress lines scroll above it."""
+"""The live terminal view for workshops: on a terminal, a full view (pods per node, incidents with
+their phases, availability) redrawn in place by rich while progress lines scroll above it; when
+stderr is not a terminal, plain `chaos-drill: ...` lines only, as CI logs want them."""
 
 from __future__ import annotations
 
@@ -7,79 +8,83 @@ import sys
 import threading
 from typing import Any, TextIO
 
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
 from chaos.observe.observer import Observer
-from chaos.targeting import PodInfo
-
-GLYPHS = {"ready": "\u25cf", "starting": "\u25cb", "terminating": "\u2715"}
-COLOURS = {"ready": "\x1b[32m", "starting": "\x1b[33m", "terminating": "\x1b[31m"}
-RESET = "\x1b[0m"
+from chaos.view.model import ViewModel
+from chaos.view.terminal import render
 
 
-def pod_state(pod: PodInfo) -> str:
-    if pod.deleting:
-        return "terminating"
-    return "ready" if pod.available else "starting"
+class _Forgiving:
+    """A stream whose writes never raise: a closed terminal (SIGHUP) must not stop the drill's
+    restore. Everything else is the wrapped stream's."""
 
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.broken = False
 
-def status_line(pods: list[PodInfo], workload: str, colour: bool) -> str:
-    """e.g. `web 2/3 ready  ● ● ○  (● ready ○ starting ✕ terminating)`."""
-    states = [pod_state(p) for p in sorted(pods, key=lambda p: p.created_at)]
-    ready = sum(1 for s in states if s == "ready")
-    marks = " ".join((COLOURS[s] + GLYPHS[s] + RESET) if colour else GLYPHS[s] for s in states)
-    legend = "(\u25cf ready \u25cb starting \u2715 terminating)"
-    return f"{workload} {ready}/{len(states)} ready  {marks}  {legend}"
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                self.out.write(text)
+            except (OSError, ValueError):
+                self.broken = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self.out.flush()
+            except (OSError, ValueError):
+                self.broken = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.out, name)
 
 
 class LiveView:
-    """Wraps progress output; on a terminal it keeps a live pod line at the bottom."""
+    """Wraps progress output; on a terminal it keeps the live view at the bottom. `say` may be
+    called from any thread (the signal watcher's too): it takes only rich's console lock."""
 
     def __init__(self, out: TextIO | None = None, refresh_seconds: float = 0.2) -> None:
-        self.out = out or sys.stderr
-        self.tty = self.out.isatty()
+        self.stream = _Forgiving(out or sys.stderr)
+        self.tty = self.stream.isatty()
         self.refresh = refresh_seconds
-        self.observer: Observer | None = None
-        self.workload = ""
-        self._line = ""
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.model: ViewModel | None = None
+        self.console = Console(file=self.stream, highlight=False, markup=False, emoji=False,  # type: ignore[arg-type]
+                               force_terminal=self.tty or None)
+        self._live: Live | None = None
+        self._lock = threading.Lock()  # plain lines from several threads stay whole
 
     def say(self, message: str) -> None:
-        with self._lock:
-            redraw = self._line if self.tty else ""
-            self._write(("\r\x1b[2K" if redraw else "") + f"chaos-drill: {message}\n" + redraw)
+        line = f"chaos-drill: {message}"
+        if self._live is None:
+            with self._lock:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+        else:
+            self.console.print(Text(line), soft_wrap=True)
 
-    def _write(self, text: str) -> None:
-        """Writes and flushes; a closed terminal (SIGHUP) must not stop the drill's restore."""
-        try:
-            self.out.write(text)
-            self.out.flush()
-        except (OSError, ValueError):
-            self.tty = False
-            self._line = ""
-
-    def attach(self, observer: Observer, workload: str) -> None:
-        self.observer, self.workload = observer, workload
+    def attach(self, observer: Observer, workload: str, model: ViewModel | None = None) -> None:
+        """Shows MODEL (a new one listening to OBSERVER if none is given) while on a terminal."""
+        if model is None:
+            model = ViewModel(workload)
+            model.set_workload("", workload, "")
+            observer.add_listener(model)
+        self.model = model
         if self.tty:
-            self._thread = threading.Thread(target=self._run, name="live-view", daemon=True)
-            self._thread.start()
+            self._live = Live(get_renderable=self._render, console=self.console,
+                              refresh_per_second=1 / self.refresh, transient=False,
+                              redirect_stdout=False, redirect_stderr=False)
+            self._live.start()
+
+    def _render(self) -> Any:
+        assert self.model is not None
+        return render(self.model.snapshot())
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=2)
-        with self._lock:
-            if self.tty and self._line:
-                self._write("\r\x1b[2K")
-            self._line = ""
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.refresh):
-            assert self.observer is not None
-            pods: dict[str, Any] = self.observer.pods()
-            line = status_line([PodInfo.from_dict(p) for p in pods.values()], self.workload,
-                               colour=True)
-            with self._lock:
-                if self.tty and line != self._line:
-                    self._line = line
-                    self._write("\r\x1b[2K" + line)
+        live, self._live = self._live, None
+        if live is not None:
+            live.stop()

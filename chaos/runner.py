@@ -28,7 +28,7 @@ from chaos.restore import restore_dead_runs
 from chaos.results import JOURNAL_NAME, rebuild_results
 from chaos.results.journal import Journal
 from chaos.results.summary import Summary
-from chaos.spec import Drill
+from chaos.spec import Drill, Target
 from chaos.targeting import (
     OPT_IN_LABEL,
     PodInfo,
@@ -49,34 +49,41 @@ class RunOptions:
     seed: int | None = None
     metrics: DrillMetrics | None = None
     stop: threading.Event = field(default_factory=threading.Event)
+    on_round: Callable[[int], None] | None = None
     on_inject: Callable[[Incident], None] | None = None
     on_incident: Callable[[Incident], None] | None = None
 
 
 def resolve_workload(api: Any, drill: Drill) -> Workload:
     """The drill's target in the cluster; one-line errors for a missing namespace or workload."""
+    return resolve_target(api, drill.namespace, drill.target)
+
+
+def resolve_target(api: Any, namespace: str, target: Target,
+                   flag: str = "spec.target") -> Workload:
+    """TARGET in NAMESPACE as found in the cluster; one-line errors for a missing namespace or
+    workload, naming FLAG (where the target was given)."""
     core = client.CoreV1Api(api)
     try:
-        core.read_namespace(drill.namespace)
+        core.read_namespace(namespace)
     except ApiException as error:
         if error.status == 404:
-            raise SpecError(f"namespace {drill.namespace} not found: create it, or run "
+            raise SpecError(f"namespace {namespace} not found: create it, or run "
                             "'chaos-drill deploy' for the sample workload") from None
-        raise ClusterError(f"cannot read namespace {drill.namespace}: {error.reason}") from None
-    target = drill.target
+        raise ClusterError(f"cannot read namespace {namespace}: {error.reason}") from None
     if target.name is None:
-        return Workload("Pods", "selector", drill.namespace, dict(target.match_labels))
+        return Workload("Pods", "selector", namespace, dict(target.match_labels))
     assert target.kind is not None
     if target.kind not in WORKLOAD_KINDS:
-        raise SpecError(f"spec.target.kind {target.kind} is not supported: use one of "
-                        f"{', '.join(WORKLOAD_KINDS)}, or spec.target.labelSelector")
+        raise SpecError(f"{flag} kind {target.kind} is not supported: use one of "
+                        f"{', '.join(WORKLOAD_KINDS)}, or a label selector")
     try:
-        found = apps_call(api, "read", target.kind)(target.name, drill.namespace)
+        found = apps_call(api, "read", target.kind)(target.name, namespace)
     except ApiException as error:
-        raise SpecError(f"{target.kind} {drill.namespace}/{target.name} not found "
-                        f"({error.reason}): fix spec.target.name or deploy it first") from None
+        raise SpecError(f"{target.kind} {namespace}/{target.name} not found "
+                        f"({error.reason}): fix {flag} or deploy it first") from None
     labels = dict(found.spec.selector.match_labels or {})
-    return Workload(target.kind, target.name, drill.namespace, labels)
+    return Workload(target.kind, target.name, namespace, labels)
 
 
 def probe_url(api: Any, drill: Drill) -> str:
@@ -251,6 +258,8 @@ class DrillRun:
         if round_number > 1:
             self._check_steady(drill.recovery_timeout_seconds)
         self.journal.write("round_started", round=round_number)
+        if self.options.on_round:
+            self.options.on_round(round_number)
         self.ctx.pod_status = self.observer.pods()
         pods = [PodInfo.from_dict(p) for p in self.ctx.pod_status.values()]
         params = TargetingParams.for_drill(drill, self.workload.match_labels)
@@ -280,8 +289,8 @@ class DrillRun:
         with self.observer.changed:
             mono, wall = time.monotonic(), datetime.now(UTC)
             incident.mark("injected", mono, wall)
-            self.observer.tracker.follow(incident, self.fault_type.follow,
-                                         self.drill.fault.container, target.replicas)
+            self.observer.follow(incident, self.fault_type.follow, self.drill.fault.container,
+                                 target.replicas)
         self.journal.write("fault_injected", mono=mono, incident=incident.id,
                            round=round_number, fault=incident.fault,
                            namespace=incident.namespace, workload=incident.workload,
@@ -290,8 +299,7 @@ class DrillRun:
         try:
             done = self.fault.act(self.ctx, target)
         except FaultError as error:
-            with self.observer.changed:
-                self.observer.tracker.close(incident)
+            self.observer.close(incident)
             self.journal.write("incident_closed", incident=incident.id, recovered=False,
                                reason=str(error))
             raise
@@ -332,7 +340,7 @@ class DrillRun:
                     break
                 self.observer.changed.wait(min(left, 0.5))
             for incident in incidents:
-                self.observer.tracker.close(incident)
+                self.observer.close(incident)
         for incident in incidents:
             self._close(incident)
 

@@ -24,8 +24,9 @@ class SignalStop:
     """Installs the handlers on start(); uninstalls them (and stops the watcher) on close()."""
 
     def __init__(self, stop: threading.Event, say: Progress,
-                 quit_now: Callable[[], None] | None = None) -> None:
-        self.stop, self.say = stop, say
+                 quit_now: Callable[[], None] | None = None,
+                 doing: str = "no more faults, restoring and writing results") -> None:
+        self.stop, self.say, self.doing = stop, say, doing
         self.quit_now = quit_now or _quit_now
         self.received: list[int] = []
         self._read_fd, self._write_fd = os.pipe()
@@ -73,8 +74,7 @@ class SignalStop:
                 if count == 1:
                     self.stop.set()
                     name = signal.Signals(signum).name
-                    self.say(f"{name}: stopping; no more faults, restoring and writing results "
-                             "(Ctrl-C again to quit at once)")
+                    self.say(f"{name}: stopping; {self.doing} (Ctrl-C again to quit at once)")
                 else:
                     self.quit_now()
                     return

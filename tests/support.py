@@ -62,6 +62,28 @@ def write_drill(tmp_path: Path, fault: dict[str, Any], **spec: Any) -> Path:
     return path
 
 
+def pod(uid: str, *, ready: bool = True, node: str = "node-1", deleting: bool = False,
+        restarts: int = 0, running: bool = True, scheduled: bool = True) -> dict[str, Any]:
+    """A pod object as the watch delivers it, for unit tests of what reads pods."""
+    conditions = []
+    if scheduled:
+        conditions.append({"type": "PodScheduled", "status": "True",
+                           "lastTransitionTime": "2026-01-01T00:00:01Z"})
+    conditions.append({"type": "Ready", "status": "True" if ready else "False",
+                       "lastTransitionTime": "2026-01-01T00:00:02Z"})
+    state = {"running": {"startedAt": "2026-01-01T00:00:02Z"}} if running else {"waiting": {}}
+    meta: dict[str, Any] = {"uid": uid, "name": f"web-{uid}", "namespace": "demo",
+                            "creationTimestamp": "2026-01-01T00:00:00Z", "labels": {}}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:03Z"
+    return {"metadata": meta, "spec": {"nodeName": node if scheduled else None,
+                                       "containers": [{"name": "web"}]},
+            "status": {"phase": "Running" if running else "Pending", "conditions": conditions,
+                       "containerStatuses": [{"name": "web", "ready": ready, "state": state,
+                                              "restartCount": restarts,
+                                              "containerID": f"containerd://{uid}"}]}}
+
+
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     """`python -m chaos ARGS` to its end (at most ten minutes)."""
     return subprocess.run([sys.executable, "-m", "chaos", *args], capture_output=True,

@@ -14,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 from chaos.fault_types import Follow
 from chaos.kube import WORKLOAD_KINDS, Workload, apps_call, explain
 from chaos.metrics import DrillMetrics
+from chaos.observe.listener import ObserverListener
 from chaos.observe.prober import Prober, ProbeWindow
 from chaos.observe.tracker import Tracker, restart_count
 from chaos.observe.watch import ResourceWatch
@@ -34,6 +35,7 @@ class Observer:
         self.tracker = Tracker(on_phase=self._on_phase)
         self.prober: Prober | None = None
         self.workload_status: dict[str, int] = {}
+        self.listeners: list[ObserverListener] = []
         self._restarts: dict[str, int] = {}
         core = client.CoreV1Api(api)
         ns = workload.namespace
@@ -83,12 +85,34 @@ class Observer:
         with self.lock:
             return dict(self.tracker.pods)
 
+    def add_listener(self, listener: ObserverListener) -> None:
+        """LISTENER hears of everything from now on (add it before start())."""
+        with self.lock:
+            self.listeners.append(listener)
+
+    def follow(self, incident: Incident, how: Follow, container: str | None = None,
+               replicas: int = 0) -> None:
+        """Starts following an injected incident (see Tracker.follow), telling the listeners."""
+        with self.changed:
+            for listener in self.listeners:
+                listener.incident_opened(incident)
+            self.tracker.follow(incident, how, container, replicas)
+
+    def close(self, incident: Incident) -> None:
+        """Stops following the incident."""
+        with self.changed:
+            self.tracker.close(incident)
+            for listener in self.listeners:
+                listener.incident_closed(incident)
+
     # -- callbacks (watch threads) ----------------------------------------------------------
 
     def _pod_event(self, kind: str, pod: dict[str, Any], arrived: float) -> None:
         with self.changed:
             self.tracker.pod_event(kind, pod, arrived)
             self._count_restarts(kind, pod)
+            for listener in self.listeners:
+                listener.pod_changed(kind, pod, arrived)
             self.changed.notify_all()
 
     def _count_restarts(self, kind: str, pod: dict[str, Any]) -> None:
@@ -104,6 +128,8 @@ class Observer:
     def _node_event(self, kind: str, node: dict[str, Any], arrived: float) -> None:
         with self.changed:
             self.tracker.node_event(kind, node, arrived)
+            for listener in self.listeners:
+                listener.node_changed(kind, node, arrived)
             self.changed.notify_all()
 
     def _workload_event(self, kind: str, obj: dict[str, Any], arrived: float) -> None:
@@ -118,6 +144,8 @@ class Observer:
                 self.journal.write("workload", mono=arrived, **now)
                 if self.metrics:
                     self.metrics.replicas(now["ready"], now["desired"])
+                for listener in self.listeners:
+                    listener.workload_changed(now["ready"], now["desired"])
             self.changed.notify_all()
 
     def _k8s_event(self, kind: str, event: dict[str, Any], arrived: float) -> None:
@@ -136,15 +164,23 @@ class Observer:
         if incident.follow is Follow.RESTART:
             fields["restart_count"] = incident.restart_count
         self.journal.write("phase", mono=mono, **fields)
+        uid = self.tracker.replacement_of(incident)
+        for listener in self.listeners:
+            listener.phase_reached(incident, phase, mono, uid)
 
     def _on_probe(self, ok: bool, latency: float) -> None:
         if self.metrics:
             self.metrics.probe(ok)
+        at = time.monotonic()
+        for listener in self.listeners:
+            listener.probed(ok, at)
 
     def _on_window(self, window: ProbeWindow) -> None:
         self.journal.write("probe_window", seconds=window.seconds, requests=window.requests,
                            failures=window.failures,
                            longest_outage_seconds=window.longest_outage_seconds)
+        for listener in self.listeners:
+            listener.probe_window(window)
         if self.metrics and self.prober and self.prober.requests:
             ok = self.prober.requests - self.prober.failures
             self.metrics.availability(ok / self.prober.requests)

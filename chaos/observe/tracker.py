@@ -99,6 +99,10 @@ class Tracker:
     def close(self, incident: Incident) -> None:
         self.open = [o for o in self.open if o.incident is not incident]
 
+    def replacement_of(self, incident: Incident) -> str:
+        """The UID of the pod replacing the open incident's target, once one was seen."""
+        return next((o.replacement for o in self.open if o.incident is incident), "")
+
     def _mark(self, item: _Open, phase: str, mono: float, api: datetime | None) -> None:
         if phase not in item.incident.phases:
             item.incident.mark(phase, mono, api)

@@ -83,3 +83,25 @@ def test_restore_with_an_unreachable_cluster_is_one_line(
         "contexts: [{name: c, context: {cluster: c, user: u}}]\n")
     one_error_line(capsys, ["restore", "--provider", "kubeconfig", "--kubeconfig", str(config)],
                    "cannot reach the Kubernetes API server", "cluster status")
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    (["--web", "70000"], ("--web 70000", "is not a TCP port")),
+    (["--web", "TAKEN"], ("pick another --web port",)),
+])
+def test_bad_web_port_is_refused_before_anything(
+        args: list[str], needles: tuple[str, ...], taken_port: int, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    args = [str(taken_port) if a == "TAKEN" else a for a in args]
+    one_error_line(capsys, ["run", str(GOOD), "--out", str(tmp_path / "out"), *args], *needles)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    (["--target", "web"], ("--target web", "KIND/NAME", "Deployment/web")),
+    (["--target", "Pod/web"], ("--target Pod/web", "Deployment")),
+    (["--selector", "app"], ("--selector app", "key=value")),
+])
+def test_bad_watch_target(args: list[str], needles: tuple[str, ...],
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    one_error_line(capsys, ["watch", *args], *needles)

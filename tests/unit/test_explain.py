@@ -24,7 +24,8 @@ def api_error(status: int, message: str) -> ApiException:
                     '"deployments" in API group "apps" in the namespace "demo"'),
      ("403", 'cannot patch resource "deployments"', "RBAC")),
     (api_error(404, 'services "nope" not found'), ("404", "nope", "name and namespace")),
-    (ApiException(status=0, reason="Connection refused"), ("cannot reach the Kubernetes API server",)),
+    (ApiException(status=0, reason="Connection refused"),
+     ("cannot reach the Kubernetes API server",)),
     (MaxRetryError(None, "/api", NewConnectionError(None, "Connection refused")),  # type: ignore[arg-type]
      ("cannot reach the Kubernetes API server", "cluster status")),
     (TimeoutError("the pods watch did not sync in 30s"), ("timed out", "did not sync")),

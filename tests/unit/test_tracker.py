@@ -3,31 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from chaos.observe.tracker import Tracker
 from chaos.timeline import Incident
 
-
-def pod(uid: str, *, ready: bool = True, node: str = "node-1", deleting: bool = False,
-        restarts: int = 0, running: bool = True, scheduled: bool = True) -> dict[str, Any]:
-    conditions = []
-    if scheduled:
-        conditions.append({"type": "PodScheduled", "status": "True",
-                           "lastTransitionTime": "2026-01-01T00:00:01Z"})
-    conditions.append({"type": "Ready", "status": "True" if ready else "False",
-                       "lastTransitionTime": "2026-01-01T00:00:02Z"})
-    state = {"running": {"startedAt": "2026-01-01T00:00:02Z"}} if running else {"waiting": {}}
-    meta: dict[str, Any] = {"uid": uid, "name": f"web-{uid}", "namespace": "demo",
-                            "creationTimestamp": "2026-01-01T00:00:00Z", "labels": {}}
-    if deleting:
-        meta["deletionTimestamp"] = "2026-01-01T00:00:03Z"
-    return {"metadata": meta, "spec": {"nodeName": node if scheduled else None,
-                                       "containers": [{"name": "web"}]},
-            "status": {"phase": "Running" if running else "Pending", "conditions": conditions,
-                       "containerStatuses": [{"name": "web", "ready": ready, "state": state,
-                                              "restartCount": restarts,
-                                              "containerID": f"containerd://{uid}"}]}}
+from support import pod
 
 
 def tracker_with(*uids: str) -> tuple[Tracker, list[tuple[str, str]]]:

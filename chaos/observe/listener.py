@@ -1,0 +1,36 @@
+"""What the Observer tells its listeners (the live views) as it sees things happen; a Protocol,
+so the observer knows no view. Calls come from watch and prober threads, pod, node and phase
+calls with the observer's lock held: a listener records and returns, it never waits."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from chaos.observe.prober import ProbeWindow
+from chaos.timeline import Incident
+
+
+class ObserverListener(Protocol):
+    def pod_changed(self, kind: str, pod: dict[str, Any], arrived: float) -> None:
+        """A pod watch event (ADDED, MODIFIED, DELETED, LISTED, SYNCED), after the tracker."""
+
+    def node_changed(self, kind: str, node: dict[str, Any], arrived: float) -> None:
+        """A node watch event."""
+
+    def workload_changed(self, ready: int, desired: int) -> None:
+        """The workload's Ready and desired replicas changed."""
+
+    def incident_opened(self, incident: Incident) -> None:
+        """A fault was injected and its incident is now followed."""
+
+    def phase_reached(self, incident: Incident, phase: str, mono: float, pod_uid: str) -> None:
+        """An incident reached PHASE; POD_UID names the replacement pod, when there is one."""
+
+    def incident_closed(self, incident: Incident) -> None:
+        """The incident is no longer followed (recovered, timed out or stopped)."""
+
+    def probed(self, ok: bool, at: float) -> None:
+        """One probe request ended."""
+
+    def probe_window(self, window: ProbeWindow) -> None:
+        """A second of probing, with the longest outage so far."""

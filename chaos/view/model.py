@@ -1,0 +1,219 @@
+"""The one state both live views render: pods per node, incidents with their phases, probe
+results and the drill's progress. It listens to the Observer (chaos.observe.listener) and is told
+the round and verdict by the command; `snapshot()` is a JSON-friendly dict with a version that
+grows on every change, so a view redraws only when something changed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from chaos.observe.prober import ProbeWindow
+from chaos.observe.tracker import restart_count
+from chaos.timeline import Incident
+
+POD_STATES = ("pending", "creating", "running", "ready", "terminating", "failed")
+"""Tile states: running means running but not Ready."""
+FAILED_REASONS = frozenset({"CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff",
+                            "CreateContainerError", "CreateContainerConfigError",
+                            "RunContainerError", "InvalidImageName", "OOMKilled", "Error"})
+PROBES_KEPT = 200
+"""Recent probe results shown as a strip (10 s at 20 a second)."""
+INCIDENTS_KEPT = 12
+
+
+def _ready(obj: Mapping[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in obj.get("status", {}).get("conditions") or [])
+
+
+def pod_state(pod: Mapping[str, Any]) -> str:
+    """One of POD_STATES for a pod object as the watch delivers it."""
+    meta, status = pod.get("metadata", {}), pod.get("status", {})
+    if meta.get("deletionTimestamp"):
+        return "terminating"
+    if status.get("phase") in ("Failed", "Succeeded"):
+        return "failed"
+    for container in status.get("containerStatuses") or []:
+        state = container.get("state") or {}
+        waiting = (state.get("waiting") or {}).get("reason")
+        if waiting in FAILED_REASONS or "terminated" in state:
+            return "failed"
+    if not pod.get("spec", {}).get("nodeName"):
+        return "pending"
+    if _ready(pod):
+        return "ready"
+    return "running" if status.get("phase") == "Running" else "creating"
+
+
+class ViewModel:
+    """Thread-safe; every change bumps `version` and wakes `wait_change` callers."""
+
+    def __init__(self, title: str, mode: str = "run",
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.title, self.mode, self.clock = title, mode, clock
+        self.version = 0
+        self._changed = threading.Condition()
+        self._pods: dict[str, dict[str, Any]] = {}
+        self._nodes: dict[str, bool] = {}
+        self._workload: dict[str, Any] = {}
+        self._incidents: dict[str, Incident] = {}
+        self._closed: set[str] = set()
+        self._replacements: dict[str, str] = {}  # pod UID -> incident id
+        self._probes: deque[bool] = deque(maxlen=PROBES_KEPT)
+        self._requests = self._failures = 0
+        self._longest_outage = 0.0
+        self._progress: dict[str, Any] = {"round": 0, "rounds": 0, "fault": "",
+                                          "verdict": None, "detail": ""}
+
+    # -- what the command tells it ------------------------------------------------------------
+
+    def set_workload(self, kind: str, name: str, namespace: str) -> None:
+        with self._change():
+            self._workload.update(kind=kind, name=name, namespace=namespace)
+
+    def set_drill(self, rounds: int, fault: str) -> None:
+        with self._change():
+            self._progress.update(rounds=rounds, fault=fault)
+
+    def round_started(self, number: int) -> None:
+        with self._change():
+            self._progress["round"] = number
+
+    def finished(self, passed: bool | None, detail: str) -> None:
+        """The verdict: True passed, False failed, None stopped without one."""
+        verdict = {True: "PASSED", False: "FAILED", None: "STOPPED"}[passed]
+        with self._change():
+            self._progress.update(verdict=verdict, detail=detail)
+
+    # -- ObserverListener -----------------------------------------------------------------
+
+    def pod_changed(self, kind: str, pod: dict[str, Any], arrived: float) -> None:
+        with self._change():
+            if kind == "SYNCED":
+                for uid in set(self._pods) - set(pod.get("uids", [])):
+                    del self._pods[uid]
+                return
+            uid = pod.get("metadata", {}).get("uid", "")
+            if kind == "DELETED":
+                self._pods.pop(uid, None)
+            elif uid:
+                self._pods[uid] = pod
+
+    def node_changed(self, kind: str, node: dict[str, Any], arrived: float) -> None:
+        if kind == "SYNCED":
+            return
+        name = node.get("metadata", {}).get("name", "")
+        with self._change():
+            if kind == "DELETED":
+                self._nodes.pop(name, None)
+            else:
+                self._nodes[name] = _ready(node)
+
+    def workload_changed(self, ready: int, desired: int) -> None:
+        with self._change():
+            self._workload.update(ready=ready, desired=desired)
+
+    def incident_opened(self, incident: Incident) -> None:
+        with self._change():
+            self._incidents[incident.id] = incident
+            while len(self._incidents) > INCIDENTS_KEPT:
+                del self._incidents[next(iter(self._incidents))]
+
+    def phase_reached(self, incident: Incident, phase: str, mono: float, pod_uid: str) -> None:
+        with self._change():
+            if pod_uid:
+                self._replacements.setdefault(pod_uid, incident.id)
+
+    def incident_closed(self, incident: Incident) -> None:
+        with self._change():
+            self._closed.add(incident.id)
+
+    def probed(self, ok: bool, at: float) -> None:
+        with self._change():
+            self._probes.append(ok)
+            self._requests += 1
+            self._failures += 0 if ok else 1
+
+    def probe_window(self, window: ProbeWindow) -> None:
+        with self._change():
+            self._longest_outage = max(self._longest_outage, window.longest_outage_seconds)
+
+    # -- what the views read --------------------------------------------------------------
+
+    def wait_change(self, seen: int, timeout: float) -> int:
+        """Waits up to TIMEOUT seconds for a version after SEEN; returns the current one."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.version != seen, timeout)
+            return self.version
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._changed:
+            now = self.clock()
+            return {
+                "version": self.version, "title": self.title, "mode": self.mode,
+                "workload": dict(self._workload),
+                "nodes": self._node_list(),
+                "pods": self._pod_list(),
+                "incidents": [self._incident(i, now) for i in self._incidents.values()],
+                "availability": self._availability(),
+                "progress": dict(self._progress),
+            }
+
+    @contextmanager
+    def _change(self) -> Iterator[None]:
+        """Holds the lock for a change, then bumps the version and wakes the waiters."""
+        with self._changed:
+            yield
+            self.version += 1
+            self._changed.notify_all()
+
+    def _node_list(self) -> list[dict[str, Any]]:
+        names = set(self._nodes) | {p.get("spec", {}).get("nodeName") or "" for p in
+                                    self._pods.values()}
+        return [{"name": name, "ready": self._nodes.get(name, bool(name))}
+                for name in sorted(names)]
+
+    def _pod_list(self) -> list[dict[str, Any]]:
+        shown = [i for i in self._incidents.values() if i.id not in self._closed]
+        # a victim stays marked while its incident is open or while it is still going away
+        victims = {i.target_uid: i.id for i in self._incidents.values() if i.target_uid and (
+            i in shown or pod_state(self._pods.get(i.target_uid, {})) == "terminating")}
+        marked = {i.id for i in shown} | set(list(self._incidents)[-1:])
+        replacements = {uid: iid for uid, iid in self._replacements.items() if iid in marked}
+        pods = sorted(self._pods.values(),
+                      key=lambda p: (p["metadata"].get("creationTimestamp") or "",
+                                     p["metadata"].get("name", "")))
+        return [{"uid": p["metadata"]["uid"], "name": p["metadata"].get("name", ""),
+                 "node": p.get("spec", {}).get("nodeName") or "", "state": pod_state(p),
+                 "restarts": restart_count(p),
+                 "victim": victims.get(p["metadata"]["uid"], ""),
+                 "replacement": replacements.get(p["metadata"]["uid"], "")}
+                for p in pods]
+
+    def _incident(self, incident: Incident, now: float) -> dict[str, Any]:
+        offsets = incident.offsets()
+        closed = incident.id in self._closed
+        status = ("recovered" if incident.recovered else "not recovered" if closed
+                  else "open")
+        start = incident.phases.get("injected", now)
+        return {"id": incident.id, "fault": incident.fault, "target": incident.target_pod,
+                "node": incident.node, "status": status, "expected": list(
+                    incident.expected_phases),
+                "phases": [{"name": name, "ms": round(seconds * 1000)}
+                           for name, seconds in offsets.items()],
+                "recovery_ms": None if incident.recovery_seconds is None
+                else round(incident.recovery_seconds * 1000),
+                "elapsed_ms": round((now - start) * 1000),
+                "restarts": incident.restart_count}
+
+    def _availability(self) -> dict[str, Any]:
+        requests = self._requests
+        return {"requests": requests, "failures": self._failures,
+                "ratio": None if not requests else (requests - self._failures) / requests,
+                "longest_outage_seconds": round(self._longest_outage, 3),
+                "recent": "".join("1" if ok else "0" for ok in self._probes)}

@@ -1,0 +1,184 @@
+// chaos-drill live page: draws each state the server sends over server-sent events; read-only.
+// Reconnects by itself; every connection starts with the full state, so nothing goes stale.
+"use strict";
+
+const STATES = ["pending", "creating", "running", "ready", "terminating", "failed"];
+const STATE_LABEL = {running: "running, not ready"};
+let receivedAt = 0;
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (key === "class") node.className = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined) {
+      node.append(typeof child === "string" ? document.createTextNode(child) : child);
+    }
+  }
+  return node;
+}
+
+function duration(value) {  // 840 ms, 2.31 s
+  return value < 1000 ? `${value} ms` : `${(value / 1000).toFixed(2)} s`;
+}
+
+function ms(value) {
+  return `+${duration(value)}`;
+}
+
+function namePrefix(name) {  // "web-748f7d7d7-" of "web-748f7d7d7-nc7rl": the suffix tells pods apart
+  return name.slice(0, name.lastIndexOf("-") + 1);
+}
+
+function tile(pod) {
+  const badge = pod.victim ? el("span", {class: "badge"}, `hit ${pod.victim}`)
+    : pod.replacement ? el("span", {class: "badge"}, `new ${pod.replacement}`) : null;
+  return el("div", {class: "tile", "data-uid": pod.uid, "data-name": pod.name,
+                    "data-state": pod.state, "data-victim": pod.victim,
+                    "data-replacement": pod.replacement},
+    badge,
+    el("div", {class: "name"}, el("span", {class: "prefix"}, namePrefix(pod.name)),
+       el("span", {class: "suffix"}, pod.name.slice(namePrefix(pod.name).length))),
+    el("div", {class: "state"}, STATE_LABEL[pod.state] || pod.state),
+    el("div", {class: "restarts"}, `restarts ${pod.restarts}`));
+}
+
+function drawPods(state) {
+  const byNode = new Map(state.nodes.map((n) => [n.name, []]));
+  for (const pod of state.pods) {
+    if (!byNode.has(pod.node)) byNode.set(pod.node, []);
+    byNode.get(pod.node).push(pod);
+  }
+  const ready = state.nodes.reduce((m, n) => m.set(n.name, n.ready), new Map());
+  const columns = [...byNode].filter(([name, pods]) => name || pods.length).map(([name, pods]) =>
+    el("div", {class: "node", "data-node": name || "unscheduled",
+               "data-ready": String(name ? ready.get(name) !== false : true)},
+      el("h3", {}, name || "not scheduled yet"),
+      el("div", {class: "tiles"}, ...pods.map(tile))));
+  document.getElementById("nodes").replaceChildren(...columns);
+  const w = state.workload;
+  const count = w.desired !== undefined ? ` · ${w.ready}/${w.desired} ready` : "";
+  document.getElementById("workload").textContent =
+    `${w.kind || "pods"} ${w.namespace || ""}/${w.name || ""}${count}`;
+}
+
+function incidentRow(incident) {
+  const reached = new Map(incident.phases.map((p) => [p.name, p.ms]));
+  const total = Math.max(incident.recovery_ms || 0, incident.elapsed_ms || 0, 1);
+  const segments = [];
+  let previous = 0;
+  for (const phase of incident.phases.slice(1)) {
+    segments.push(el("div", {class: "seg", title: phase.name, "data-phase": phase.name,
+                             style: `flex-grow: ${Math.max(phase.ms - previous, 1)}`}));
+    previous = phase.ms;
+  }
+  if (incident.status === "open") {
+    segments.push(el("div", {class: "seg waiting",
+                             style: `flex-grow: ${Math.max(total - previous, 1)}`}));
+  }
+  const outcome = incident.status === "recovered" ? `recovered in ${duration(incident.recovery_ms)}`
+    : incident.status === "open" ? el("span", {class: "elapsed", "data-since": String(
+      incident.elapsed_ms)}, ms(incident.elapsed_ms)) : "NOT recovered";
+  return el("div", {class: "incident", "data-id": incident.id, "data-status": incident.status},
+    el("div", {class: "head"},
+      el("span", {class: "id"}, incident.id),
+      el("span", {}, `${incident.fault} ${incident.target}`),
+      el("span", {class: "outcome"}, outcome)),
+    el("div", {class: "bar"}, ...segments),
+    el("div", {class: "phases"}, ...incident.expected.filter((p) => p !== "injected").map((p) =>
+      reached.has(p)
+        ? el("span", {class: "phase", "data-phase": p, "data-ms": String(reached.get(p))},
+             `${p} `, el("span", {class: "ms"}, ms(reached.get(p))))
+        : el("span", {class: "phase missing"}, `${p} …`))));
+}
+
+function drawIncidents(state) {
+  const box = document.getElementById("incidents");
+  if (!state.incidents.length) {
+    box.replaceChildren(el("p", {class: "empty"}, state.mode === "watch"
+      ? "watching: no fault injected by chaos-drill" : "no fault injected yet"));
+    return;
+  }
+  box.replaceChildren(...state.incidents.slice().reverse().map(incidentRow));
+}
+
+function drawAvailability(state) {
+  const a = state.availability;
+  document.getElementById("strip").replaceChildren(...[...a.recent].map((c) =>
+    el("span", {class: c === "1" ? "ok" : "fail"})));
+  const ratio = a.ratio === null ? "n/a" : `${(a.ratio * 100).toFixed(2)} %`;
+  document.getElementById("figures").replaceChildren(
+    el("span", {}, "served ", el("b", {id: "ratio"}, ratio)),
+    el("span", {}, "failed ", el("b", {}, `${a.failures} of ${a.requests}`)),
+    el("span", {}, "longest outage ", el("b", {}, `${a.longest_outage_seconds.toFixed(2)} s`)));
+}
+
+function drawProgress(state) {
+  const p = state.progress;
+  const box = document.getElementById("progress");
+  box.dataset.verdict = p.verdict || "";
+  const parts = [];
+  if (state.mode === "watch") parts.push("watching, no faults");
+  else if (p.rounds) parts.push(`round ${p.round}/${p.rounds} · ${p.fault}`);
+  box.replaceChildren(el("span", {id: "round"}, parts.join(" ")), " ");
+  if (p.verdict) box.append(el("span", {class: "verdict", title: p.detail}, p.verdict));
+  document.getElementById("title").textContent = state.title;
+}
+
+function draw(state) {
+  receivedAt = performance.now();
+  drawProgress(state);
+  drawPods(state);
+  drawIncidents(state);
+  drawAvailability(state);
+  document.body.dataset.version = String(state.version);
+}
+
+function tick() {  // open incidents' clocks run between updates
+  const since = performance.now() - receivedAt;
+  for (const span of document.querySelectorAll(".elapsed")) {
+    span.textContent = ms(Math.round(Number(span.dataset.since) + since));
+  }
+}
+
+function setConnection(state, text) {
+  const conn = document.getElementById("conn");
+  conn.dataset.state = state;
+  conn.textContent = text;
+}
+
+function connect() {
+  const source = new EventSource("/events");
+  source.addEventListener("open", () => setConnection("live", "live"));
+  source.addEventListener("state", (event) => draw(JSON.parse(event.data)));
+  source.addEventListener("error", () => {
+    setConnection("reconnecting", "reconnecting…");
+    if (source.readyState === EventSource.CLOSED) {  // the browser gave up: try again ourselves
+      setTimeout(connect, 1000);
+    }
+  });
+}
+
+function initTheme() {
+  const asked = new URLSearchParams(location.search).get("theme");
+  const saved = asked || localStorage.getItem("chaos-drill-theme");
+  const dark = window.matchMedia("(prefers-color-scheme: dark)").matches;
+  document.documentElement.dataset.theme = saved || (dark ? "dark" : "light");
+  document.getElementById("theme").addEventListener("click", () => {
+    const next = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
+    document.documentElement.dataset.theme = next;
+    localStorage.setItem("chaos-drill-theme", next);
+  });
+}
+
+function initLegend() {
+  document.getElementById("legend").replaceChildren(...STATES.map((s) =>
+    el("span", {style: `--swatch: var(--${s})`}, STATE_LABEL[s] || s)));
+}
+
+initTheme();
+initLegend();
+connect();
+setInterval(tick, 100);

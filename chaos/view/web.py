@@ -1,0 +1,140 @@
+"""The live web view: serves the page in chaos/view/static and a server-sent-events stream of
+the view model's snapshots from the standard library's HTTP server, in daemon threads. Read-only
+(GET and HEAD only); each new connection gets the full state first, so a browser that reconnects
+after a restart redraws everything."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+
+from chaos.errors import UsageError
+from chaos.view.model import ViewModel
+
+LOOPBACK = "127.0.0.1"
+STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
+          "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+          "/style.css": ("style.css", "text/css; charset=utf-8")}
+HEARTBEAT_SECONDS = 10.0
+POLL_SECONDS = 0.5
+MIN_GAP_SECONDS = 0.05
+"""At most twenty snapshots a second per browser: probes alone change the state 20 times."""
+RETRY_MS = 1000
+
+
+def static_file(name: str) -> bytes:
+    return resources.files("chaos.view").joinpath("static", name).read_bytes()
+
+
+class WebView:
+    """Serves MODEL on HOST:PORT until close()."""
+
+    def __init__(self, model: ViewModel, port: int, host: str = LOOPBACK) -> None:
+        if not 0 <= port <= 65535:
+            raise UsageError(f"--web {port} is not a TCP port: pick one from 1 to 65535")
+        self.model = model
+        self.stopping = threading.Event()
+        self.sent: dict[int, int] = {}
+        """The version each connected browser was last sent, by handler id."""
+        handler = type("Handler", (_Handler,), {"view": self})
+        try:
+            self.server = ThreadingHTTPServer((host, port), handler)
+        except OSError as error:
+            raise UsageError(f"cannot serve the web view on {host}:{port} ({error.strerror}): "
+                             "pick another --web port") from None
+        self.server.daemon_threads = True
+        self.host, self.port = host, int(self.server.server_address[1])
+        self._thread = threading.Thread(target=self.server.serve_forever, name="web-view",
+                                        kwargs={"poll_interval": 0.2}, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    def close(self, drain_seconds: float = 2.0) -> None:
+        """Stops serving, once every connected browser has the latest state (the verdict) or
+        after DRAIN_SECONDS."""
+        deadline = time.monotonic() + drain_seconds
+        while time.monotonic() < deadline and any(
+                seen < self.model.version for seen in list(self.sent.values())):
+            time.sleep(0.05)
+        self.stopping.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=2)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    view: WebView
+    server_version = "chaos-drill"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the terminal belongs to the drill."""
+
+    def do_HEAD(self) -> None:
+        self._static(body=False)
+
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] == "/events":
+            self._events()
+        else:
+            self._static(body=True)
+
+    def _refuse(self) -> None:
+        self.send_error(HTTPStatus.METHOD_NOT_ALLOWED, "read-only")
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
+
+    def _static(self, body: bool) -> None:
+        found = STATIC.get(self.path.split("?")[0])
+        if found is None:
+            self.send_error(HTTPStatus.NOT_FOUND)
+            return
+        data = static_file(found[0])
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", found[1])
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+
+    def _events(self) -> None:
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        model, stopping = self.view.model, self.view.stopping
+        seen, idle = -1, 0.0
+        self.view.sent[id(self)] = seen
+        try:
+            self.wfile.write(f"retry: {RETRY_MS}\n\n".encode())
+            while not stopping.is_set():
+                if model.wait_change(seen, POLL_SECONDS) == seen:
+                    idle += POLL_SECONDS
+                    if idle >= HEARTBEAT_SECONDS:  # keeps proxies and dead peers honest
+                        self.wfile.write(b": still here\n\n")
+                        self.wfile.flush()
+                        idle = 0.0
+                    continue
+                snapshot = model.snapshot()
+                data = json.dumps(snapshot, separators=(",", ":"))
+                self.wfile.write(f"event: state\ndata: {data}\n\n".encode())
+                self.wfile.flush()
+                seen, idle = snapshot["version"], 0.0
+                self.view.sent[id(self)] = seen
+                stopping.wait(MIN_GAP_SECONDS)
+        except OSError:  # the browser went away
+            return
+        finally:
+            self.view.sent.pop(id(self), None)

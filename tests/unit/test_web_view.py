@@ -1,0 +1,113 @@
+"""The web view's server on loopback: the page and its files from the package, read-only, and a
+server-sent-events stream that starts with the full state and follows every change."""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chaos.errors import UsageError
+from chaos.view.model import ViewModel
+from chaos.view.web import WebView, static_file
+from chaos.views import is_loopback, serve
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[ViewModel, WebView]]:
+    model = ViewModel("drill t")
+    web = WebView(model, 0)
+    yield model, web
+    web.close(drain_seconds=0)
+
+
+def request(web: WebView, method: str, path: str) -> http.client.HTTPResponse:
+    connection = http.client.HTTPConnection(web.host, web.port, timeout=10)
+    connection.request(method, path)
+    return connection.getresponse()
+
+
+def next_state(response: http.client.HTTPResponse) -> dict[str, Any]:
+    """The next `state` event of the stream (the socket's timeout bounds the wait)."""
+    event = ""
+    while True:
+        line = response.readline().decode()
+        assert line, "the stream ended"
+        if line.startswith("event:"):
+            event = line.split(":", 1)[1].strip()
+        elif line.startswith("data:") and event == "state":
+            data: dict[str, Any] = json.loads(line[5:])
+            return data
+
+
+def test_the_page_and_its_files_are_served_from_the_package(served: Any) -> None:
+    _, web = served
+    page = request(web, "GET", "/")
+    assert page.status == 200 and page.getheader("Content-Type", "").startswith("text/html")
+    html = page.read().decode()
+    for name in re.findall(r'(?:src|href)="(/[^"]*)"', html):
+        response = request(web, "GET", name)
+        assert response.status == 200, name
+        assert response.read() == static_file(name.lstrip("/"))
+    assert "http" not in re.sub(r"<!doctype html>", "", html.lower()).replace(
+        'name="viewport"', ""), "the page loads nothing from elsewhere"
+    assert "://" not in static_file("app.js").decode() + static_file("style.css").decode()
+    assert request(web, "GET", "/nothing").status == 404
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+def test_it_is_read_only(served: Any, method: str) -> None:
+    _, web = served
+    assert request(web, method, "/events").status == 405
+
+
+def test_events_start_with_the_full_state_and_follow_changes(served: Any) -> None:
+    model, web = served
+    model.set_drill(3, "pod_delete")
+    stream = request(web, "GET", "/events")
+    assert stream.getheader("Content-Type") == "text/event-stream"
+    first = next_state(stream)
+    assert first["title"] == "drill t" and first["progress"]["rounds"] == 3
+    model.round_started(1)
+    assert next_state(stream)["progress"]["round"] == 1
+    model.finished(True, "1 incident")
+    assert next_state(stream)["progress"]["verdict"] == "PASSED"
+
+
+def test_close_ends_the_streams(served: Any) -> None:
+    model, web = served
+    stream = request(web, "GET", "/events")
+    next_state(stream)
+    web.close(drain_seconds=1)
+    while stream.readline():
+        pass  # ends (EOF) rather than running into the socket's timeout
+
+
+def test_bad_and_taken_ports_are_one_line(taken_port: int) -> None:
+    with pytest.raises(UsageError, match="is not a TCP port"):
+        WebView(ViewModel("t"), 70000)
+    with pytest.raises(UsageError, match="pick another --web port"):
+        WebView(ViewModel("t"), taken_port)
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1", True), ("::1", True), ("localhost", True), ("127.0.0.2", True),
+    ("0.0.0.0", False), ("192.168.1.10", False), ("::", False), ("example.org", False)])
+def test_which_hosts_get_the_warning(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_serve_says_the_url_and_no_warning_on_loopback() -> None:
+    said: list[str] = []
+    args = argparse.Namespace(web=0, web_host="127.0.0.1")
+    web = serve(args, ViewModel("t"), said.append)
+    assert web is not None
+    web.close(drain_seconds=0)
+    assert said == [f"live page on {web.url}"] and web.url.startswith("http://127.0.0.1:")
+    assert serve(argparse.Namespace(web=None, web_host="127.0.0.1"), ViewModel("t"),
+                 said.append) is None
