@@ -30,10 +30,15 @@ step_docker() {
     return
   fi
   echo "==> docker.io: installing Debian's package without starting dockerd"
-  [ ! -e /usr/sbin/policy-rc.d ] || { echo "/usr/sbin/policy-rc.d exists: remove it first" >&2; exit 2; }
+  # policy-rc.d exiting 101 keeps the package from starting dockerd; the host's own comes back
+  local saved=""
+  if [ -e /usr/sbin/policy-rc.d ]; then
+    saved=$(mktemp) && cp -p /usr/sbin/policy-rc.d "$saved"
+  fi
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
   chmod 755 /usr/sbin/policy-rc.d
-  trap 'rm -f /usr/sbin/policy-rc.d' RETURN
+  # shellcheck disable=SC2064
+  trap "if [ -n '$saved' ]; then mv '$saved' /usr/sbin/policy-rc.d; else rm -f /usr/sbin/policy-rc.d; fi" RETURN
   timeout 600 apt-get install -y -qq --no-install-recommends docker.io >/dev/null
   echo "==> docker.io: installed $(dpkg-query -W -f '${Version}' docker.io)"
 }
@@ -189,6 +194,8 @@ CONFIG
 }
 
 step_node() {
+  [ -x "$cache/kubernetes-v$k8s/bin/kubelet" ] && [ -x "$cache/etcd-v$etcd/bin/etcd" ] \
+    || { echo "Kubernetes v$k8s and etcd v$etcd are not built in $cache: run 'make kubernetes'" >&2; exit 2; }
   step_rootfs
   local src key dir work start=$SECONDS
   src=$(pause_source)

@@ -1,0 +1,154 @@
+"""The kind provider for real: a three-node kind cluster from the node image `make kind` builds,
+brought up once for this module (under the same lock as the local cluster, which is taken down
+first), the sample workload deployed through the provider, drills run on it, and a `cluster
+down` that leaves nothing on the host. Run by `make test-kind`."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from chaos import kube, workloads
+from chaos.cluster import dockerd, kind
+from chaos.cluster.kind import KindCluster
+from chaos.cluster.local import LocalCluster
+from chaos.runner import DrillRun, RunOptions
+from chaos.spec import load_drill
+
+from support import FAULTS, write_drill
+
+# Bringing the cluster up cold (loading the node image into Docker, three nodes) takes minutes.
+pytestmark = [pytest.mark.e2e, pytest.mark.kind, pytest.mark.timeout(900)]
+
+SYSCTL_ROOTS = ("fs", "kernel", "vm", "net/ipv4", "net/ipv6/conf/all", "net/bridge")
+CHANGING = ("kernel/ns_last_pid", "kernel/random/", "fs/dentry-state", "fs/file-nr",
+            "fs/inode-", "kernel/tainted", "fs/quota/", "kernel/sched_", "net/ipv4/tcp_mem",
+            "net/ipv4/udp_mem", "fs/binfmt_misc/")
+
+
+def say(message: str) -> None:
+    print(f"[kind] {message}", flush=True)
+
+
+def sysctls() -> dict[str, str]:
+    """Every writable host sysctl under SYSCTL_ROOTS that does not change on its own."""
+    found = {}
+    for root in SYSCTL_ROOTS:
+        base = Path("/proc/sys", root)
+        for path in base.rglob("*") if base.exists() else []:
+            key = str(path.relative_to("/proc/sys"))
+            if path.is_file() and path.stat().st_mode & 0o200 and not key.startswith(CHANGING):
+                try:
+                    found[key] = path.read_text().strip()
+                except OSError:
+                    pass
+    return found
+
+
+class Session:
+    def __init__(self, provider: KindCluster, host_before: dict[str, str]) -> None:
+        self.provider, self.host_before = provider, host_before
+        self.up_seconds: float | None = None
+
+
+@pytest.fixture(scope="module")
+def kind_session(cluster_lock: None) -> Iterator[Session]:
+    """The kind cluster of this module: the local cluster is taken down first, the kind one at
+    the end."""
+    if not kind.node_image_dir().joinpath("image-id").exists():
+        pytest.fail(f"{kind.node_image_dir()} missing: run 'make kind' first")
+    LocalCluster().down(say)
+    session = Session(KindCluster(), sysctls())
+    yield session
+    if kind.running_here():
+        session.provider.down(say)
+
+
+@pytest.fixture
+def kind_up(kind_session: Session) -> Session:
+    if kind_session.up_seconds is None:
+        began = time.monotonic()
+        kind_session.provider.up(say)
+        kind_session.up_seconds = time.monotonic() - began
+        say(f"cluster up to all nodes Ready: {kind_session.up_seconds:.1f}s")
+    return kind_session
+
+
+@pytest.fixture
+def kind_web(kind_up: Session) -> Any:
+    workloads.deploy(kind_up.provider, say, timeout=180)
+    api = kube.api_client(kind_up.provider.kubeconfig())
+
+    def settled(pods: list[Any]) -> bool:
+        return len(pods) == 3 and all(
+            kube.pod_ready(p) and not p.metadata.deletion_timestamp for p in pods)
+
+    kube.wait_for_pods(api, "demo", "app=web", settled, timeout=180)
+    return api
+
+
+def test_three_nodes_ready_with_their_own_pod_ranges(kind_up: Session) -> None:
+    with kube.api_client(kind_up.provider.kubeconfig()) as api:
+        nodes = client.CoreV1Api(api).list_node(_request_timeout=30).items
+    assert len(nodes) == 3 and all(kube.node_ready(n) for n in nodes)
+    assert sorted(n.metadata.name for n in nodes) == [
+        "chaos-drill-control-plane", "chaos-drill-worker", "chaos-drill-worker2"]
+    cidrs = {n.spec.pod_cidr for n in nodes}
+    assert len(cidrs) == 3 and all(c.startswith("10.250.") for c in cidrs)
+
+
+def egress_rejected() -> int:
+    """Packets the egress rule has rejected so far."""
+    listing = subprocess.run(["iptables", "-w", "-L", "DOCKER-USER", "-n", "-v", "-x"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    return sum(int(line.split()[0]) for line in listing.splitlines()
+               if kind.EGRESS_COMMENT in line)
+
+
+def test_what_a_node_sends_outside_is_rejected_here(kind_up: Session) -> None:
+    """A connection from a node to an address beyond the default route meets our rule (and is
+    refused at once) instead of leaving the machine."""
+    before = egress_rejected()
+    out = dockerd.run("exec", "chaos-drill-worker", "bash", "-c",
+                      "timeout 5 bash -c 'echo > /dev/tcp/198.51.100.1/80' 2>&1; echo rc=$?",
+                      timeout=30, check=False)
+    assert "rc=0" not in out and "rc=124" not in out, out
+    assert egress_rejected() > before, "the packet did not meet the egress rule"
+
+
+def test_pod_delete_drill_recovers(kind_web: Any, kind_up: Session, tmp_path: Path) -> None:
+    drill = load_drill(write_drill(tmp_path, FAULTS["pod_delete"], probe=None))
+    summary = DrillRun(drill, kind_up.provider, RunOptions(out_dir=tmp_path / "out"), say).run()
+    assert summary.passed, summary.slo_checks
+    assert summary.incidents and all(i.recovery_seconds for i in summary.incidents)
+
+
+def test_node_stop_drill_reschedules_on_the_other_worker(kind_web: Any, kind_up: Session,
+                                                         tmp_path: Path) -> None:
+    fault = {**FAULTS["node_stop"], "node": "chaos-drill-worker"}
+    drill = load_drill(write_drill(tmp_path, fault, probe=None,
+                                   slo={"maxRecoverySeconds": 300}))
+    summary = DrillRun(drill, kind_up.provider, RunOptions(out_dir=tmp_path / "out"), say).run()
+    assert summary.incidents, "the drill opened no incident"
+    assert all(i.recovery_seconds for i in summary.incidents), summary.incidents
+    states = dockerd.run("ps", "--filter", "name=chaos-drill-worker", "--format",
+                         "{{.Names}} {{.State}}", timeout=30)
+    assert "chaos-drill-worker running" in states, "the node must be started again"
+
+
+def test_down_leaves_nothing(kind_up: Session) -> None:
+    provider = kind_up.provider
+    provider.down(say)
+    assert provider.leftovers() == []
+    assert not kind.running_here()
+    if provider.engine.started() is None:
+        assert not dockerd.engine_up(), "the dockerd we started must be stopped"
+    after = sysctls()
+    changed = {k: (v, after.get(k)) for k, v in kind_up.host_before.items() if after.get(k) != v}
+    assert changed == {}
