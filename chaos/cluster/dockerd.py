@@ -5,14 +5,13 @@ chains and rules, the FORWARD policy, the sysctls Docker and the nodes' systemd 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from chaos.cluster import processes
+from chaos.cluster import mounts, processes
 from chaos.cluster.base import Progress
 from chaos.errors import ClusterError, SetupError
 
@@ -20,6 +19,9 @@ DOCKER_TIMEOUT = 600
 """Seconds a docker call may take (loading the node image is the slowest)."""
 RUNC_WRAPPER = Path(__file__).resolve().parents[2] / "cluster" / "kind" / "runc-wrapper"
 RUNTIME = "chaosdrill-runc"
+EXEC_ROOT = Path("/run/docker")
+"""dockerd's runtime state (sockets, netns); removed after the dockerd we started stops."""
+VOLUMES = Path("/var/lib/docker/volumes")
 HOST_SYSCTLS = (
     "fs/file-max", "fs/nr_open", "fs/inotify/max_user_watches", "fs/inotify/max_user_instances",
     "kernel/pid_max", "kernel/panic", "kernel/panic_on_oops", "kernel/keys/root_maxkeys",
@@ -122,6 +124,8 @@ class Engine:
                 processes.stop(child, timeout=10)
             self.record.unlink()
             remove_docker_rules()
+            if EXEC_ROOT.exists() and not mounts.mounts_under((EXEC_ROOT,)):
+                shutil.rmtree(EXEC_ROOT, ignore_errors=True)
         if self.saved.exists():
             changed = restore_host(json.loads(self.saved.read_text()))
             if changed:
@@ -227,5 +231,8 @@ def leftover_rules(marks: Sequence[str]) -> list[str]:
     return found
 
 
-def is_root() -> bool:
-    return os.geteuid() == 0
+def leftover_volumes() -> list[str]:
+    """Docker volumes on disk (kind gives each node an anonymous one for /var)."""
+    if not VOLUMES.is_dir():
+        return []
+    return [p.name for p in VOLUMES.iterdir() if p.is_dir()]

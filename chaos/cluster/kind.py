@@ -408,8 +408,9 @@ class KindCluster:
                                timeout=30).stdout
         left += [f"interface {BRIDGE}"] if f" {BRIDGE}:" in links else []
         marks = [EGRESS_COMMENT, BRIDGE]
-        if not engine:
-            marks.append("DOCKER")  # with no engine running, none of its rules may stay
+        if not engine:  # with no engine running, none of its rules or volumes may stay
+            marks.append("DOCKER")
+            left += [f"Docker volume {v}" for v in dockerd.leftover_volumes()]
         left += dockerd.leftover_rules(marks)
         process = self.engine.started()
         if process is not None and processes.is_alive(process):
