@@ -42,10 +42,10 @@ lint: venv
 	$(VENV)/bin/ruff check chaos tests
 	$(VENV)/bin/mypy
 
-test: setup lint
+test: setup kind lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# The kind tests (not in `make test`): one kind cluster, brought up and down by pytest.
+# Only the kind tests (also part of `make test`): one kind cluster, brought up and down by pytest.
 test-kind: setup kind lint
 	$(VENV)/bin/pytest tests/kind -m kind $(PYTEST_ARGS)
 

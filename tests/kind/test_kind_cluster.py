@@ -1,7 +1,7 @@
 """The kind provider for real: a three-node kind cluster from the node image `make kind` builds,
 brought up once for this module (under the same lock as the local cluster, which is taken down
 first), the sample workload deployed through the provider, drills run on it, and a `cluster
-down` that leaves nothing on the host. Run by `make test-kind`."""
+down` that leaves nothing on the host. Run last by `make test`, alone by `make test-kind`."""
 
 from __future__ import annotations
 
