@@ -18,6 +18,7 @@ from chaos import kube, workloads
 from chaos.cluster import dockerd, kind
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.local import LocalCluster
+from chaos.errors import SetupError
 from chaos.runner import DrillRun, RunOptions
 from chaos.spec import load_drill
 
@@ -93,6 +94,24 @@ def kind_web(kind_up: Session) -> Any:
     return api
 
 
+def test_kind_refuses_while_the_local_cluster_runs(kind_session: Session) -> None:
+    local = LocalCluster()
+    local.up(say)
+    try:
+        with pytest.raises(SetupError, match=r"^the local cluster is up: run 'chaos-drill "
+                                             r"cluster down' first \(the local and kind"):
+            kind_session.provider.up(say)
+        assert not kind.running_here()
+    finally:
+        local.down(say)
+
+
+def test_local_refuses_while_kind_runs(kind_up: Session) -> None:
+    with pytest.raises(SetupError, match=r"^a kind cluster of chaos-drill is up: run "
+                                         r"'chaos-drill cluster down --provider kind' first"):
+        LocalCluster().up(say)
+
+
 def test_three_nodes_ready_with_their_own_pod_ranges(kind_up: Session) -> None:
     with kube.api_client(kind_up.provider.kubeconfig()) as api:
         nodes = client.CoreV1Api(api).list_node(_request_timeout=30).items
@@ -122,11 +141,14 @@ def test_what_a_node_sends_outside_is_rejected_here(kind_up: Session) -> None:
     assert egress_rejected() > before, "the packet did not meet the egress rule"
 
 
-def test_pod_delete_drill_recovers(kind_web: Any, kind_up: Session, tmp_path: Path) -> None:
-    drill = load_drill(write_drill(tmp_path, FAULTS["pod_delete"], probe=None))
+@pytest.mark.parametrize("fault", ["pod_delete", "container_kill", "scale", "node_drain"])
+def test_drill_recovers(fault: str, kind_web: Any, kind_up: Session, tmp_path: Path) -> None:
+    drill = load_drill(write_drill(tmp_path, FAULTS[fault], probe=None))
     summary = DrillRun(drill, kind_up.provider, RunOptions(out_dir=tmp_path / "out"), say).run()
     assert summary.passed, summary.slo_checks
     assert summary.incidents and all(i.recovery_seconds for i in summary.incidents)
+    nodes = client.CoreV1Api(kind_web).list_node(_request_timeout=30).items
+    assert not any(n.spec.unschedulable for n in nodes), "node_drain must uncordon"
 
 
 def test_node_stop_drill_reschedules_on_the_other_worker(kind_web: Any, kind_up: Session,

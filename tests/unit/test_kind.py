@@ -129,6 +129,14 @@ def test_without_the_kind_cli_the_error_names_the_fix(monkeypatch: pytest.Monkey
         KindCluster("drill")._kind("get", "clusters")
 
 
+def test_without_the_node_image_the_error_names_make_kind(monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path) -> None:
+    monkeypatch.setenv("CHAOS_DRILL_CACHE", str(tmp_path))
+    with pytest.raises(SetupError, match=r"^node image chaosdrill.local/kind-node:v1.34.4 is not "
+                                         r"built .*: run 'make kind', or pass --kind-image IMAGE$"):
+        KindCluster("drill")._node_image(lambda _: None)
+
+
 def wrapper() -> ModuleType:
     loader = importlib.machinery.SourceFileLoader("runc_wrapper", str(WRAPPER))
     spec = importlib.util.spec_from_loader("runc_wrapper", loader)
