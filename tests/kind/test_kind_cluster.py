@@ -66,9 +66,35 @@ def kind_session(cluster_lock: None) -> Iterator[Session]:
         pytest.fail(f"{kind.node_image_dir()} missing: run 'make kind' first")
     LocalCluster().down(say)
     session = Session(KindCluster(), sysctls())
-    yield session
-    if kind.running_here():
-        session.provider.down(say)
+    watch_leaks("-I")
+    try:
+        yield session
+        if kind.running_here():
+            session.provider.down(say)
+    finally:
+        watch_leaks("-D")
+
+
+LEAK_SOURCES = ("172.16.0.0/12", "10.250.0.0/15")
+"""Docker's networks and the kind cluster's pods and Services."""
+LEAK_COMMENT = "chaos-drill test: kind packets leaving"
+
+
+def watch_leaks(action: str) -> None:
+    """Adds (-I) or deletes (-D) counting rules in mangle POSTROUTING, which sees only packets
+    that really leave by the default route, after every filter rule."""
+    out = kind.default_interface()
+    for source in LEAK_SOURCES:
+        subprocess.run(["iptables", "-w", "-t", "mangle", action, "POSTROUTING", "-o", out,
+                        "-s", source, "-m", "comment", "--comment", LEAK_COMMENT],
+                       capture_output=True, timeout=30, check=action == "-I")
+
+
+def leaked() -> int:
+    listing = subprocess.run(["iptables", "-w", "-t", "mangle", "-L", "POSTROUTING", "-n", "-v",
+                              "-x"], capture_output=True, text=True, timeout=30,
+                             check=True).stdout
+    return sum(int(line.split()[0]) for line in listing.splitlines() if LEAK_COMMENT in line)
 
 
 @pytest.fixture
@@ -165,6 +191,8 @@ def test_node_stop_drill_reschedules_on_the_other_worker(kind_web: Any, kind_up:
 
 
 def test_down_leaves_nothing(kind_up: Session) -> None:
+    """Also: no packet from the nodes or pods left by the default route in this whole module."""
+    assert leaked() == 0, "packets from the kind nodes or pods left the machine"
     provider = kind_up.provider
     provider.down(say)
     assert provider.leftovers() == []
