@@ -4,6 +4,7 @@ removes. The provider itself runs against real kind in tests/kind (`make test-ki
 
 from __future__ import annotations
 
+import argparse
 import importlib.machinery
 import importlib.util
 import json
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chaos.cluster import dockerd, kind
+from chaos.cluster import dockerd, kind, providers
 from chaos.cluster.kind import KindCluster
 from chaos.errors import SetupError
 
@@ -165,3 +166,14 @@ def test_runc_wrapper_drops_only_what_the_host_cannot_grant(tmp_path: Path) -> N
     runc.edit(path, True, {"CAP_SYS_RESOURCE"})
     edited = json.loads(path.read_text())["process"]["capabilities"]
     assert all(v == ["CAP_CHOWN", "CAP_SYS_ADMIN"] for v in edited.values())
+
+
+def test_the_command_line_chooses_the_kind_image_and_name() -> None:
+    parser = argparse.ArgumentParser()
+    providers.add_arguments(parser)
+    provider = providers.from_args(parser.parse_args(
+        ["--provider", "kind", "--name", "demo", "--kind-image", "kindest/node:v1.34.0"]))
+    assert isinstance(provider, KindCluster)
+    assert (provider.cluster_name, provider.image) == ("demo", "kindest/node:v1.34.0")
+    default = providers.from_args(parser.parse_args(["--provider", "kind"]))
+    assert isinstance(default, KindCluster) and default.image is None
