@@ -210,7 +210,7 @@ step_node() {
   fi
   echo "==> node image chaosdrill.local/kind-node:v$k8s: assembling in $cache/kind-work"
   work="$cache/kind-work/node-$key"
-  rm -rf "$work" && mkdir -p "$work"
+  rm -rf "$cache/kind-work" && mkdir -p "$work"  # and what a failed build left
   cp -a "$rootfs" "$work/root"
   make_node "$work/root"
   echo "    control-plane image archives"
