@@ -179,15 +179,19 @@ def test_drill_recovers(fault: str, kind_web: Any, kind_up: Session, tmp_path: P
 
 def test_node_stop_drill_reschedules_on_the_other_worker(kind_web: Any, kind_up: Session,
                                                          tmp_path: Path) -> None:
-    fault = {**FAULTS["node_stop"], "node": "chaos-drill-worker"}
-    drill = load_drill(write_drill(tmp_path, fault, probe=None,
+    """node_stop takes down the victim's node (a worker: the control plane is tainted), wherever
+    an earlier drill (node_drain) left the pods."""
+    drill = load_drill(write_drill(tmp_path, FAULTS["node_stop"], probe=None,
                                    slo={"maxRecoverySeconds": 300}))
     summary = DrillRun(drill, kind_up.provider, RunOptions(out_dir=tmp_path / "out"), say).run()
     assert summary.incidents, "the drill opened no incident"
     assert all(i.recovery_seconds for i in summary.incidents), summary.incidents
-    states = dockerd.run("ps", "--filter", "name=chaos-drill-worker", "--format",
-                         "{{.Names}} {{.State}}", timeout=30)
-    assert "chaos-drill-worker running" in states, "the node must be started again"
+    assert {i.node for i in summary.incidents} <= {"chaos-drill-worker", "chaos-drill-worker2"}
+    states = dockerd.run("ps", "-a", "--filter", f"label={kind.CLUSTER_LABEL}=chaos-drill",
+                         "--format", "{{.Names}} {{.State}}", timeout=30).split("\n")
+    assert sorted(line for line in states if line) == [
+        "chaos-drill-control-plane running", "chaos-drill-worker running",
+        "chaos-drill-worker2 running"], "the stopped node must be started again"
 
 
 def test_down_leaves_nothing(kind_up: Session) -> None:
