@@ -6,7 +6,7 @@ APT_PACKAGES := containerd runc containernetworking-plugins busybox-static \
 	iptables iproute2 conntrack prometheus curl chromium tmux
 PYTEST_ARGS ?=
 
-.PHONY: setup apt venv kubernetes test unit e2e lint bench demo down clean
+.PHONY: setup apt venv kubernetes kind test test-kind unit e2e lint bench demo down clean
 
 setup: apt venv kubernetes
 
@@ -30,12 +30,24 @@ kubernetes:
 	@command -v go >/dev/null || { echo "go not found: install Go 1.26 or newer" >&2; exit 2; }
 	@bash cluster/build/build.sh
 
+# kind, kubeadm, kubectl, crictl, CoreDNS, pause and the kind node image, from Go modules and
+# Debian packages into the cache; installs docker.io without starting it. Not part of setup.
+kind: venv kubernetes
+	@command -v go >/dev/null || { echo "go not found: install Go 1.26 or newer" >&2; exit 2; }
+	@command -v debootstrap >/dev/null || { echo "==> installing debootstrap"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+	@bash cluster/kind/build.sh
+
 lint: venv
 	$(VENV)/bin/ruff check chaos tests
 	$(VENV)/bin/mypy
 
-test: setup lint
+test: setup kind lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Only the kind tests (also part of `make test`): one kind cluster, brought up and down by pytest.
+test-kind: setup kind lint
+	$(VENV)/bin/pytest tests/kind -m kind $(PYTEST_ARGS)
 
 unit: venv
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)

@@ -42,7 +42,7 @@ WEB = Image(
 ALL = (PAUSE, WEB)
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes | None = None, *, mode: int = 0o755,
+def add_entry(tar: tarfile.TarFile, name: str, data: bytes | None = None, *, mode: int = 0o755,
          uid: int = 0, link: str | None = None) -> None:
     info = tarfile.TarInfo(name)
     info.mode, info.uid, info.gid, info.mtime = mode, uid, uid, 0
@@ -61,24 +61,31 @@ def layer(image: Image, busybox: bytes) -> bytes:
     """The image's only layer, byte-for-byte the same on every build."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        _add(tar, "bin")
-        _add(tar, "bin/busybox", busybox)
-        _add(tar, "tmp", mode=0o1777)
+        add_entry(tar, "bin")
+        add_entry(tar, "bin/busybox", busybox)
+        add_entry(tar, "tmp", mode=0o1777)
         if image.app_files:
             for applet in APPLETS:
-                _add(tar, f"bin/{applet}", link="busybox")
-            _add(tar, "www", mode=0o755, uid=APP_USER)
-            _add(tar, "www/index.html", INDEX_HTML.encode(), mode=0o644, uid=APP_USER)
-            _add(tar, "www/healthz", b"ok\n", mode=0o644, uid=APP_USER)
+                add_entry(tar, f"bin/{applet}", link="busybox")
+            add_entry(tar, "www", mode=0o755, uid=APP_USER)
+            add_entry(tar, "www/index.html", INDEX_HTML.encode(), mode=0o644, uid=APP_USER)
+            add_entry(tar, "www/healthz", b"ok\n", mode=0o644, uid=APP_USER)
     return buffer.getvalue()
 
 
 def image_config(image: Image, diff_id: str) -> bytes:
+    return config_bytes({
+        "Entrypoint": list(image.entrypoint), "User": image.user, "WorkingDir": "/",
+        "ExposedPorts": {f"{APP_PORT}/tcp": {}} if image.app_files else {},
+    }, diff_id)
+
+
+def config_bytes(container_config: dict[str, object], diff_id: str) -> bytes:
+    """An image config holding one layer, DIFF_ID, and how its container starts."""
     config = {
         "architecture": "amd64",
         "os": "linux",
-        "config": {"Entrypoint": list(image.entrypoint), "User": image.user, "WorkingDir": "/",
-                   "ExposedPorts": {f"{APP_PORT}/tcp": {}} if image.app_files else {}},
+        "config": container_config,
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{"created_by": "chaos-drill images.py"}],
     }
@@ -88,16 +95,21 @@ def image_config(image: Image, diff_id: str) -> bytes:
 def archive(image: Image, busybox: bytes) -> bytes:
     """A `docker save` style archive holding IMAGE."""
     layer_bytes = layer(image, busybox)
+    diff_id = f"sha256:{hashlib.sha256(layer_bytes).hexdigest()}"
+    return packed(image.reference, layer_bytes, image_config(image, diff_id))
+
+
+def packed(reference: str, layer_bytes: bytes, config: bytes) -> bytes:
+    """A `docker save` style archive of one image: its layer, its config, a manifest."""
     layer_digest = hashlib.sha256(layer_bytes).hexdigest()
-    config = image_config(image, f"sha256:{layer_digest}")
     config_name = f"{hashlib.sha256(config).hexdigest()}.json"
-    manifest = [{"Config": config_name, "RepoTags": [image.reference],
+    manifest = [{"Config": config_name, "RepoTags": [reference],
                  "Layers": [f"{layer_digest}/layer.tar"]}]
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        _add(tar, f"{layer_digest}/layer.tar", layer_bytes, mode=0o644)
-        _add(tar, config_name, config, mode=0o644)
-        _add(tar, "manifest.json", json.dumps(manifest).encode(), mode=0o644)
+        add_entry(tar, f"{layer_digest}/layer.tar", layer_bytes, mode=0o644)
+        add_entry(tar, config_name, config, mode=0o644)
+        add_entry(tar, "manifest.json", json.dumps(manifest).encode(), mode=0o644)
     return buffer.getvalue()
 
 

@@ -24,24 +24,41 @@ LOCK = Path("/tmp/chaos-drill-cluster.lock")
 
 
 @pytest.fixture(scope="session")
-def local_cluster() -> Iterator[LocalCluster]:
-    """The one local cluster, held under a file lock so test and benchmark runs take turns."""
+def cluster_lock() -> Iterator[None]:
+    """This machine's clusters, held under a file lock so test and benchmark runs take turns;
+    within a session the local and kind clusters take turns through `cluster` and `kind`."""
     if os.geteuid() != 0:
         if os.environ.get("CI"):
             pytest.fail("e2e tests need root for the local cluster, and CI runs as root")
         pytest.skip("e2e tests need root for the local cluster (run 'sudo make test')")
     with LOCK.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        cluster = LocalCluster()
-        cluster.up(_say)
-        yield cluster
-        if os.environ.get("CHAOS_DRILL_KEEP_CLUSTER") != "1":
-            cluster.down(_say)
+        yield
+
+
+def kind_down() -> None:
+    """Takes this session's kind cluster down, if it is up, so the local one may run."""
+    from chaos.cluster import kind
+
+    if kind.running_here():
+        kind.KindCluster().down(_say)
+
+
+@pytest.fixture(scope="session")
+def local_cluster(cluster_lock: None) -> Iterator[LocalCluster]:
+    """The one local cluster, reused by the session, taken down at its end."""
+    kind_down()
+    cluster = LocalCluster()
+    cluster.up(_say)
+    yield cluster
+    if os.environ.get("CHAOS_DRILL_KEEP_CLUSTER") != "1":
+        cluster.down(_say)
 
 
 @pytest.fixture
 def cluster(local_cluster: LocalCluster) -> LocalCluster:
-    """The local cluster, brought back up if a test took it down."""
+    """The local cluster, brought back up if a test (or the kind tests) took it down."""
+    kind_down()
     local_cluster.up(_say)
     return local_cluster
 

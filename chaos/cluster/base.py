@@ -53,7 +53,8 @@ class ContainerRuntime(Protocol):
 
 @runtime_checkable
 class NodeControl(Protocol):
-    """A provider that can take a whole node down, as if the machine died, and back (local)."""
+    """A provider that can take a whole node down, as if the machine died, and back (local,
+    kind)."""
 
     def stop_node(self, name: str) -> None:
         """Stops the node's kubelet and runtime and kills its pods."""

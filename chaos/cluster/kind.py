@@ -1,25 +1,64 @@
-"""The kind provider: a multi-node cluster in Docker through the kind CLI. Not runnable on
-machines without a Docker engine; its commands are built by pure functions that tests check."""
+"""The kind provider: a three-node cluster in Docker through the kind CLI, with the node image
+`make kind` builds here (or any other through --kind-image). It starts dockerd when none runs,
+gives the nodes a small CNI of its own (ptp + host-local per node, routes between nodes), keeps
+every packet on this machine, and `down` leaves nothing of it on the host."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shlex
 import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import yaml
+from kubernetes import client
+
+from chaos import images, kube
+from chaos.cluster import dockerd, processes
 from chaos.cluster.base import ClusterStatus, Progress
-from chaos.cluster.layout import cache_dir
+from chaos.cluster.layout import ETCD_VERSION, KUBERNETES_VERSION, cache_dir
+from chaos.cluster.nodeimage import NODE_IMAGE
 from chaos.errors import ClusterError, FaultError, SetupError
 
+KIND_VERSION = "0.33.0"
 KIND_TIMEOUT = 900
-"""Seconds a kind or docker call may take (creating a cluster is the slowest)."""
-
+"""Seconds a kind call may take (creating a cluster is the slowest)."""
+UP_TIMEOUT = 180.0
 CONFIG = Path(__file__).resolve().parents[2] / "manifests" / "kind" / "cluster.yaml"
+POD_SUBNET = "10.250.0.0/16"
+SERVICE_SUBNET = "10.251.0.0/16"
+"""Apart from the local cluster's 10.244.0.0/16 and 10.96.0.0/12, and from kind's defaults."""
+NETWORK = "chaos-drill"
+BRIDGE = "cdrill-kind"
+"""The Docker network the nodes join (created here, so its bridge has a name we know)."""
+EGRESS_COMMENT = "chaos-drill: nothing leaves the machine"
+CNI_FILE = "/etc/cni/net.d/10-chaosdrill.conflist"
+CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 
 
-def create_command(name: str, config: Path = CONFIG) -> list[str]:
-    return ["kind", "create", "cluster", "--name", name, "--config", str(config), "--wait", "120s"]
+def state_dir() -> Path:
+    return Path(os.environ.get("CHAOS_DRILL_KIND_STATE", "/var/lib/chaos-drill/kind"))
+
+
+def kind_binary() -> str:
+    built = cache_dir() / f"kind-v{KIND_VERSION}" / "bin" / "kind"
+    return str(built) if built.exists() else "kind"
+
+
+def node_image_dir() -> Path:
+    return cache_dir() / f"kind-node-v{KUBERNETES_VERSION}"
+
+
+def create_command(name: str, config: Path = CONFIG, image: str | None = None) -> list[str]:
+    """No --wait: the nodes cannot be Ready before our CNI is in place, which comes after."""
+    command = ["kind", "create", "cluster", "--name", name, "--config", str(config)]
+    return command + (["--image", image] if image else [])
 
 
 def delete_command(name: str) -> list[str]:
@@ -36,51 +75,377 @@ def kill_command(node: str, container_id: str) -> list[str]:
             "--signal", "SIGKILL", container_id]
 
 
+def cluster_config(base: dict[str, Any], local_image: bool) -> dict[str, Any]:
+    """BASE (manifests/kind/cluster.yaml) with our subnets, no default CNI, and the local
+    cluster's quick node failure handling (a stopped node is NotReady after 16 s, its pods are
+    evicted 20 s later); with the local node image, kubeadm runs the etcd it preloads (our build,
+    not registry.k8s.io's). Maps for extraArgs: kind writes kubeadm v1beta3 for Kubernetes 1.34."""
+    config = dict(base)
+    config["networking"] = {**base.get("networking", {}), "disableDefaultCNI": True,
+                            "podSubnet": POD_SUBNET, "serviceSubnet": SERVICE_SUBNET}
+    patch: dict[str, Any] = {
+        "kind": "ClusterConfiguration",  # any kubeadm API version kind writes
+        "apiServer": {"extraArgs": {"default-not-ready-toleration-seconds": "20",
+                                    "default-unreachable-toleration-seconds": "20"}},
+        "controllerManager": {"extraArgs": {"node-monitor-period": "2s",
+                                            "node-monitor-grace-period": "16s"}},
+    }
+    if local_image:
+        patch["etcd"] = {"local": {"imageRepository": "chaosdrill.local",
+                                   "imageTag": f"v{ETCD_VERSION}"}}
+    config["kubeadmConfigPatches"] = [*base.get("kubeadmConfigPatches", []),
+                                      yaml.safe_dump(patch)]
+    return config
+
+
+def cni_config(pod_cidr: str) -> dict[str, Any]:
+    """A node's CNI network: a veth per pod (ptp), addresses from the node's podCIDR."""
+    return {
+        "cniVersion": "0.4.0", "name": "chaosdrill",
+        "plugins": [
+            {"type": "ptp", "ipMasq": False, "mtu": 1500,
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": pod_cidr}]],
+                      "routes": [{"dst": "0.0.0.0/0"}]}},
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+        ],
+    }
+
+
+def route_commands(node: str, nodes: dict[str, tuple[str, str]]) -> list[list[str]]:
+    """`ip route replace` on NODE for every other node's pod range, via that node's IP;
+    NODES maps name -> (internal IP, podCIDR)."""
+    return [["ip", "route", "replace", cidr, "via", ip]
+            for other, (ip, cidr) in sorted(nodes.items()) if other != node]
+
+
+def egress_rule(bridge: str, out: str) -> list[str]:
+    """Rejects what the nodes send through the default route's interface."""
+    return ["-i", bridge, "-o", out, "-m", "comment", "--comment", EGRESS_COMMENT,
+            "-j", "REJECT"]
+
+
+def corefile_without_upstream(corefile: str) -> str:
+    """kubeadm's Corefile without its `forward` block: cluster names only, nothing asked out."""
+    kept, depth = [], 0
+    for line in corefile.splitlines():
+        if depth == 0 and line.strip().startswith("forward "):
+            depth = line.count("{") - line.count("}")
+            continue
+        if depth > 0:
+            depth += line.count("{") - line.count("}")
+            continue
+        kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+def default_interface() -> str:
+    routes = subprocess.run(["ip", "route", "show", "default"], capture_output=True, text=True,
+                            timeout=30).stdout.split()
+    return routes[routes.index("dev") + 1] if "dev" in routes else ""
+
+
+def local_cluster_up() -> bool:
+    from chaos.cluster.layout import Layout
+
+    recorded = processes.load(Layout.default().processes)
+    return any(processes.is_alive(p) for p in recorded)
+
+
+def running_here() -> bool:
+    """Whether a kind cluster of ours is up on this machine (the local provider asks)."""
+    return (state_dir() / "cluster").exists()
+
+
 class KindCluster:
-    """Drives the kind CLI; every failure becomes a one-line error naming the fix."""
+    """Brings a kind cluster up and down; every failure becomes a one-line error naming the fix."""
 
     name = "kind"
 
-    def __init__(self, cluster_name: str = "chaos-drill") -> None:
+    def __init__(self, cluster_name: str = "chaos-drill", image: str | None = None) -> None:
         self.cluster_name = cluster_name
+        self.image = image
+        self.state = state_dir()
+        self.engine = dockerd.Engine(self.state)
 
-    def _run(self, command: list[str]) -> str:
-        if shutil.which(command[0]) is None:
-            raise SetupError(f"{command[0]} not found: install it, or use --provider local")
-        result = subprocess.run(command, capture_output=True, text=True, timeout=KIND_TIMEOUT)
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _kind(self, *args: str, timeout: float = KIND_TIMEOUT) -> str:
+        binary = kind_binary()
+        if shutil.which(binary) is None:
+            raise SetupError("kind not found: run 'make kind' (builds kind v"
+                             f"{KIND_VERSION}), or use --provider local")
+        env = {**os.environ, "KIND_EXPERIMENTAL_DOCKER_NETWORK": NETWORK,
+               "PATH": "/usr/bin:" + os.environ.get("PATH", "")}
+        try:
+            result = subprocess.run([binary, *args], capture_output=True, text=True,
+                                    timeout=timeout, env=env)
+        except subprocess.TimeoutExpired:
+            raise ClusterError(f"kind {' '.join(args[:2])} timed out after {timeout:.0f}s") \
+                from None
         if result.returncode != 0:
-            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise ClusterError(f"{' '.join(command[:3])} failed: {last}")
+            lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+            raise ClusterError(f"kind {' '.join(args[:2])} failed: "
+                               f"{(lines or ['no output'])[-1].strip()}")
         return result.stdout
+
+    def _exists(self) -> bool:
+        if not dockerd.engine_up():
+            return False
+        return self.cluster_name in self._kind("get", "clusters").split()
+
+    def _nodes(self) -> list[str]:
+        out = dockerd.run("ps", "-a", "--filter", f"label={CLUSTER_LABEL}={self.cluster_name}",
+                          "--format", "{{.Names}}", timeout=60)
+        return sorted(out.split())
 
     def kubeconfig(self) -> Path:
         path = cache_dir() / f"kind-{self.cluster_name}.kubeconfig"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self._run(["kind", "get", "kubeconfig", "--name", self.cluster_name]))
+        path.write_text(self._kind("get", "kubeconfig", "--name", self.cluster_name))
         return path
 
+    # -- up -------------------------------------------------------------------------------------
+
     def up(self, progress: Progress) -> None:
-        if self.cluster_name in self._run(["kind", "get", "clusters"]).split():
-            progress(f"kind cluster {self.cluster_name} already exists")
-            return
-        progress(f"creating kind cluster {self.cluster_name} (3 nodes)")
-        self._run(create_command(self.cluster_name))
+        if os.geteuid() != 0:
+            raise SetupError("the kind provider here needs root (it starts dockerd and sets "
+                             "iptables rules): run it with sudo")
+        if local_cluster_up():
+            raise SetupError("the local cluster is up: run 'chaos-drill cluster down' first "
+                             "(the local and kind providers cannot run at once)")
+        if shutil.which(kind_binary()) is None:
+            raise SetupError("kind not found: run 'make kind', or use --provider local")
+        began = time.monotonic()
+        (self.state / "logs").mkdir(parents=True, exist_ok=True)
+        (self.state / "cluster").write_text(self.cluster_name)
+        try:
+            self._up(progress)
+        except BaseException:
+            progress("kind cluster up failed: removing what was made")
+            self.down(lambda _: None)
+            raise
+        progress(f"kind cluster {self.cluster_name} up in {time.monotonic() - began:.1f}s: "
+                 f"export KUBECONFIG={self.kubeconfig()}")
+
+    def _up(self, progress: Progress) -> None:
+        self.engine.ensure(progress)
+        image = self._node_image(progress)
+        if self._exists():
+            if self._nodes_ready():
+                progress(f"kind cluster {self.cluster_name} already up")
+                return
+            raise ClusterError(f"kind cluster {self.cluster_name} exists but is not Ready: run "
+                               "'chaos-drill cluster down --provider kind' and up again")
+        self._network(progress)
+        config = self.state / "cluster.yaml"
+        base = yaml.safe_load(CONFIG.read_text())
+        config.write_text(yaml.safe_dump(cluster_config(base, image == NODE_IMAGE)))
+        progress(f"creating kind cluster {self.cluster_name} (3 nodes, image {image})")
+        self._kind(*create_command(self.cluster_name, config, image)[1:])
+        self._install_cni(progress)
+        self._dns_without_upstream(progress)
+        self._wait("nodes Ready", self._nodes_ready, progress)
+        self.load_images(images.build_archives(images.archive_dir()), progress)
+
+    def _node_image(self, progress: Progress) -> str:
+        """The image to run: --kind-image, else ours, loaded into Docker when it changed."""
+        if self.image:
+            return self.image
+        built = node_image_dir()
+        if not (built / "image-id").exists():
+            raise SetupError(f"node image {NODE_IMAGE} is not built ({built} missing): run "
+                             "'make kind', or pass --kind-image IMAGE")
+        want = (built / "image-id").read_text().strip()
+        have = dockerd.run("image", "inspect", "--format", "{{.Id}}", NODE_IMAGE,
+                           check=False, timeout=60).strip()
+        if have != want:
+            progress(f"loading {NODE_IMAGE} into Docker (from {built})")
+            names = [p.name for p in built.iterdir() if not p.name.startswith(".")
+                     and p.name != "image-id"]
+            tar = subprocess.Popen(["tar", "-C", str(built), "-c", *names],
+                                   stdout=subprocess.PIPE)
+            try:
+                load = subprocess.run([dockerd.docker(), "load"], stdin=tar.stdout,
+                                      capture_output=True, timeout=dockerd.DOCKER_TIMEOUT)
+            finally:
+                tar.wait(timeout=60)
+            if load.returncode != 0:
+                raise ClusterError("docker load of the node image failed: "
+                                   + load.stderr.decode(errors="replace").strip())
+        return NODE_IMAGE
+
+    def _network(self, progress: Progress) -> None:
+        """The nodes' Docker network, IPv4 only, with a bridge name we know, and a rule so that
+        nothing from it leaves through the default route."""
+        existing = dockerd.run("network", "ls", "--format", "{{.Name}}", timeout=60).split()
+        if NETWORK not in existing:
+            progress(f"creating Docker network {NETWORK} (bridge {BRIDGE})")
+            dockerd.run("network", "create", "--driver", "bridge",
+                        "-o", f"com.docker.network.bridge.name={BRIDGE}",
+                        "-o", "com.docker.network.bridge.enable_ip_masquerade=false",
+                        NETWORK, timeout=60)
+        out = default_interface()
+        if out:
+            rule = egress_rule(BRIDGE, out)
+            check = subprocess.run(["iptables", "-w", "-C", "DOCKER-USER", *rule],
+                                   capture_output=True, timeout=30)
+            if check.returncode != 0:
+                added = subprocess.run(["iptables", "-w", "-I", "DOCKER-USER", *rule],
+                                       capture_output=True, text=True, timeout=30)
+                if added.returncode != 0:
+                    raise ClusterError("could not block egress from the kind nodes: iptables: "
+                                       + added.stderr.strip())
+            progress(f"blocking egress from {BRIDGE} through {out}")
+
+    def _install_cni(self, progress: Progress) -> None:
+        nodes = self._wait_for_pod_cidrs(progress)
+        for name, (_, cidr) in sorted(nodes.items()):
+            self._configure_node(name, nodes)
+            progress(f"CNI on {name}: pods from {cidr}")
+
+    def _configure_node(self, name: str, nodes: dict[str, tuple[str, str]]) -> None:
+        config = json.dumps(cni_config(nodes[name][1]), indent=1).encode()
+        dockerd.run("exec", "-i", name, "sh", "-c", f"cat > {CNI_FILE}", stdin=config,
+                    timeout=60)
+        for command in route_commands(name, nodes):
+            dockerd.run("exec", name, *command, timeout=60)
+
+    def _node_addresses(self) -> dict[str, tuple[str, str]]:
+        with kube.api_client(self.kubeconfig()) as api:
+            items = client.CoreV1Api(api).list_node(_request_timeout=30).items
+        found = {}
+        for node in items:
+            ip = next((a.address for a in node.status.addresses or []
+                       if a.type == "InternalIP"), None)
+            if ip and node.spec.pod_cidr:
+                found[node.metadata.name] = (ip, node.spec.pod_cidr)
+        return found
+
+    def _wait_for_pod_cidrs(self, progress: Progress) -> dict[str, tuple[str, str]]:
+        want = len(self._nodes())
+        found: dict[str, tuple[str, str]] = {}
+
+        def all_have_cidrs() -> bool:
+            nonlocal found
+            found = self._node_addresses()
+            return len(found) == want
+
+        self._wait("a pod range on every node", all_have_cidrs, progress)
+        return found
+
+    def _dns_without_upstream(self, progress: Progress) -> None:
+        with kube.api_client(self.kubeconfig()) as api:
+            core = client.CoreV1Api(api)
+            config = core.read_namespaced_config_map("coredns", "kube-system",
+                                                     _request_timeout=30)
+            corefile = corefile_without_upstream(config.data["Corefile"])
+            core.patch_namespaced_config_map("coredns", "kube-system",
+                                             {"data": {"Corefile": corefile}},
+                                             _request_timeout=30)
+            stamp = {"spec": {"template": {"metadata": {"annotations": {
+                "chaosdrill.dev/corefile": hashlib.sha256(corefile.encode()).hexdigest()[:12],
+            }}}}}
+            client.AppsV1Api(api).patch_namespaced_deployment("coredns", "kube-system", stamp,
+                                                              _request_timeout=30)
+        progress("CoreDNS answers cluster names only (no upstream)")
+
+    def _nodes_ready(self) -> bool:
+        try:
+            with kube.api_client(self.kubeconfig()) as api:
+                nodes = client.CoreV1Api(api).list_node(_request_timeout=10).items
+        except Exception:
+            return False
+        return len(nodes) == len(self._nodes()) and all(kube.node_ready(n) for n in nodes)
+
+    def _wait(self, what: str, ready: Any, progress: Progress) -> None:
+        progress(f"waiting for {what}")
+        deadline = time.monotonic() + UP_TIMEOUT
+        while time.monotonic() < deadline:
+            if ready():
+                return
+            time.sleep(1)
+        raise ClusterError(f"timed out after {UP_TIMEOUT:.0f}s waiting for {what}: see "
+                           f"'kind export logs --name {self.cluster_name}'")
+
+    # -- down -----------------------------------------------------------------------------------
 
     def down(self, progress: Progress) -> None:
-        progress(f"deleting kind cluster {self.cluster_name}")
-        self._run(delete_command(self.cluster_name))
+        """Deletes the cluster, its network and rules, and stops the dockerd we started."""
+        if dockerd.engine_up():
+            if self._exists():
+                progress(f"deleting kind cluster {self.cluster_name}")
+                self._kind(*delete_command(self.cluster_name)[1:])
+            networks = dockerd.run("network", "ls", "--format", "{{.Name}}", timeout=60).split()
+            if NETWORK in networks:
+                progress(f"removing Docker network {NETWORK}")
+                dockerd.run("network", "rm", NETWORK, timeout=60)
+        self._remove_egress_rules()
+        self.engine.stop(progress)
+        (self.state / "cluster").unlink(missing_ok=True)
+        left = self.leftovers()
+        if left:
+            raise ClusterError("cluster down left " + "; ".join(left[:5]) + ": run "
+                               "'chaos-drill cluster down --provider kind' again")
+        progress(f"kind cluster {self.cluster_name} down")
+
+    def _remove_egress_rules(self) -> None:
+        listing = subprocess.run(["iptables", "-w", "-S", "DOCKER-USER"], capture_output=True,
+                                 text=True, timeout=30).stdout.splitlines()
+        for line in listing:
+            if EGRESS_COMMENT in line:
+                subprocess.run(["iptables", "-w", "-D", *shlex.split(line)[1:]],
+                               capture_output=True, timeout=30)
+
+    def leftovers(self) -> list[str]:
+        """What of ours is still on the host: containers, network, bridge, rules, dockerd."""
+        left = []
+        engine = dockerd.engine_up()
+        if engine:
+            left += [f"container {n}" for n in self._nodes()]
+            networks = dockerd.run("network", "ls", "--format", "{{.Name}}", timeout=60).split()
+            left += [f"network {NETWORK}"] if NETWORK in networks else []
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
+                               timeout=30).stdout
+        left += [f"interface {BRIDGE}"] if f" {BRIDGE}:" in links else []
+        marks = [EGRESS_COMMENT, BRIDGE]
+        if not engine:  # with no engine running, none of its rules or volumes may stay
+            marks.append("DOCKER")
+            left += [f"Docker volume {v}" for v in dockerd.leftover_volumes()]
+        left += dockerd.leftover_rules(marks)
+        process = self.engine.started()
+        if process is not None and processes.is_alive(process):
+            left.append(f"dockerd (pid {process.pid})")
+        return left
+
+    # -- status, images, faults -------------------------------------------------------------------
 
     def status(self) -> ClusterStatus:
-        exists = self.cluster_name in self._run(["kind", "get", "clusters"]).split()
+        exists = self._exists()
         return ClusterStatus("kind", exists, self.kubeconfig() if exists else None)
 
     def load_images(self, archives: Sequence[Path], progress: Progress) -> None:
         for archive in archives:
             progress(f"loading {archive.name} into kind cluster {self.cluster_name}")
-            self._run(load_command(self.cluster_name, archive))
+            self._kind(*load_command(self.cluster_name, archive)[1:])
 
     def container_kill(self, node: str, container_id: str) -> None:
         try:
-            self._run(kill_command(node, container_id))
+            dockerd.run(*kill_command(node, container_id)[1:], timeout=60)
         except ClusterError as error:
             raise FaultError(str(error)) from None
+
+    def stop_node(self, name: str) -> None:
+        """`docker stop` of the node's container: its kubelet, runtime and pods all go."""
+        if name not in self._nodes():
+            raise FaultError(f"no node container {name!r} in kind cluster {self.cluster_name}")
+        dockerd.run("stop", name, timeout=120)
+
+    def start_node(self, name: str, progress: Progress) -> None:
+        """`docker start` again; the node's network namespace is new, so routes go back in."""
+        dockerd.run("start", name, timeout=120)
+        nodes = self._node_addresses()
+        for node in self._nodes():
+            if node in nodes:
+                for command in route_commands(node, nodes):
+                    dockerd.run("exec", node, *command, timeout=60)
+        progress(f"node {name} started again")

@@ -46,6 +46,7 @@ class LocalCluster:
     def up(self, progress: Progress) -> None:
         preflight_root()
         preflight_tools()
+        preflight_no_kind()
         if self.healthy():
             progress(f"local cluster already up (kubeconfig {self.lay.kubeconfig})")
             return
@@ -277,6 +278,14 @@ def preflight_tools() -> None:
         if not (L.bin_dir() / component).exists():
             raise SetupError(f"Kubernetes v{L.KUBERNETES_VERSION} is not built ({component} "
                              f"missing in {L.bin_dir()}): run 'make setup'")
+
+
+def preflight_no_kind() -> None:
+    from chaos.cluster import kind
+
+    if kind.running_here():
+        raise SetupError("a kind cluster of chaos-drill is up: run 'chaos-drill cluster down "
+                         "--provider kind' first (the local and kind providers cannot run at once)")
 
 
 def preflight_ports(lay: Layout) -> None:

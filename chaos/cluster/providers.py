@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kubeconfig", help="kubeconfig file for --provider kubeconfig")
     parser.add_argument("--context", help="kubeconfig context for --provider kubeconfig")
     parser.add_argument("--name", default="chaos-drill", help="cluster name for --provider kind")
+    parser.add_argument("--kind-image", help="node image for --provider kind (default: the one "
+                        "'make kind' builds)")
 
 
 def from_args(args: argparse.Namespace) -> ClusterProvider:
@@ -26,7 +28,7 @@ def from_args(args: argparse.Namespace) -> ClusterProvider:
     if args.provider == "kind":
         from chaos.cluster.kind import KindCluster
 
-        return KindCluster(args.name)
+        return KindCluster(args.name, args.kind_image)
     if args.provider == "kubeconfig":
         from chaos.cluster.kubeconfig import KubeconfigCluster
 

@@ -1,22 +1,32 @@
-"""The kind provider's command lines. kind needs a Docker engine, which these machines lack, so
-only the commands it would run are checked here; nothing in this file runs kind."""
+"""The kind provider's pure parts: its command lines, the cluster config it writes, the CNI and
+routes it gives each node, the egress rule, CoreDNS without upstream, and Docker's rules it
+removes. The provider itself runs against real kind in tests/kind (`make test-kind`)."""
 
 from __future__ import annotations
 
+import argparse
+import importlib.machinery
+import importlib.util
+import json
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 import yaml
 
-from chaos.cluster import kind
+from chaos.cluster import dockerd, kind, providers
 from chaos.cluster.kind import KindCluster
 from chaos.errors import SetupError
 
+WRAPPER = Path(__file__).resolve().parents[2] / "cluster" / "kind" / "runc-wrapper"
 
-def test_create_uses_the_repo_cluster_config_and_waits() -> None:
-    command = kind.create_command("drill")
+
+def test_create_uses_the_given_config_and_image_and_does_not_wait() -> None:
+    command = kind.create_command("drill", Path("/state/cluster.yaml"), "img:1")
     assert command == ["kind", "create", "cluster", "--name", "drill", "--config",
-                       str(kind.CONFIG), "--wait", "120s"]
+                       "/state/cluster.yaml", "--image", "img:1"]
+    assert "--wait" not in command, "nodes are not Ready before the CNI goes in"
     assert kind.CONFIG.is_file()
 
 
@@ -27,18 +37,78 @@ def test_cluster_config_has_a_control_plane_and_two_workers() -> None:
     assert [n["role"] for n in config["nodes"]] == ["control-plane", "worker", "worker"]
 
 
-def test_create_takes_another_config() -> None:
-    command = kind.create_command("x", Path("/tmp/other.yaml"))
-    assert command[command.index("--config") + 1] == "/tmp/other.yaml"
+def test_written_config_keeps_clear_of_the_local_clusters_subnets() -> None:
+    config = kind.cluster_config(yaml.safe_load(kind.CONFIG.read_text()), local_image=False)
+    networking = config["networking"]
+    assert networking["disableDefaultCNI"] is True
+    for subnet in (networking["podSubnet"], networking["serviceSubnet"]):
+        assert not subnet.startswith(("10.244.", "10.96.")), subnet
+    patch = yaml.safe_load(config["kubeadmConfigPatches"][0])
+    assert "etcd" not in patch, "kind's own image brings registry.k8s.io's etcd"
+    assert patch["controllerManager"]["extraArgs"]["node-monitor-grace-period"] == "16s"
 
 
-def test_delete_names_only_our_cluster() -> None:
-    assert kind.delete_command("drill") == ["kind", "delete", "cluster", "--name", "drill"]
+def test_with_the_local_image_kubeadm_runs_the_preloaded_etcd() -> None:
+    config = kind.cluster_config(yaml.safe_load(kind.CONFIG.read_text()), local_image=True)
+    patch = yaml.safe_load(config["kubeadmConfigPatches"][0])
+    assert patch["kind"] == "ClusterConfiguration"
+    assert patch["etcd"]["local"] == {"imageRepository": "chaosdrill.local",
+                                      "imageTag": "v3.6.16"}
 
 
-def test_load_sends_the_archive_to_the_named_cluster() -> None:
-    assert kind.load_command("drill", Path("/cache/web-1.tar")) == [
-        "kind", "load", "image-archive", "/cache/web-1.tar", "--name", "drill"]
+def test_each_node_hands_out_pod_ips_from_its_own_range() -> None:
+    config = kind.cni_config("10.250.1.0/24")
+    ptp = config["plugins"][0]
+    assert ptp["type"] == "ptp" and ptp["ipMasq"] is False
+    assert ptp["ipam"]["ranges"] == [[{"subnet": "10.250.1.0/24"}]]
+
+
+def test_routes_lead_to_every_other_nodes_pods() -> None:
+    nodes = {"cp": ("172.18.0.2", "10.250.0.0/24"), "w1": ("172.18.0.3", "10.250.1.0/24"),
+             "w2": ("172.18.0.4", "10.250.2.0/24")}
+    assert kind.route_commands("w1", nodes) == [
+        ["ip", "route", "replace", "10.250.0.0/24", "via", "172.18.0.2"],
+        ["ip", "route", "replace", "10.250.2.0/24", "via", "172.18.0.4"]]
+
+
+def test_egress_rule_rejects_what_leaves_by_the_default_route() -> None:
+    rule = kind.egress_rule("cdrill-kind", "eth0")
+    assert rule[:4] == ["-i", "cdrill-kind", "-o", "eth0"] and rule[-2:] == ["-j", "REJECT"]
+
+
+COREFILE = """.:53 {
+    errors
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+       pods insecure
+       fallthrough in-addr.arpa ip6.arpa
+    }
+    prometheus :9153
+    forward . /etc/resolv.conf {
+       max_concurrent 1000
+    }
+    cache 30 {
+       disable success cluster.local
+    }
+    loop
+}
+"""
+
+
+def test_corefile_loses_its_upstream_and_nothing_else() -> None:
+    kept = kind.corefile_without_upstream(COREFILE)
+    assert "forward" not in kept and "max_concurrent" not in kept
+    assert kept.count("{") == kept.count("}") == 3
+    for line in ("errors", "prometheus :9153", "loop", "pods insecure", "cache 30 {"):
+        assert line in kept
+
+
+def test_docker_rules_found_in_every_chain_jumping_to_docker() -> None:
+    listing = ["-P FORWARD DROP", "-N DOCKER", "-N DOCKER-USER", "-N OTHER",
+               "-A FORWARD -j DOCKER-USER", "-A FORWARD -o br-1 -j DOCKER",
+               "-A FORWARD -j OTHER", "-A DOCKER-USER -j RETURN"]
+    rules, chains = dockerd.docker_rules(listing)
+    assert chains == ["DOCKER", "DOCKER-USER"]
+    assert rules == [["FORWARD", "-j", "DOCKER-USER"], ["FORWARD", "-o", "br-1", "-j", "DOCKER"]]
 
 
 def test_kill_goes_through_the_node_containers_containerd() -> None:
@@ -47,8 +117,63 @@ def test_kill_goes_through_the_node_containers_containerd() -> None:
         "--signal", "SIGKILL", "abc123"]
 
 
+def test_load_sends_the_archive_to_the_named_cluster() -> None:
+    assert kind.load_command("drill", Path("/cache/web-1.tar")) == [
+        "kind", "load", "image-archive", "/cache/web-1.tar", "--name", "drill"]
+
+
 def test_without_the_kind_cli_the_error_names_the_fix(monkeypatch: pytest.MonkeyPatch,
                                                       tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no kind, no docker
-    with pytest.raises(SetupError, match=r"^kind not found: install it, or use --provider local"):
-        KindCluster("drill").up(lambda _: None)
+    monkeypatch.setenv("CHAOS_DRILL_CACHE", str(tmp_path))
+    with pytest.raises(SetupError, match=r"^kind not found: run 'make kind'"):
+        KindCluster("drill")._kind("get", "clusters")
+
+
+def test_without_the_node_image_the_error_names_make_kind(monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path) -> None:
+    monkeypatch.setenv("CHAOS_DRILL_CACHE", str(tmp_path))
+    with pytest.raises(SetupError, match=r"^node image chaosdrill.local/kind-node:v1.34.4 is not "
+                                         r"built .*: run 'make kind', or pass --kind-image IMAGE$"):
+        KindCluster("drill")._node_image(lambda _: None)
+
+
+def wrapper() -> ModuleType:
+    loader = importlib.machinery.SourceFileLoader("runc_wrapper", str(WRAPPER))
+    spec = importlib.util.spec_from_loader("runc_wrapper", loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def test_runc_wrapper_finds_the_subcommand_after_global_flags() -> None:
+    runc = wrapper()
+    args = ["--root", "/run/x", "--log", "/l", "--log-format", "json", "--systemd-cgroup",
+            "create", "--bundle", "/b", "id"]
+    assert runc.subcommand(args) == 7
+    assert runc.option(args[8:], ("--bundle", "-b")) == "/b"
+    assert runc.option(["--process=/p.json"], ("--process", "-p")) == "/p.json"
+
+
+def test_runc_wrapper_drops_only_what_the_host_cannot_grant(tmp_path: Path) -> None:
+    runc = wrapper()
+    caps = ["CAP_CHOWN", "CAP_SYS_RESOURCE", "CAP_SYS_ADMIN"]
+    spec: dict[str, Any] = {"process": {"capabilities": {k: list(caps) for k in (
+        "bounding", "effective", "permitted")}}}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(spec))
+    runc.edit(path, True, {"CAP_SYS_RESOURCE"})
+    edited = json.loads(path.read_text())["process"]["capabilities"]
+    assert all(v == ["CAP_CHOWN", "CAP_SYS_ADMIN"] for v in edited.values())
+
+
+def test_the_command_line_chooses_the_kind_image_and_name() -> None:
+    parser = argparse.ArgumentParser()
+    providers.add_arguments(parser)
+    provider = providers.from_args(parser.parse_args(
+        ["--provider", "kind", "--name", "demo", "--kind-image", "kindest/node:v1.34.0"]))
+    assert isinstance(provider, KindCluster)
+    assert (provider.cluster_name, provider.image) == ("demo", "kindest/node:v1.34.0")
+    default = providers.from_args(parser.parse_args(["--provider", "kind"]))
+    assert isinstance(default, KindCluster) and default.image is None

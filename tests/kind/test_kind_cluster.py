@@ -1,0 +1,208 @@
+"""The kind provider for real: a three-node kind cluster from the node image `make kind` builds,
+brought up once for this module (under the same lock as the local cluster, which is taken down
+first), the sample workload deployed through the provider, drills run on it, and a `cluster
+down` that leaves nothing on the host. Run last by `make test`, alone by `make test-kind`."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from chaos import kube, workloads
+from chaos.cluster import dockerd, kind
+from chaos.cluster.kind import KindCluster
+from chaos.cluster.local import LocalCluster
+from chaos.errors import SetupError
+from chaos.runner import DrillRun, RunOptions
+from chaos.spec import load_drill
+
+from support import FAULTS, write_drill
+
+# Bringing the cluster up cold (loading the node image into Docker, three nodes) takes minutes.
+pytestmark = [pytest.mark.e2e, pytest.mark.kind, pytest.mark.timeout(900)]
+
+SYSCTL_ROOTS = ("fs", "kernel", "vm", "net/ipv4", "net/ipv6/conf/all", "net/bridge")
+CHANGING = ("kernel/ns_last_pid", "kernel/random/", "fs/dentry-state", "fs/file-nr",
+            "fs/inode-", "kernel/tainted", "fs/quota/", "kernel/sched_", "net/ipv4/tcp_mem",
+            "net/ipv4/udp_mem", "fs/binfmt_misc/")
+
+
+def say(message: str) -> None:
+    print(f"[kind] {message}", flush=True)
+
+
+def sysctls() -> dict[str, str]:
+    """Every writable host sysctl under SYSCTL_ROOTS that does not change on its own."""
+    found = {}
+    for root in SYSCTL_ROOTS:
+        base = Path("/proc/sys", root)
+        for path in base.rglob("*") if base.exists() else []:
+            key = str(path.relative_to("/proc/sys"))
+            if path.is_file() and path.stat().st_mode & 0o200 and not key.startswith(CHANGING):
+                try:
+                    found[key] = path.read_text().strip()
+                except OSError:
+                    pass
+    return found
+
+
+class Session:
+    def __init__(self, provider: KindCluster, host_before: dict[str, str]) -> None:
+        self.provider, self.host_before = provider, host_before
+        self.up_seconds: float | None = None
+
+
+@pytest.fixture(scope="module")
+def kind_session(cluster_lock: None) -> Iterator[Session]:
+    """The kind cluster of this module: the local cluster is taken down first, the kind one at
+    the end."""
+    if not kind.node_image_dir().joinpath("image-id").exists():
+        pytest.fail(f"{kind.node_image_dir()} missing: run 'make kind' first")
+    LocalCluster().down(say)
+    session = Session(KindCluster(), sysctls())
+    watch_leaks("-I")
+    try:
+        yield session
+        if kind.running_here():
+            session.provider.down(say)
+    finally:
+        watch_leaks("-D")
+
+
+LEAK_SOURCES = ("172.16.0.0/12", "10.250.0.0/15")
+"""Docker's networks and the kind cluster's pods and Services."""
+LEAK_COMMENT = "chaos-drill test: kind packets leaving"
+
+
+def watch_leaks(action: str) -> None:
+    """Adds (-I) or deletes (-D) counting rules in mangle POSTROUTING, which sees only packets
+    that really leave by the default route, after every filter rule."""
+    out = kind.default_interface()
+    for source in LEAK_SOURCES:
+        subprocess.run(["iptables", "-w", "-t", "mangle", action, "POSTROUTING", "-o", out,
+                        "-s", source, "-m", "comment", "--comment", LEAK_COMMENT],
+                       capture_output=True, timeout=30, check=action == "-I")
+
+
+def leaked() -> int:
+    listing = subprocess.run(["iptables", "-w", "-t", "mangle", "-L", "POSTROUTING", "-n", "-v",
+                              "-x"], capture_output=True, text=True, timeout=30,
+                             check=True).stdout
+    return sum(int(line.split()[0]) for line in listing.splitlines() if LEAK_COMMENT in line)
+
+
+@pytest.fixture
+def kind_up(kind_session: Session) -> Session:
+    if kind_session.up_seconds is None:
+        began = time.monotonic()
+        kind_session.provider.up(say)
+        kind_session.up_seconds = time.monotonic() - began
+        say(f"cluster up to all nodes Ready: {kind_session.up_seconds:.1f}s")
+    return kind_session
+
+
+@pytest.fixture
+def kind_web(kind_up: Session) -> Any:
+    workloads.deploy(kind_up.provider, say, timeout=180)
+    api = kube.api_client(kind_up.provider.kubeconfig())
+
+    def settled(pods: list[Any]) -> bool:
+        return len(pods) == 3 and all(
+            kube.pod_ready(p) and not p.metadata.deletion_timestamp for p in pods)
+
+    kube.wait_for_pods(api, "demo", "app=web", settled, timeout=180)
+    return api
+
+
+def test_kind_refuses_while_the_local_cluster_runs(kind_session: Session) -> None:
+    local = LocalCluster()
+    local.up(say)
+    try:
+        with pytest.raises(SetupError, match=r"^the local cluster is up: run 'chaos-drill "
+                                             r"cluster down' first \(the local and kind"):
+            kind_session.provider.up(say)
+        assert not kind.running_here()
+    finally:
+        local.down(say)
+
+
+def test_local_refuses_while_kind_runs(kind_up: Session) -> None:
+    with pytest.raises(SetupError, match=r"^a kind cluster of chaos-drill is up: run "
+                                         r"'chaos-drill cluster down --provider kind' first"):
+        LocalCluster().up(say)
+
+
+def test_three_nodes_ready_with_their_own_pod_ranges(kind_up: Session) -> None:
+    with kube.api_client(kind_up.provider.kubeconfig()) as api:
+        nodes = client.CoreV1Api(api).list_node(_request_timeout=30).items
+    assert len(nodes) == 3 and all(kube.node_ready(n) for n in nodes)
+    assert sorted(n.metadata.name for n in nodes) == [
+        "chaos-drill-control-plane", "chaos-drill-worker", "chaos-drill-worker2"]
+    cidrs = {n.spec.pod_cidr for n in nodes}
+    assert len(cidrs) == 3 and all(c.startswith("10.250.") for c in cidrs)
+
+
+def egress_rejected() -> int:
+    """Packets the egress rule has rejected so far."""
+    listing = subprocess.run(["iptables", "-w", "-L", "DOCKER-USER", "-n", "-v", "-x"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    return sum(int(line.split()[0]) for line in listing.splitlines()
+               if kind.EGRESS_COMMENT in line)
+
+
+def test_what_a_node_sends_outside_is_rejected_here(kind_up: Session) -> None:
+    """A connection from a node to an address beyond the default route meets our rule (and is
+    refused at once) instead of leaving the machine."""
+    before = egress_rejected()
+    out = dockerd.run("exec", "chaos-drill-worker", "bash", "-c",
+                      "timeout 5 bash -c 'echo > /dev/tcp/198.51.100.1/80' 2>&1; echo rc=$?",
+                      timeout=30, check=False)
+    assert "rc=0" not in out and "rc=124" not in out, out
+    assert egress_rejected() > before, "the packet did not meet the egress rule"
+
+
+@pytest.mark.parametrize("fault", ["pod_delete", "container_kill", "scale", "node_drain"])
+def test_drill_recovers(fault: str, kind_web: Any, kind_up: Session, tmp_path: Path) -> None:
+    drill = load_drill(write_drill(tmp_path, FAULTS[fault], probe=None))
+    summary = DrillRun(drill, kind_up.provider, RunOptions(out_dir=tmp_path / "out"), say).run()
+    assert summary.passed, summary.slo_checks
+    assert summary.incidents and all(i.recovery_seconds for i in summary.incidents)
+    nodes = client.CoreV1Api(kind_web).list_node(_request_timeout=30).items
+    assert not any(n.spec.unschedulable for n in nodes), "node_drain must uncordon"
+
+
+def test_node_stop_drill_reschedules_on_the_other_worker(kind_web: Any, kind_up: Session,
+                                                         tmp_path: Path) -> None:
+    """node_stop takes down the victim's node (a worker: the control plane is tainted), wherever
+    an earlier drill (node_drain) left the pods."""
+    drill = load_drill(write_drill(tmp_path, FAULTS["node_stop"], probe=None,
+                                   slo={"maxRecoverySeconds": 300}))
+    summary = DrillRun(drill, kind_up.provider, RunOptions(out_dir=tmp_path / "out"), say).run()
+    assert summary.incidents, "the drill opened no incident"
+    assert all(i.recovery_seconds for i in summary.incidents), summary.incidents
+    assert {i.node for i in summary.incidents} <= {"chaos-drill-worker", "chaos-drill-worker2"}
+    states = dockerd.run("ps", "-a", "--filter", f"label={kind.CLUSTER_LABEL}=chaos-drill",
+                         "--format", "{{.Names}} {{.State}}", timeout=30).split("\n")
+    assert sorted(line for line in states if line) == [
+        "chaos-drill-control-plane running", "chaos-drill-worker running",
+        "chaos-drill-worker2 running"], "the stopped node must be started again"
+
+
+def test_down_leaves_nothing(kind_up: Session) -> None:
+    """Also: no packet from the nodes or pods left by the default route in this whole module."""
+    assert leaked() == 0, "packets from the kind nodes or pods left the machine"
+    provider = kind_up.provider
+    provider.down(say)
+    assert provider.leftovers() == []
+    assert not kind.running_here()
+    if provider.engine.started() is None:
+        assert not dockerd.engine_up(), "the dockerd we started must be stopped"
+    after = sysctls()
+    changed = {k: (v, after.get(k)) for k, v in kind_up.host_before.items() if after.get(k) != v}
+    assert changed == {}

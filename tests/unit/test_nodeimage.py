@@ -1,0 +1,68 @@
+"""The kind node image's Python parts: files collected with the symlinks on their way, layers
+that hold them, image configs kubeadm's pods and kind's nodes start from."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+
+from chaos.cluster import nodeimage
+from chaos.cluster.nodeimage import Tree
+
+
+def make_root(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    (root / "usr/lib/x86_64-linux-gnu").mkdir(parents=True)
+    (root / "usr/lib/x86_64-linux-gnu/libfoo.so.1.2").write_bytes(b"foo")
+    os.symlink("libfoo.so.1.2", root / "usr/lib/x86_64-linux-gnu/libfoo.so.1")
+    os.symlink("usr/lib", root / "lib")
+    return root
+
+
+def test_collect_keeps_every_symlink_on_the_way(tmp_path: Path) -> None:
+    tree = Tree()
+    nodeimage.collect(make_root(tmp_path), "/lib/x86_64-linux-gnu/libfoo.so.1", tree)
+    assert tree.links == {"lib": "usr/lib",
+                          "usr/lib/x86_64-linux-gnu/libfoo.so.1": "libfoo.so.1.2"}
+    assert list(tree.files) == ["usr/lib/x86_64-linux-gnu/libfoo.so.1.2"]
+
+
+def test_layer_holds_parents_links_and_files_without_timestamps(tmp_path: Path) -> None:
+    tree = Tree()
+    nodeimage.collect(make_root(tmp_path), "/lib/x86_64-linux-gnu/libfoo.so.1", tree)
+    with tarfile.open(fileobj=io.BytesIO(nodeimage.layer(tree))) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert members["usr"].isdir() and members["usr/lib/x86_64-linux-gnu"].isdir()
+    assert members["lib"].issym() and members["lib"].linkname == "usr/lib"
+    assert members["usr/lib/x86_64-linux-gnu/libfoo.so.1.2"].size == 3
+    assert {m.mtime for m in members.values()} == {0}
+    assert nodeimage.layer(tree) == nodeimage.layer(tree)
+
+
+def archive_config(data: bytes) -> dict[str, object]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+        return dict(json.load(tar.extractfile(manifest[0]["Config"])))  # type: ignore[arg-type]
+
+
+def test_control_plane_images_set_path_and_name_their_reference(tmp_path: Path) -> None:
+    binary = tmp_path / "kube-apiserver"
+    binary.write_bytes(b"\x7fELF")
+    data = nodeimage.binary_archive("registry.k8s.io/kube-apiserver:v1.34.4",
+                                    nodeimage.single(binary, "usr/local/bin/kube-apiserver"))
+    config = archive_config(data)["config"]
+    assert config == {"Env": [nodeimage.PATH], "WorkingDir": "/"}
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert manifest[0]["RepoTags"] == ["registry.k8s.io/kube-apiserver:v1.34.4"]
+
+
+def test_node_config_starts_systemd_through_kinds_entrypoint_and_stops_it_cleanly() -> None:
+    config = json.loads(nodeimage.node_config("sha256:abc"))
+    assert config["config"]["Entrypoint"] == ["/usr/local/bin/entrypoint", "/sbin/init"]
+    assert config["config"]["StopSignal"] == "SIGRTMIN+3"
+    assert "container=docker" in config["config"]["Env"]
+    assert config["rootfs"]["diff_ids"] == ["sha256:abc"]
