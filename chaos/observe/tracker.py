@@ -158,6 +158,11 @@ class Tracker:
                 self._mark(item, "target_gone", at, _time(pod["metadata"].get("deletionTimestamp")))
             return
         if not item.replacement:
+            # A new pod replaces a target that went before it: with several targets going at
+            # once (a stopped node's pods), it must not be taken for one still there. A relist
+            # (LISTED) learns of deletions only at its end, so it may claim before.
+            if "target_gone" not in incident.phases and kind != "LISTED":
+                return
             if uid in self.known or kind == "DELETED" or self._claimed(uid):
                 return
             item.replacement = uid

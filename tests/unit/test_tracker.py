@@ -54,10 +54,30 @@ def test_two_incidents_claim_different_replacements() -> None:
     second.id = "r1-i2"
     tracker.follow_replacement(first)
     tracker.follow_replacement(second)
+    tracker.pod_event("DELETED", pod("a"), 10.0)
+    tracker.pod_event("DELETED", pod("b"), 10.1)
     tracker.pod_event("ADDED", pod("x"), 10.2)
     tracker.pod_event("ADDED", pod("y"), 10.3)
     assert first.recovered and second.recovered
     assert first.phases["ready"] == 10.2 and second.phases["ready"] == 10.3
+
+
+def test_a_replacement_goes_to_the_incident_whose_target_went() -> None:
+    """A stopped node's pods go one after another: the second target's replacement can come
+    before the first target goes, and must not be taken for the first's."""
+    tracker, _ = tracker_with("a", "b", "c")
+    first, second = incident("node_stop", "a"), incident("node_stop", "b")
+    second.id = "r1-i2"
+    tracker.follow_replacement(first)
+    tracker.follow_replacement(second)
+    tracker.pod_event("DELETED", pod("b"), 36.640)
+    tracker.pod_event("ADDED", pod("y"), 36.645)
+    tracker.pod_event("DELETED", pod("a"), 36.647)
+    tracker.pod_event("ADDED", pod("x"), 36.650)
+    assert first.recovered and second.recovered
+    assert first.is_ordered() and second.is_ordered()
+    assert first.phases["replacement_created"] == 36.650
+    assert second.phases["replacement_created"] == 36.645
 
 
 def test_container_restart_in_place() -> None:
