@@ -6,9 +6,10 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -31,9 +32,51 @@ def cluster_lock() -> Iterator[None]:
         if os.environ.get("CI"):
             pytest.fail("e2e tests need root for the local cluster, and CI runs as root")
         pytest.skip("e2e tests need root for the local cluster (run 'sudo make test')")
-    with LOCK.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    yield  # held from pytest_runtestloop on, so waiting for it is not part of any test's time
+
+
+def _take_lock(wait: float) -> IO[str]:
+    """Takes this machine's cluster lock, waiting up to `wait` seconds and saying who holds it."""
+    lock = LOCK.open("a+")
+    deadline = time.monotonic() + wait
+    said = False
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                lock.close()
+                raise pytest.UsageError(
+                    f"{LOCK} still held after {wait:.0f} s by another test run: wait for it or "
+                    "raise CHAOS_DRILL_LOCK_WAIT"
+                ) from None
+            if not said:
+                lock.seek(0)
+                holder = lock.read().strip() or "another run"
+                print(f"[cluster] waiting for {LOCK} (held by {holder})", flush=True)
+                said = True
+            time.sleep(1)
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"pid {os.getpid()}\n")
+    lock.flush()
+    return lock
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
+    """Runs needing a cluster take turns on this machine: the lock is taken before the first
+    test, so the wait counts against no test's timeout."""
+    needs = any("cluster_lock" in getattr(item, "fixturenames", ()) for item in session.items)
+    if not needs or os.geteuid() != 0 or session.config.option.collectonly:
         yield
+        return
+    lock = _take_lock(float(os.environ.get("CHAOS_DRILL_LOCK_WAIT", "3600")))
+    try:
+        yield
+    finally:
+        lock.close()
 
 
 def kind_down() -> None:
