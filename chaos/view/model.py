@@ -59,6 +59,8 @@ class ViewModel:
         self.version = 0
         self._changed = threading.Condition()
         self._pods: dict[str, dict[str, Any]] = {}
+        self._arrived: dict[str, int] = {}
+        """Each pod's last watch event's arrival, wall-clock ms: the page measures its lag."""
         self._nodes: dict[str, bool] = {}
         self._workload: dict[str, Any] = {}
         self._incidents: dict[str, Incident] = {}
@@ -97,12 +99,15 @@ class ViewModel:
             if kind == "SYNCED":
                 for uid in set(self._pods) - set(pod.get("uids", [])):
                     del self._pods[uid]
+                    self._arrived.pop(uid, None)
                 return
             uid = pod.get("metadata", {}).get("uid", "")
             if kind == "DELETED":
                 self._pods.pop(uid, None)
+                self._arrived.pop(uid, None)
             elif uid:
                 self._pods[uid] = pod
+                self._arrived[uid] = round((time.time() - (time.monotonic() - arrived)) * 1000)
 
     def node_changed(self, kind: str, node: dict[str, Any], arrived: float) -> None:
         if kind == "SYNCED":
@@ -192,7 +197,8 @@ class ViewModel:
                  "node": p.get("spec", {}).get("nodeName") or "", "state": pod_state(p),
                  "restarts": restart_count(p),
                  "victim": victims.get(p["metadata"]["uid"], ""),
-                 "replacement": replacements.get(p["metadata"]["uid"], "")}
+                 "replacement": replacements.get(p["metadata"]["uid"], ""),
+                 "arrived": self._arrived.get(p["metadata"]["uid"], 0)}
                 for p in pods]
 
     def _incident(self, incident: Incident, now: float) -> dict[str, Any]:

@@ -128,6 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
                         idle = 0.0
                     continue
                 snapshot = model.snapshot()
+                snapshot["sent"] = round(time.time() * 1000)  # wall ms: pages measure lag by it
                 data = json.dumps(snapshot, separators=(",", ":"))
                 self.wfile.write(f"event: state\ndata: {data}\n\n".encode())
                 self.wfile.flush()

@@ -5,6 +5,11 @@
 const STATES = ["pending", "creating", "running", "ready", "terminating", "failed"];
 const STATE_LABEL = {running: "running, not ready"};
 let receivedAt = 0;
+// ?measure: for each pod watch event, ms from its arrival at the server to the DOM showing it
+const lag = new URLSearchParams(location.search).has("measure")
+  ? {seen: new Map(), ms: [], server: [], primed: false}
+  : null;
+window.chaosDrillLag = lag;
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -45,19 +50,58 @@ function tile(pod) {
     el("div", {class: "restarts"}, `restarts ${pod.restarts}`));
 }
 
+const drawn = {tiles: new Map(), columns: new Map()};
+// Tiles and columns are kept and redrawn only when what they show changed: a state arrives up
+// to twenty times a second and may hold hundreds of pods.
+
+function tileFor(pod) {
+  const key = [pod.name, pod.state, pod.restarts, pod.victim, pod.replacement].join("|");
+  const old = drawn.tiles.get(pod.uid);
+  if (old && old.key === key) return old.node;
+  const node = tile(pod);
+  drawn.tiles.set(pod.uid, {key, node});
+  return node;
+}
+
+function columnFor(name) {
+  let column = drawn.columns.get(name);
+  if (!column) {
+    const tiles = el("div", {class: "tiles"});
+    const head = el("h3", {}, name || "not scheduled yet");
+    column = {node: el("div", {class: "node", "data-node": name || "unscheduled"}, head, tiles),
+              tiles};
+    drawn.columns.set(name, column);
+  }
+  return column;
+}
+
+function sameChildren(parent, nodes) {
+  const children = parent.children;
+  return children.length === nodes.length && nodes.every((node, i) => children[i] === node);
+}
+
 function drawPods(state) {
   const byNode = new Map(state.nodes.map((n) => [n.name, []]));
+  const live = new Set();
   for (const pod of state.pods) {
     if (!byNode.has(pod.node)) byNode.set(pod.node, []);
-    byNode.get(pod.node).push(pod);
+    byNode.get(pod.node).push(tileFor(pod));
+    live.add(pod.uid);
   }
+  for (const uid of drawn.tiles.keys()) if (!live.has(uid)) drawn.tiles.delete(uid);
   const ready = state.nodes.reduce((m, n) => m.set(n.name, n.ready), new Map());
-  const columns = [...byNode].filter(([name, pods]) => name || pods.length).map(([name, pods]) =>
-    el("div", {class: "node", "data-node": name || "unscheduled",
-               "data-ready": String(name ? ready.get(name) !== false : true)},
-      el("h3", {}, name || "not scheduled yet"),
-      el("div", {class: "tiles"}, ...pods.map(tile))));
-  document.getElementById("nodes").replaceChildren(...columns);
+  const columns = [...byNode].filter(([name, tiles]) => name || tiles.length).map(
+    ([name, tiles]) => {
+      const column = columnFor(name);
+      column.node.dataset.ready = String(name ? ready.get(name) !== false : true);
+      if (!sameChildren(column.tiles, tiles)) column.tiles.replaceChildren(...tiles);
+      return column.node;
+    });
+  for (const name of drawn.columns.keys()) {
+    if (!byNode.has(name)) drawn.columns.delete(name);
+  }
+  const box = document.getElementById("nodes");
+  if (!sameChildren(box, columns)) box.replaceChildren(...columns);
   const w = state.workload;
   const count = w.desired !== undefined ? ` · ${w.ready}/${w.desired} ready` : "";
   document.getElementById("workload").textContent =
@@ -134,6 +178,22 @@ function draw(state) {
   drawIncidents(state);
   drawAvailability(state);
   document.body.dataset.version = String(state.version);
+  if (lag) measureLag(state);
+}
+
+function measureLag(state) {  // the first state holds events from before the page: skip it
+  const now = Date.now();
+  const fresh = lag.primed;
+  lag.primed = true;
+  for (const pod of state.pods) {
+    if (pod.arrived && lag.seen.get(pod.uid) !== pod.arrived) {
+      if (fresh) {
+        lag.ms.push(now - pod.arrived);
+        lag.server.push(state.sent - pod.arrived);
+      }
+      lag.seen.set(pod.uid, pod.arrived);
+    }
+  }
 }
 
 function tick() {  // open incidents' clocks run between updates

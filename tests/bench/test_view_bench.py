@@ -1,0 +1,147 @@
+"""Benchmark of the live web view: with the 300 pods of Deployment crowd churning, the time from
+a pod watch event arriving at `chaos-drill watch --web` to the page's DOM showing it, measured in
+the browser, and the watch process's memory and CPU with five pages connected.
+
+Run with `make bench` (or `.venv/bin/pytest tests/bench/test_view_bench.py -m bench -s`). Figures
+merge into tests/bench/results/view.json. The page measures itself when opened with `?measure`:
+each pod in a state carries its last event's arrival (wall clock, ms), and the page records
+Date.now() minus that once the state is drawn. Server and browser share this machine's clock."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import statistics
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from test_drill_bench import CROWD_REPLICAS, kib, percentile, wait_crowd_gone
+
+from chaos import workloads
+
+from browser import CHROMIUM, Chromium, needs_chromium
+from support import Figures, crowd_deployment, free_port, start_cli
+
+pytestmark = [pytest.mark.bench, needs_chromium]
+
+RESULTS = Path(__file__).resolve().parent / "results" / "view.json"
+PAGES = 5
+CHURN_SECONDS = 60
+DELETES_PER_SECOND = 5
+"""Pods deleted each second: each brings a DELETED, an ADDED and several MODIFIED events."""
+CPU_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@pytest.fixture(scope="module")
+def figures() -> Iterator[Figures]:
+    found = Figures()
+    yield found
+    found.save(RESULTS)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CPU_TICKS  # utime + stime
+
+
+def open_pages(url: str) -> list[Chromium]:
+    """PAGES browsers on URL, each with its own connection to the event stream."""
+    pages: list[Chromium] = []
+    try:
+        for _ in range(PAGES):
+            pages.append(Chromium(url, width=1920, height=1080))
+        for page in pages:
+            page.wait_for(f"document.querySelectorAll('.tile').length >= {CROWD_REPLICAS}",
+                          timeout=120, what=f"{CROWD_REPLICAS} tiles")
+    except BaseException:
+        for page in pages:
+            page.close()
+        raise
+    return pages
+
+
+def churn(api: Any, seconds: float) -> int:
+    """Deletes DELETES_PER_SECOND random crowd pods every second for SECONDS; returns how many."""
+    core = client.CoreV1Api(api)
+    rng = random.Random(7)
+    deleted = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        tick = time.monotonic()
+        listing = core.list_namespaced_pod("demo", label_selector="app=crowd",
+                                           _preload_content=False)
+        pods = [p["metadata"]["name"] for p in json.loads(listing.data)["items"]
+                if not p["metadata"].get("deletionTimestamp")]
+        for name in rng.sample(pods, min(DELETES_PER_SECOND, len(pods))):
+            try:
+                core.delete_namespaced_pod(name, "demo", grace_period_seconds=0)
+                deleted += 1
+            except client.ApiException as error:
+                if error.status != 404:
+                    raise
+        time.sleep(max(0.0, 1 - (time.monotonic() - tick)))  # the churn's pace, not a wait
+    return deleted
+
+
+def test_page_lag_and_server_cost_with_300_pods_churning(web: Any, figures: Figures) -> None:
+    assert CHROMIUM is not None
+    apps = client.AppsV1Api(web)
+    apps.create_namespaced_deployment("demo", crowd_deployment(CROWD_REPLICAS))
+    port = free_port()
+    watch, output = start_cli("watch", "--namespace", "demo", "--selector", "app=crowd",
+                              "--web", str(port))
+    pages: list[Chromium] = []
+    try:
+        workloads.wait_steady(web, "demo", "crowd", timeout=600)
+        output.wait_for(f"127.0.0.1:{port}", timeout=60)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as page:
+            assert page.status == 200
+        idle_rss = kib(watch.pid, "VmRSS")
+        pages = open_pages(f"http://127.0.0.1:{port}/?measure")
+        connected_rss = kib(watch.pid, "VmRSS")
+        cpu_before, wall_before = cpu_seconds(watch.pid), time.monotonic()
+        deleted = churn(web, CHURN_SECONDS)
+        cpu = (cpu_seconds(watch.pid) - cpu_before) / (time.monotonic() - wall_before)
+        churn_rss, peak = kib(watch.pid, "VmRSS"), kib(watch.pid, "VmHWM")
+        measured = [page.evaluate("window.chaosDrillLag") for page in pages]
+    finally:
+        for page in pages:
+            page.close()
+        if watch.poll() is None:
+            watch.send_signal(signal.SIGINT)
+        output.finish(timeout=60)
+        apps.delete_namespaced_deployment("crowd", "demo")
+        wait_crowd_gone(web)
+    lags = [m["ms"] for m in measured]
+    assert all(lags), f"a page measured nothing: {[len(lag) for lag in lags]}"
+    server = measured[0]["server"]
+    every = [ms for lag in lags for ms in lag]
+    p99s = [percentile(lag, 0.99) for lag in lags]
+    figures.add("view_event_to_dom_ms_300_pods_churning", "ms", lags[0], goal_p99_max=200,
+                p50=round(percentile(lags[0], 0.5), 1), p99=round(p99s[0], 1),
+                p99_each_page=[round(p, 1) for p in p99s],
+                p99_all_pages=round(percentile(every, 0.99), 1),
+                server_share_p50=round(percentile(server, 0.5), 1),
+                server_share_p99=round(percentile(server, 0.99), 1),
+                events_measured_each_page=[len(lag) for lag in lags],
+                pods=CROWD_REPLICAS, pages=PAGES, churn_seconds=CHURN_SECONDS,
+                pods_deleted=deleted,
+                what="pod watch event read off the socket by `chaos-drill watch --web` to the "
+                     "page's DOM holding it (Date.now() after draw minus the arrival the state "
+                     "carries), in the first of 5 headless Chromium pages; server_share is "
+                     "the part until the server wrote the state")
+    figures.add("view_server_with_5_pages", "MiB", [idle_rss / 1024, connected_rss / 1024,
+                                                    churn_rss / 1024],
+                peak_mib=round(peak / 1024, 1), cpu_cores_during_churn=round(cpu, 3),
+                what="VmRSS of the watch process: before any page, with 5 pages connected, "
+                     "after the churn (samples in that order); peak is VmHWM; CPU is "
+                     "(utime+stime)/wall during the churn, in cores")
+    print(f"\nlag p50 {statistics.median(lags[0]):.0f} ms, p99 {p99s[0]:.0f} ms; "
+          f"server {churn_rss / 1024:.0f} MiB, {cpu * 100:.0f} % of a core")
