@@ -105,8 +105,9 @@ def node_not_ready(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -
 def node_disruption(node: Mapping[str, Any], pod: Mapping[str, Any]) -> Disruption:
     """POD, on NODE which just went NotReady; the node's last heartbeat is the last moment it was
     known alive, so the true moment lies between it and the NotReady."""
-    ready = next((c for c in node.get("status", {}).get("conditions") or []
-                  if c.get("type") == "Ready"), {})
+    ready: Mapping[str, Any] = next(
+        (c for c in node.get("status", {}).get("conditions") or [] if c.get("type") == "Ready"),
+        {})
     meta = pod.get("metadata", {})
     return Disruption("node_stop", meta.get("name", ""), meta.get("uid", ""),
                       node.get("metadata", {}).get("name", ""),
