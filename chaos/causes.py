@@ -104,3 +104,17 @@ def _cause(phase: str, took: float, rule: Rule, event: IncidentEvent) -> Cause:
     text = (f"{verb} delayed {took:.1f} s by {rule.what} "
             f"({event.reason} event at +{event.at:.1f} s)")
     return Cause(phase, round(took, 3), event.reason, round(event.at, 3), text)
+
+
+def causes_of(phases: Mapping[str, float], expected: Sequence[str],
+              events: Sequence[IncidentEvent], waiting: float | None = None) -> list[Cause]:
+    """Every slow phase's cause; with WAITING (seconds after injection, for an incident not yet
+    recovered) also what holds the next EXPECTED phase it still waits for."""
+    causes = slow_phase_causes(phases, events)
+    pending = [p for p in expected if p not in phases]
+    if waiting is not None and pending and phases:
+        since = max(phases.values())
+        held = open_phase_cause(pending[0], waiting - since, events)
+        if held is not None:
+            causes.append(held)
+    return causes

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chaos.observe.tracker import _condition, _containers, _deleting, _time, restart_count
+from chaos.timeline import api_resolution
 
 
 @dataclass(frozen=True)
@@ -115,3 +116,18 @@ def node_disruption(node: Mapping[str, Any], pod: Mapping[str, Any]) -> Disrupti
                       "the node's last heartbeat (Ready lastHeartbeatTime)",
                       detail=f"node NotReady: {ready.get('reason') or '?'}",
                       last_seen_alive=True)
+
+
+def injected_moment(found: Disruption, arrived: float, wall_now: datetime,
+                    mono_now: float) -> tuple[float, float | None]:
+    """The monotonic moment to count FOUND's recovery from, and how much later it may truly have
+    begun (None: unknown). The API's stamp is turned into monotonic time through the clocks read
+    together now (WALL_NOW, MONO_NOW); it cannot be after the event that showed it (ARRIVED). A
+    whole-second stamp means the moment lay up to a second later, though never after ARRIVED."""
+    if found.injected_at is None:
+        return arrived, None
+    stamp = mono_now - (wall_now - found.injected_at).total_seconds()
+    stamp = min(stamp, arrived)
+    if found.last_seen_alive:
+        return stamp, round(arrived - stamp, 3)
+    return stamp, round(min(api_resolution(found.injected_at), arrived - stamp), 3)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chaos.causes import IncidentEvent, open_phase_cause, slow_phase_causes
+from chaos.causes import IncidentEvent, causes_of, open_phase_cause, slow_phase_causes
 
 RESTART = {"injected": 0.0, "container_exited": 0.1, "restarted": 10.3, "ready": 11.0}
 BACKOFF = IncidentEvent(0.2, "BackOff", "web-1",
@@ -58,3 +58,13 @@ def test_an_open_phase_names_what_holds_it() -> None:
     assert cause is not None and cause.text.startswith("restart delayed 4.0 s by CrashLoop")
     assert open_phase_cause("restarted", 0.5, [BACKOFF]) is None
     assert open_phase_cause("ready", 4.0, [BACKOFF]) is None
+
+
+def test_causes_of_an_incident_still_waiting() -> None:
+    expected = ("injected", "container_exited", "restarted", "ready")
+    waiting = {"injected": 0.0, "container_exited": 0.1}
+    [held] = causes_of(waiting, expected, [BACKOFF], waiting=5.1)
+    assert held.phase == "restarted" and held.seconds == 5.0
+    assert causes_of(waiting, expected, [BACKOFF]) == [], "closed: nothing waits any more"
+    assert [c.phase for c in causes_of(RESTART, expected, [BACKOFF], waiting=12.0)] == [
+        "restarted"]

@@ -6,7 +6,12 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
-from chaos.observe.disruptions import node_disruption, node_not_ready, pod_disruptions
+from chaos.observe.disruptions import (
+    injected_moment,
+    node_disruption,
+    node_not_ready,
+    pod_disruptions,
+)
 
 from support import pod
 
@@ -102,3 +107,17 @@ def test_a_node_going_not_ready_puts_its_pods_at_its_last_heartbeat() -> None:
     assert (found.fault, found.node, found.pod_uid) == ("node_stop", "node-1", "u1")
     assert found.injected_at == datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
     assert found.last_seen_alive
+
+
+def test_the_injected_moment_is_the_stamp_in_monotonic_time_with_its_uncertainty() -> None:
+    now = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
+    [deleted] = pod_disruptions("DELETED", pod("u1"), pod("u1", deleting=True))  # stamp 00:03
+    mono, uncertainty = injected_moment(deleted, arrived=93.4, wall_now=now, mono_now=100.0)
+    assert mono == 93.0 and uncertainty == 0.4, "not after the event that showed it"
+    mono, uncertainty = injected_moment(deleted, arrived=95.0, wall_now=now, mono_now=100.0)
+    assert mono == 93.0 and uncertainty == 1.0, "a whole-second stamp: up to 1 s later"
+    mono, uncertainty = injected_moment(deleted, arrived=92.5, wall_now=now, mono_now=100.0)
+    assert mono == 92.5 and uncertainty == 0.0, "a stamp after the event is clamped to it"
+    heartbeat = node_disruption(node("Unknown"), pod("u1"))  # 00:05, 40 s before NotReady
+    mono, uncertainty = injected_moment(heartbeat, arrived=99.0, wall_now=now, mono_now=100.0)
+    assert mono == 95.0 and uncertainty == 4.0
