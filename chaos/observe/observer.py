@@ -13,6 +13,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from chaos.cluster.base import Progress
 from chaos.fault_types import Follow, fault_type
 from chaos.kube import WORKLOAD_KINDS, Workload, apps_call, explain
 from chaos.metrics import DrillMetrics
@@ -43,6 +44,8 @@ class Observer:
         self.observed: dict[str, Incident] = {}
         """The observed incidents still open, by id."""
         self.observed_count = 0
+        self.announce: Progress | None = None
+        """Told in one line of each observed incident opened and closed."""
         self._nodes: dict[str, dict[str, Any]] = {}
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
@@ -211,6 +214,10 @@ class Observer:
         self.follow(incident, fault_type(found.fault).follow, found.container)
         if self.metrics:
             self.metrics.fault_injected(incident.fault)
+        if self.announce:
+            self.announce(f"{incident.id}: observed {found.detail} of pod {found.pod}"
+                          + (f" on {found.node}" if found.node else "")
+                          + f" ({incident.fault} phases)")
 
     def close_observed(self, incident: Incident, reason: str = "") -> None:
         """Stops following an observed incident and journals its end (REASON if not Ready)."""
@@ -225,6 +232,8 @@ class Observer:
             if self.metrics:
                 self.metrics.incident_closed(incident.fault, incident.recovery_seconds,
                                              incident.phase_durations())
+            if self.announce:
+                self.announce(_outcome(incident, reason))
 
     def _on_phase(self, incident: Incident, phase: str, mono: float,
                   api_time: datetime | None) -> None:
@@ -258,3 +267,13 @@ class Observer:
         if self.metrics and self.prober and self.prober.requests:
             ok = self.prober.requests - self.prober.failures
             self.metrics.availability(ok / self.prober.requests)
+
+
+def _outcome(incident: Incident, reason: str) -> str:
+    """One line on how an observed incident ended, with its phases and timing bound."""
+    if not incident.recovered:
+        return f"{incident.id}: NOT recovered ({reason or 'no reason'})"
+    phases = ", ".join(f"{p} +{t:.3f}s" for p, t in incident.offsets().items() if p != "injected")
+    late = incident.timing_uncertainty_seconds
+    bound = f" (or up to {late:.3f}s less: counted from a whole-second API stamp)" if late else ""
+    return f"{incident.id}: recovered in {incident.recovery_seconds:.3f}s{bound} ({phases})"
