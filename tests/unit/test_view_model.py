@@ -11,6 +11,7 @@ from chaos.observe.prober import ProbeWindow
 from chaos.observe.tracker import Tracker
 from chaos.timeline import Incident
 from chaos.view.model import INCIDENTS_KEPT, ViewModel, pod_state
+from chaos.view.terminal import incident_lines
 
 from support import pod
 
@@ -153,8 +154,6 @@ def test_an_observed_restart_held_by_back_off_says_why_while_it_waits() -> None:
     assert [e["reason"] for e in shown["events"]] == ["BackOff"], "only its own pod's"
     assert shown["causes"] == ["restart delayed 6.8 s by CrashLoopBackOff (BackOff event at "
                                "+0.4 s)"]
-    from chaos.view.terminal import incident_lines
-
     text = incident_lines(model.snapshot()).plain
     assert "o1 container_kill web-a observed:" in text
     assert "why: restart delayed 6.8 s by CrashLoopBackOff" in text
