@@ -35,8 +35,9 @@ class Disruption:
 def pod_disruptions(kind: str, before: Mapping[str, Any] | None,
                     after: Mapping[str, Any]) -> list[Disruption]:
     """What happened to a pod between BEFORE (None: not seen before) and AFTER (the watch event
-    of type KIND); a pod first seen tells nothing, as its past is unknown."""
-    if before is None or kind not in ("MODIFIED", "DELETED"):
+    of type KIND, or LISTED after a relist); a pod first seen tells nothing, as its past is
+    unknown."""
+    if before is None or kind not in ("MODIFIED", "DELETED", "LISTED"):
         return []
     if not _deleting(before) and (kind == "DELETED" or _deleting(after)):
         return [_deleted(after)]
@@ -49,12 +50,13 @@ def _deleted(pod: Mapping[str, Any]) -> Disruption:
     meta = pod.get("metadata", {})
     stamp = _time(meta.get("deletionTimestamp"))
     grace = int(meta.get("deletionGracePeriodSeconds") or 0)
+    source = (f"deletionTimestamp minus its {grace} s grace period (the DELETE)" if stamp else
+              "the moment the watch found it gone (after a break)")
     evicted = any(c.get("type") == "DisruptionTarget" and c.get("status") == "True"
                   for c in pod.get("status", {}).get("conditions") or [])
     return Disruption("pod_delete", meta.get("name", ""), meta.get("uid", ""),
                       pod.get("spec", {}).get("nodeName") or "",
-                      stamp - timedelta(seconds=grace) if stamp else None,
-                      f"deletionTimestamp minus its {grace} s grace period (the DELETE)",
+                      stamp - timedelta(seconds=grace) if stamp else None, source,
                       detail="evicted" if evicted else "deleted")
 
 

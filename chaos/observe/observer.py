@@ -126,10 +126,8 @@ class Observer:
 
     def _pod_event(self, kind: str, pod: dict[str, Any], arrived: float) -> None:
         with self.changed:
-            if self.record_others and kind in ("MODIFIED", "DELETED"):
-                before = self.tracker.pods.get(pod.get("metadata", {}).get("uid", ""))
-                for found in pod_disruptions(kind, before, pod):
-                    self._open_observed(found, arrived)
+            if self.record_others:
+                self._pod_disruptions(kind, pod, arrived)
             self.tracker.pod_event(kind, pod, arrived)
             self._count_restarts(kind, pod)
             for listener in self.listeners:
@@ -190,6 +188,20 @@ class Observer:
                 listener.k8s_event(reason, about, message, arrived)
 
     # -- what others break ----------------------------------------------------------------
+
+    def _pod_disruptions(self, kind: str, pod: dict[str, Any], arrived: float) -> None:
+        """Opens an incident for each disruption the event shows, before the tracker sees it
+        (a restart's baseline is the pod as it was); pods a relist no longer has went unseen."""
+        pairs: list[tuple[dict[str, Any] | None, dict[str, Any]]]
+        if kind == "SYNCED":
+            gone = set(self.tracker.pods) - set(pod.get("uids", []))
+            pairs = [(self.tracker.pods[uid], self.tracker.pods[uid]) for uid in gone]
+            kind = "DELETED"
+        else:
+            pairs = [(self.tracker.pods.get(pod.get("metadata", {}).get("uid", "")), pod)]
+        for before, after in pairs:
+            for found in pod_disruptions(kind, before, after):
+                self._open_observed(found, arrived)
 
     def _open_observed(self, found: Disruption, arrived: float) -> None:
         """An incident for FOUND, unless one for its pod and fault is open already."""

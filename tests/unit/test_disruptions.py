@@ -121,3 +121,10 @@ def test_the_injected_moment_is_the_stamp_in_monotonic_time_with_its_uncertainty
     heartbeat = node_disruption(node("Unknown"), pod("u1"))  # 00:05, 40 s before NotReady
     mono, uncertainty = injected_moment(heartbeat, arrived=99.0, wall_now=now, mono_now=100.0)
     assert mono == 95.0 and uncertainty == 4.0
+
+
+def test_a_relist_shows_what_happened_during_a_break() -> None:
+    [found] = pod_disruptions("LISTED", pod("u1"), killed(pod("u1"), restarts=1))
+    assert found.fault == "container_kill"
+    [gone] = pod_disruptions("DELETED", pod("u1"), pod("u1"))
+    assert gone.injected_at is None and "after a break" in gone.injected_from
