@@ -60,7 +60,9 @@ def test_watch_records_a_kubectl_delete_and_a_container_kill(
         kill_container(cluster, killed)
         output.wait_for("o2: recovered", timeout=90)
         watch.send_signal(signal.SIGINT)
-        assert watch.wait(timeout=60) == 0, output.finish(30)
+        code = watch.wait(timeout=60)
+        (tmp_path / "watch.log").write_text(output.finish(30))  # to read on failure
+        assert code == 0, (tmp_path / "watch.log").read_text()
     finally:
         watch.kill()
         watch.wait(timeout=30)
