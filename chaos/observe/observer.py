@@ -204,9 +204,9 @@ class Observer:
                 self._open_observed(found, arrived)
 
     def _open_observed(self, found: Disruption, arrived: float) -> None:
-        """An incident for FOUND, unless one for its pod and fault is open already."""
-        if any(i.target_uid == found.pod_uid and i.fault == found.fault
-               for i in self.observed.values()):
+        """An incident for FOUND, unless one for its pod is open already (its node went
+        NotReady, so now it is deleted: the same incident)."""
+        if any(i.target_uid == found.pod_uid for i in self.observed.values()):
             return
         self.observed_count += 1
         incident = Incident(f"o{self.observed_count}", 0, found.fault, self.workload.namespace,
