@@ -227,9 +227,8 @@ class Observer:
         if self.metrics:
             self.metrics.fault_injected(incident.fault)
         if self.announce:
-            self.announce(f"{incident.id}: observed {found.detail} of pod {found.pod}"
-                          + (f" on {found.node}" if found.node else "")
-                          + f" ({incident.fault} phases)")
+            self.announce(f"{incident.id}: observed {found.fault} of {found.pod}"
+                          + (f" on {found.node}" if found.node else "") + f": {found.detail}")
 
     def close_observed(self, incident: Incident, reason: str = "") -> None:
         """Stops following an observed incident and journals its end (REASON if not Ready)."""
