@@ -5,6 +5,7 @@ injecting anything, and follows every disruption others cause as an observed inc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import tempfile
 import threading
@@ -18,6 +19,7 @@ from chaos import kube, metrics
 from chaos.cluster import providers
 from chaos.cluster.base import Progress
 from chaos.errors import UsageError
+from chaos.kube import Workload
 from chaos.live import LiveView
 from chaos.metrics import DrillMetrics, MetricsServer
 from chaos.observe.observer import Observer
@@ -60,31 +62,12 @@ def watch_command(args: argparse.Namespace, view: LiveView) -> int:
     model = ViewModel(f"watching {shown}", mode="watch")
     model.set_workload(workload.kind, workload.name if target.name else "",
                        workload.namespace)
-    # Without --out there is nothing to keep: an unnamed file the system removes when closed.
-    journal = (Journal.open(out / JOURNAL_NAME) if out else
-               Journal(tempfile.TemporaryFile("w+", encoding="utf-8")))
-    journal.write("watch_started", namespace=workload.namespace,
-                  workload=f"{workload.kind}/{workload.name}", selector=workload.selector)
-    drill_metrics, server = _metrics(args, workload.namespace, workload.name, view.say)
-    observer = Observer(api, workload, journal, drill_metrics, record_others=True)
-    observer.announce = view.say
-    observer.add_listener(model)
-    web = serve(args, model, view.say)
-    stop = threading.Event()
-    signals = SignalStop(stop, view.say, doing="ending the watch and writing results").start()
-    reason = None
+    web = serve(args, model, view.say)  # a bad or taken port is refused before anything
+    drill_metrics, server = None, None
     try:
-        observer.start()
-        view.attach(observer, workload.name, model)
-        view.say(f"watching {shown}; no faults; recording what others break"
-                 + (f" into {out}" if out else "") + "; Ctrl-C to stop")
-        _wait(stop, args.duration)
-    except BaseException as error:
-        reason = kube.explain(error) if isinstance(error, Exception) else "interrupted"
-        raise
+        drill_metrics, server = _metrics(args, workload.namespace, workload.name, view.say)
+        _record(api, workload, model, drill_metrics, view, out, args.duration, shown)
     finally:
-        signals.close()
-        _finish(observer, journal, reason, drill_metrics)
         if server is not None:
             server.close()
         if web is not None:
@@ -95,6 +78,38 @@ def watch_command(args: argparse.Namespace, view: LiveView) -> int:
     from chaos.commands import verdict  # commands imports views: import here, not above
 
     return verdict(rebuild_results(out), out, view.say)
+
+
+def _record(api: Any, workload: Workload, model: ViewModel, drill_metrics: DrillMetrics | None,
+            view: LiveView, out: Path | None, duration: float | None, shown: str) -> None:
+    """Observes until a signal or DURATION; the journal says how it ended, and results are
+    written (into OUT) even when it ends with an error."""
+    # Without --out there is nothing to keep: an unnamed file the system removes when closed.
+    journal = (Journal.open(out / JOURNAL_NAME) if out else
+               Journal(tempfile.TemporaryFile("w+", encoding="utf-8")))
+    journal.write("watch_started", namespace=workload.namespace,
+                  workload=f"{workload.kind}/{workload.name}", selector=workload.selector)
+    observer = Observer(api, workload, journal, drill_metrics, record_others=True)
+    observer.announce = view.say
+    observer.add_listener(model)
+    stop = threading.Event()
+    signals = SignalStop(stop, view.say, doing="ending the watch and writing results").start()
+    reason = None
+    try:
+        observer.start()
+        view.attach(observer, workload.name, model)
+        view.say(f"watching {shown}; no faults; recording what others break"
+                 + (f" into {out}" if out else "") + "; Ctrl-C to stop")
+        _wait(stop, duration)
+    except BaseException as error:
+        reason = kube.explain(error) if isinstance(error, Exception) else "interrupted"
+        raise
+    finally:
+        signals.close()
+        _finish(observer, journal, reason, drill_metrics)
+        if out is not None and reason is not None:
+            with contextlib.suppress(Exception):  # the error being raised matters more
+                rebuild_results(out)
 
 
 def _metrics(args: argparse.Namespace, namespace: str, workload: str,
