@@ -53,14 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_web_arguments(demo)
     providers.add_arguments(demo)
 
-    watch = commands.add_parser("watch", help="show pods, incidents and availability live "
-                                "without injecting anything, until Ctrl-C")
+    watch = commands.add_parser("watch", help="show pods and incidents live without injecting "
+                                "anything; with --out record every disruption others cause")
     watch.add_argument("--namespace", default="demo", help="the namespace (default demo)")
     chosen = watch.add_mutually_exclusive_group()
     chosen.add_argument("--target", metavar="KIND/NAME", help="a workload, e.g. Deployment/web "
                         "(default: every pod of the namespace)")
     chosen.add_argument("--selector", metavar="LABELS", help="pods with these labels, e.g. "
                         "app=web")
+    watch.add_argument("--out", metavar="DIR", help="record what it sees there: journal, "
+                       "summary.json, junit.xml, report.html (a folder without a journal)")
+    watch.add_argument("--duration", type=float, metavar="SECONDS",
+                       help="stop after this many seconds (default: at Ctrl-C or SIGTERM)")
+    watch.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
     add_web_arguments(watch)
     providers.add_arguments(watch)
 
@@ -173,7 +178,7 @@ def add_web_arguments(parser: argparse.ArgumentParser) -> None:
 
 def watch(args: argparse.Namespace) -> int:
     from chaos.live import LiveView
-    from chaos.views import watch_command
+    from chaos.watching import watch_command
 
     view = LiveView()
     try:

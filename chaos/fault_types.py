@@ -84,6 +84,10 @@ FAULTS: tuple[FaultType, ...] = (
               NodeControl, "node_drain"),
 )
 
+OBSERVED: tuple[str, ...] = ("pod_delete", "container_kill", "node_stop")
+"""The faults whose phases follow a disruption chaos-drill did not cause (chaos.observe.
+disruptions): a pod deleted or evicted, a container that exited, a node gone NotReady."""
+
 NAMES: tuple[str, ...] = tuple(fault.name for fault in FAULTS)
 """The one spelling of every fault name: CLI, spec, journal and metric labels use these."""
 

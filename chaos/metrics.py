@@ -25,7 +25,7 @@ from prometheus_client import (
 
 from chaos import __version__
 from chaos.errors import SetupError
-from chaos.fault_types import NAMES, fault_type
+from chaos.fault_types import NAMES, OBSERVED, fault_type
 from chaos.spec import Drill
 
 # Every counter and histogram child would also export a `_created` series: no dashboard or rule
@@ -274,6 +274,13 @@ def for_drill(registry: CollectorRegistry, drill: Drill) -> DrillMetrics:
     fault = drill.fault.type
     return DrillMetrics(registry, drill.namespace, drill.target.name or "selector", NAMES,
                         phases={fault: fault_type(fault).phases})
+
+
+def for_watch(registry: CollectorRegistry, namespace: str, workload: str) -> DrillMetrics:
+    """The metrics of `watch`: phase series for the faults an observed disruption is followed
+    as (chaos.fault_types.OBSERVED)."""
+    return DrillMetrics(registry, namespace, workload, NAMES,
+                        phases={fault: fault_type(fault).phases for fault in OBSERVED})
 
 
 class MetricsServer:

@@ -89,6 +89,16 @@ class Incident:
     phases: dict[str, float] = field(default_factory=dict)
     api_times: dict[str, datetime] = field(default_factory=dict)
     restart_count: int = 0
+    origin: str = "injected"
+    """injected (by this drill) or observed (a disruption chaos-drill did not cause)."""
+    injected_from: str = ""
+    """For an observed incident: the API field its injected moment was taken from."""
+    timing_uncertainty_seconds: float | None = None
+    """For an observed incident: how much later than its injected moment it may have begun."""
+
+    @property
+    def observed(self) -> bool:
+        return self.origin == "observed"
 
     @property
     def expected_phases(self) -> tuple[str, ...]:
@@ -184,6 +194,9 @@ class Incident:
             "phases": dict(self.reached()),
             "api_times": {phase: time.isoformat() for phase, time in self.api_times.items()},
             "restart_count": self.restart_count,
+            "origin": self.origin,
+            "injected_from": self.injected_from,
+            "timing_uncertainty_seconds": self.timing_uncertainty_seconds,
         }
 
     @classmethod
@@ -203,4 +216,7 @@ class Incident:
                 for phase, time in data.get("api_times", {}).items()
             },
             restart_count=int(data.get("restart_count", 0)),
+            origin=data.get("origin", "injected"),
+            injected_from=data.get("injected_from", ""),
+            timing_uncertainty_seconds=data.get("timing_uncertainty_seconds"),
         )

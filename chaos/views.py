@@ -1,24 +1,16 @@
 """Wiring of the live views for the commands: the view model a drill run feeds, the web server
-behind `--web PORT`, and the `watch` command, which shows a workload live without injecting."""
+behind `--web PORT`, and the target the `watch` command (chaos.watching) is given."""
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
-import tempfile
-import threading
 from types import MappingProxyType
 
-from chaos import kube
-from chaos.cluster import providers
 from chaos.cluster.base import Progress
 from chaos.errors import UsageError
 from chaos.kube import WORKLOAD_KINDS
-from chaos.live import LiveView
-from chaos.observe.observer import Observer
-from chaos.results.journal import Journal
-from chaos.runner import DrillRun, resolve_target
-from chaos.signals import SignalStop
+from chaos.runner import DrillRun
 from chaos.spec import Drill, Target
 from chaos.view.model import ViewModel
 from chaos.view.web import WebView
@@ -81,39 +73,3 @@ def parse_target(args: argparse.Namespace) -> Target:
                              "e.g. app=web")
         labels[key.strip()] = value.strip()
     return Target(None, None, MappingProxyType(labels))
-
-
-def watch_command(args: argparse.Namespace, view: LiveView) -> int:
-    """Shows the target live, on the terminal and with --web in a browser, until a signal."""
-    target = parse_target(args)
-    provider = providers.from_args(args)
-    api = kube.api_client(provider.kubeconfig())
-    workload = resolve_target(api, args.namespace, target,
-                              "--target" if target.name else "--selector")
-    shown = (f"{workload.kind} {workload.namespace}/{workload.name}" if target.name else
-             f"pods in {workload.namespace}" + (f" with {workload.selector}"
-                                                if workload.selector else ""))
-    model = ViewModel(f"watching {shown}", mode="watch")
-    model.set_workload(workload.kind, workload.name if target.name else "",
-                       workload.namespace)
-    # Nothing to keep yet (no --out): an unnamed file the system removes when it is closed.
-    journal = Journal(tempfile.TemporaryFile("w+", encoding="utf-8"))
-    observer = Observer(api, workload, journal, None)
-    observer.add_listener(model)
-    web = serve(args, model, view.say)
-    stop = threading.Event()
-    signals = SignalStop(stop, view.say, doing="ending the watch").start()
-    try:
-        observer.start()
-        view.attach(observer, workload.name, model)
-        view.say(f"watching {shown}; no faults; Ctrl-C to stop")
-        while not stop.wait(0.5):
-            pass
-    finally:
-        signals.close()
-        observer.stop()
-        journal.close()
-        if web is not None:
-            web.close()
-    view.say("stopped watching")
-    return 0

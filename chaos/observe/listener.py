@@ -29,6 +29,9 @@ class ObserverListener(Protocol):
     def incident_closed(self, incident: Incident) -> None:
         """The incident is no longer followed (recovered, timed out or stopped)."""
 
+    def k8s_event(self, reason: str, about: str, message: str, arrived: float) -> None:
+        """A Kubernetes Event in the namespace; ABOUT is its object as 'Kind/name'."""
+
     def probed(self, ok: bool, at: float) -> None:
         """One probe request ended."""
 

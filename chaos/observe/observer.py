@@ -1,19 +1,29 @@
 """The drill's eyes: pod, node, workload and event watches feeding the incident tracker, plus
-the HTTP prober; everything seen goes to the journal (and metrics) as it arrives."""
+the HTTP prober; everything seen goes to the journal (and metrics) as it arrives. With
+record_others it also opens an incident for each disruption it did not cause (chaos.observe.
+disruptions), follows it with the same tracker and closes it once Ready."""
 
 from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from chaos.fault_types import Follow
+from chaos.cluster.base import Progress
+from chaos.fault_types import Follow, fault_type
 from chaos.kube import WORKLOAD_KINDS, Workload, apps_call, explain
 from chaos.metrics import DrillMetrics
+from chaos.observe.disruptions import (
+    Disruption,
+    injected_moment,
+    node_disruption,
+    node_not_ready,
+    pod_disruptions,
+)
 from chaos.observe.listener import ObserverListener
 from chaos.observe.prober import Prober, ProbeWindow
 from chaos.observe.tracker import Tracker, restart_count
@@ -28,8 +38,15 @@ class Observer:
     """Starts every watch, keeps the tracker current, and tells waiters when phases land."""
 
     def __init__(self, api: Any, workload: Workload, journal: Journal,
-                 metrics: DrillMetrics | None) -> None:
+                 metrics: DrillMetrics | None, record_others: bool = False) -> None:
         self.api, self.workload, self.journal, self.metrics = api, workload, journal, metrics
+        self.record_others = record_others
+        self.observed: dict[str, Incident] = {}
+        """The observed incidents still open, by id."""
+        self.observed_count = 0
+        self.announce: Progress | None = None
+        """Told in one line of each observed incident opened and closed."""
+        self._nodes: dict[str, dict[str, Any]] = {}
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.tracker = Tracker(on_phase=self._on_phase)
@@ -109,6 +126,8 @@ class Observer:
 
     def _pod_event(self, kind: str, pod: dict[str, Any], arrived: float) -> None:
         with self.changed:
+            if self.record_others:
+                self._pod_disruptions(kind, pod, arrived)
             self.tracker.pod_event(kind, pod, arrived)
             self._count_restarts(kind, pod)
             for listener in self.listeners:
@@ -127,6 +146,14 @@ class Observer:
 
     def _node_event(self, kind: str, node: dict[str, Any], arrived: float) -> None:
         with self.changed:
+            if self.record_others and kind not in ("SYNCED", "DELETED"):
+                name = node.get("metadata", {}).get("name", "")
+                if node_not_ready(self._nodes.get(name), node):
+                    for pod in list(self.tracker.pods.values()):
+                        on_it = pod.get("spec", {}).get("nodeName") == name
+                        if on_it and not pod["metadata"].get("deletionTimestamp"):
+                            self._open_observed(node_disruption(node, pod), arrived)
+                self._nodes[name] = node
             self.tracker.node_event(kind, node, arrived)
             for listener in self.listeners:
                 listener.node_changed(kind, node, arrived)
@@ -152,9 +179,72 @@ class Observer:
         if kind not in ("ADDED", "MODIFIED"):
             return
         involved = event.get("involvedObject", {})
-        self.journal.write("k8s_event", mono=arrived, reason=event.get("reason", ""),
-                           object=f"{involved.get('kind', '')}/{involved.get('name', '')}",
-                           message=event.get("message", ""), count=event.get("count"))
+        about = f"{involved.get('kind', '')}/{involved.get('name', '')}"
+        reason, message = event.get("reason", ""), event.get("message", "")
+        self.journal.write("k8s_event", mono=arrived, reason=reason, object=about,
+                           message=message, count=event.get("count"))
+        with self.changed:
+            for listener in self.listeners:
+                listener.k8s_event(reason, about, message, arrived)
+
+    # -- what others break ----------------------------------------------------------------
+
+    def _pod_disruptions(self, kind: str, pod: dict[str, Any], arrived: float) -> None:
+        """Opens an incident for each disruption the event shows, before the tracker sees it
+        (a restart's baseline is the pod as it was); pods a relist no longer has went unseen."""
+        pairs: list[tuple[dict[str, Any] | None, dict[str, Any]]]
+        if kind == "SYNCED":
+            gone = set(self.tracker.pods) - set(pod.get("uids", []))
+            pairs = [(self.tracker.pods[uid], self.tracker.pods[uid]) for uid in gone]
+            kind = "DELETED"
+        else:
+            pairs = [(self.tracker.pods.get(pod.get("metadata", {}).get("uid", "")), pod)]
+        for before, after in pairs:
+            for found in pod_disruptions(kind, before, after):
+                self._open_observed(found, arrived)
+
+    def _open_observed(self, found: Disruption, arrived: float) -> None:
+        """An incident for FOUND, unless one for its pod is open already (its node went
+        NotReady, so now it is deleted: the same incident)."""
+        if any(i.target_uid == found.pod_uid for i in self.observed.values()):
+            return
+        self.observed_count += 1
+        incident = Incident(f"o{self.observed_count}", 0, found.fault, self.workload.namespace,
+                            self.workload.name, found.pod, found.pod_uid, found.node,
+                            origin="observed", injected_from=found.injected_from)
+        mono, uncertainty = injected_moment(found, arrived, datetime.now(UTC), time.monotonic())
+        incident.timing_uncertainty_seconds = uncertainty
+        incident.mark("injected", mono, found.injected_at)
+        self.journal.write("fault_injected", mono=mono, incident=incident.id, round=0,
+                           fault=incident.fault, namespace=incident.namespace,
+                           workload=incident.workload, target_pod=incident.target_pod,
+                           target_uid=incident.target_uid, node=incident.node,
+                           api_time=found.injected_at, origin="observed",
+                           injected_from=found.injected_from, detail=found.detail,
+                           timing_uncertainty_seconds=uncertainty)
+        self.observed[incident.id] = incident
+        self.follow(incident, fault_type(found.fault).follow, found.container)
+        if self.metrics:
+            self.metrics.fault_injected(incident.fault)
+        if self.announce:
+            self.announce(f"{incident.id}: observed {found.fault} of {found.pod}"
+                          + (f" on {found.node}" if found.node else "") + f": {found.detail}")
+
+    def close_observed(self, incident: Incident, reason: str = "") -> None:
+        """Stops following an observed incident and journals its end (REASON if not Ready)."""
+        with self.changed:
+            if self.observed.pop(incident.id, None) is None:
+                return
+            self.close(incident)
+            extra: dict[str, Any] = {"reason": reason} if reason else {}
+            self.journal.write("incident_closed", incident=incident.id,
+                               recovered=incident.recovered,
+                               restart_count=incident.restart_count, **extra)
+            if self.metrics:
+                self.metrics.incident_closed(incident.fault, incident.recovery_seconds,
+                                             incident.phase_durations())
+            if self.announce:
+                self.announce(_outcome(incident, reason))
 
     def _on_phase(self, incident: Incident, phase: str, mono: float,
                   api_time: datetime | None) -> None:
@@ -163,10 +253,14 @@ class Observer:
             fields["api_time"] = api_time.isoformat()
         if incident.follow is Follow.RESTART:
             fields["restart_count"] = incident.restart_count
-        self.journal.write("phase", mono=mono, **fields)
         uid = self.tracker.replacement_of(incident)
+        if phase == "replacement_created":
+            fields["pod"] = self.tracker.pods.get(uid, {}).get("metadata", {}).get("name", "")
+        self.journal.write("phase", mono=mono, **fields)
         for listener in self.listeners:
             listener.phase_reached(incident, phase, mono, uid)
+        if phase == "ready" and incident.id in self.observed:
+            self.close_observed(incident)
 
     def _on_probe(self, ok: bool, latency: float) -> None:
         if self.metrics:
@@ -184,3 +278,13 @@ class Observer:
         if self.metrics and self.prober and self.prober.requests:
             ok = self.prober.requests - self.prober.failures
             self.metrics.availability(ok / self.prober.requests)
+
+
+def _outcome(incident: Incident, reason: str) -> str:
+    """One line on how an observed incident ended, with its phases and timing bound."""
+    if not incident.recovered:
+        return f"{incident.id}: NOT recovered ({reason or 'no reason'})"
+    phases = ", ".join(f"{p} +{t:.3f}s" for p, t in incident.offsets().items() if p != "injected")
+    late = incident.timing_uncertainty_seconds
+    bound = f" (or up to {late:.3f}s less: counted from a whole-second API stamp)" if late else ""
+    return f"{incident.id}: recovered in {incident.recovery_seconds:.3f}s{bound} ({phases})"

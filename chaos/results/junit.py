@@ -58,8 +58,9 @@ def _properties(suite: ET.Element, summary: Summary) -> None:
 
 def _incident_lines(summary: Summary) -> list[str]:
     return [
-        f"{i.id} {i.target_pod} on {i.node or '?'}: recovery {_number(i.recovery_seconds)} s, "
-        f"restarts {i.restart_count}"
+        f"{i.id}{' (observed)' if i.origin == 'observed' else ''} {i.target_pod} on "
+        f"{i.node or '?'}: recovery {_number(i.recovery_seconds)} s, restarts {i.restart_count}"
+        + "".join(f"; {cause}" for cause in i.causes)
         for i in summary.incidents
     ]
 

@@ -17,6 +17,10 @@ th { background: #f3f3f3; }
 .pass { color: #17692c; font-weight: bold; }
 .fail { color: #b3261e; font-weight: bold; }
 svg text { font: 11px system-ui, sans-serif; }
+.observed { border: 1px solid currentColor; border-radius: 3px; padding: 0 4px;
+  font-size: 11px; text-transform: uppercase; }
+.cause { color: #8a4b00; font-weight: bold; }
+.events { font-size: 12px; color: #555; }
 """
 _PHASE_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#e15759")
 _CHART_WIDTH = 440
@@ -90,22 +94,33 @@ def _incidents_table(incidents: tuple[IncidentResult, ...]) -> str:
     return f"<table><tr>{header}</tr>{rows}</table>"
 
 
+def _label(incident: IncidentResult) -> str:
+    """A mark on an incident chaos-drill did not inject."""
+    return ' <span class="observed">observed</span>' if incident.origin == "observed" else ""
+
+
 def _incident_row(incident: IncidentResult) -> str:
     notes = [incident.reason or ""] if incident.recovery_seconds is None else []
+    if incident.detail:
+        notes.append(incident.detail)
+    if incident.timing:
+        notes.append(incident.timing)
     if not incident.ordered:
         notes.append("phases seen out of order")
     if incident.api_cross_check:
         notes.append(incident.api_cross_check)
     cells = (
-        incident.id,
-        str(incident.round),
+        str(incident.round) if incident.origin != "observed" else "—",
         incident.target_pod,
         incident.node or "—",
         _seconds(incident.recovery_seconds),
         str(incident.restart_count),
         "; ".join(note for note in notes if note),
     )
-    return "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in cells) + "</tr>"
+    causes = "".join(f'<div class="cause">why: {escape(c)}</div>' for c in incident.causes)
+    return (f"<tr><td>{escape(incident.id)}{_label(incident)}</td>"
+            + "".join(f"<td>{escape(cell)}</td>" for cell in cells[:-1])
+            + f"<td>{escape(cells[-1])}{causes}</td></tr>")
 
 
 def _incident_chart(incident: IncidentResult, scale: float) -> str:
@@ -117,13 +132,23 @@ def _incident_chart(incident: IncidentResult, scale: float) -> str:
     height = _ROW_HEIGHT * (len(bars) + 2)
     heading = f"{incident.id}: {incident.target_pod} ({_seconds(incident.recovery_seconds)})"
     return (
-        f"<h3>{escape(heading)}</h3>\n"
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_LABEL_WIDTH + _CHART_WIDTH + 60}" '
+        f"<h3>{escape(heading)}{_label(incident)}</h3>\n"
+        + "".join(f'<p class="cause">why: {escape(c)}</p>\n' for c in incident.causes)
+        + f'<svg xmlns="http://www.w3.org/2000/svg" width="{_LABEL_WIDTH + _CHART_WIDTH + 60}" '
         f'height="{height}" role="img" aria-label="{escape(heading)}">'
         + "".join(bars)
         + _axis(len(bars), scale)
-        + "</svg>"
+        + "</svg>\n"
+        + _events(incident)
     )
+
+
+def _events(incident: IncidentResult) -> str:
+    """The Kubernetes events about its pods during the incident, in arrival order."""
+    items = "".join(
+        f"<li>+{float(e['at']):.3f} s {escape(str(e['reason']))} {escape(str(e['pod']))}: "
+        f"{escape(str(e['message']))}</li>" for e in incident.events)
+    return f'<ul class="events">{items}</ul>' if items else ""
 
 
 def _phase_colour(fault: str, phase: str) -> str:

@@ -4,11 +4,18 @@ gives the same summary after a crash as the run itself would have.
 Journal events (every record also has `event`, `ts` wall clock ISO and `mono` seconds):
 
     drill_started    drill: the ChaosDrill object (Drill.to_object()); dry_run: bool
+    watch_started    instead of drill_started, for `watch --out`: namespace; workload
     round_started    round: int (from 1)
-    fault_injected   incident: "r1-i1"; round; fault; namespace; workload; target_pod;
-                     target_uid; node; api_time: ISO or null.  mono is the injection time.
+    fault_injected   incident: "r1-i1" ("o1" when observed); round (0 when observed); fault;
+                     namespace; workload; target_pod; target_uid; node; api_time: ISO or null.
+                     mono is the injection time.  An incident chaos-drill did not cause also
+                     has origin: "observed"; injected_from: the API field api_time came from;
+                     timing_uncertainty_seconds: how much later it may have begun; detail.
     phase            incident; phase (a timeline phase); mono: when first seen;
-                     api_time: ISO or null; restart_count: int (optional)
+                     api_time: ISO or null; restart_count: int (optional); pod: the
+                     replacement's name (replacement_created only)
+    k8s_event        reason; object: "Pod/NAME"; message; count.  mono is its arrival; those
+                     about an incident's pods between its injection and Ready join it.
     incident_closed  incident; recovered: bool; reason: str (optional);
                      restart_count: int (optional)
     probe_window     seconds: window length; requests; failures: in this window;
@@ -25,15 +32,16 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from chaos.causes import IncidentEvent, causes_of
 from chaos.errors import ChaosDrillError
 from chaos.results.journal import JournalRecord
-from chaos.spec import Drill, drill_from_object
-from chaos.timeline import Incident
+from chaos.spec import Slo, drill_from_object
+from chaos.timeline import API_RESOLUTION_SECONDS, Incident
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,17 @@ class IncidentResult:
     reason: str | None
     ordered: bool
     api_cross_check: str | None
+    origin: str = "injected"
+    """injected by this run, or observed: a disruption chaos-drill did not cause."""
+    injected_from: str | None = None
+    timing: str | None = None
+    """For an observed incident: how its injected moment bounds the recovery time."""
+    timing_uncertainty_seconds: float | None = None
+    detail: str | None = None
+    events: tuple[Mapping[str, Any], ...] = ()
+    """Kubernetes events about its pods from injection to Ready: at (s), reason, pod, message."""
+    causes: tuple[str, ...] = ()
+    """Why a phase was slow, one sentence each (chaos.causes)."""
 
 
 @dataclass(frozen=True)
@@ -115,24 +134,47 @@ class _Tracked:
     closed: bool = False
     recovered: bool = False
     reason: str | None = None
+    detail: str | None = None
+    pods: set[str] = field(default_factory=set)
+    events: list[IncidentEvent] = field(default_factory=list)
+    ended: float | None = None
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What the start record says: a drill's name, namespace, fault and SLO, or a watch's."""
+
+    name: str
+    namespace: str
+    fault: str
+    slo: Slo | None
+    watch: bool = False
+
+
+def _run_of(start: JournalRecord) -> _Run:
+    if start.event == "watch_started":
+        return _Run("watch", start.get("namespace", ""), "observed", None, watch=True)
+    drill = drill_from_object(start.get("drill", {}))
+    return _Run(drill.name, drill.namespace, drill.fault.type, drill.slo)
 
 
 def build_summary(records: Sequence[JournalRecord]) -> Summary:
     """The summary of the run whose journal records these are."""
-    start = next((r for r in records if r.event == "drill_started"), None)
+    start = next((r for r in records if r.event in ("drill_started", "watch_started")), None)
     if start is None:
         raise ChaosDrillError("journal has no drill_started record: is it a chaos-drill journal?")
-    drill = drill_from_object(start.get("drill", {}))
+    run = _run_of(start)
     finish = next((r for r in records if r.event == "drill_finished"), None)
     incidents = tuple(_incident_result(t) for t in _track_incidents(records).values())
     recovery = _recovery_stats(incidents)
     availability = _availability(records)
     dry_run = bool(start.get("dry_run", False))
-    checks = _slo_checks(drill, finish, dry_run, incidents, recovery, availability)
+    checks = _slo_checks(run, finish, dry_run, incidents, recovery, availability)
+    faults = sorted({i.fault for i in incidents})
     return Summary(
-        drill=drill.name,
-        namespace=drill.namespace,
-        fault=drill.fault.type,
+        drill=run.name,
+        namespace=run.namespace,
+        fault=f"observed ({', '.join(faults) or 'none'})" if run.watch else run.fault,
         started=start.ts,
         finished=finish.ts if finish else None,
         aborted=finish is None or bool(finish.get("aborted", False)),
@@ -164,10 +206,32 @@ def _track_incidents(records: Sequence[JournalRecord]) -> dict[str, _Tracked]:
         entry.incident.record_restarts(int(record.get("restart_count") or 0))
         if record.event == "phase" and record.get("phase") in entry.incident.expected_phases:
             entry.incident.mark(record.get("phase"), record.mono, _api_time(record))
+            if record.get("pod"):
+                entry.pods.add(record.get("pod"))
         elif record.event == "incident_closed":
             entry.closed, entry.reason = True, record.get("reason")
             entry.recovered = bool(record.get("recovered", False))
+            entry.ended = record.mono
+    _add_events(tracked.values(), [r for r in records if r.event == "k8s_event"],
+                records[-1].mono if records else 0.0)
     return tracked
+
+
+def _add_events(tracked: Iterable[_Tracked], events: Sequence[JournalRecord],
+                last: float) -> None:
+    """Each event about an incident's pods that arrived between its injection and its Ready
+    (or its close, or the journal's end) joins that incident."""
+    for entry in tracked:
+        incident = entry.incident
+        start = incident.phases["injected"]
+        end = incident.phases.get("ready", entry.ended if entry.ended is not None else last)
+        for record in events:
+            kind, _, name = str(record.get("object", "")).partition("/")
+            if kind == "Pod" and name in entry.pods and start <= record.mono <= end:
+                entry.events.append(IncidentEvent(round(record.mono - start, 3),
+                                                  record.get("reason", ""), name,
+                                                  record.get("message", ""),
+                                                  int(record.get("count") or 1)))
 
 
 def _injected(record: JournalRecord) -> _Tracked:
@@ -180,9 +244,13 @@ def _injected(record: JournalRecord) -> _Tracked:
         target_pod=record.get("target_pod", ""),
         target_uid=record.get("target_uid", ""),
         node=record.get("node", ""),
+        origin=record.get("origin", "injected"),
+        injected_from=record.get("injected_from", ""),
+        timing_uncertainty_seconds=record.get("timing_uncertainty_seconds"),
     )
     incident.mark("injected", record.mono, _api_time(record))
-    return _Tracked(incident, record.ts)
+    return _Tracked(incident, record.ts, detail=record.get("detail"),
+                    pods={incident.target_pod})
 
 
 def _api_time(record: JournalRecord) -> datetime | None:
@@ -194,6 +262,11 @@ def _incident_result(entry: _Tracked) -> IncidentResult:
     incident = entry.incident
     check = incident.api_cross_check()
     recovered = entry.closed and entry.recovered
+    offsets = incident.offsets()
+    waiting = None
+    if not incident.recovered and entry.ended is not None:
+        waiting = entry.ended - incident.phases["injected"]
+    causes = causes_of(offsets, incident.expected_phases, entry.events, waiting)
     return IncidentResult(
         id=incident.id,
         round=incident.round,
@@ -208,7 +281,32 @@ def _incident_result(entry: _Tracked) -> IncidentResult:
         reason=entry.reason if entry.closed else "never closed: the run ended first",
         ordered=incident.is_ordered(),
         api_cross_check=check.detail() if check else None,
+        origin=incident.origin,
+        injected_from=incident.injected_from or None,
+        timing=_timing(incident) if incident.observed else None,
+        timing_uncertainty_seconds=incident.timing_uncertainty_seconds,
+        detail=entry.detail,
+        events=tuple({"at": e.at, "reason": e.reason, "pod": e.pod, "message": e.message,
+                      "count": e.count} for e in entry.events),
+        causes=tuple(cause.text for cause in causes),
     )
+
+
+def _timing(incident: Incident) -> str:
+    """How an observed incident's injected moment bounds its recovery time."""
+    late = incident.timing_uncertainty_seconds
+    source = incident.injected_from or "the moment it was first seen"
+    if late is None:
+        return (f"observed: counted from {source}, as the API offers no earlier moment; the "
+                "recovery may have begun earlier")
+    if late == 0:
+        return (f"observed: counted from {source}, which the watch saw as it happened, so the "
+                "recovery holds as measured")
+    resolution = (f"API timestamps have {API_RESOLUTION_SECONDS:g} s resolution"
+                  if late <= API_RESOLUTION_SECONDS else "it is a last sign of life")
+    return (f"observed: counted from {source}; {resolution}, so it may have begun up to "
+            f"{late:.3f} s later and the recovery may be up to {late:.3f} s shorter "
+            f"(recovery ±{late:.3f} s)")
 
 
 def _recovery_stats(incidents: Sequence[IncidentResult]) -> RecoveryStats:
@@ -229,35 +327,38 @@ def _availability(records: Sequence[JournalRecord]) -> Availability:
 
 
 def _slo_checks(
-    drill: Drill,
+    run: _Run,
     finish: JournalRecord | None,
     dry_run: bool,
     incidents: Sequence[IncidentResult],
     recovery: RecoveryStats,
     availability: Availability,
 ) -> tuple[SloCheck, ...]:
-    checks = [_completed_check(finish), _recovered_check(incidents, dry_run)]
-    if dry_run:
+    checks = [_completed_check(finish, run.watch),
+              _recovered_check(incidents, dry_run, run.watch)]
+    if dry_run or run.slo is None:
         return tuple(checks)
-    if drill.slo.max_recovery_seconds is not None:
-        checks.append(_recovery_check(drill.slo.max_recovery_seconds, incidents, recovery))
-    if drill.slo.min_availability is not None:
-        checks.append(_availability_check(drill.slo.min_availability, availability))
+    if run.slo.max_recovery_seconds is not None:
+        checks.append(_recovery_check(run.slo.max_recovery_seconds, incidents, recovery))
+    if run.slo.min_availability is not None:
+        checks.append(_availability_check(run.slo.min_availability, availability))
     return tuple(checks)
 
 
-def _completed_check(finish: JournalRecord | None) -> SloCheck:
+def _completed_check(finish: JournalRecord | None, watch: bool = False) -> SloCheck:
     if finish is None:
         return SloCheck("drill_completed", False, "the run ended without drill_finished")
     if finish.get("aborted"):
         return SloCheck("drill_completed", False, f"aborted: {finish.get('reason') or '?'}")
-    return SloCheck("drill_completed", True, "every round ran")
+    return SloCheck("drill_completed", True, "the watch ended" if watch else "every round ran")
 
 
-def _recovered_check(incidents: Sequence[IncidentResult], dry_run: bool) -> SloCheck:
+def _recovered_check(incidents: Sequence[IncidentResult], dry_run: bool,
+                     watch: bool = False) -> SloCheck:
     if not incidents:
-        detail = "dry run: nothing injected" if dry_run else "no fault was injected"
-        return SloCheck("all_recovered", dry_run, detail)
+        detail = ("dry run: nothing injected" if dry_run else "no disruption seen" if watch
+                  else "no fault was injected")
+        return SloCheck("all_recovered", dry_run or watch, detail)
     failed = [i for i in incidents if i.recovery_seconds is None]
     if failed:
         worst = failed[0]

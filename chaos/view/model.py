@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from chaos.causes import IncidentEvent, causes_of
 from chaos.observe.prober import ProbeWindow
 from chaos.observe.tracker import restart_count
 from chaos.timeline import Incident
@@ -24,6 +25,8 @@ FAILED_REASONS = frozenset({"CrashLoopBackOff", "ErrImagePull", "ImagePullBackOf
 PROBES_KEPT = 200
 """Recent probe results shown as a strip (10 s at 20 a second)."""
 INCIDENTS_KEPT = 12
+EVENTS_SHOWN = 6
+"""The latest Kubernetes events shown under an incident."""
 
 
 def _ready(obj: Mapping[str, Any]) -> bool:
@@ -66,6 +69,8 @@ class ViewModel:
         self._incidents: dict[str, Incident] = {}
         self._closed: set[str] = set()
         self._replacements: dict[str, str] = {}  # pod UID -> incident id
+        self._incident_pods: dict[str, set[str]] = {}  # incident id -> its pods' names
+        self._events: dict[str, list[IncidentEvent]] = {}  # incident id -> events on its pods
         self._probes: deque[bool] = deque(maxlen=PROBES_KEPT)
         self._requests = self._failures = 0
         self._longest_outage = 0.0
@@ -126,13 +131,33 @@ class ViewModel:
     def incident_opened(self, incident: Incident) -> None:
         with self._change():
             self._incidents[incident.id] = incident
+            self._incident_pods[incident.id] = {incident.target_pod}
+            self._events[incident.id] = []
             while len(self._incidents) > INCIDENTS_KEPT:
-                del self._incidents[next(iter(self._incidents))]
+                gone = next(iter(self._incidents))
+                for kept in (self._incidents, self._incident_pods, self._events):
+                    del kept[gone]
 
     def phase_reached(self, incident: Incident, phase: str, mono: float, pod_uid: str) -> None:
         with self._change():
             if pod_uid:
                 self._replacements.setdefault(pod_uid, incident.id)
+                name = self._pods.get(pod_uid, {}).get("metadata", {}).get("name")
+                if name and incident.id in self._incident_pods:
+                    self._incident_pods[incident.id].add(name)
+
+    def k8s_event(self, reason: str, about: str, message: str, arrived: float) -> None:
+        kind, _, name = about.partition("/")
+        if kind != "Pod":
+            return
+        with self._change():
+            for incident in self._incidents.values():
+                start = incident.phases.get("injected")
+                if (start is None or incident.recovered or incident.id in self._closed
+                        or name not in self._incident_pods.get(incident.id, ())):
+                    continue
+                self._events[incident.id].append(
+                    IncidentEvent(round(arrived - start, 3), reason, name, message))
 
     def incident_closed(self, incident: Incident) -> None:
         with self._change():
@@ -207,7 +232,13 @@ class ViewModel:
         status = ("recovered" if incident.recovered else "not recovered" if closed
                   else "open")
         start = incident.phases.get("injected", now)
+        events = self._events.get(incident.id, [])
+        waiting = None if closed or incident.recovered else now - start
+        causes = causes_of(offsets, incident.expected_phases, events, waiting)
         return {"id": incident.id, "fault": incident.fault, "target": incident.target_pod,
+                "origin": incident.origin, "causes": [c.text for c in causes],
+                "events": [{"reason": e.reason, "ms": round(e.at * 1000), "pod": e.pod}
+                           for e in events[-EVENTS_SHOWN:]],
                 "node": incident.node, "status": status, "expected": list(
                     incident.expected_phases),
                 "phases": [{"name": name, "ms": round(seconds * 1000)}

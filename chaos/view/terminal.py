@@ -76,7 +76,10 @@ def incident_lines(state: dict[str, Any]) -> Text:
             text.append("\n")
         status = incident["status"]
         style = {"recovered": "green", "open": "yellow"}.get(status, "bold red")
-        text.append(f"{incident['id']} {incident['fault']} {incident['target']}: ", style="bold")
+        text.append(f"{incident['id']} {incident['fault']} {incident['target']}", style="bold")
+        if incident.get("origin") == "observed":
+            text.append(" observed", style="reverse")
+        text.append(": ", style="bold")
         reached = {p["name"]: p["ms"] for p in incident["phases"]}
         for phase in incident["expected"][1:]:
             if phase in reached:
@@ -86,6 +89,8 @@ def incident_lines(state: dict[str, Any]) -> Text:
         outcome = (f"recovered in {duration(incident['recovery_ms'])}" if status == "recovered"
                    else "NOT recovered" if status == "not recovered" else "recovering")
         text.append(outcome, style=style)
+        for cause in incident.get("causes", []):
+            text.append(f"\n  why: {cause}", style="bold yellow")
     return text or Text("no incident yet", style="bright_black")
 
 

@@ -105,3 +105,14 @@ def test_bad_web_port_is_refused_before_anything(
 def test_bad_watch_target(args: list[str], needles: tuple[str, ...],
                           capsys: pytest.CaptureFixture[str]) -> None:
     one_error_line(capsys, ["watch", *args], *needles)
+
+
+def test_watch_refuses_a_bad_duration(capsys: pytest.CaptureFixture[str]) -> None:
+    one_error_line(capsys, ["watch", "--duration", "0"], "--duration 0", "above 0")
+
+
+def test_watch_refuses_an_out_folder_holding_a_journal(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "journal.jsonl").write_text("{}\n")
+    one_error_line(capsys, ["watch", "--out", str(tmp_path)], str(tmp_path), "another --out")
+    one_error_line(capsys, ["watch", "--out", str(tmp_path / "journal.jsonl")], "is a file")

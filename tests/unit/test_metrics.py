@@ -9,8 +9,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from chaos.errors import SetupError
-from chaos.fault_types import NAMES, PHASES_BY_FAULT
-from chaos.metrics import DrillMetrics, for_drill, serve
+from chaos.fault_types import NAMES, OBSERVED, PHASES_BY_FAULT
+from chaos.metrics import DrillMetrics, for_drill, for_watch, serve
 from chaos.spec import load_drill
 
 # The drill spec owns the real list (chaos.fault_types.NAMES); these tests need only some names.
@@ -201,3 +201,18 @@ def test_a_drill_gets_every_faults_series_and_its_own_faults_phases(
     assert phases == {("container_kill", p) for p in PHASES_BY_FAULT["container_kill"][1:]}
     metrics.incident_closed("container_kill", 1.2, {"container_exited": 0.3, "ready": 0.9})
     assert _value(registry, "chaosdrill_recovery_seconds_count", fault="container_kill") == 1
+
+
+def test_a_watch_has_phase_series_for_every_fault_it_can_observe() -> None:
+    registry = CollectorRegistry()
+    metrics = for_watch(registry, "demo", "web")
+    phases = {
+        (sample.labels["fault"], sample.labels["phase"])
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name == "chaosdrill_phase_seconds_count"
+    }
+    assert phases == {(f, p) for f in OBSERVED for p in PHASES_BY_FAULT[f][1:]}
+    metrics.incident_closed("node_stop", None, {"node_not_ready": 30.0})
+    assert _value(registry, "chaosdrill_incidents_total", fault="node_stop",
+                  result="unrecovered") == 1

@@ -11,6 +11,7 @@ from chaos.observe.prober import ProbeWindow
 from chaos.observe.tracker import Tracker
 from chaos.timeline import Incident
 from chaos.view.model import INCIDENTS_KEPT, ViewModel, pod_state
+from chaos.view.terminal import incident_lines
 
 from support import pod
 
@@ -134,3 +135,25 @@ def test_a_victim_stays_marked_until_it_is_gone() -> None:
     assert model.snapshot()["pods"][0]["victim"] == "", "a restarted victim is itself again"
     model.pod_changed("MODIFIED", pod("a", deleting=True), 2.0)
     assert model.snapshot()["pods"][0]["victim"] == "r1-i1", "still going away"
+
+
+def test_an_observed_restart_held_by_back_off_says_why_while_it_waits() -> None:
+    model, tracker = wired()  # the clock reads 12.0
+    feed(model, tracker, "LISTED", pod("a"), 0.0)
+    incident = Incident("o1", 0, "container_kill", "demo", "web", "web-a", "a", "node-1",
+                        origin="observed")
+    incident.mark("injected", 5.0)
+    model.incident_opened(incident)
+    tracker.follow_restart(incident)
+    incident.mark("container_exited", 5.2)
+    model.k8s_event("BackOff", "Pod/web-a", "Back-off restarting failed container web", 5.4)
+    model.k8s_event("BackOff", "Pod/web-zz", "Back-off restarting failed container web", 5.4)
+    model.k8s_event("ScalingReplicaSet", "Deployment/web", "Scaled up", 5.4)
+    [shown] = model.snapshot()["incidents"]
+    assert shown["origin"] == "observed"
+    assert [e["reason"] for e in shown["events"]] == ["BackOff"], "only its own pod's"
+    assert shown["causes"] == ["restart delayed 6.8 s by CrashLoopBackOff (BackOff event at "
+                               "+0.4 s)"]
+    text = incident_lines(model.snapshot()).plain
+    assert "o1 container_kill web-a observed:" in text
+    assert "why: restart delayed 6.8 s by CrashLoopBackOff" in text

@@ -129,20 +129,26 @@ function incidentRow(incident) {
     el("div", {class: "head"},
       el("span", {class: "id"}, incident.id),
       el("span", {}, `${incident.fault} ${incident.target}`),
+      incident.origin === "observed" ? el("span", {class: "origin",
+        title: "not injected by chaos-drill: seen happening"}, "observed") : null,
       el("span", {class: "outcome"}, outcome)),
     el("div", {class: "bar"}, ...segments),
     el("div", {class: "phases"}, ...incident.expected.filter((p) => p !== "injected").map((p) =>
       reached.has(p)
         ? el("span", {class: "phase", "data-phase": p, "data-ms": String(reached.get(p))},
              `${p} `, el("span", {class: "ms"}, ms(reached.get(p))))
-        : el("span", {class: "phase missing"}, `${p} …`))));
+        : el("span", {class: "phase missing"}, `${p} …`))),
+    ...(incident.causes || []).map((c) => el("div", {class: "cause"}, `why: ${c}`)),
+    incident.events && incident.events.length ? el("div", {class: "events"},
+      ...incident.events.map((e) => el("span", {class: "event", "data-reason": e.reason},
+                                        `${e.reason} ${ms(e.ms)}`))) : null);
 }
 
 function drawIncidents(state) {
   const box = document.getElementById("incidents");
   if (!state.incidents.length) {
     box.replaceChildren(el("p", {class: "empty"}, state.mode === "watch"
-      ? "watching: no fault injected by chaos-drill" : "no fault injected yet"));
+      ? "watching: no disruption seen yet" : "no fault injected yet"));
     return;
   }
   box.replaceChildren(...state.incidents.slice().reverse().map(incidentRow));
