@@ -39,8 +39,9 @@ kind: venv kubernetes
 	@bash cluster/kind/build.sh
 
 lint: venv
-	$(VENV)/bin/ruff check chaos tests
+	$(VENV)/bin/ruff check chaos tests examples
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy examples/kind-smoke
 
 test: setup kind lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
+from chaos.cluster import kind
 from chaos.monitoring.query import Sample, Series
 
 needs_prometheus = pytest.mark.skipif(
@@ -305,3 +306,27 @@ def listeners(pid: int) -> list[Listener]:
                 address, port = _proc_net_address(local)
                 found.append(Listener(protocol, address, port))
     return found
+
+
+# -- kind: packets that leave the machine
+
+LEAK_SOURCES = ("172.16.0.0/12", "10.250.0.0/15")
+"""Docker's networks and the kind cluster's pods and Services."""
+LEAK_COMMENT = "chaos-drill test: kind packets leaving"
+
+
+def watch_leaks(action: str) -> None:
+    """Adds (-I) or deletes (-D) counting rules in mangle POSTROUTING, which sees only packets
+    that really leave by the default route, after every filter rule."""
+    out = kind.default_interface()
+    for source in LEAK_SOURCES:
+        subprocess.run(["iptables", "-w", "-t", "mangle", action, "POSTROUTING", "-o", out,
+                        "-s", source, "-m", "comment", "--comment", LEAK_COMMENT],
+                       capture_output=True, timeout=30, check=action == "-I")
+
+
+def leaked() -> int:
+    listing = subprocess.run(["iptables", "-w", "-t", "mangle", "-L", "POSTROUTING", "-n", "-v",
+                              "-x"], capture_output=True, text=True, timeout=30,
+                             check=True).stdout
+    return sum(int(line.split()[0]) for line in listing.splitlines() if LEAK_COMMENT in line)

@@ -98,6 +98,15 @@ def cluster_config(base: dict[str, Any], local_image: bool) -> dict[str, Any]:
     return config
 
 
+def write_cluster_config(path: Path, image: str | None = None) -> Path:
+    """Writes to PATH the kind config chaos-drill runs: manifests/kind/cluster.yaml through
+    cluster_config, for IMAGE (None: the node image `make kind` builds). pytest-kind users pass
+    it to `KindCluster.create(config_file=...)`."""
+    base = yaml.safe_load(CONFIG.read_text())
+    path.write_text(yaml.safe_dump(cluster_config(base, image in (None, NODE_IMAGE))))
+    return path
+
+
 def cni_config(pod_cidr: str) -> dict[str, Any]:
     """A node's CNI network: a veth per pod (ptp), addresses from the node's podCIDR."""
     return {
@@ -161,16 +170,20 @@ class KindCluster:
 
     name = "kind"
 
-    def __init__(self, cluster_name: str = "chaos-drill", image: str | None = None) -> None:
+    def __init__(self, cluster_name: str = "chaos-drill", image: str | None = None,
+                 kind_path: str | None = None, kubeconfig_path: Path | None = None) -> None:
+        """KIND_PATH and KUBECONFIG_PATH drive a cluster made by someone else (pytest-kind)."""
         self.cluster_name = cluster_name
         self.image = image
+        self.kind_path = kind_path
+        self.kubeconfig_path = kubeconfig_path
         self.state = state_dir()
         self.engine = dockerd.Engine(self.state)
 
     # -- helpers ------------------------------------------------------------------------------
 
     def _kind(self, *args: str, timeout: float = KIND_TIMEOUT) -> str:
-        binary = kind_binary()
+        binary = self.kind_path or kind_binary()
         if shutil.which(binary) is None:
             raise SetupError("kind not found: run 'make kind' (builds kind v"
                              f"{KIND_VERSION}), or use --provider local")
@@ -199,6 +212,8 @@ class KindCluster:
         return sorted(out.split())
 
     def kubeconfig(self) -> Path:
+        if self.kubeconfig_path is not None:
+            return self.kubeconfig_path
         path = cache_dir() / f"kind-{self.cluster_name}.kubeconfig"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(self._kind("get", "kubeconfig", "--name", self.cluster_name))
@@ -227,22 +242,27 @@ class KindCluster:
         progress(f"kind cluster {self.cluster_name} up in {time.monotonic() - began:.1f}s: "
                  f"export KUBECONFIG={self.kubeconfig()}")
 
-    def _up(self, progress: Progress) -> None:
+    def prepare_host(self, progress: Progress) -> str:
+        """What any kind cluster here needs before `kind create`, chaos-drill's or pytest-kind's
+        (with KIND_EXPERIMENTAL_DOCKER_NETWORK=chaos-drill): a Docker engine, the node image in
+        it, our network and its egress rule. Returns the node image."""
         self.engine.ensure(progress)
         image = self._node_image(progress)
+        self._network(progress)
+        return image
+
+    def _up(self, progress: Progress) -> None:
+        image = self.prepare_host(progress)
         if self._exists():
             if self._nodes_ready():
                 progress(f"kind cluster {self.cluster_name} already up")
                 return
             raise ClusterError(f"kind cluster {self.cluster_name} exists but is not Ready: run "
                                "'chaos-drill cluster down --provider kind' and up again")
-        self._network(progress)
-        config = self.state / "cluster.yaml"
-        base = yaml.safe_load(CONFIG.read_text())
-        config.write_text(yaml.safe_dump(cluster_config(base, image == NODE_IMAGE)))
+        config = write_cluster_config(self.state / "cluster.yaml", image)
         progress(f"creating kind cluster {self.cluster_name} (3 nodes, image {image})")
         self._kind(*create_command(self.cluster_name, config, image)[1:])
-        self._install_cni(progress)
+        self.install_cni(progress)
         self._dns_without_upstream(progress)
         self._wait("nodes Ready", self._nodes_ready, progress)
         self.load_images(images.build_archives(images.archive_dir()), progress)
@@ -297,11 +317,25 @@ class KindCluster:
                                        + added.stderr.strip())
             progress(f"blocking egress from {BRIDGE} through {out}")
 
-    def _install_cni(self, progress: Progress) -> None:
+    def install_cni(self, progress: Progress) -> None:
+        """Gives every node chaos-drill's CNI (config and routes), once each has a pod range."""
         nodes = self._wait_for_pod_cidrs(progress)
         for name, (_, cidr) in sorted(nodes.items()):
             self._configure_node(name, nodes)
             progress(f"CNI on {name}: pods from {cidr}")
+
+    def lacks_cni(self) -> bool:
+        """True for a cluster made without a default CNI (`disableDefaultCNI`, or a node image
+        without kind's, as ours) that none was installed in: no DaemonSet in kube-system but
+        kube-proxy, and a node with nothing in /etc/cni/net.d."""
+        with kube.api_client(self.kubeconfig()) as api:
+            daemonsets = client.AppsV1Api(api).list_namespaced_daemon_set(
+                "kube-system", _request_timeout=30).items
+        if any(d.metadata.name != "kube-proxy" for d in daemonsets):
+            return False
+        script = "ls /etc/cni/net.d 2>/dev/null | grep -q conf && echo has || echo none"
+        return any(dockerd.run("exec", node, "sh", "-c", script, timeout=60).strip() == "none"
+                   for node in self._nodes())
 
     def _configure_node(self, name: str, nodes: dict[str, tuple[str, str]]) -> None:
         config = json.dumps(cni_config(nodes[name][1]), indent=1).encode()

@@ -22,7 +22,7 @@ from chaos.errors import SetupError
 from chaos.runner import DrillRun, RunOptions
 from chaos.spec import load_drill
 
-from support import FAULTS, write_drill
+from support import FAULTS, leaked, watch_leaks, write_drill
 
 # Bringing the cluster up cold (loading the node image into Docker, three nodes) takes minutes.
 pytestmark = [pytest.mark.e2e, pytest.mark.kind, pytest.mark.timeout(900)]
@@ -73,28 +73,6 @@ def kind_session(cluster_lock: None) -> Iterator[Session]:
             session.provider.down(say)
     finally:
         watch_leaks("-D")
-
-
-LEAK_SOURCES = ("172.16.0.0/12", "10.250.0.0/15")
-"""Docker's networks and the kind cluster's pods and Services."""
-LEAK_COMMENT = "chaos-drill test: kind packets leaving"
-
-
-def watch_leaks(action: str) -> None:
-    """Adds (-I) or deletes (-D) counting rules in mangle POSTROUTING, which sees only packets
-    that really leave by the default route, after every filter rule."""
-    out = kind.default_interface()
-    for source in LEAK_SOURCES:
-        subprocess.run(["iptables", "-w", "-t", "mangle", action, "POSTROUTING", "-o", out,
-                        "-s", source, "-m", "comment", "--comment", LEAK_COMMENT],
-                       capture_output=True, timeout=30, check=action == "-I")
-
-
-def leaked() -> int:
-    listing = subprocess.run(["iptables", "-w", "-t", "mangle", "-L", "POSTROUTING", "-n", "-v",
-                              "-x"], capture_output=True, text=True, timeout=30,
-                             check=True).stdout
-    return sum(int(line.split()[0]) for line in listing.splitlines() if LEAK_COMMENT in line)
 
 
 @pytest.fixture

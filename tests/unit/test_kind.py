@@ -177,3 +177,13 @@ def test_the_command_line_chooses_the_kind_image_and_name() -> None:
     assert (provider.cluster_name, provider.image) == ("demo", "kindest/node:v1.34.0")
     default = providers.from_args(parser.parse_args(["--provider", "kind"]))
     assert isinstance(default, KindCluster) and default.image is None
+
+
+def test_the_config_written_for_pytest_kind_is_the_providers(tmp_path: Path) -> None:
+    base = yaml.safe_load(kind.CONFIG.read_text())
+    ours = yaml.safe_load(kind.write_cluster_config(tmp_path / "a.yaml").read_text())
+    assert ours == kind.cluster_config(base, local_image=True)
+    other = yaml.safe_load(kind.write_cluster_config(tmp_path / "b.yaml", "kindest/node:x")
+                           .read_text())
+    assert other == kind.cluster_config(base, local_image=False)
+    assert other["networking"]["disableDefaultCNI"] is True
