@@ -85,10 +85,19 @@ def pod(uid: str, *, ready: bool = True, node: str = "node-1", deleting: bool = 
                                               "containerID": f"containerd://{uid}"}]}}
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`python -m chaos ARGS` to its end (at most ten minutes)."""
     return subprocess.run([sys.executable, "-m", "chaos", *args], capture_output=True,
-                          text=True, timeout=600, cwd=REPO)
+                          text=True, timeout=600, cwd=REPO, env=env)
+
+
+def one_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The one error line of a CLI run that exited 2 (after its progress lines)."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1, result.stderr
+    return errors[0].split("error: ", 1)[1]
 
 
 class Output:

@@ -22,7 +22,7 @@ from chaos.errors import SetupError
 from chaos.runner import DrillRun, RunOptions
 from chaos.spec import load_drill
 
-from support import FAULTS, leaked, watch_leaks, write_drill
+from support import FAULTS, cli, leaked, one_error, watch_leaks, write_drill
 
 # Bringing the cluster up cold (loading the node image into Docker, three nodes) takes minutes.
 pytestmark = [pytest.mark.e2e, pytest.mark.kind, pytest.mark.timeout(900)]
@@ -165,11 +165,31 @@ def test_node_stop_drill_reschedules_on_the_other_worker(kind_web: Any, kind_up:
     assert summary.incidents, "the drill opened no incident"
     assert all(i.recovery_seconds for i in summary.incidents), summary.incidents
     assert {i.node for i in summary.incidents} <= {"chaos-drill-worker", "chaos-drill-worker2"}
-    states = dockerd.run("ps", "-a", "--filter", f"label={kind.CLUSTER_LABEL}=chaos-drill",
-                         "--format", "{{.Names}} {{.State}}", timeout=30).split("\n")
-    assert sorted(line for line in states if line) == [
+    assert node_states() == [
         "chaos-drill-control-plane running", "chaos-drill-worker running",
         "chaos-drill-worker2 running"], "the stopped node must be started again"
+
+
+def node_states() -> list[str]:
+    states = dockerd.run("ps", "-a", "--filter", f"label={kind.CLUSTER_LABEL}=chaos-drill",
+                         "--format", "{{.Names}} {{.State}}", timeout=30).split("\n")
+    return sorted(line for line in states if line)
+
+
+def test_up_refuses_a_broken_cluster_and_leaves_it_as_it_is(kind_up: Session) -> None:
+    """A node container stopped behind chaos-drill's back: `cluster up` says which and how to
+    fix it, exit 2, and neither removes the cluster nor starts the node."""
+    dockerd.run("stop", "chaos-drill-worker2", timeout=120)
+    try:
+        message = one_error(cli("cluster", "up", "--provider", "kind"))
+        assert message == ("kind cluster chaos-drill exists but is broken: node container "
+                           "chaos-drill-worker2 is exited: run 'chaos-drill cluster down "
+                           "--provider kind', then up again")
+        assert node_states() == ["chaos-drill-control-plane running",
+                                 "chaos-drill-worker running", "chaos-drill-worker2 exited"]
+        assert kind.running_here()
+    finally:
+        kind_up.provider.start_node("chaos-drill-worker2", say)
 
 
 def test_down_leaves_nothing(kind_up: Session) -> None:
