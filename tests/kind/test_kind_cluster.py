@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes.stream import stream
 
 from chaos import kube, workloads
 from chaos.cluster import dockerd, kind
@@ -143,6 +144,48 @@ def test_what_a_node_sends_outside_is_rejected_here(kind_up: Session) -> None:
                       timeout=30, check=False)
     assert "rc=0" not in out and "rc=124" not in out, out
     assert egress_rejected() > before, "the packet did not meet the egress rule"
+
+
+def in_pod(core: Any, pod: str, *command: str) -> str:
+    return str(stream(core.connect_get_namespaced_pod_exec, pod, "demo",
+                      command=["/bin/busybox", *command], stderr=True, stdin=False, stdout=True,
+                      tty=False, _request_timeout=30))
+
+
+def until(what: str, attempt: Any, timeout: float = 60) -> str:
+    """ATTEMPT's output once it has WHAT in it; its last output in the failure otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        output = attempt()
+        if what in output:
+            return str(output)
+        assert time.monotonic() < deadline, f"no {what!r} within {timeout:.0f}s: {output}"
+        time.sleep(1)
+
+
+GET = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | /bin/busybox nc -w 5 {} {}"
+"""An HTTP request by nc: busybox-static's wget crashes in these pods (static glibc)."""
+
+
+def test_service_dns_logs_and_exec_from_a_pod(kind_web: Any) -> None:
+    """From a web pod (exec): the web Service by ClusterIP, every web pod by its IP (across
+    nodes), the Service's name through CoreDNS; and the pod's logs through the kubelet."""
+    core = client.CoreV1Api(kind_web)
+    pods = sorted(core.list_namespaced_pod("demo", label_selector="app=web").items,
+                  key=lambda p: p.metadata.name)
+    assert len({p.spec.node_name for p in pods}) >= 2, "the pods should span the workers"
+    service_ip = core.read_namespaced_service("web", "demo").spec.cluster_ip
+    dns_ip = core.read_namespaced_service("kube-dns", "kube-system").spec.cluster_ip
+    client_pod = pods[0].metadata.name
+    assert in_pod(core, client_pod, "hostname").strip() == client_pod
+    for address, port in [(service_ip, 80), *((p.status.pod_ip, 8080) for p in pods)]:
+        until("chaos-drill web",
+              lambda a=address, p=port: in_pod(core, client_pod, "sh", "-c", GET.format(a, p)))
+    answer = until(service_ip, lambda: in_pod(core, client_pod, "nslookup",
+                                              "web.demo.svc.cluster.local", dns_ip))
+    assert "web.demo.svc.cluster.local" in answer
+    logs = core.read_namespaced_pod_log(client_pod, "demo", _request_timeout=30)
+    assert "response:200" in logs
 
 
 @pytest.mark.parametrize("fault", ["pod_delete", "container_kill", "scale", "node_drain"])
