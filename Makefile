@@ -53,7 +53,7 @@ test-kind: setup kind lint
 unit: venv
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
-bench: setup
+bench: setup kind
 	$(VENV)/bin/pytest tests/bench -m bench -s -p no:randomly --timeout 3600 $(PYTEST_ARGS)
 
 demo: setup
