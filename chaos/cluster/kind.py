@@ -164,7 +164,10 @@ def overlapping_route(subnet: str, routes: Sequence[str], own: str = BRIDGE) -> 
     wanted = ipaddress.ip_network(subnet)
     for line in routes:
         words = line.split()
-        if not words or words[0] == "default" or own in words[words.index("dev") + 1:][:1]:
+        if words[:1] in (["blackhole"], ["unreachable"], ["prohibit"], ["throw"]):
+            words = words[1:]
+        device = words[words.index("dev") + 1] if "dev" in words[:-1] else None
+        if not words or words[0] == "default" or device == own:
             continue
         try:
             destination = ipaddress.ip_network(words[0], strict=False)

@@ -202,6 +202,8 @@ def test_a_route_overlapping_the_nodes_subnet_is_found_but_not_our_own_bridge() 
     assert kind.overlapping_route("172.30.0.0/24", ROUTES[:3]) is None
     assert kind.overlapping_route("192.0.2.128/25", ROUTES) == ROUTES[1]
     assert kind.overlapping_route("10.0.0.0/8", ROUTES) is None, "the default route is no clash"
+    assert kind.overlapping_route("10.1.2.0/24", ["blackhole 10.1.0.0/16 proto static"]) == (
+        "blackhole 10.1.0.0/16 proto static")
 
 
 def test_the_api_server_is_published_on_a_fixed_loopback_port() -> None:
