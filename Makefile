@@ -39,8 +39,9 @@ kind: venv kubernetes
 	@bash cluster/kind/build.sh
 
 lint: venv
-	$(VENV)/bin/ruff check chaos tests
+	$(VENV)/bin/ruff check chaos tests examples
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy examples/kind-smoke
 
 test: setup kind lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -52,7 +53,7 @@ test-kind: setup kind lint
 unit: venv
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
-bench: setup
+bench: setup kind
 	$(VENV)/bin/pytest tests/bench -m bench -s -p no:randomly --timeout 3600 $(PYTEST_ARGS)
 
 demo: setup

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
+from chaos.cluster import kind
 from chaos.monitoring.query import Sample, Series
 
 needs_prometheus = pytest.mark.skipif(
@@ -84,10 +85,19 @@ def pod(uid: str, *, ready: bool = True, node: str = "node-1", deleting: bool = 
                                               "containerID": f"containerd://{uid}"}]}}
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`python -m chaos ARGS` to its end (at most ten minutes)."""
     return subprocess.run([sys.executable, "-m", "chaos", *args], capture_output=True,
-                          text=True, timeout=600, cwd=REPO)
+                          text=True, timeout=600, cwd=REPO, env=env)
+
+
+def one_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The one error line of a CLI run that exited 2 (after its progress lines)."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1, result.stderr
+    return errors[0].split("error: ", 1)[1]
 
 
 class Output:
@@ -305,3 +315,27 @@ def listeners(pid: int) -> list[Listener]:
                 address, port = _proc_net_address(local)
                 found.append(Listener(protocol, address, port))
     return found
+
+
+# -- kind: packets that leave the machine
+
+LEAK_SOURCES = ("172.16.0.0/12", "10.250.0.0/15")
+"""Docker's networks and the kind cluster's pods and Services."""
+LEAK_COMMENT = "chaos-drill test: kind packets leaving"
+
+
+def watch_leaks(action: str) -> None:
+    """Adds (-I) or deletes (-D) counting rules in mangle POSTROUTING, which sees only packets
+    that really leave by the default route, after every filter rule."""
+    out = kind.default_interface()
+    for source in LEAK_SOURCES:
+        subprocess.run(["iptables", "-w", "-t", "mangle", action, "POSTROUTING", "-o", out,
+                        "-s", source, "-m", "comment", "--comment", LEAK_COMMENT],
+                       capture_output=True, timeout=30, check=action == "-I")
+
+
+def leaked() -> int:
+    listing = subprocess.run(["iptables", "-w", "-t", "mangle", "-L", "POSTROUTING", "-n", "-v",
+                              "-x"], capture_output=True, text=True, timeout=30,
+                             check=True).stdout
+    return sum(int(line.split()[0]) for line in listing.splitlines() if LEAK_COMMENT in line)

@@ -56,6 +56,15 @@ def run(*args: str, timeout: float = DOCKER_TIMEOUT, stdin: bytes | None = None,
     return result.stdout.decode(errors="replace")
 
 
+def check_installed() -> str:
+    """dockerd's path, or a SetupError naming the fix (and docker's client too)."""
+    dockerd = shutil.which("dockerd")
+    if dockerd is None or shutil.which(docker()) is None:
+        raise SetupError("no Docker engine is running and dockerd is not installed: run "
+                         "'make kind' (installs Debian's docker.io)")
+    return dockerd
+
+
 def engine_up() -> bool:
     if shutil.which(docker()) is None:
         return False
@@ -93,11 +102,7 @@ class Engine:
             owner = "ours" if self.started() else "not started by chaos-drill"
             progress(f"using the running Docker engine ({owner})")
             return
-        dockerd = shutil.which("dockerd")
-        if dockerd is None:
-            raise SetupError("no Docker engine is running and dockerd is not installed: run "
-                             "'make kind' (installs Debian's docker.io)")
-        command = [dockerd, "--add-runtime", f"{RUNTIME}={RUNC_WRAPPER}",
+        command = [check_installed(), "--add-runtime", f"{RUNTIME}={RUNC_WRAPPER}",
                    "--default-runtime", RUNTIME, "--bridge=none"]
         process = processes.start("dockerd", command, self.state / "logs" / "dockerd.log")
         processes.save(self.record, [process])

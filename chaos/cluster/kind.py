@@ -6,6 +6,7 @@ every packet on this machine, and `down` leaves nothing of it on the host."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 import shlex
@@ -37,6 +38,11 @@ SERVICE_SUBNET = "10.251.0.0/16"
 NETWORK = "chaos-drill"
 BRIDGE = "cdrill-kind"
 """The Docker network the nodes join (created here, so its bridge has a name we know)."""
+NETWORK_SUBNET = "172.30.0.0/24"
+"""The nodes' addresses; CHAOS_DRILL_KIND_SUBNET chooses another where this one is taken."""
+API_ADDRESS = "127.0.0.1"
+API_PORT = 6443
+"""Where kind publishes the API server on the host (loopback only)."""
 EGRESS_COMMENT = "chaos-drill: nothing leaves the machine"
 CNI_FILE = "/etc/cni/net.d/10-chaosdrill.conflist"
 CLUSTER_LABEL = "io.x-k8s.kind.cluster"
@@ -44,6 +50,10 @@ CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 
 def state_dir() -> Path:
     return Path(os.environ.get("CHAOS_DRILL_KIND_STATE", "/var/lib/chaos-drill/kind"))
+
+
+def network_subnet() -> str:
+    return os.environ.get("CHAOS_DRILL_KIND_SUBNET", NETWORK_SUBNET)
 
 
 def kind_binary() -> str:
@@ -82,7 +92,8 @@ def cluster_config(base: dict[str, Any], local_image: bool) -> dict[str, Any]:
     not registry.k8s.io's). Maps for extraArgs: kind writes kubeadm v1beta3 for Kubernetes 1.34."""
     config = dict(base)
     config["networking"] = {**base.get("networking", {}), "disableDefaultCNI": True,
-                            "podSubnet": POD_SUBNET, "serviceSubnet": SERVICE_SUBNET}
+                            "podSubnet": POD_SUBNET, "serviceSubnet": SERVICE_SUBNET,
+                            "apiServerAddress": API_ADDRESS, "apiServerPort": API_PORT}
     patch: dict[str, Any] = {
         "kind": "ClusterConfiguration",  # any kubeadm API version kind writes
         "apiServer": {"extraArgs": {"default-not-ready-toleration-seconds": "20",
@@ -96,6 +107,15 @@ def cluster_config(base: dict[str, Any], local_image: bool) -> dict[str, Any]:
     config["kubeadmConfigPatches"] = [*base.get("kubeadmConfigPatches", []),
                                       yaml.safe_dump(patch)]
     return config
+
+
+def write_cluster_config(path: Path, image: str | None = None) -> Path:
+    """Writes to PATH the kind config chaos-drill runs: manifests/kind/cluster.yaml through
+    cluster_config, for IMAGE (None: the node image `make kind` builds). pytest-kind users pass
+    it to `KindCluster.create(config_file=...)`."""
+    base = yaml.safe_load(CONFIG.read_text())
+    path.write_text(yaml.safe_dump(cluster_config(base, image in (None, NODE_IMAGE))))
+    return path
 
 
 def cni_config(pod_cidr: str) -> dict[str, Any]:
@@ -138,6 +158,26 @@ def corefile_without_upstream(corefile: str) -> str:
     return "\n".join(kept) + "\n"
 
 
+def overlapping_route(subnet: str, routes: Sequence[str], own: str = BRIDGE) -> str | None:
+    """The first line of `ip -o -4 route` (ROUTES) whose destination overlaps SUBNET, leaving
+    out the default route and those on OWN (our bridge, left from an earlier run)."""
+    wanted = ipaddress.ip_network(subnet)
+    for line in routes:
+        words = line.split()
+        if words[:1] in (["blackhole"], ["unreachable"], ["prohibit"], ["throw"]):
+            words = words[1:]
+        device = words[words.index("dev") + 1] if "dev" in words[:-1] else None
+        if not words or words[0] == "default" or device == own:
+            continue
+        try:
+            destination = ipaddress.ip_network(words[0], strict=False)
+        except ValueError:
+            continue
+        if destination.overlaps(wanted):
+            return line.strip()
+    return None
+
+
 def default_interface() -> str:
     routes = subprocess.run(["ip", "route", "show", "default"], capture_output=True, text=True,
                             timeout=30).stdout.split()
@@ -161,16 +201,20 @@ class KindCluster:
 
     name = "kind"
 
-    def __init__(self, cluster_name: str = "chaos-drill", image: str | None = None) -> None:
+    def __init__(self, cluster_name: str = "chaos-drill", image: str | None = None,
+                 kind_path: str | None = None, kubeconfig_path: Path | None = None) -> None:
+        """KIND_PATH and KUBECONFIG_PATH drive a cluster made by someone else (pytest-kind)."""
         self.cluster_name = cluster_name
         self.image = image
+        self.kind_path = kind_path
+        self.kubeconfig_path = kubeconfig_path
         self.state = state_dir()
         self.engine = dockerd.Engine(self.state)
 
     # -- helpers ------------------------------------------------------------------------------
 
     def _kind(self, *args: str, timeout: float = KIND_TIMEOUT) -> str:
-        binary = kind_binary()
+        binary = self.kind_path or kind_binary()
         if shutil.which(binary) is None:
             raise SetupError("kind not found: run 'make kind' (builds kind v"
                              f"{KIND_VERSION}), or use --provider local")
@@ -199,6 +243,8 @@ class KindCluster:
         return sorted(out.split())
 
     def kubeconfig(self) -> Path:
+        if self.kubeconfig_path is not None:
+            return self.kubeconfig_path
         path = cache_dir() / f"kind-{self.cluster_name}.kubeconfig"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(self._kind("get", "kubeconfig", "--name", self.cluster_name))
@@ -207,42 +253,83 @@ class KindCluster:
     # -- up -------------------------------------------------------------------------------------
 
     def up(self, progress: Progress) -> None:
+        """Refuses before changing anything when it cannot work; a failure on the way removes
+        what it made; a cluster of that name already there is used when healthy and refused,
+        untouched, when broken."""
+        self.preflight()
+        began = time.monotonic()
+        (self.state / "logs").mkdir(parents=True, exist_ok=True)
+        (self.state / "cluster").write_text(self.cluster_name)
+        try:
+            image = self.prepare_host(progress)
+            existing = self._exists()
+            if not existing:
+                self._create(image, progress)
+        except BaseException:
+            progress("kind cluster up failed: removing what was made")
+            self.down(lambda _: None)
+            raise
+        if existing:
+            self._check_existing()
+            progress(f"kind cluster {self.cluster_name} already up")
+            return
+        progress(f"kind cluster {self.cluster_name} up in {time.monotonic() - began:.1f}s: "
+                 f"export KUBECONFIG={self.kubeconfig()}")
+
+    def preflight(self) -> None:
+        """Root, no local cluster, kind and a Docker engine (or dockerd to start), and for a new
+        cluster a free API port and node subnet: each a SetupError naming the fix."""
         if os.geteuid() != 0:
             raise SetupError("the kind provider here needs root (it starts dockerd and sets "
                              "iptables rules): run it with sudo")
         if local_cluster_up():
             raise SetupError("the local cluster is up: run 'chaos-drill cluster down' first "
                              "(the local and kind providers cannot run at once)")
-        if shutil.which(kind_binary()) is None:
+        if shutil.which(self.kind_path or kind_binary()) is None:
             raise SetupError("kind not found: run 'make kind', or use --provider local")
-        began = time.monotonic()
-        (self.state / "logs").mkdir(parents=True, exist_ok=True)
-        (self.state / "cluster").write_text(self.cluster_name)
-        try:
-            self._up(progress)
-        except BaseException:
-            progress("kind cluster up failed: removing what was made")
-            self.down(lambda _: None)
-            raise
-        progress(f"kind cluster {self.cluster_name} up in {time.monotonic() - began:.1f}s: "
-                 f"export KUBECONFIG={self.kubeconfig()}")
+        engine = dockerd.engine_up()
+        if not engine:
+            dockerd.check_installed()
+        elif self._exists():
+            return  # the port and subnet are its own
+        processes.ensure_port_free(
+            API_PORT, API_ADDRESS, f"port {API_PORT} (for the kind API server) is already in use "
+            f"on {API_ADDRESS}: stop what listens there ('ss -ltnp sport = :{API_PORT}' shows it)")
+        routes = subprocess.run(["ip", "-o", "-4", "route"], capture_output=True, text=True,
+                                timeout=30).stdout.splitlines()
+        taken = overlapping_route(network_subnet(), routes)
+        if taken:
+            raise SetupError(f"the kind nodes' subnet {network_subnet()} is taken on this host "
+                             f"({taken}): set CHAOS_DRILL_KIND_SUBNET to a free one")
 
-    def _up(self, progress: Progress) -> None:
+    def _check_existing(self) -> None:
+        """A ClusterError naming what is wrong with the cluster already there."""
+        states = dict(line.split(maxsplit=1) for line in dockerd.run(
+            "ps", "-a", "--filter", f"label={CLUSTER_LABEL}={self.cluster_name}",
+            "--format", "{{.Names}} {{.State}}", timeout=60).splitlines() if line.strip())
+        down = sorted(name for name, state in states.items() if state != "running")
+        fix = "run 'chaos-drill cluster down --provider kind', then up again"
+        if down:
+            raise ClusterError(f"kind cluster {self.cluster_name} exists but is broken: node "
+                               f"container {down[0]} is {states[down[0]]}: {fix}")
+        if not self._nodes_ready():
+            raise ClusterError(f"kind cluster {self.cluster_name} exists but is broken: not "
+                               f"every node is Ready: {fix}")
+
+    def prepare_host(self, progress: Progress) -> str:
+        """What any kind cluster here needs before `kind create`, chaos-drill's or pytest-kind's
+        (with KIND_EXPERIMENTAL_DOCKER_NETWORK=chaos-drill): a Docker engine, the node image in
+        it, our network and its egress rule. Returns the node image."""
         self.engine.ensure(progress)
         image = self._node_image(progress)
-        if self._exists():
-            if self._nodes_ready():
-                progress(f"kind cluster {self.cluster_name} already up")
-                return
-            raise ClusterError(f"kind cluster {self.cluster_name} exists but is not Ready: run "
-                               "'chaos-drill cluster down --provider kind' and up again")
         self._network(progress)
-        config = self.state / "cluster.yaml"
-        base = yaml.safe_load(CONFIG.read_text())
-        config.write_text(yaml.safe_dump(cluster_config(base, image == NODE_IMAGE)))
+        return image
+
+    def _create(self, image: str, progress: Progress) -> None:
+        config = write_cluster_config(self.state / "cluster.yaml", image)
         progress(f"creating kind cluster {self.cluster_name} (3 nodes, image {image})")
         self._kind(*create_command(self.cluster_name, config, image)[1:])
-        self._install_cni(progress)
+        self.install_cni(progress)
         self._dns_without_upstream(progress)
         self._wait("nodes Ready", self._nodes_ready, progress)
         self.load_images(images.build_archives(images.archive_dir()), progress)
@@ -280,7 +367,7 @@ class KindCluster:
         existing = dockerd.run("network", "ls", "--format", "{{.Name}}", timeout=60).split()
         if NETWORK not in existing:
             progress(f"creating Docker network {NETWORK} (bridge {BRIDGE})")
-            dockerd.run("network", "create", "--driver", "bridge",
+            dockerd.run("network", "create", "--driver", "bridge", "--subnet", network_subnet(),
                         "-o", f"com.docker.network.bridge.name={BRIDGE}",
                         "-o", "com.docker.network.bridge.enable_ip_masquerade=false",
                         NETWORK, timeout=60)
@@ -297,11 +384,25 @@ class KindCluster:
                                        + added.stderr.strip())
             progress(f"blocking egress from {BRIDGE} through {out}")
 
-    def _install_cni(self, progress: Progress) -> None:
+    def install_cni(self, progress: Progress) -> None:
+        """Gives every node chaos-drill's CNI (config and routes), once each has a pod range."""
         nodes = self._wait_for_pod_cidrs(progress)
         for name, (_, cidr) in sorted(nodes.items()):
             self._configure_node(name, nodes)
             progress(f"CNI on {name}: pods from {cidr}")
+
+    def lacks_cni(self) -> bool:
+        """True for a cluster made without a default CNI (`disableDefaultCNI`, or a node image
+        without kind's, as ours) that none was installed in: no DaemonSet in kube-system but
+        kube-proxy, and a node with nothing in /etc/cni/net.d."""
+        with kube.api_client(self.kubeconfig()) as api:
+            daemonsets = client.AppsV1Api(api).list_namespaced_daemon_set(
+                "kube-system", _request_timeout=30).items
+        if any(d.metadata.name != "kube-proxy" for d in daemonsets):
+            return False
+        script = "ls /etc/cni/net.d 2>/dev/null | grep -q conf && echo has || echo none"
+        return any(dockerd.run("exec", node, "sh", "-c", script, timeout=60).strip() == "none"
+                   for node in self._nodes())
 
     def _configure_node(self, name: str, nodes: dict[str, tuple[str, str]]) -> None:
         config = json.dumps(cni_config(nodes[name][1]), indent=1).encode()

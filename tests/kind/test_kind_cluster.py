@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes.stream import stream
 
 from chaos import kube, workloads
 from chaos.cluster import dockerd, kind
@@ -22,7 +23,7 @@ from chaos.errors import SetupError
 from chaos.runner import DrillRun, RunOptions
 from chaos.spec import load_drill
 
-from support import FAULTS, write_drill
+from support import FAULTS, cli, leaked, one_error, watch_leaks, write_drill
 
 # Bringing the cluster up cold (loading the node image into Docker, three nodes) takes minutes.
 pytestmark = [pytest.mark.e2e, pytest.mark.kind, pytest.mark.timeout(900)]
@@ -73,28 +74,6 @@ def kind_session(cluster_lock: None) -> Iterator[Session]:
             session.provider.down(say)
     finally:
         watch_leaks("-D")
-
-
-LEAK_SOURCES = ("172.16.0.0/12", "10.250.0.0/15")
-"""Docker's networks and the kind cluster's pods and Services."""
-LEAK_COMMENT = "chaos-drill test: kind packets leaving"
-
-
-def watch_leaks(action: str) -> None:
-    """Adds (-I) or deletes (-D) counting rules in mangle POSTROUTING, which sees only packets
-    that really leave by the default route, after every filter rule."""
-    out = kind.default_interface()
-    for source in LEAK_SOURCES:
-        subprocess.run(["iptables", "-w", "-t", "mangle", action, "POSTROUTING", "-o", out,
-                        "-s", source, "-m", "comment", "--comment", LEAK_COMMENT],
-                       capture_output=True, timeout=30, check=action == "-I")
-
-
-def leaked() -> int:
-    listing = subprocess.run(["iptables", "-w", "-t", "mangle", "-L", "POSTROUTING", "-n", "-v",
-                              "-x"], capture_output=True, text=True, timeout=30,
-                             check=True).stdout
-    return sum(int(line.split()[0]) for line in listing.splitlines() if LEAK_COMMENT in line)
 
 
 @pytest.fixture
@@ -167,6 +146,48 @@ def test_what_a_node_sends_outside_is_rejected_here(kind_up: Session) -> None:
     assert egress_rejected() > before, "the packet did not meet the egress rule"
 
 
+def in_pod(core: Any, pod: str, *command: str) -> str:
+    return str(stream(core.connect_get_namespaced_pod_exec, pod, "demo",
+                      command=["/bin/busybox", *command], stderr=True, stdin=False, stdout=True,
+                      tty=False, _request_timeout=30))
+
+
+def until(what: str, attempt: Any, timeout: float = 60) -> str:
+    """ATTEMPT's output once it has WHAT in it; its last output in the failure otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        output = attempt()
+        if what in output:
+            return str(output)
+        assert time.monotonic() < deadline, f"no {what!r} within {timeout:.0f}s: {output}"
+        time.sleep(1)
+
+
+GET = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | /bin/busybox nc -w 5 {} {}"
+"""An HTTP request by nc: busybox-static's wget crashes in these pods (static glibc)."""
+
+
+def test_service_dns_logs_and_exec_from_a_pod(kind_web: Any) -> None:
+    """From a web pod (exec): the web Service by ClusterIP, every web pod by its IP (across
+    nodes), the Service's name through CoreDNS; and the pod's logs through the kubelet."""
+    core = client.CoreV1Api(kind_web)
+    pods = sorted(core.list_namespaced_pod("demo", label_selector="app=web").items,
+                  key=lambda p: p.metadata.name)
+    assert len({p.spec.node_name for p in pods}) >= 2, "the pods should span the workers"
+    service_ip = core.read_namespaced_service("web", "demo").spec.cluster_ip
+    dns_ip = core.read_namespaced_service("kube-dns", "kube-system").spec.cluster_ip
+    client_pod = pods[0].metadata.name
+    assert in_pod(core, client_pod, "hostname").strip() == client_pod
+    for address, port in [(service_ip, 80), *((p.status.pod_ip, 8080) for p in pods)]:
+        until("chaos-drill web",
+              lambda a=address, p=port: in_pod(core, client_pod, "sh", "-c", GET.format(a, p)))
+    answer = until(service_ip, lambda: in_pod(core, client_pod, "nslookup",
+                                              "web.demo.svc.cluster.local", dns_ip))
+    assert "web.demo.svc.cluster.local" in answer
+    logs = core.read_namespaced_pod_log(client_pod, "demo", _request_timeout=30)
+    assert "response:200" in logs
+
+
 @pytest.mark.parametrize("fault", ["pod_delete", "container_kill", "scale", "node_drain"])
 def test_drill_recovers(fault: str, kind_web: Any, kind_up: Session, tmp_path: Path) -> None:
     drill = load_drill(write_drill(tmp_path, FAULTS[fault], probe=None))
@@ -187,11 +208,31 @@ def test_node_stop_drill_reschedules_on_the_other_worker(kind_web: Any, kind_up:
     assert summary.incidents, "the drill opened no incident"
     assert all(i.recovery_seconds for i in summary.incidents), summary.incidents
     assert {i.node for i in summary.incidents} <= {"chaos-drill-worker", "chaos-drill-worker2"}
-    states = dockerd.run("ps", "-a", "--filter", f"label={kind.CLUSTER_LABEL}=chaos-drill",
-                         "--format", "{{.Names}} {{.State}}", timeout=30).split("\n")
-    assert sorted(line for line in states if line) == [
+    assert node_states() == [
         "chaos-drill-control-plane running", "chaos-drill-worker running",
         "chaos-drill-worker2 running"], "the stopped node must be started again"
+
+
+def node_states() -> list[str]:
+    states = dockerd.run("ps", "-a", "--filter", f"label={kind.CLUSTER_LABEL}=chaos-drill",
+                         "--format", "{{.Names}} {{.State}}", timeout=30).split("\n")
+    return sorted(line for line in states if line)
+
+
+def test_up_refuses_a_broken_cluster_and_leaves_it_as_it_is(kind_up: Session) -> None:
+    """A node container stopped behind chaos-drill's back: `cluster up` says which and how to
+    fix it, exit 2, and neither removes the cluster nor starts the node."""
+    dockerd.run("stop", "chaos-drill-worker2", timeout=120)
+    try:
+        message = one_error(cli("cluster", "up", "--provider", "kind"))
+        assert message == ("kind cluster chaos-drill exists but is broken: node container "
+                           "chaos-drill-worker2 is exited: run 'chaos-drill cluster down "
+                           "--provider kind', then up again")
+        assert node_states() == ["chaos-drill-control-plane running",
+                                 "chaos-drill-worker running", "chaos-drill-worker2 exited"]
+        assert kind.running_here()
+    finally:
+        kind_up.provider.start_node("chaos-drill-worker2", say)
 
 
 def test_down_leaves_nothing(kind_up: Session) -> None:

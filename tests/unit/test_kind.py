@@ -177,3 +177,36 @@ def test_the_command_line_chooses_the_kind_image_and_name() -> None:
     assert (provider.cluster_name, provider.image) == ("demo", "kindest/node:v1.34.0")
     default = providers.from_args(parser.parse_args(["--provider", "kind"]))
     assert isinstance(default, KindCluster) and default.image is None
+
+
+def test_the_config_written_for_pytest_kind_is_the_providers(tmp_path: Path) -> None:
+    base = yaml.safe_load(kind.CONFIG.read_text())
+    ours = yaml.safe_load(kind.write_cluster_config(tmp_path / "a.yaml").read_text())
+    assert ours == kind.cluster_config(base, local_image=True)
+    other = yaml.safe_load(kind.write_cluster_config(tmp_path / "b.yaml", "kindest/node:x")
+                           .read_text())
+    assert other == kind.cluster_config(base, local_image=False)
+    assert other["networking"]["disableDefaultCNI"] is True
+
+
+ROUTES = [
+    "default via 192.0.2.1 dev eth0",
+    "192.0.2.0/24 dev eth0 proto kernel scope link src 192.0.2.2",
+    "172.30.0.0/24 dev cdrill-kind proto kernel scope link src 172.30.0.1",
+    "172.16.0.0/12 dev tun0 scope link",
+]
+
+
+def test_a_route_overlapping_the_nodes_subnet_is_found_but_not_our_own_bridge() -> None:
+    assert kind.overlapping_route("172.30.0.0/24", ROUTES) == "172.16.0.0/12 dev tun0 scope link"
+    assert kind.overlapping_route("172.30.0.0/24", ROUTES[:3]) is None
+    assert kind.overlapping_route("192.0.2.128/25", ROUTES) == ROUTES[1]
+    assert kind.overlapping_route("10.0.0.0/8", ROUTES) is None, "the default route is no clash"
+    assert kind.overlapping_route("10.1.2.0/24", ["blackhole 10.1.0.0/16 proto static"]) == (
+        "blackhole 10.1.0.0/16 proto static")
+
+
+def test_the_api_server_is_published_on_a_fixed_loopback_port() -> None:
+    config = kind.cluster_config(yaml.safe_load(kind.CONFIG.read_text()), local_image=True)
+    assert config["networking"]["apiServerAddress"] == "127.0.0.1"
+    assert config["networking"]["apiServerPort"] == kind.API_PORT

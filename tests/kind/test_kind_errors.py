@@ -1,0 +1,80 @@
+"""Bad input for `cluster up --provider kind`: each is refused with one line naming the fix,
+exit 2, before anything is changed, so the host is left as it was (no dockerd, network, bridge,
+rule or state of ours). A broken cluster already there is in test_kind_cluster.py."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chaos.cluster import dockerd, kind
+from chaos.cluster.kind import KindCluster
+from chaos.cluster.local import LocalCluster
+
+from support import cli, one_error
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kind, pytest.mark.timeout(300)]
+
+UP = ("cluster", "up", "--provider", "kind")
+
+
+def say(message: str) -> None:
+    print(f"[kind errors] {message}", flush=True)
+
+
+@pytest.fixture
+def no_cluster(cluster_lock: None) -> Iterator[KindCluster]:
+    """Neither provider up and no Docker engine running; afterwards, nothing of ours either."""
+    LocalCluster().down(say)
+    if kind.running_here():
+        KindCluster().down(say)
+    assert not dockerd.engine_up(), "a Docker engine chaos-drill did not start runs here"
+    modules = Path("/lib/modules").exists()
+    provider = KindCluster()
+    yield provider
+    assert not kind.running_here(), "a refused up must leave no state"
+    assert not (provider.state / "host.json").exists()
+    assert not dockerd.engine_up(), "a refused up must not start dockerd"
+    assert provider.leftovers() == []
+    assert Path("/lib/modules").exists() == modules
+
+
+def test_no_docker_engine_and_no_dockerd(no_cluster: KindCluster) -> None:
+    env = {**os.environ, "PATH": "/usr/local/bin:/usr/bin:/bin"}  # no /usr/sbin/dockerd
+    assert one_error(cli(*UP, env=env)) == (
+        "no Docker engine is running and dockerd is not installed: run 'make kind' (installs "
+        "Debian's docker.io)")
+
+
+def test_api_port_taken(no_cluster: KindCluster) -> None:
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the last cluster's TIME_WAITs
+        taken.bind((kind.API_ADDRESS, kind.API_PORT))
+        taken.listen()
+        message = one_error(cli(*UP))
+    assert message == (f"port {kind.API_PORT} (for the kind API server) is already in use on "
+                       f"127.0.0.1: stop what listens there ('ss -ltnp sport = :{kind.API_PORT}' "
+                       "shows it)")
+
+
+def test_node_subnet_taken(no_cluster: KindCluster) -> None:
+    """A host bridge in the nodes' subnet (as another Docker network's or a VPN's would be;
+    this kernel has no dummy interfaces)."""
+    link = "cdrill-test0"
+    subprocess.run(["ip", "link", "add", link, "type", "bridge"], check=True, timeout=30)
+    try:
+        subprocess.run(["ip", "addr", "add", "172.30.0.129/25", "dev", link], check=True,
+                       timeout=30)
+        subprocess.run(["ip", "link", "set", link, "up"], check=True, timeout=30)
+        message = one_error(cli(*UP))
+    finally:
+        subprocess.run(["ip", "link", "del", link], check=True, timeout=30)
+    assert re.fullmatch(r"the kind nodes' subnet 172\.30\.0\.0/24 is taken on this host "
+                        rf"\(172\.30\.0\.128/25 dev {link} .*\): set CHAOS_DRILL_KIND_SUBNET "
+                        r"to a free one", message), message
