@@ -15,7 +15,7 @@ from pathlib import Path
 from kubernetes import client
 
 from chaos import images, kube
-from chaos.cluster import configs, mounts, network, processes, runtime
+from chaos.cluster import addons, configs, mounts, network, processes, runtime
 from chaos.cluster import layout as L
 from chaos.cluster.base import ClusterStatus, ComponentStatus, Progress
 from chaos.cluster.layout import Layout, Node
@@ -67,6 +67,7 @@ class LocalCluster:
         progress("writing certificates and configs")
         configs.write_all(lay)
         archives = images.build_archives(images.archive_dir())
+        archives += addons.build_archives(images.archive_dir())
         network.set_up(lay.state)
         self._start("etcd", configs.etcd_command(lay), "etcd")
         self._wait("etcd healthy", lambda: _http_ok(f"http://{L.LOOPBACK}:{L.ETCD_PORT}/health"),
@@ -79,8 +80,13 @@ class LocalCluster:
         for node in lay.nodes:
             self._start_node(node, archives, progress)
         self._start("kube-proxy", configs.kube_proxy_command(lay), "kube-proxy")
-        self._wait("nodes Ready", self._nodes_ready, progress)
-        self._wait("kube-proxy rules", _proxy_synced, progress)
+        progress("installing add-ons: CoreDNS (kube-dns), metrics-server")
+        with kube.api_client(lay.kubeconfig) as api:
+            addons.install(api, lay.pki)
+            self._wait("nodes Ready", self._nodes_ready, progress)
+            self._wait("kube-proxy rules", _proxy_synced, progress)
+            self._wait("add-ons ready", lambda: not addons.not_ready(api), progress,
+                       lambda: "; ".join(addons.not_ready(api)) + " not ready")
         progress(f"local cluster up in {time.monotonic() - began:.1f}s: "
                  f"export KUBECONFIG={lay.kubeconfig}")
 
@@ -138,7 +144,8 @@ class LocalCluster:
         self.started.append(processes.start(name, command, log, cgroup))
         processes.save(self.lay.processes, self.started)
 
-    def _wait(self, what: str, ready: Callable[[], bool], progress: Progress) -> None:
+    def _wait(self, what: str, ready: Callable[[], bool], progress: Progress,
+              why: Callable[[], str] | None = None) -> None:
         progress(f"waiting for {what}")
         deadline = time.monotonic() + UP_TIMEOUT
         while time.monotonic() < deadline:
@@ -147,7 +154,8 @@ class LocalCluster:
             if ready():
                 return
             time.sleep(0.2)
-        raise ClusterError(f"timed out after {UP_TIMEOUT:.0f}s waiting for {what}: "
+        detail = f" ({why()})" if why else ""
+        raise ClusterError(f"timed out after {UP_TIMEOUT:.0f}s waiting for {what}{detail}: "
                            f"see the logs in {self.lay.logs}")
 
     def _api_ok(self, path: str) -> bool:
@@ -278,6 +286,10 @@ def preflight_tools() -> None:
         if not (L.bin_dir() / component).exists():
             raise SetupError(f"Kubernetes v{L.KUBERNETES_VERSION} is not built ({component} "
                              f"missing in {L.bin_dir()}): run 'make setup'")
+    for image in addons.addon_images():
+        if not image.binary.exists():
+            raise SetupError(f"{image.name} is not built ({image.binary} missing): run "
+                             "'make setup'")
 
 
 def preflight_no_kind() -> None:
