@@ -10,6 +10,7 @@ from itertools import pairwise
 from typing import Any
 
 from chaos.fault_types import Follow, fault_type
+from chaos.spec import DEFAULT_LOAD_SECONDS, Drill
 
 API_RESOLUTION_SECONDS = 1.0
 """API timestamps (creationTimestamp, condition lastTransitionTime) are whole seconds."""
@@ -89,6 +90,8 @@ class Incident:
     phases: dict[str, float] = field(default_factory=dict)
     api_times: dict[str, datetime] = field(default_factory=dict)
     restart_count: int = 0
+    peak_replicas: int = 0
+    """For load: the most pods of the workload seen at once."""
 
     @property
     def expected_phases(self) -> tuple[str, ...]:
@@ -120,6 +123,13 @@ class Incident:
     @property
     def recovered(self) -> bool:
         return "injected" in self.phases and "ready" in self.phases
+
+    @property
+    def settled(self) -> bool:
+        """Nothing more to follow: recovered, and for load also scaled back in."""
+        if self.follow is Follow.AUTOSCALE:
+            return self.recovered and "scaled_in" in self.phases
+        return self.recovered
 
     @property
     def recovery_seconds(self) -> float | None:
@@ -184,6 +194,7 @@ class Incident:
             "phases": dict(self.reached()),
             "api_times": {phase: time.isoformat() for phase, time in self.api_times.items()},
             "restart_count": self.restart_count,
+            "peak_replicas": self.peak_replicas,
         }
 
     @classmethod
@@ -203,4 +214,13 @@ class Incident:
                 for phase, time in data.get("api_times", {}).items()
             },
             restart_count=int(data.get("restart_count", 0)),
+            peak_replicas=int(data.get("peak_replicas", 0)),
         )
+
+
+def scale_in_seconds(incident: Incident, drill: Drill) -> float | None:
+    """For load: from the planned end of the load until scaled_in; None before that."""
+    if "scaled_in" not in incident.phases or "injected" not in incident.phases:
+        return None
+    seconds = drill.fault.duration_seconds or DEFAULT_LOAD_SECONDS
+    return max(0.0, incident.phases["scaled_in"] - incident.phases["injected"] - seconds)

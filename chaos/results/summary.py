@@ -10,7 +10,7 @@ Journal events (every record also has `event`, `ts` wall clock ISO and `mono` se
     phase            incident; phase (a timeline phase); mono: when first seen;
                      api_time: ISO or null; restart_count: int (optional)
     incident_closed  incident; recovered: bool; reason: str (optional);
-                     restart_count: int (optional)
+                     restart_count: int (optional); peak_replicas: int (load only)
     probe_window     seconds: window length; requests; failures: in this window;
                      longest_outage_seconds: the prober's running maximum since it started,
                      counting an outage still in progress up to now
@@ -31,9 +31,10 @@ from datetime import datetime
 from typing import Any
 
 from chaos.errors import ChaosDrillError
+from chaos.fault_types import Follow
 from chaos.results.journal import JournalRecord
 from chaos.spec import Drill, drill_from_object
-from chaos.timeline import Incident
+from chaos.timeline import Incident, scale_in_seconds
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class IncidentResult:
     reason: str | None
     ordered: bool
     api_cross_check: str | None
+    scale_in_seconds: float | None = None
+    """load only: from the planned end of the load until back to the replicas it began with."""
+    peak_replicas: int | None = None
+    """load only: the most pods of the workload seen at once."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,7 @@ def build_summary(records: Sequence[JournalRecord]) -> Summary:
         raise ChaosDrillError("journal has no drill_started record: is it a chaos-drill journal?")
     drill = drill_from_object(start.get("drill", {}))
     finish = next((r for r in records if r.event == "drill_finished"), None)
-    incidents = tuple(_incident_result(t) for t in _track_incidents(records).values())
+    incidents = tuple(_incident_result(t, drill) for t in _track_incidents(records).values())
     recovery = _recovery_stats(incidents)
     availability = _availability(records)
     dry_run = bool(start.get("dry_run", False))
@@ -166,6 +171,7 @@ def _track_incidents(records: Sequence[JournalRecord]) -> dict[str, _Tracked]:
             entry.incident.mark(record.get("phase"), record.mono, _api_time(record))
         elif record.event == "incident_closed":
             entry.closed, entry.reason = True, record.get("reason")
+            entry.incident.peak_replicas = int(record.get("peak_replicas") or 0)
             entry.recovered = bool(record.get("recovered", False))
     return tracked
 
@@ -190,8 +196,9 @@ def _api_time(record: JournalRecord) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _incident_result(entry: _Tracked) -> IncidentResult:
+def _incident_result(entry: _Tracked, drill: Drill) -> IncidentResult:
     incident = entry.incident
+    autoscaled = incident.follow is Follow.AUTOSCALE
     check = incident.api_cross_check()
     recovered = entry.closed and entry.recovered
     return IncidentResult(
@@ -208,6 +215,8 @@ def _incident_result(entry: _Tracked) -> IncidentResult:
         reason=entry.reason if entry.closed else "never closed: the run ended first",
         ordered=incident.is_ordered(),
         api_cross_check=check.detail() if check else None,
+        scale_in_seconds=_milliseconds(scale_in_seconds(incident, drill)) if autoscaled else None,
+        peak_replicas=incident.peak_replicas if autoscaled else None,
     )
 
 
@@ -243,7 +252,26 @@ def _slo_checks(
         checks.append(_recovery_check(drill.slo.max_recovery_seconds, incidents, recovery))
     if drill.slo.min_availability is not None:
         checks.append(_availability_check(drill.slo.min_availability, availability))
+    if drill.slo.max_scale_out_seconds is not None:
+        checks.append(_scale_check("max_scale_out_seconds", drill.slo.max_scale_out_seconds,
+                                   {i.id: i.recovery_seconds for i in incidents}))
+    if drill.slo.max_scale_in_seconds is not None:
+        checks.append(_scale_check("max_scale_in_seconds", drill.slo.max_scale_in_seconds,
+                                   {i.id: i.scale_in_seconds for i in incidents}))
     return tuple(checks)
+
+
+def _scale_check(name: str, limit: float, seconds: Mapping[str, float | None]) -> SloCheck:
+    """Scale-out (ready - injected) or scale-in (scaled_in - end of load) of every incident."""
+    if not seconds:
+        return SloCheck(name, False, f"no incident to measure; need <= {limit} s")
+    missing = [key for key, value in seconds.items() if value is None]
+    if missing:
+        return SloCheck(name, False, f"{len(missing)} incidents never got there (first "
+                        f"{missing[0]}); need all <= {limit} s")
+    slowest = max(seconds, key=lambda key: seconds[key] or 0.0)
+    worst = seconds[slowest] or 0.0
+    return SloCheck(name, worst <= limit, f"slowest {worst:.3f} s ({slowest}), need <= {limit} s")
 
 
 def _completed_check(finish: JournalRecord | None) -> SloCheck:
