@@ -201,3 +201,18 @@ def test_a_drill_gets_every_faults_series_and_its_own_faults_phases(
     assert phases == {("container_kill", p) for p in PHASES_BY_FAULT["container_kill"][1:]}
     metrics.incident_closed("container_kill", 1.2, {"container_exited": 0.3, "ready": 0.9})
     assert _value(registry, "chaosdrill_recovery_seconds_count", fault="container_kill") == 1
+
+
+def test_load_drills_record_scale_times_and_the_autoscalers_replicas(
+        registry: CollectorRegistry) -> None:
+    metrics = DrillMetrics(registry, "demo", "web", ("pod_delete", "load"), clock=lambda: 1.0)
+    assert _value(registry, "chaosdrill_scale_out_seconds_count", fault="load") == 0
+    assert _value(registry, "chaosdrill_scale_out_seconds_count", fault="pod_delete") is None
+    metrics.scaled("load", 24.5, None)
+    metrics.scaled("load", 30.0, 41.0)
+    metrics.autoscaler(desired=6, current=4)
+    assert _value(registry, "chaosdrill_scale_out_seconds_count", fault="load") == 2
+    assert _value(registry, "chaosdrill_scale_in_seconds_sum", fault="load") == 41.0
+    assert _value(registry, "chaosdrill_scale_in_seconds_bucket", fault="load", le="45.0") == 1
+    assert _value(registry, "chaosdrill_hpa_desired_replicas") == 6
+    assert _value(registry, "chaosdrill_hpa_current_replicas") == 4
