@@ -51,6 +51,10 @@ def test_load_scales_web_out_and_back_in(autoscaled: Any, cluster: LocalCluster,
     assert incident.peak_replicas is not None and incident.peak_replicas > 3
     assert incident.recovery_seconds is not None and incident.scale_in_seconds is not None
     assert summary.availability.ratio is not None
+    print(f"load drill: scale-out {incident.recovery_seconds:.3f} s, scale-in "
+          f"{incident.scale_in_seconds:.3f} s after the load, peak {incident.peak_replicas} "
+          f"replicas, availability {summary.availability.ratio:.4f} of "
+          f"{summary.availability.requests} probes")
     records = list(read_journal(out / "journal.jsonl"))
     # the HPA's own record agrees: it raised desiredReplicas and said so in an Event
     desired = [r.get("desired") for r in records if r.event == "autoscaler"]
