@@ -10,6 +10,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from kubernetes import client
@@ -70,19 +71,27 @@ class LocalCluster:
         archives += addons.build_archives(images.archive_dir())
         network.set_up(lay.state)
         self._start("etcd", configs.etcd_command(lay), "etcd")
+        for node in lay.nodes:
+            self._start_runtime(node, progress)
         self._wait("etcd healthy", lambda: _http_ok(f"http://{L.LOOPBACK}:{L.ETCD_PORT}/health"),
                    progress)
         self._start("kube-apiserver", configs.apiserver_command(lay), "control-plane")
-        self._wait("kube-apiserver ready", lambda: self._api_ok("/readyz"), progress)
-        self._start("kube-controller-manager", configs.controller_manager_command(lay),
-                    "control-plane")
-        self._start("kube-scheduler", configs.scheduler_command(lay), "control-plane")
+        # the images go into the nodes while the control plane starts
+        with ThreadPoolExecutor(max_workers=len(lay.nodes)) as pool:
+            imports = [pool.submit(_import_all, node, archives) for node in lay.nodes]
+            self._wait("kube-apiserver ready", lambda: self._api_ok("/readyz"), progress)
+            self._start("kube-controller-manager", configs.controller_manager_command(lay),
+                        "control-plane")
+            self._start("kube-scheduler", configs.scheduler_command(lay), "control-plane")
+            progress("installing add-ons: CoreDNS (kube-dns), metrics-server")
+            with kube.api_client(lay.kubeconfig) as api:
+                addons.install(api, lay.pki)
+            for done in imports:
+                done.result()
         for node in lay.nodes:
-            self._start_node(node, archives, progress)
+            self._start_kubelet(node)
         self._start("kube-proxy", configs.kube_proxy_command(lay), "kube-proxy")
-        progress("installing add-ons: CoreDNS (kube-dns), metrics-server")
         with kube.api_client(lay.kubeconfig) as api:
-            addons.install(api, lay.pki)
             self._wait("nodes Ready", self._nodes_ready, progress)
             self._wait("kube-proxy rules", _proxy_synced, progress)
             self._wait("add-ons ready", lambda: not addons.not_ready(api), progress,
@@ -90,13 +99,13 @@ class LocalCluster:
         progress(f"local cluster up in {time.monotonic() - began:.1f}s: "
                  f"export KUBECONFIG={lay.kubeconfig}")
 
-    def _start_node(self, node: Node, archives: Sequence[Path], progress: Progress) -> None:
+    def _start_runtime(self, node: Node, progress: Progress) -> None:
         node.run.mkdir(parents=True, exist_ok=True)
         self._start(f"containerd {node.name}", configs.containerd_command(node),
                     f"{node.name}/runtime")
         self._wait(f"containerd {node.name}", node.socket.exists, progress)
-        for archive in archives:
-            runtime.import_image(node.socket, archive)
+
+    def _start_kubelet(self, node: Node) -> None:
         processes.make_cgroup(node.pod_cgroup)
         self._start(f"kubelet {node.name}", configs.kubelet_command(node), f"{node.name}/kubelet")
 
@@ -104,7 +113,8 @@ class LocalCluster:
         """Starts again the runtime and kubelet of a node stopped by stop_node."""
         node = self._node(name)
         self.started = processes.load(self.lay.processes)
-        self._start_node(node, [], progress)
+        self._start_runtime(node, progress)
+        self._start_kubelet(node)
 
     def stop_node(self, name: str) -> None:
         """Stops a node's kubelet and containerd and kills its pods, as if the machine died."""
@@ -250,6 +260,11 @@ class LocalCluster:
 
     def container_kill(self, node: str, container_id: str) -> None:
         runtime.kill_container(self._node(node).socket, container_id)
+
+
+def _import_all(node: Node, archives: Sequence[Path]) -> None:
+    for archive in archives:
+        runtime.import_image(node.socket, archive)
 
 
 def _proxy_synced() -> bool:
