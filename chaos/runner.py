@@ -388,4 +388,4 @@ class DrillRun:
 def _describe(target: FaultTarget) -> str:
     if target.pod:
         return f"pod {target.pod.namespace}/{target.pod.name} on {target.node}"
-    return f"the workload to {target.replicas} replicas"
+    return f"the workload to {target.replicas} replicas" if target.replicas else "the workload"
