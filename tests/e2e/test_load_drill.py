@@ -3,6 +3,8 @@ and, after the load, back to 3; phases in order and in step with the HPA's own r
 
 from __future__ import annotations
 
+import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from chaos.results.journal import read_journal
 from chaos.runner import DrillRun, RunOptions
 from chaos.spec import load_drill
 
-from support import cli, write_drill
+from support import cli, start_cli, write_drill
 
 pytestmark = pytest.mark.e2e
 LOAD_SECONDS = 40
@@ -83,3 +85,22 @@ def test_load_without_an_autoscaler_is_refused_before_anything(web: Any,
     assert len(errors) == 1, result.stderr
     assert "HorizontalPodAutoscaler" in errors[0] and "deploy --autoscale" in errors[0]
     assert load_jobs(web) == []
+
+
+def test_ctrl_c_during_the_load_removes_the_job(autoscaled: Any, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc, output = start_cli("run", str(write_drill(tmp_path, LOAD)), "--out", str(out))
+    try:
+        output.wait_for("started Job chaos-drill-load-", timeout=120)
+        assert len(load_jobs(autoscaled)) == 1
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=90)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    text = output.finish(30)
+    assert code == 1, text
+    assert "removing the load Job" in text
+    assert [j for j in load_jobs(autoscaled) if not j.metadata.deletion_timestamp] == []
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["aborted"] is True and summary["passed"] is False
