@@ -26,7 +26,7 @@ class Follow(Enum):
     """The same pod's container restarts in place."""
     SCALE = "scale"
     """The workload reaches a new replica count."""
-    AUTOSCALE = "autoscale"
+    AUTOSCALE = "scale-out"
     """The workload's HorizontalPodAutoscaler scales it out, then back in."""
 
 
