@@ -26,6 +26,8 @@ $(VENV)/.installed: pyproject.toml
 	@$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
+# Kubernetes v1.34, etcd 3.6, and the add-ons metrics-server v0.9.0 and CoreDNS v1.12.1, from
+# Go modules into the cache (cluster/build/build.sh); warm, it only checks.
 kubernetes:
 	@command -v go >/dev/null || { echo "go not found: install Go 1.26 or newer" >&2; exit 2; }
 	@bash cluster/build/build.sh

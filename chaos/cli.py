@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     deploy = commands.add_parser("deploy", help="deploy the sample workload and wait until Ready")
     providers.add_arguments(deploy)
     deploy.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for Ready")
+    deploy.add_argument("--autoscale", action="store_true",
+                        help="also apply web's HorizontalPodAutoscaler (for load drills); "
+                        "without it, any is removed so replicas stay as set")
 
     run = commands.add_parser("run", help="run a drill file against the cluster")
     run.add_argument("drill", help="a ChaosDrill YAML file (see manifests/drills/)")
@@ -207,5 +210,5 @@ def deploy_command(args: argparse.Namespace) -> int:
     from chaos import workloads
 
     provider = providers.from_args(args)
-    workloads.deploy(provider, _say, timeout=args.timeout)
+    workloads.deploy(provider, _say, timeout=args.timeout, autoscale=args.autoscale)
     return 0

@@ -26,6 +26,8 @@ class Follow(Enum):
     """The same pod's container restarts in place."""
     SCALE = "scale"
     """The workload reaches a new replica count."""
+    AUTOSCALE = "scale-out"
+    """The workload's HorizontalPodAutoscaler scales it out, then back in."""
 
 
 REPLACEMENT_PHASES: tuple[str, ...] = (
@@ -36,6 +38,12 @@ RESTART_PHASES: tuple[str, ...] = ("injected", "container_exited", "restarted", 
 
 SCALE_PHASES: tuple[str, ...] = ("injected", "replicas_created", "scheduled", "started", "ready")
 """Each phase is when the last of the new pods reached it."""
+
+LOAD_PHASES: tuple[str, ...] = (
+    "injected", "utilization_above_target", "scale_decided", "replicas_created", "ready",
+    "scaled_in")
+"""The HPA's status shows the CPU above target, then a desiredReplicas above the replicas at
+injection; every new pod exists, then all are Ready; after the load, back to where it began."""
 
 NODE_DOWN_PHASES: tuple[str, ...] = ("injected", "node_not_ready", *REPLACEMENT_PHASES[1:])
 """A node goes down; its pods are marked for deletion only after the node is NotReady."""
@@ -82,6 +90,8 @@ FAULTS: tuple[FaultType, ...] = (
     FaultType("node_stop", "takes a whole node down; started again afterwards",
               Follow.REPLACEMENT, NODE_DOWN_PHASES, "node_stop:NodeStop",
               NodeControl, "node_drain"),
+    FaultType("load", "a bounded traffic surge from a Job; the HPA scales out, then back in",
+              Follow.AUTOSCALE, LOAD_PHASES, "load:Load"),
 )
 
 OBSERVED: tuple[str, ...] = ("pod_delete", "container_kill", "node_stop")

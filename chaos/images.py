@@ -20,6 +20,13 @@ INDEX_HTML = (
     "<!doctype html><title>chaos-drill web</title>"
     "<h1>chaos-drill web</h1><p>Served by busybox httpd in a pod that may die at any time.</p>\n"
 )
+WORK_ROUNDS = 5000
+WORK_CGI = f"""#!/bin/sh
+# /cgi-bin/work: burns a few milliseconds of CPU per request, so load shows up as utilization
+i=0
+while [ $i -lt {WORK_ROUNDS} ]; do i=$((i + 1)); done
+printf 'Content-Type: text/plain\\r\\n\\r\\nworked %s rounds on %s\\n' "$i" "$(hostname)"
+"""
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,8 @@ def layer(image: Image, busybox: bytes) -> bytes:
             add_entry(tar, "www", mode=0o755, uid=APP_USER)
             add_entry(tar, "www/index.html", INDEX_HTML.encode(), mode=0o644, uid=APP_USER)
             add_entry(tar, "www/healthz", b"ok\n", mode=0o644, uid=APP_USER)
+            add_entry(tar, "www/cgi-bin", mode=0o755)
+            add_entry(tar, "www/cgi-bin/work", WORK_CGI.encode(), mode=0o755)
     return buffer.getvalue()
 
 

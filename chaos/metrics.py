@@ -25,7 +25,7 @@ from prometheus_client import (
 
 from chaos import __version__
 from chaos.errors import SetupError
-from chaos.fault_types import NAMES, OBSERVED, fault_type
+from chaos.fault_types import NAMES, OBSERVED, Follow, fault_type
 from chaos.spec import Drill
 
 # Every counter and histogram child would also export a `_created` series: no dashboard or rule
@@ -41,6 +41,8 @@ PROBE_RESULTS = ("ok", "error")
 RECOVERY_BUCKETS = (0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300)
 # A phase can be a few milliseconds (scheduling) or as long as a whole recovery.
 PHASE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
+# Autoscaling waits on 10 s metrics and a 5 s controller sync: seconds to a few minutes.
+SCALE_BUCKETS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
 
 _WORKLOAD = ("namespace", "workload")
 _FAULT = (*_WORKLOAD, "fault")
@@ -56,6 +58,10 @@ class _Families:
     phase_seconds: Histogram
     ready_replicas: Gauge
     desired_replicas: Gauge
+    scale_out_seconds: Histogram
+    scale_in_seconds: Histogram
+    hpa_desired_replicas: Gauge
+    hpa_current_replicas: Gauge
     container_restarts: Counter
     probe_requests: Counter
     availability: Gauge
@@ -97,6 +103,32 @@ def _register(registry: CollectorRegistry) -> _Families:
         ),
         desired_replicas=Gauge(
             "chaosdrill_workload_desired_replicas", "Desired replicas.", _WORKLOAD, registry=r
+        ),
+        scale_out_seconds=Histogram(
+            "chaosdrill_scale_out_seconds",
+            "Seconds from a load's start until every pod the autoscaler added was Ready.",
+            _FAULT,
+            buckets=SCALE_BUCKETS,
+            registry=r,
+        ),
+        scale_in_seconds=Histogram(
+            "chaosdrill_scale_in_seconds",
+            "Seconds from a load's end until the autoscaler was back to where it began.",
+            _FAULT,
+            buckets=SCALE_BUCKETS,
+            registry=r,
+        ),
+        hpa_desired_replicas=Gauge(
+            "chaosdrill_hpa_desired_replicas",
+            "The HorizontalPodAutoscaler's desired replicas (load drills).",
+            _WORKLOAD,
+            registry=r,
+        ),
+        hpa_current_replicas=Gauge(
+            "chaosdrill_hpa_current_replicas",
+            "The HorizontalPodAutoscaler's current replicas (load drills).",
+            _WORKLOAD,
+            registry=r,
         ),
         container_restarts=Counter(
             "chaosdrill_container_restarts",
@@ -188,6 +220,9 @@ class DrillMetrics:
             m.faults_injected.labels(**labels, fault=fault)
             m.recovery_seconds.labels(**labels, fault=fault)
             m.last_fault_timestamp.labels(**labels, fault=fault)
+            if fault_type(fault).follow is Follow.AUTOSCALE:
+                m.scale_out_seconds.labels(**labels, fault=fault)
+                m.scale_in_seconds.labels(**labels, fault=fault)
             for result in INCIDENT_RESULTS:
                 m.incidents.labels(**labels, fault=fault, result=result)
             for phase in self._phases_of(fault):
@@ -243,6 +278,19 @@ class DrillMetrics:
         """Set the workload's ready and desired replica counts."""
         self._m.ready_replicas.labels(**self._labels).set(ready)
         self._m.desired_replicas.labels(**self._labels).set(desired)
+
+    def autoscaler(self, desired: int, current: int) -> None:
+        """Set the HorizontalPodAutoscaler's desired and current replicas."""
+        self._m.hpa_desired_replicas.labels(**self._labels).set(desired)
+        self._m.hpa_current_replicas.labels(**self._labels).set(current)
+
+    def scaled(self, fault: str, out_seconds: float | None, in_seconds: float | None) -> None:
+        """Record how long an autoscaled incident took to scale out and back in."""
+        labels = {**self._labels, "fault": self._fault(fault)}
+        if out_seconds is not None:
+            self._m.scale_out_seconds.labels(**labels).observe(out_seconds)
+        if in_seconds is not None:
+            self._m.scale_in_seconds.labels(**labels).observe(in_seconds)
 
     def container_restarts(self, n: int) -> None:
         """Add `n` newly observed container restarts (a delta, not the pods' total)."""

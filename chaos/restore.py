@@ -85,7 +85,7 @@ class Leftover:
 
     def describe(self) -> str:
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
-        what = {"Node": "cordoned", "Pod": "liveness broken"}.get(
+        what = {"Node": "cordoned", "Pod": "liveness broken", "Job": "load running"}.get(
             self.kind, f"replicas (originally {self.record.original})")
         return (f"{self.kind} {where}: {what} by {self.record.fault} run {self.record.run} "
                 f"(pid {self.record.pid} on {self.record.host}, {self.record.at})")
@@ -143,8 +143,16 @@ def _undo_pod(api: Any, left: Leftover) -> None:
     core.patch_namespaced_pod(left.name, left.namespace, _annotations(None))
 
 
+def _undo_job(api: Any, left: Leftover) -> None:
+    """A load Job is removed with its pods."""
+    client.BatchV1Api(api).delete_namespaced_job(left.name, left.namespace,
+                                                 propagation_policy="Background",
+                                                 grace_period_seconds=0)
+
+
 _UNDO: dict[str, Callable[[Any, Leftover], None]] = {
-    **{kind: _undo_workload for kind in WORKLOAD_KINDS}, "Node": _undo_node, "Pod": _undo_pod}
+    **{kind: _undo_workload for kind in WORKLOAD_KINDS}, "Node": _undo_node, "Pod": _undo_pod,
+    "Job": _undo_job}
 
 
 # -- finding ---------------------------------------------------------------------------------
@@ -155,8 +163,10 @@ def find(api: Any, namespace: str | None = None) -> list[Leftover]:
     found: list[Leftover] = []
     core = client.CoreV1Api(api)
     found += _leftovers("Node", core.list_node().items)
+    batch = client.BatchV1Api(api)
     listings: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
-        "Pod": (core.list_namespaced_pod, core.list_pod_for_all_namespaces)}
+        "Pod": (core.list_namespaced_pod, core.list_pod_for_all_namespaces),
+        "Job": (batch.list_namespaced_job, batch.list_job_for_all_namespaces)}
     for kind in WORKLOAD_KINDS:
         apps = client.AppsV1Api(api)
         plural = WORKLOAD_KINDS[kind]

@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from chaos import kube, restore
 from chaos.cluster.base import ClusterProvider, Progress
 from chaos.errors import ClusterError, FaultError, SafetyError, SpecError
-from chaos.fault_types import fault_type
+from chaos.fault_types import Follow, fault_type
 from chaos.faults import Fault, FaultContext, FaultTarget, fault_for
 from chaos.kube import WORKLOAD_KINDS, Workload, apps_call
 from chaos.metrics import DrillMetrics
@@ -28,7 +28,7 @@ from chaos.restore import restore_dead_runs
 from chaos.results import JOURNAL_NAME, rebuild_results
 from chaos.results.journal import Journal
 from chaos.results.summary import Summary
-from chaos.spec import Drill, Target
+from chaos.spec import DEFAULT_LOAD_SECONDS, Drill, Target
 from chaos.targeting import (
     OPT_IN_LABEL,
     PodInfo,
@@ -37,7 +37,7 @@ from chaos.targeting import (
     filter_opted_in,
     select_targets,
 )
-from chaos.timeline import Incident, incident_id
+from chaos.timeline import Incident, incident_id, scale_in_seconds
 
 STEADY_GRACE_SECONDS = 10.0
 
@@ -124,11 +124,23 @@ class DrillRun:
         seed = options.seed if options.seed is not None else drill.seed
         self.rng = random.Random(seed)
         options.out_dir.mkdir(parents=True, exist_ok=True)
+        self.autoscaler = self._check_autoscaling()
         self.journal = Journal.open(options.out_dir / JOURNAL_NAME)
-        self.observer = Observer(self.api, self.workload, self.journal, options.metrics)
+        self.observer = Observer(self.api, self.workload, self.journal, options.metrics,
+                                 autoscaler=self.autoscaler)
         self.run_id = restore.new_run_id()
         self.ctx = FaultContext(self.api, provider, drill, self.workload, say, {}, self.run_id)
         self.probe_url = ""
+
+    def _check_autoscaling(self) -> str | None:
+        """For load: the workload's HPA and Service, found before anything starts (a one-line
+        SpecError otherwise); None for every other fault."""
+        if self.fault_type.follow is not Follow.AUTOSCALE:
+            return None
+        from chaos.faults.load import autoscaler_for, service_for
+
+        service_for(self.api, self.workload)
+        return autoscaler_for(self.api, self.workload)
 
     def run(self) -> Summary:
         """Runs every round; whatever happens, restores, closes the journal and writes results.
@@ -331,10 +343,15 @@ class DrillRun:
             self.journal.write("warning", message=f"could not record Event: {error.reason}")
 
     def _await_recovery(self, incidents: list[Incident]) -> None:
-        deadline = time.monotonic() + self.drill.recovery_timeout_seconds
+        """Waits until every incident settled (for load: also scaled back in, so the wait
+        includes the load's duration) or the recovery timeout passed."""
+        timeout = self.drill.recovery_timeout_seconds
+        if self.fault_type.follow is Follow.AUTOSCALE:
+            timeout += self.drill.fault.duration_seconds or DEFAULT_LOAD_SECONDS
+        deadline = time.monotonic() + timeout
         with self.observer.changed:
             while True:
-                pending = [i for i in incidents if not i.recovered]
+                pending = [i for i in incidents if not i.settled]
                 left = deadline - time.monotonic()
                 if not pending or left <= 0 or self.options.stop.is_set():
                     break
@@ -347,12 +364,17 @@ class DrillRun:
     def _close(self, incident: Incident) -> None:
         recovered = incident.recovered
         extra: dict[str, Any] = {"restart_count": incident.restart_count}
+        if incident.follow is Follow.AUTOSCALE:
+            extra["peak_replicas"] = incident.peak_replicas
         if not recovered:
             extra["reason"] = "stopped" if self.options.stop.is_set() else "recovery timed out"
         self.journal.write("incident_closed", incident=incident.id, recovered=recovered, **extra)
         if self.options.metrics:
             self.options.metrics.incident_closed(incident.fault, incident.recovery_seconds,
                                                  incident.phase_durations())
+            if incident.follow is Follow.AUTOSCALE:
+                self.options.metrics.scaled(incident.fault, incident.recovery_seconds,
+                                            scale_in_seconds(incident, self.drill))
         if self.options.on_incident:
             self.options.on_incident(incident)
         if recovered:
@@ -366,4 +388,4 @@ class DrillRun:
 def _describe(target: FaultTarget) -> str:
     if target.pod:
         return f"pod {target.pod.namespace}/{target.pod.name} on {target.node}"
-    return f"the workload to {target.replicas} replicas"
+    return f"the workload to {target.replicas} replicas" if target.replicas else "the workload"

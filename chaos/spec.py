@@ -36,6 +36,12 @@ _JUNCTOR_MESSAGES = {
 }
 
 
+DEFAULT_LOAD_SECONDS = 30
+DEFAULT_LOAD_CONCURRENCY = 2
+DEFAULT_LOAD_PATH = "/cgi-bin/work"
+"""The sample app's page that burns a few milliseconds of CPU per request."""
+
+
 @dataclass(frozen=True)
 class Target:
     """The workload to attack: kind and name, or (with kind and name None) a label selector."""
@@ -55,6 +61,9 @@ class FaultSpec:
     replicas: int | None
     container: str | None
     node: str | None
+    duration_seconds: int | None = None
+    concurrency: int | None = None
+    path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,8 @@ class Slo:
 
     max_recovery_seconds: float | None
     min_availability: float | None
+    max_scale_out_seconds: float | None = None
+    max_scale_in_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -435,6 +446,9 @@ def _fault(fault: Mapping[str, Any]) -> FaultSpec:
         replicas=fault.get("replicas"),
         container=fault.get("container"),
         node=fault.get("node"),
+        duration_seconds=fault.get("durationSeconds"),
+        concurrency=fault.get("concurrency"),
+        path=fault.get("path"),
     )
 
 
@@ -450,9 +464,12 @@ def _probe(probe: Mapping[str, Any]) -> ProbeSpec:
 
 def _slo(slo: Mapping[str, Any]) -> Slo:
     recovery, availability = slo.get("maxRecoverySeconds"), slo.get("minAvailability")
+    out, back = slo.get("maxScaleOutSeconds"), slo.get("maxScaleInSeconds")
     return Slo(
         max_recovery_seconds=float(recovery) if recovery is not None else None,
         min_availability=float(availability) if availability is not None else None,
+        max_scale_out_seconds=float(out) if out is not None else None,
+        max_scale_in_seconds=float(back) if back is not None else None,
     )
 
 
@@ -466,6 +483,9 @@ def _spec_dict(drill: Drill) -> dict[str, Any]:
             replicas=drill.fault.replicas,
             container=drill.fault.container,
             node=drill.fault.node,
+            durationSeconds=drill.fault.duration_seconds,
+            concurrency=drill.fault.concurrency,
+            path=drill.fault.path,
         ),
         "rounds": drill.rounds,
         "intervalSeconds": drill.interval_seconds,
@@ -475,6 +495,8 @@ def _spec_dict(drill: Drill) -> dict[str, Any]:
         "slo": _without_none(
             maxRecoverySeconds=drill.slo.max_recovery_seconds,
             minAvailability=drill.slo.min_availability,
+            maxScaleOutSeconds=drill.slo.max_scale_out_seconds,
+            maxScaleInSeconds=drill.slo.max_scale_in_seconds,
         ),
     }
     if drill.seed is not None:

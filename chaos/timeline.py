@@ -10,6 +10,7 @@ from itertools import pairwise
 from typing import Any
 
 from chaos.fault_types import Follow, fault_type
+from chaos.spec import DEFAULT_LOAD_SECONDS, Drill
 
 API_RESOLUTION_SECONDS = 1.0
 """API timestamps (creationTimestamp, condition lastTransitionTime) are whole seconds."""
@@ -99,6 +100,8 @@ class Incident:
     @property
     def observed(self) -> bool:
         return self.origin == "observed"
+    peak_replicas: int = 0
+    """For load: the most pods of the workload seen at once."""
 
     @property
     def expected_phases(self) -> tuple[str, ...]:
@@ -130,6 +133,13 @@ class Incident:
     @property
     def recovered(self) -> bool:
         return "injected" in self.phases and "ready" in self.phases
+
+    @property
+    def settled(self) -> bool:
+        """Nothing more to follow: recovered, and for load also scaled back in."""
+        if self.follow is Follow.AUTOSCALE:
+            return self.recovered and "scaled_in" in self.phases
+        return self.recovered
 
     @property
     def recovery_seconds(self) -> float | None:
@@ -197,6 +207,7 @@ class Incident:
             "origin": self.origin,
             "injected_from": self.injected_from,
             "timing_uncertainty_seconds": self.timing_uncertainty_seconds,
+            "peak_replicas": self.peak_replicas,
         }
 
     @classmethod
@@ -219,4 +230,13 @@ class Incident:
             origin=data.get("origin", "injected"),
             injected_from=data.get("injected_from", ""),
             timing_uncertainty_seconds=data.get("timing_uncertainty_seconds"),
+            peak_replicas=int(data.get("peak_replicas", 0)),
         )
+
+
+def scale_in_seconds(incident: Incident, drill: Drill) -> float | None:
+    """For load: from the planned end of the load until scaled_in; None before that."""
+    if "scaled_in" not in incident.phases or "injected" not in incident.phases:
+        return None
+    seconds = drill.fault.duration_seconds or DEFAULT_LOAD_SECONDS
+    return max(0.0, incident.phases["scaled_in"] - incident.phases["injected"] - seconds)

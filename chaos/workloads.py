@@ -19,6 +19,9 @@ from chaos.errors import ClusterError
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
 WORKLOADS = MANIFESTS / "workloads"
+AUTOSCALING = MANIFESTS / "autoscaling"
+"""HorizontalPodAutoscalers, applied only on request: the `scale` fault and most drills set
+replicas by hand, which an autoscaler would fight."""
 FIELD_MANAGER = "chaos-drill"
 
 
@@ -83,14 +86,35 @@ def wait_steady(api: Any, namespace: str, name: str, timeout: float) -> None:
                        f"see 'kubectl -n {namespace} describe deployment {name}'")
 
 
-def deploy(provider: ClusterProvider, progress: Progress, timeout: float = 120.0) -> None:
-    """Loads the images, applies manifests/workloads/ and waits until every Deployment is steady."""
+def set_autoscaling(api: Any, on: bool, progress: Progress) -> None:
+    """Applies manifests/autoscaling/ when ON, else removes what it holds (if there)."""
+    docs = list(documents(AUTOSCALING))
+    if on:
+        apply(api, docs, progress)
+        return
+    autoscaling = client.AutoscalingV2Api(api)
+    for doc in docs:
+        meta = doc["metadata"]
+        try:
+            autoscaling.delete_namespaced_horizontal_pod_autoscaler(meta["name"],
+                                                                     meta["namespace"])
+            progress(f"removed HorizontalPodAutoscaler {meta['namespace']}/{meta['name']}")
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+
+def deploy(provider: ClusterProvider, progress: Progress, timeout: float = 120.0,
+           autoscale: bool = False) -> None:
+    """Loads the images, applies manifests/workloads/ (with its autoscalers if AUTOSCALE, else
+    without any) and waits until every Deployment is steady."""
     api = kube.api_client(provider.kubeconfig())
     archives = images.build_archives(images.archive_dir())
     provider.load_images(archives, progress)
     docs = list(documents())
     try:
         apply(api, docs, progress)
+        set_autoscaling(api, autoscale, progress)
         for doc in docs:
             if doc["kind"] == "Deployment":
                 progress(f"waiting for deployment {doc['metadata']['name']} to be Ready")

@@ -14,6 +14,9 @@ from chaos.cluster.layout import Layout, Node
 
 PAUSE_IMAGE = "chaosdrill.local/pause:1"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
+HPA_SYNC_PERIOD = "5s"
+"""How often the HPA controller acts (default 15s): with metrics every 10s, a load drill's
+scale-out follows within seconds of the metrics showing it."""
 
 
 def write_pki(lay: Layout) -> None:
@@ -42,8 +45,26 @@ def write_pki(lay: Layout) -> None:
                                         ("system:nodes",)))
         requests.append(pki.CertRequest(f"{node.name}-serving", node.name, dns_names=(node.name,),
                                         ip_addresses=(L.NODE_IP,), server=True, client=False))
+    requests.append(pki.CertRequest(
+        "metrics-server", "metrics-server", dns_names=METRICS_SERVER_NAMES, server=True,
+        client=False))
     for request in requests:
         pki.issue(d, request)
+    write_front_proxy_pki(lay)
+
+
+METRICS_SERVER_NAMES = ("metrics-server.kube-system.svc",
+                        "metrics-server.kube-system.svc.cluster.local")
+FRONT_PROXY_CLIENT = "front-proxy-client"
+
+
+def write_front_proxy_pki(lay: Layout) -> None:
+    """A CA of its own for the aggregation layer: kube-apiserver proxies to metrics-server with
+    the front-proxy client cert, and metrics-server trusts the user headers only from it."""
+    d = lay.front_proxy_pki
+    d.mkdir(parents=True, exist_ok=True)
+    pki.make_ca(d)
+    pki.issue(d, pki.CertRequest(FRONT_PROXY_CLIENT, FRONT_PROXY_CLIENT))
 
 
 def write_kubeconfig(path: Path, lay: Layout, cert: str) -> None:
@@ -139,6 +160,8 @@ def kubelet_config(lay: Layout, node: Node) -> dict[str, object]:
         "containerRuntimeEndpoint": f"unix://{node.socket}",
         "podLogsDir": str(node.state / "pod-logs"),
         "resolvConf": "",
+        "clusterDNS": [network.DNS_SERVICE_IP],
+        "clusterDomain": network.CLUSTER_DOMAIN,
         "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%",
                          "imagefs.available": "1%", "nodefs.inodesFree": "1%"},
         "imageGCHighThresholdPercent": 99,
@@ -201,7 +224,22 @@ def apiserver_command(lay: Layout) -> list[str]:
             "--allow-privileged=true",
             "--default-not-ready-toleration-seconds=20",
             "--default-unreachable-toleration-seconds=20",
+            *aggregation_flags(lay),
             "--profiling=false", "--v=1"]
+
+
+def aggregation_flags(lay: Layout) -> list[str]:
+    """The aggregation layer (metrics.k8s.io): who may set user headers, and the client cert
+    kube-apiserver proxies with, straight to the endpoint's pod IP."""
+    fp = lay.front_proxy_pki
+    return [f"--requestheader-client-ca-file={fp / 'ca.crt'}",
+            f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={fp / f'{FRONT_PROXY_CLIENT}.crt'}",
+            f"--proxy-client-key-file={fp / f'{FRONT_PROXY_CLIENT}.key'}",
+            "--enable-aggregator-routing=true"]
 
 
 def _component_auth(lay: Layout, name: str) -> list[str]:
@@ -222,7 +260,8 @@ def controller_manager_command(lay: Layout) -> list[str]:
             f"--cluster-signing-key-file={pk / 'ca.key'}",
             "--use-service-account-credentials=true",
             f"--service-cluster-ip-range={network.SERVICE_CIDR}",
-            "--node-monitor-period=2s", "--node-monitor-grace-period=16s"]
+            "--node-monitor-period=2s", "--node-monitor-grace-period=16s",
+            f"--horizontal-pod-autoscaler-sync-period={HPA_SYNC_PERIOD}"]
 
 
 def scheduler_command(lay: Layout) -> list[str]:

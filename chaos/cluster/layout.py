@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,8 @@ from chaos.cluster import network
 
 KUBERNETES_VERSION = "1.34.4"
 ETCD_VERSION = "3.6.16"
+COREDNS_VERSION = "1.12.1"
+METRICS_SERVER_VERSION = "0.9.0"
 NODE_COUNT = 2
 API_PORT = 6443
 ETCD_PORT = 2379
@@ -37,6 +40,21 @@ def bin_dir() -> Path:
 
 def etcd_binary() -> Path:
     return cache_dir() / f"etcd-v{ETCD_VERSION}" / "bin" / "etcd"
+
+
+def metrics_server_binary() -> Path:
+    return cache_dir() / f"metrics-server-v{METRICS_SERVER_VERSION}" / "bin" / "metrics-server"
+
+
+def coredns_binary() -> Path:
+    """The CoreDNS build of cluster/kind/coredns, in a folder named by its inputs (as lib.sh's
+    coredns_key names it)."""
+    source = Path(__file__).resolve().parents[2] / "cluster" / "kind" / "coredns"
+    digest = hashlib.sha256()
+    for name in ("go.mod", "go.sum", "main.go"):
+        digest.update((source / name).read_bytes())
+    key = digest.hexdigest()[:12]
+    return cache_dir() / f"coredns-v{COREDNS_VERSION}-{key}" / "bin" / "coredns"
 
 
 @dataclass(frozen=True)
@@ -84,6 +102,10 @@ class Layout:
     @property
     def pki(self) -> Path:
         return self.state / "pki"
+
+    @property
+    def front_proxy_pki(self) -> Path:
+        return self.pki / "front-proxy"
 
     @property
     def logs(self) -> Path:

@@ -10,12 +10,13 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from kubernetes import client
 
 from chaos import images, kube
-from chaos.cluster import configs, mounts, network, processes, runtime
+from chaos.cluster import addons, configs, mounts, network, processes, runtime
 from chaos.cluster import layout as L
 from chaos.cluster.base import ClusterStatus, ComponentStatus, Progress
 from chaos.cluster.layout import Layout, Node
@@ -67,30 +68,44 @@ class LocalCluster:
         progress("writing certificates and configs")
         configs.write_all(lay)
         archives = images.build_archives(images.archive_dir())
+        archives += addons.build_archives(images.archive_dir())
         network.set_up(lay.state)
         self._start("etcd", configs.etcd_command(lay), "etcd")
+        for node in lay.nodes:
+            self._start_runtime(node, progress)
         self._wait("etcd healthy", lambda: _http_ok(f"http://{L.LOOPBACK}:{L.ETCD_PORT}/health"),
                    progress)
         self._start("kube-apiserver", configs.apiserver_command(lay), "control-plane")
-        self._wait("kube-apiserver ready", lambda: self._api_ok("/readyz"), progress)
-        self._start("kube-controller-manager", configs.controller_manager_command(lay),
-                    "control-plane")
-        self._start("kube-scheduler", configs.scheduler_command(lay), "control-plane")
+        # the images go into the nodes while the control plane starts
+        with ThreadPoolExecutor(max_workers=len(lay.nodes)) as pool:
+            imports = [pool.submit(_import_all, node, archives) for node in lay.nodes]
+            self._wait("kube-apiserver ready", lambda: self._api_ok("/readyz"), progress)
+            self._start("kube-controller-manager", configs.controller_manager_command(lay),
+                        "control-plane")
+            self._start("kube-scheduler", configs.scheduler_command(lay), "control-plane")
+            progress("installing add-ons: CoreDNS (kube-dns), metrics-server")
+            with kube.api_client(lay.kubeconfig) as api:
+                addons.install(api, lay.pki)
+            for done in imports:
+                done.result()
         for node in lay.nodes:
-            self._start_node(node, archives, progress)
+            self._start_kubelet(node)
         self._start("kube-proxy", configs.kube_proxy_command(lay), "kube-proxy")
-        self._wait("nodes Ready", self._nodes_ready, progress)
-        self._wait("kube-proxy rules", _proxy_synced, progress)
+        with kube.api_client(lay.kubeconfig) as api:
+            self._wait("nodes Ready", self._nodes_ready, progress)
+            self._wait("kube-proxy rules", _proxy_synced, progress)
+            self._wait("add-ons ready", lambda: not addons.not_ready(api), progress,
+                       lambda: "; ".join(addons.not_ready(api)) + " not ready")
         progress(f"local cluster up in {time.monotonic() - began:.1f}s: "
                  f"export KUBECONFIG={lay.kubeconfig}")
 
-    def _start_node(self, node: Node, archives: Sequence[Path], progress: Progress) -> None:
+    def _start_runtime(self, node: Node, progress: Progress) -> None:
         node.run.mkdir(parents=True, exist_ok=True)
         self._start(f"containerd {node.name}", configs.containerd_command(node),
                     f"{node.name}/runtime")
         self._wait(f"containerd {node.name}", node.socket.exists, progress)
-        for archive in archives:
-            runtime.import_image(node.socket, archive)
+
+    def _start_kubelet(self, node: Node) -> None:
         processes.make_cgroup(node.pod_cgroup)
         self._start(f"kubelet {node.name}", configs.kubelet_command(node), f"{node.name}/kubelet")
 
@@ -98,7 +113,8 @@ class LocalCluster:
         """Starts again the runtime and kubelet of a node stopped by stop_node."""
         node = self._node(name)
         self.started = processes.load(self.lay.processes)
-        self._start_node(node, [], progress)
+        self._start_runtime(node, progress)
+        self._start_kubelet(node)
 
     def stop_node(self, name: str) -> None:
         """Stops a node's kubelet and containerd and kills its pods, as if the machine died."""
@@ -138,7 +154,8 @@ class LocalCluster:
         self.started.append(processes.start(name, command, log, cgroup))
         processes.save(self.lay.processes, self.started)
 
-    def _wait(self, what: str, ready: Callable[[], bool], progress: Progress) -> None:
+    def _wait(self, what: str, ready: Callable[[], bool], progress: Progress,
+              why: Callable[[], str] | None = None) -> None:
         progress(f"waiting for {what}")
         deadline = time.monotonic() + UP_TIMEOUT
         while time.monotonic() < deadline:
@@ -147,7 +164,8 @@ class LocalCluster:
             if ready():
                 return
             time.sleep(0.2)
-        raise ClusterError(f"timed out after {UP_TIMEOUT:.0f}s waiting for {what}: "
+        detail = f" ({why()})" if why else ""
+        raise ClusterError(f"timed out after {UP_TIMEOUT:.0f}s waiting for {what}{detail}: "
                            f"see the logs in {self.lay.logs}")
 
     def _api_ok(self, path: str) -> bool:
@@ -244,6 +262,11 @@ class LocalCluster:
         runtime.kill_container(self._node(node).socket, container_id)
 
 
+def _import_all(node: Node, archives: Sequence[Path]) -> None:
+    for archive in archives:
+        runtime.import_image(node.socket, archive)
+
+
 def _proxy_synced() -> bool:
     return _http_ok(f"http://{L.LOOPBACK}:{L.PROXY_HEALTHZ_PORT}/healthz")
 
@@ -278,6 +301,10 @@ def preflight_tools() -> None:
         if not (L.bin_dir() / component).exists():
             raise SetupError(f"Kubernetes v{L.KUBERNETES_VERSION} is not built ({component} "
                              f"missing in {L.bin_dir()}): run 'make setup'")
+    for image in addons.addon_images():
+        if not image.binary.exists():
+            raise SetupError(f"{image.name} is not built ({image.binary} missing): run "
+                             "'make setup'")
 
 
 def preflight_no_kind() -> None:

@@ -12,6 +12,9 @@ POD_CIDR = "10.244.0.0/16"
 GATEWAY = "10.244.0.1"
 SERVICE_CIDR = "10.96.0.0/12"
 API_SERVICE_IP = "10.96.0.1"
+DNS_SERVICE_IP = "10.96.0.10"
+"""kube-dns, the ClusterIP every kubelet gives its pods as their nameserver."""
+CLUSTER_DOMAIN = "cluster.local"
 GUARD_CHAIN = "CHAOSDRILL-GUARD"
 SYSCTLS = {
     "net/ipv4/ip_forward": "1",

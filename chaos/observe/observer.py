@@ -26,7 +26,7 @@ from chaos.observe.disruptions import (
 )
 from chaos.observe.listener import ObserverListener
 from chaos.observe.prober import Prober, ProbeWindow
-from chaos.observe.tracker import Tracker, restart_count
+from chaos.observe.tracker import Tracker, hpa_utilization, restart_count
 from chaos.observe.watch import ResourceWatch
 from chaos.results.journal import Journal
 from chaos.timeline import Incident
@@ -38,7 +38,8 @@ class Observer:
     """Starts every watch, keeps the tracker current, and tells waiters when phases land."""
 
     def __init__(self, api: Any, workload: Workload, journal: Journal,
-                 metrics: DrillMetrics | None, record_others: bool = False) -> None:
+                 metrics: DrillMetrics | None, record_others: bool = False,
+                 autoscaler: str | None = None) -> None:
         self.api, self.workload, self.journal, self.metrics = api, workload, journal, metrics
         self.record_others = record_others
         self.observed: dict[str, Incident] = {}
@@ -54,6 +55,7 @@ class Observer:
         self.workload_status: dict[str, int] = {}
         self.listeners: list[ObserverListener] = []
         self._restarts: dict[str, int] = {}
+        self.autoscaler_status: dict[str, int] = {}
         core = client.CoreV1Api(api)
         ns = workload.namespace
         self.watches = [
@@ -67,6 +69,10 @@ class Observer:
             self.watches.append(ResourceWatch(
                 "workload", apps_call(api, "list", workload.kind), self._workload_event, ns,
                 field_selector=f"metadata.name={workload.name}"))
+        if autoscaler:
+            hpas = client.AutoscalingV2Api(api).list_namespaced_horizontal_pod_autoscaler
+            self.watches.append(ResourceWatch("autoscaler", hpas, self._autoscaler_event, ns,
+                                              field_selector=f"metadata.name={autoscaler}"))
 
     def start(self) -> None:
         """Starts every watch and returns once each has listed; an access denial (401, 403)
@@ -173,6 +179,22 @@ class Observer:
                     self.metrics.replicas(now["ready"], now["desired"])
                 for listener in self.listeners:
                     listener.workload_changed(now["ready"], now["desired"])
+            self.changed.notify_all()
+
+    def _autoscaler_event(self, kind: str, hpa: dict[str, Any], arrived: float) -> None:
+        status = hpa.get("status", {})
+        utilization, target = hpa_utilization(hpa)
+        now = {"desired": int(status.get("desiredReplicas") or 0),
+               "current": int(status.get("currentReplicas") or 0),
+               "utilization": -1 if utilization is None else int(utilization),
+               "target": -1 if target is None else int(target)}
+        with self.changed:
+            self.tracker.autoscaler_event(kind, hpa, arrived)
+            if kind not in ("SYNCED", "DELETED") and now != self.autoscaler_status:
+                self.autoscaler_status = now
+                self.journal.write("autoscaler", mono=arrived, **now)
+                if self.metrics:
+                    self.metrics.autoscaler(now["desired"], now["current"])
             self.changed.notify_all()
 
     def _k8s_event(self, kind: str, event: dict[str, Any], arrived: float) -> None:

@@ -66,6 +66,8 @@ class Tracker:
     open: list[_Open] = field(default_factory=list)
     known: set[str] = field(default_factory=set)
     events: int = 0
+    autoscaler: dict[str, Any] = field(default_factory=dict)
+    """The workload's HorizontalPodAutoscaler as last seen (load drills only)."""
 
     # -- incidents ------------------------------------------------------------------------
 
@@ -76,6 +78,8 @@ class Tracker:
             self.follow_restart(incident, container)
         elif how is Follow.SCALE:
             self.follow_scale(incident, replicas)
+        elif how is Follow.AUTOSCALE:
+            self.follow_autoscale(incident)
         else:
             self.follow_replacement(incident)
 
@@ -95,6 +99,21 @@ class Tracker:
         item = _Open(incident, Follow.SCALE, scale_to=replicas, scale_from=current)
         self.open.append(item)
         self._advance_scale(item, incident.phases.get("injected", 0.0))
+
+    def follow_autoscale(self, incident: Incident) -> None:
+        """The HPA raises desiredReplicas above the pods there now; phases track the new pods
+        until all are Ready, then the way back to as many pods as at injection."""
+        current = frozenset(uid for uid, pod in self.pods.items() if not _deleting(pod))
+        self.open.append(_Open(incident, Follow.AUTOSCALE, scale_to=len(current),
+                               scale_from=current))
+
+    def autoscaler_event(self, kind: str, hpa: dict[str, Any], arrived: float) -> None:
+        if kind in ("SYNCED", "DELETED"):
+            return
+        self.autoscaler = hpa
+        for item in list(self.open):
+            if item.follow is Follow.AUTOSCALE:
+                self._advance_autoscale(item, arrived)
 
     def close(self, incident: Incident) -> None:
         self.open = [o for o in self.open if o.incident is not incident]
@@ -147,6 +166,8 @@ class Tracker:
                 self._advance_restart(item, pod, at)
         elif item.follow is Follow.SCALE:
             self._advance_scale(item, at)
+        elif item.follow is Follow.AUTOSCALE:
+            self._advance_autoscale(item, at)
         else:
             self._advance_replacement(item, kind, uid, pod, at)
 
@@ -220,6 +241,41 @@ class Tracker:
             if phase == "ready" and not all(_condition(p, "Ready") for p in live.values()):
                 return
             self._mark(item, phase, at, None)
+
+
+    def _advance_autoscale(self, item: _Open, at: float) -> None:
+        incident, baseline = item.incident, item.scale_to
+        live = {uid: pod for uid, pod in self.pods.items() if not _deleting(pod)}
+        incident.peak_replicas = max(incident.peak_replicas, len(live))
+        utilization, target = hpa_utilization(self.autoscaler)
+        desired = int(self.autoscaler.get("status", {}).get("desiredReplicas") or 0)
+        if utilization is not None and target is not None and utilization > target:
+            self._mark(item, "utilization_above_target", at, None)
+        if desired > baseline and "utilization_above_target" in incident.phases:
+            stamp = _time(self.autoscaler.get("status", {}).get("lastScaleTime"))
+            self._mark(item, "scale_decided", at, stamp)
+        if "scale_decided" not in incident.phases:
+            return
+        new = [pod for uid, pod in live.items() if uid not in item.scale_from]
+        if len(live) >= desired > baseline and new:
+            created = [_time(p["metadata"].get("creationTimestamp")) for p in new]
+            self._mark(item, "replicas_created", at, max((c for c in created if c), default=None))
+        all_ready = all(_condition(p, "Ready") for p in live.values())
+        if "replicas_created" in incident.phases and all_ready and len(live) == desired > baseline:
+            self._mark(item, "ready", at, None)
+        if "ready" in incident.phases and all_ready and len(live) == desired == baseline:
+            self._mark(item, "scaled_in", at, None)
+
+
+def hpa_utilization(hpa: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """(current, target) average CPU utilization in percent from an autoscaling/v2 HPA."""
+    target = next((m["resource"]["target"].get("averageUtilization")
+                   for m in hpa.get("spec", {}).get("metrics") or []
+                   if m.get("type") == "Resource" and m["resource"].get("name") == "cpu"), None)
+    current = next((m["resource"]["current"].get("averageUtilization")
+                    for m in hpa.get("status", {}).get("currentMetrics") or []
+                    if m.get("type") == "Resource" and m["resource"].get("name") == "cpu"), None)
+    return current, target
 
 
 def _deleting(pod: Mapping[str, Any]) -> bool:

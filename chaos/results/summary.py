@@ -17,7 +17,7 @@ Journal events (every record also has `event`, `ts` wall clock ISO and `mono` se
     k8s_event        reason; object: "Pod/NAME"; message; count.  mono is its arrival; those
                      about an incident's pods between its injection and Ready join it.
     incident_closed  incident; recovered: bool; reason: str (optional);
-                     restart_count: int (optional)
+                     restart_count: int (optional); peak_replicas: int (load only)
     probe_window     seconds: window length; requests; failures: in this window;
                      longest_outage_seconds: the prober's running maximum since it started,
                      counting an outage still in progress up to now
@@ -39,9 +39,10 @@ from typing import Any
 
 from chaos.causes import IncidentEvent, causes_of
 from chaos.errors import ChaosDrillError
+from chaos.fault_types import Follow
 from chaos.results.journal import JournalRecord
-from chaos.spec import Slo, drill_from_object
-from chaos.timeline import API_RESOLUTION_SECONDS, Incident
+from chaos.spec import Drill, Slo, drill_from_object
+from chaos.timeline import API_RESOLUTION_SECONDS, Incident, scale_in_seconds
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,10 @@ class IncidentResult:
     """Kubernetes events about its pods from injection to Ready: at (s), reason, pod, message."""
     causes: tuple[str, ...] = ()
     """Why a phase was slow, one sentence each (chaos.causes)."""
+    scale_in_seconds: float | None = None
+    """load only: from the planned end of the load until back to the replicas it began with."""
+    peak_replicas: int | None = None
+    """load only: the most pods of the workload seen at once."""
 
 
 @dataclass(frozen=True)
@@ -149,13 +154,14 @@ class _Run:
     fault: str
     slo: Slo | None
     watch: bool = False
+    drill: Drill | None = None
 
 
 def _run_of(start: JournalRecord) -> _Run:
     if start.event == "watch_started":
         return _Run("watch", start.get("namespace", ""), "observed", None, watch=True)
     drill = drill_from_object(start.get("drill", {}))
-    return _Run(drill.name, drill.namespace, drill.fault.type, drill.slo)
+    return _Run(drill.name, drill.namespace, drill.fault.type, drill.slo, drill=drill)
 
 
 def build_summary(records: Sequence[JournalRecord]) -> Summary:
@@ -165,7 +171,7 @@ def build_summary(records: Sequence[JournalRecord]) -> Summary:
         raise ChaosDrillError("journal has no drill_started record: is it a chaos-drill journal?")
     run = _run_of(start)
     finish = next((r for r in records if r.event == "drill_finished"), None)
-    incidents = tuple(_incident_result(t) for t in _track_incidents(records).values())
+    incidents = tuple(_incident_result(t, run.drill) for t in _track_incidents(records).values())
     recovery = _recovery_stats(incidents)
     availability = _availability(records)
     dry_run = bool(start.get("dry_run", False))
@@ -210,6 +216,7 @@ def _track_incidents(records: Sequence[JournalRecord]) -> dict[str, _Tracked]:
                 entry.pods.add(record.get("pod"))
         elif record.event == "incident_closed":
             entry.closed, entry.reason = True, record.get("reason")
+            entry.incident.peak_replicas = int(record.get("peak_replicas") or 0)
             entry.recovered = bool(record.get("recovered", False))
             entry.ended = record.mono
     _add_events(tracked.values(), [r for r in records if r.event == "k8s_event"],
@@ -258,8 +265,9 @@ def _api_time(record: JournalRecord) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _incident_result(entry: _Tracked) -> IncidentResult:
+def _incident_result(entry: _Tracked, drill: Drill | None) -> IncidentResult:
     incident = entry.incident
+    autoscaled = incident.follow is Follow.AUTOSCALE and drill is not None
     check = incident.api_cross_check()
     recovered = entry.closed and entry.recovered
     offsets = incident.offsets()
@@ -289,6 +297,9 @@ def _incident_result(entry: _Tracked) -> IncidentResult:
         events=tuple({"at": e.at, "reason": e.reason, "pod": e.pod, "message": e.message,
                       "count": e.count} for e in entry.events),
         causes=tuple(cause.text for cause in causes),
+        scale_in_seconds=_milliseconds(scale_in_seconds(incident, drill))
+        if autoscaled and drill is not None else None,
+        peak_replicas=incident.peak_replicas if autoscaled else None,
     )
 
 
@@ -342,7 +353,26 @@ def _slo_checks(
         checks.append(_recovery_check(run.slo.max_recovery_seconds, incidents, recovery))
     if run.slo.min_availability is not None:
         checks.append(_availability_check(run.slo.min_availability, availability))
+    if run.slo.max_scale_out_seconds is not None:
+        checks.append(_scale_check("max_scale_out_seconds", run.slo.max_scale_out_seconds,
+                                   {i.id: i.recovery_seconds for i in incidents}))
+    if run.slo.max_scale_in_seconds is not None:
+        checks.append(_scale_check("max_scale_in_seconds", run.slo.max_scale_in_seconds,
+                                   {i.id: i.scale_in_seconds for i in incidents}))
     return tuple(checks)
+
+
+def _scale_check(name: str, limit: float, seconds: Mapping[str, float | None]) -> SloCheck:
+    """Scale-out (ready - injected) or scale-in (scaled_in - end of load) of every incident."""
+    if not seconds:
+        return SloCheck(name, False, f"no incident to measure; need <= {limit} s")
+    missing = [key for key, value in seconds.items() if value is None]
+    if missing:
+        return SloCheck(name, False, f"{len(missing)} incidents never got there (first "
+                        f"{missing[0]}); need all <= {limit} s")
+    slowest = max(seconds, key=lambda key: seconds[key] or 0.0)
+    worst = seconds[slowest] or 0.0
+    return SloCheck(name, worst <= limit, f"slowest {worst:.3f} s ({slowest}), need <= {limit} s")
 
 
 def _completed_check(finish: JournalRecord | None, watch: bool = False) -> SloCheck:

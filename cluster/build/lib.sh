@@ -1,6 +1,7 @@
 # Shared by cluster/build/build.sh and cluster/kind/build.sh (sourced, not run): the cache root,
 # the pinned versions in a go.mod, and a Go build into the cache that runs once per machine.
 cache=${CHAOS_DRILL_CACHE:-$HOME/.cache/chaos-drill}
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 pinned() {  # pinned MODFILE MODULE -> version without the leading v
   awk -v m="$2" '$1 == "require" {$1 = ""; $0 = $0} $1 == m {sub("^v", "", $2); print $2}' "$1"
@@ -35,4 +36,14 @@ kubernetes_stamp() {  # kubernetes_stamp VERSION -> the -X flags `kubectl versio
     stamp+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
   done
   echo "$stamp"
+}
+
+coredns_key() {  # coredns_key -> 12 hex digits naming the CoreDNS build by its inputs
+  cat "$repo_root"/cluster/kind/coredns/{go.mod,go.sum,main.go} | sha256sum | cut -c1-12
+}
+
+build_coredns() {  # CoreDNS for the local cluster's kube-dns and the kind node image, one build
+  local dir="$repo_root/cluster/kind/coredns"
+  build coredns "$(pinned "$dir/go.mod" github.com/coredns/coredns)-$(coredns_key)" "$dir" "" \
+    chaosdrill.dev/cluster/kind/coredns
 }

@@ -18,7 +18,7 @@ k8s=$(pinned "$repo/cluster/build/go.mod" k8s.io/kubernetes)
 etcd=$(pinned "$repo/cluster/build/etcd/go.mod" go.etcd.io/etcd/server/v3)
 coredns=$(pinned "$here/coredns/go.mod" github.com/coredns/coredns)
 PYTHON=${PYTHON:-$repo/.venv/bin/python}
-coredns_key=$(cat "$here/coredns/go.mod" "$here/coredns/go.sum" "$here/coredns/main.go" | sha256sum | cut -c1-12)
+coredns_key=$(coredns_key)
 
 module_dir() {  # module_dir MODULE@VERSION -> its directory in the Go module cache
   (cd / && GOFLAGS=-mod=mod go mod download -json "$1" | awk -F'"' '$2 == "Dir" {print $4}')
@@ -75,7 +75,7 @@ step_tools() {
   go_install crictl "$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl
   build kubernetes-tools "$k8s" "$repo/cluster/build" "$(kubernetes_stamp "$k8s")" \
     k8s.io/kubernetes/cmd/kubeadm k8s.io/kubernetes/cmd/kubectl
-  build coredns "$coredns-$coredns_key" "$here/coredns" "" chaosdrill.dev/cluster/kind/coredns
+  build_coredns
   build_pause
 }
 

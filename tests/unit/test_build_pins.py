@@ -82,3 +82,13 @@ def test_unpublished_requirements_are_all_replaced() -> None:
     text = (BUILD / "go.mod").read_text()
     placeholders = set(re.findall(r"^\s*(k8s\.io/[\w.-]+) v0\.0\.0\s", text, re.MULTILINE))
     assert placeholders <= set(replacements(text))
+
+
+def test_metrics_server_version_matches_its_build_module() -> None:
+    gomod = BUILD / "metrics-server" / "go.mod"
+    assert required(gomod, "sigs.k8s.io/metrics-server") == layout.METRICS_SERVER_VERSION
+
+
+def test_coredns_version_matches_its_build_module() -> None:
+    gomod = BUILD.parent / "kind" / "coredns" / "go.mod"
+    assert required(gomod, "github.com/coredns/coredns") == layout.COREDNS_VERSION

@@ -216,3 +216,18 @@ def test_a_watch_has_phase_series_for_every_fault_it_can_observe() -> None:
     metrics.incident_closed("node_stop", None, {"node_not_ready": 30.0})
     assert _value(registry, "chaosdrill_incidents_total", fault="node_stop",
                   result="unrecovered") == 1
+
+
+def test_load_drills_record_scale_times_and_the_autoscalers_replicas(
+        registry: CollectorRegistry) -> None:
+    metrics = DrillMetrics(registry, "demo", "web", ("pod_delete", "load"), clock=lambda: 1.0)
+    assert _value(registry, "chaosdrill_scale_out_seconds_count", fault="load") == 0
+    assert _value(registry, "chaosdrill_scale_out_seconds_count", fault="pod_delete") is None
+    metrics.scaled("load", 24.5, None)
+    metrics.scaled("load", 30.0, 41.0)
+    metrics.autoscaler(desired=6, current=4)
+    assert _value(registry, "chaosdrill_scale_out_seconds_count", fault="load") == 2
+    assert _value(registry, "chaosdrill_scale_in_seconds_sum", fault="load") == 41.0
+    assert _value(registry, "chaosdrill_scale_in_seconds_bucket", fault="load", le="45.0") == 1
+    assert _value(registry, "chaosdrill_hpa_desired_replicas") == 6
+    assert _value(registry, "chaosdrill_hpa_current_replicas") == 4

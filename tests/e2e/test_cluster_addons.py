@@ -1,0 +1,62 @@
+"""The local cluster's add-ons on the real cluster: a pod resolves Services by name through
+kube-dns, and pod metrics come through the aggregated metrics API (as `kubectl top` reads them)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.stream import stream
+
+from chaos import kube
+from chaos.cluster import addons, network
+
+pytestmark = pytest.mark.e2e
+NAME = "web.demo.svc.cluster.local"
+
+
+def run_in(api: Any, pod: str, *command: str) -> str:
+    return str(stream(client.CoreV1Api(api).connect_get_namespaced_pod_exec, pod, "demo",
+                      command=["/bin/busybox", *command], stderr=True, stdin=False, stdout=True,
+                      tty=False, _request_timeout=30))
+
+
+def test_addons_are_ready_when_up_returns(api: Any) -> None:
+    assert addons.not_ready(api) == []
+
+
+def test_a_pod_resolves_a_service_by_name(web: Any) -> None:
+    core = client.CoreV1Api(web)
+    pod = core.list_namespaced_pod("demo", label_selector="app=web").items[0].metadata.name
+    service_ip = core.read_namespaced_service("web", "demo").spec.cluster_ip
+    resolv = run_in(web, pod, "cat", "/etc/resolv.conf")
+    assert f"nameserver {network.DNS_SERVICE_IP}" in resolv
+    assert "search demo.svc.cluster.local svc.cluster.local cluster.local" in resolv
+    answer = run_in(web, pod, "nslookup", NAME)
+    assert service_ip in answer, answer
+    # no -T: busybox wget's timeout option crashes the static build (SIGSEGV)
+    page = run_in(web, pod, "wget", "-q", "-O", "-", "http://web/")
+    assert "chaos-drill web" in page
+
+
+def test_pod_metrics_come_through_the_metrics_api(web: Any) -> None:
+    pods = {p.metadata.name for p in client.CoreV1Api(web).list_namespaced_pod(
+        "demo", label_selector="app=web").items}
+    metrics = client.CustomObjectsApi(web)
+    deadline = time.monotonic() + 90
+    seen: set[str] = set()
+    items: list[dict[str, Any]] = []
+    while not pods <= seen:
+        assert time.monotonic() < deadline, f"PodMetrics only for {sorted(seen)} of {sorted(pods)}"
+        time.sleep(1)
+        items = metrics.list_namespaced_custom_object("metrics.k8s.io", "v1beta1", "demo",
+                                                      "pods")["items"]
+        seen = {item["metadata"]["name"] for item in items}
+    for item in items:
+        if item["metadata"]["name"] in pods:
+            usage = item["containers"][0]["usage"]
+            assert usage["cpu"] and usage["memory"].endswith("Ki")
+    nodes = metrics.list_cluster_custom_object("metrics.k8s.io", "v1beta1", "nodes")["items"]
+    assert sorted(n["metadata"]["name"] for n in nodes) == kube.node_names(web)
