@@ -1,18 +1,24 @@
 """The kopf operator: runs a ChaosDrill object applied to the cluster with the same runner as
 `chaos-drill run`, and writes progress and results to the object's status. Handlers are thin
-and registered in an explicit registry; deleting the object stops the drill and restores."""
+and registered in an explicit registry; deleting the object stops the drill and restores. It
+runs on a host with a kubeconfig, or in its own pod (chaos.cluster.incluster) with the metrics
+of every drill it runs in one registry."""
 
 from __future__ import annotations
 
 import os
+import random
 import threading
 from pathlib import Path
 from typing import Any
 
 import kopf
 from kubernetes import client
+from prometheus_client import CollectorRegistry
 
-from chaos import kube
+from chaos import kube, metrics
+from chaos.cluster.base import ClusterProvider
+from chaos.cluster.incluster import InClusterProvider, running_in_cluster
 from chaos.cluster.kubeconfig import KubeconfigCluster
 from chaos.errors import ChaosDrillError
 from chaos.results import fresh_out_dir
@@ -24,12 +30,20 @@ from chaos.timeline import Incident
 GROUP, VERSION, PLURAL = "chaosdrill.dev", "v1alpha1", "chaosdrills"
 FINISHED = ("Passed", "Failed")
 registry = kopf.OperatorRegistry()
+METRICS = CollectorRegistry()
+"""Every drill's metrics, served by `chaos-drill operator --metrics-port`."""
+
+
+def provider() -> ClusterProvider:
+    """The pod's own cluster when in one, else $KUBECONFIG's."""
+    return InClusterProvider() if running_in_cluster() else KubeconfigCluster()
 
 
 @kopf.on.login(registry=registry)
 def login(**_: Any) -> kopf.ConnectionInfo:
-    """Credentials from $KUBECONFIG as read now (kopf's own handler reads it at import time)."""
-    config = kube.api_client(KubeconfigCluster().kubeconfig()).configuration
+    """Credentials from the pod's ServiceAccount or $KUBECONFIG as read now (kopf's own
+    handlers read it at import time, or name the API server by a DNS name)."""
+    config = kube.api_client(provider().kubeconfig()).configuration
     scheme, _space, token = ((config.api_key or {}).get("authorization") or "").partition(" ")
     return kopf.ConnectionInfo(
         server=config.host, ca_path=config.ssl_ca_cert, insecure=not config.verify_ssl,
@@ -67,8 +81,8 @@ def run_drill(body: kopf.Body, name: str, namespace: str | None, uid: str,
     """One drill per object, once: a finished object (Passed/Failed) is left alone."""
     if (body.get("status") or {}).get("phase") in FINISHED or namespace is None:
         return
-    provider = KubeconfigCluster()
-    api = kube.api_client(provider.kubeconfig())
+    cluster = provider()
+    api = kube.api_client(cluster.kubeconfig())
     out = fresh_out_dir(results_root() / f"{namespace}-{name}-{uid[:8]}")  # restarted: -2
     counts = {"incidents": 0, "recovered": 0}
 
@@ -87,10 +101,27 @@ def run_drill(body: kopf.Body, name: str, namespace: str | None, uid: str,
     patch_status(api, namespace, name, {"phase": "Running", "resultsDir": str(out), **counts})
     try:
         drill = drill_from_object(body)
-        summary = DrillRun(drill, provider, options, logger.info).run()
+        options.metrics = metrics.for_drill(METRICS, drill)
+        summary = DrillRun(drill, cluster, options, logger.info).run()
     except (ChaosDrillError, *kube.USER_ERRORS) as error:  # a Failed status, never a retry loop
         patch_status(api, namespace, name, {"phase": "Failed", "passed": False,
                                             "message": kube.explain(error)})
         return
     if not stopped:
         patch_status(api, namespace, name, final_status(summary, out))
+
+
+def run(namespaces: list[str], metrics_port: int | None = None, metrics_host: str = "127.0.0.1",
+        peering: str | None = None, health_port: int | None = None) -> None:
+    """Runs the operator until it is stopped. With PEERING, operators of that ClusterKopfPeering
+    take turns: a random priority per process, so exactly one is active and the others wait."""
+    server = metrics.serve(METRICS, metrics_port, metrics_host) if metrics_port else None
+    try:
+        kopf.run(registry=registry, namespaces=namespaces, clusterwide=not namespaces,
+                 standalone=peering is None, peering_name=peering,
+                 priority=random.randint(1, 1_000_000),
+                 liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz"
+                 if health_port else None)
+    finally:
+        if server:
+            server.close()
