@@ -23,7 +23,7 @@ NAMESPACE = "chaos-drill"
 NAME = "chaos-drill-operator"
 PART_OF = "app.kubernetes.io/part-of=chaos-drill-operator"
 APPLY_ORDER = ("CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole",
-               "ClusterRoleBinding", "RoleBinding", "ClusterKopfPeering", "Service",
+               "ClusterRoleBinding", "Role", "RoleBinding", "ClusterKopfPeering", "Service",
                "Deployment")
 KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
 
@@ -33,7 +33,7 @@ def operator_documents(reference: str, targets: list[str]) -> list[dict[str, Any
     in APPLY_ORDER, so the account and its rights exist before the pods start."""
     docs: list[dict[str, Any]] = []
     for doc in workloads.documents(OPERATOR):
-        if doc["kind"] == "RoleBinding":
+        if doc["kind"] == "RoleBinding" and doc["metadata"]["namespace"] != NAMESPACE:
             for namespace in targets:
                 binding = copy.deepcopy(doc)
                 binding["metadata"]["namespace"] = namespace
@@ -49,6 +49,9 @@ def operator_documents(reference: str, targets: list[str]) -> list[dict[str, Any
 def install(provider: ClusterProvider, progress: Progress, targets: list[str],
             timeout: float = 120.0) -> None:
     began = time.monotonic()
+    if "kube-system" in targets:
+        raise SetupError("--target-namespace kube-system is refused: drills never touch "
+                         "kube-system")
     api = kube.api_client(provider.kubeconfig())
     check_targets(api, targets)
     archive, reference = operator_image.build(progress)
@@ -69,11 +72,8 @@ def install(provider: ClusterProvider, progress: Progress, targets: list[str],
 
 
 def check_targets(api: Any, targets: list[str]) -> None:
-    """Every target namespace exists and is not kube-system; nothing is applied otherwise."""
+    """Every target namespace exists; nothing is applied otherwise."""
     for namespace in targets:
-        if namespace == "kube-system":
-            raise SetupError("--target-namespace kube-system is refused: drills never touch "
-                             "kube-system")
         try:
             client.CoreV1Api(api).read_namespace(namespace)
         except ApiException as error:

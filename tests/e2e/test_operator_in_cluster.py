@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from chaos import operator, operator_install
 from chaos.cluster.layout import KUBERNETES_VERSION, cache_dir
 from chaos.cluster.local import LocalCluster
+from chaos.restore import ANNOTATION
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).parents[2]
@@ -145,19 +147,32 @@ def test_applied_drill_passes_with_incidents_and_metrics(installed: Any,
     assert result.returncode == 0, result.stderr
     try:
         status = wait_finished(api, "web-pod-kill", 240)
-        url = f"http://{service.spec.cluster_ip}:9464/metrics"
-        scraped = [urllib.request.urlopen(url, timeout=10).read().decode() for _ in range(4)]
     finally:
         client.CustomObjectsApi(api).delete_namespaced_custom_object(
             operator.GROUP, operator.VERSION, "demo", operator.PLURAL, "web-pod-kill")
     assert status["phase"] == "Passed", status
     assert status["incidents"] == 5 and status["recovered"] == 5
-    # the active replica's metrics count the drill's faults (the standby's are at 0)
-    injected = [line for text in scraped for line in text.splitlines()
-                if line.startswith("chaosdrill_faults_injected_total")
-                and 'fault="pod_delete"' in line]
-    assert any(line.endswith(" 5.0") for line in injected), injected
+    assert status["attempts"] == 1 and status["journal"]["configMap"].startswith("chaos-drill/")
+    # each replica's metrics, by pod as the in-cluster Prometheus scrapes them: the active one
+    # injected the 5 faults, the standby none (peering ran the drill once)
+    endpoints = client.CoreV1Api(api).read_namespaced_endpoints("chaos-drill-operator-pods",
+                                                                "chaos-drill")
+    addresses = [a.ip for subset in endpoints.subsets for a in subset.addresses]
+    counts = sorted(injected_pod_deletes(f"http://{ip}:9464/metrics") for ip in addresses)
+    assert counts == [0.0, 5.0], counts
+    service = client.CoreV1Api(api).read_namespaced_service("chaos-drill-operator",
+                                                            "chaos-drill")
+    scraped = urllib.request.urlopen(f"http://{service.spec.cluster_ip}:9464/metrics",
+                                     timeout=10).read().decode()
+    assert "chaosdrill_build_info" in scraped
     assert_no_denials_logged(api)
+
+
+def injected_pod_deletes(url: str) -> float:
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("chaosdrill_faults_injected_total")
+               and 'fault="pod_delete"' in line)
 
 
 def assert_no_denials_logged(api: Any) -> None:
@@ -166,3 +181,61 @@ def assert_no_denials_logged(api: Any) -> None:
     for pod in core.list_namespaced_pod("chaos-drill").items:
         log = core.read_namespaced_pod_log(pod.metadata.name, "chaos-drill")
         assert "forbidden" not in log.lower(), log[-3000:]
+
+
+def web_replicas(api: Any) -> tuple[int, str | None]:
+    web = client.AppsV1Api(api).read_namespaced_deployment("web", "demo")
+    return web.spec.replicas, (web.metadata.annotations or {}).get(ANNOTATION)
+
+
+def wait_status(api: Any, name: str, done: Any, timeout: float, what: str) -> dict[str, Any]:
+    custom = client.CustomObjectsApi(api)
+    deadline = time.monotonic() + timeout
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status = custom.get_namespaced_custom_object_status(
+            operator.GROUP, operator.VERSION, "demo", operator.PLURAL, name).get("status") or {}
+        if done(status):
+            return status
+        time.sleep(0.2)
+    pytest.fail(f"{what}: not within {timeout:.0f}s; status {status}")
+
+
+def test_killing_the_active_operator_mid_drill_restores_and_the_drill_still_ends(
+        installed: Any, cluster: LocalCluster) -> None:
+    api = installed
+    core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    original, _ = web_replicas(api)
+    drill = {"apiVersion": "chaosdrill.dev/v1alpha1", "kind": "ChaosDrill",
+             "metadata": {"name": "op-kill", "namespace": "demo"},
+             "spec": {"target": {"kind": "Deployment", "name": "web"},
+                      "fault": {"type": "scale", "replicas": original + 2},
+                      "rounds": 2, "intervalSeconds": 2, "seed": 1,
+                      "slo": {"maxRecoverySeconds": 60}}}
+    custom.create_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
+                                           operator.PLURAL, drill)
+    try:
+        # round 2 has scaled web up, after round 1's incident was recorded
+        first = wait_status(api, "op-kill", lambda s: s.get("incidents", 0) >= 1
+                            and web_replicas(api)[0] == original + 2, 120,
+                            "op-kill in its second round with web scaled")
+        active = core.read_namespaced_pod(first["operator"], "chaos-drill")
+        container = active.status.container_statuses[0].container_id.split("://")[1]
+        cluster.container_kill(active.spec.node_name, container)  # SIGKILL: no clean-up
+        say(f"SIGKILLed the operator in {first['operator']} mid-drill")
+        status = wait_status(api, "op-kill", lambda s: s.get("phase") in operator.FINISHED,
+                             180, "op-kill Passed or Failed after its operator was killed")
+        journals = core.read_namespaced_config_map(
+            status["journal"]["configMap"].split("/")[1], "chaos-drill").data
+    finally:
+        custom.delete_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
+                                               operator.PLURAL, "op-kill")
+    assert status["attempts"] == 2, status
+    assert status["phase"] == "Passed", status
+    assert status["incidents"] == 2 and status["recovered"] == 2
+    assert web_replicas(api) == (original, None)  # scaled back, no restore record left
+    assert not [n.metadata.name for n in core.list_node().items if n.spec.unschedulable]
+    assert sorted(journals) == ["attempt-1.jsonl", "attempt-2.jsonl"]
+    restored = [json.loads(line) for line in journals["attempt-2.jsonl"].splitlines()
+                if '"restored_leftover"' in line]
+    assert [(r["kind"], r["name"]) for r in restored] == [("Deployment", "web")], restored

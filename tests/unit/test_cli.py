@@ -105,3 +105,14 @@ def test_bad_web_port_is_refused_before_anything(
 def test_bad_watch_target(args: list[str], needles: tuple[str, ...],
                           capsys: pytest.CaptureFixture[str]) -> None:
     one_error_line(capsys, ["watch", *args], *needles)
+
+
+def test_operator_install_refuses_kube_system(capsys: pytest.CaptureFixture[str]) -> None:
+    one_error_line(capsys, ["operator", "install", "--target-namespace", "kube-system"],
+                   "kube-system is refused")
+
+
+def test_operator_install_on_a_kubeconfig_that_does_not_exist(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    one_error_line(capsys, ["operator", "install", "--provider", "kubeconfig", "--kubeconfig",
+                            str(tmp_path / "nope")], "nope", "--kubeconfig")

@@ -11,7 +11,8 @@ def test_documents_set_the_image_and_bind_each_target_namespace() -> None:
     kinds = [d["kind"] for d in docs]
     assert kinds.index("Deployment") > kinds.index("ClusterRoleBinding") > kinds.index(
         "ServiceAccount") > kinds.index("Namespace") > kinds.index("CustomResourceDefinition")
-    bindings = [d for d in docs if d["kind"] == "RoleBinding"]
+    bindings = [d for d in docs if d["kind"] == "RoleBinding"
+                and d["roleRef"]["name"] == "chaos-drill-operator-target"]
     assert [b["metadata"]["namespace"] for b in bindings] == ["demo", "shop"]
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
@@ -34,7 +35,7 @@ def test_pod_meets_pod_security_restricted() -> None:
 
 def test_no_rule_reaches_secrets_rbac_or_wildcards() -> None:
     docs = operator_install.operator_documents("x", ["demo"])
-    rules = [rule for d in docs if d["kind"] == "ClusterRole" for rule in d["rules"]]
+    rules = [rule for d in docs if d["kind"] in ("ClusterRole", "Role") for rule in d["rules"]]
     for rule in rules:
         assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
         assert "secrets" not in rule["resources"]
