@@ -49,7 +49,7 @@ lint: venv
 	$(VENV)/bin/ruff check chaos tests
 	$(VENV)/bin/mypy
 
-test: setup kind lint
+test: setup kind operator-image lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Only the kind tests (also part of `make test`): one kind cluster, brought up and down by pytest.
