@@ -180,6 +180,7 @@ def run(namespaces: list[str], metrics_port: int | None = None, metrics_host: st
     """Runs the operator until it is stopped. With PEERING, operators of that ClusterKopfPeering
     take turns: exactly one is active, the oldest, so a replica that starts later never takes a
     running drill over; a peer that died unannounced counts for PEERING_LIFETIME seconds."""
+    metrics.register_families(METRICS)
     server = metrics.serve(METRICS, metrics_port, metrics_host) if metrics_port else None
     settings = kopf.OperatorSettings()
     settings.peering.lifetime = PEERING_LIFETIME

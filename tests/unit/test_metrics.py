@@ -201,3 +201,15 @@ def test_a_drill_gets_every_faults_series_and_its_own_faults_phases(
     assert phases == {("container_kill", p) for p in PHASES_BY_FAULT["container_kill"][1:]}
     metrics.incident_closed("container_kill", 1.2, {"container_exited": 0.3, "ready": 0.9})
     assert _value(registry, "chaosdrill_recovery_seconds_count", fault="container_kill") == 1
+
+
+def test_an_exporter_with_no_drill_yet_still_says_what_it_is() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from chaos.metrics import register_families
+
+    registry = CollectorRegistry()
+    register_families(registry)
+    text = generate_latest(registry).decode()
+    assert "chaosdrill_build_info{" in text
+    assert 'chaosdrill_faults_injected_total{' not in text  # no drill, no workload series
