@@ -215,10 +215,11 @@ def test_killing_the_active_operator_mid_drill_restores_and_the_drill_still_ends
     custom.create_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
                                            operator.PLURAL, drill)
     try:
-        # round 2 has scaled web up, after round 1's incident was recorded
-        first = wait_status(api, "op-kill", lambda s: s.get("incidents", 0) >= 1
-                            and web_replicas(api)[0] == original + 2, 120,
-                            "op-kill in its second round with web scaled")
+        # round 1 scaled web up and back (its incident recorded), then round 2 scaled it up
+        wait_status(api, "op-kill", lambda s: s.get("incidents", 0) >= 1
+                    and web_replicas(api) == (original, None), 120, "op-kill's round 1 over")
+        first = wait_status(api, "op-kill", lambda s: web_replicas(api)[1] is not None, 60,
+                            "op-kill's round 2 with web scaled and its restore record on")
         active = core.read_namespaced_pod(first["operator"], "chaos-drill")
         container = active.status.container_statuses[0].container_id.split("://")[1]
         cluster.container_kill(active.spec.node_name, container)  # SIGKILL: no clean-up
