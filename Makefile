@@ -6,7 +6,7 @@ APT_PACKAGES := containerd runc containernetworking-plugins busybox-static \
 	iptables iproute2 conntrack prometheus curl chromium tmux
 PYTEST_ARGS ?=
 
-.PHONY: setup apt venv kubernetes kind test test-kind unit e2e lint bench demo down clean
+.PHONY: setup apt venv kubernetes kind operator-image test test-kind unit e2e lint bench demo down clean
 
 setup: apt venv kubernetes
 
@@ -40,12 +40,19 @@ kind: venv kubernetes
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
 	@bash cluster/kind/build.sh
 
+# The operator's image (Debian's python3 + the pinned deps + chaos/) as an archive in the cache;
+# `chaos-drill operator install` builds it too. Warm, it only checks.
+operator-image: venv
+	@command -v debootstrap >/dev/null || { echo "==> installing debootstrap"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+	@bash cluster/operator/build.sh
+
 lint: venv
 	$(VENV)/bin/ruff check chaos tests examples
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy examples/kind-smoke
 
-test: setup kind lint
+test: setup kind operator-image lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Only the kind tests (also part of `make test`): one kind cluster, brought up and down by pytest.

@@ -72,10 +72,28 @@ def build_parser() -> argparse.ArgumentParser:
     add_web_arguments(watch)
     providers.add_arguments(watch)
 
-    operator = commands.add_parser("operator", help="run ChaosDrill objects applied to the cluster")
+    operator = commands.add_parser(
+        "operator", help="run ChaosDrill objects applied to the cluster (here, or installed in "
+        "it with 'operator install')")
+    operator.add_argument("action", nargs="?", default="run", choices=["run", "install",
+                          "uninstall"], help="run here (default), or install or uninstall the "
+                          "operator's Deployment in the cluster of --provider")
     operator.add_argument("--namespace", action="append",
-                          help="watch this namespace (repeatable; default: all namespaces)")
-    operator.add_argument("--kubeconfig", help="kubeconfig to use (default $KUBECONFIG)")
+                          help="run: watch this namespace (repeatable; default: all namespaces)")
+    operator.add_argument("--metrics-port", type=int,
+                          help="run: serve every drill's metrics on this port")
+    operator.add_argument("--metrics-host", default="127.0.0.1",
+                          help="run: the metrics' address (default 127.0.0.1; the pod: 0.0.0.0)")
+    operator.add_argument("--peering", metavar="NAME", help="run: take turns with the other "
+                          "operators of ClusterKopfPeering NAME (default: standalone)")
+    operator.add_argument("--health-port", type=int,
+                          help="run: answer /healthz on 0.0.0.0:PORT while kopf is healthy")
+    operator.add_argument("--target-namespace", action="append", metavar="NAMESPACE",
+                          help="install: a namespace whose workloads drills may touch "
+                          "(repeatable; default demo)")
+    operator.add_argument("--timeout", type=float, default=120.0,
+                          help="install: seconds to wait for Ready (default 120)")
+    providers.add_arguments(operator)
 
     restore = commands.add_parser(
         "restore", help="put back what dead drills changed: replicas, cordons, broken probes")
@@ -191,9 +209,17 @@ def watch(args: argparse.Namespace) -> int:
 
 
 def operator_command(args: argparse.Namespace) -> int:
-    import os
+    if args.action != "run":
+        from chaos import operator_install
 
-    import kopf
+        provider = providers.from_args(args)
+        if args.action == "install":
+            operator_install.install(provider, _say, args.target_namespace or ["demo"],
+                                     timeout=args.timeout)
+        else:
+            operator_install.uninstall(provider, _say, timeout=args.timeout)
+        return 0
+    import os
 
     from chaos import operator
 
@@ -201,8 +227,9 @@ def operator_command(args: argparse.Namespace) -> int:
         os.environ["KUBECONFIG"] = args.kubeconfig
     _say("operator: running ChaosDrill objects in "
          + (", ".join(args.namespace) if args.namespace else "all namespaces"))
-    kopf.run(registry=operator.registry, standalone=True, namespaces=args.namespace or [],
-             clusterwide=not args.namespace)
+    operator.run(args.namespace or [], metrics_port=args.metrics_port,
+                 metrics_host=args.metrics_host, peering=args.peering,
+                 health_port=args.health_port)
     return 0
 
 

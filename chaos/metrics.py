@@ -187,6 +187,12 @@ def _families_of(registry: CollectorRegistry) -> _Families:
         return families
 
 
+def register_families(registry: CollectorRegistry) -> None:
+    """Every family on REGISTRY now, build_info set: an exporter that has run no drill yet (the
+    operator's standby replica) still answers with what it is."""
+    _families_of(registry)
+
+
 class DrillMetrics:
     """The metrics of one workload under drill; several may share a registry.
 

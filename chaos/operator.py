@@ -1,21 +1,30 @@
 """The kopf operator: runs a ChaosDrill object applied to the cluster with the same runner as
 `chaos-drill run`, and writes progress and results to the object's status. Handlers are thin
-and registered in an explicit registry; deleting the object stops the drill and restores."""
+and registered in an explicit registry; deleting the object stops the drill and restores. It
+runs on a host with a kubeconfig, or in its own pod (chaos.cluster.incluster) with the metrics
+of every drill it runs in one registry."""
 
 from __future__ import annotations
 
 import os
+import random
+import socket
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import kopf
 from kubernetes import client
+from prometheus_client import CollectorRegistry
 
-from chaos import kube
+from chaos import kube, metrics, operator_journal
+from chaos.cluster.base import ClusterProvider
+from chaos.cluster.incluster import InClusterProvider, running_in_cluster
 from chaos.cluster.kubeconfig import KubeconfigCluster
 from chaos.errors import ChaosDrillError
-from chaos.results import fresh_out_dir
+from chaos.results import JOURNAL_NAME, fresh_out_dir
 from chaos.results.summary import Summary
 from chaos.runner import DrillRun, RunOptions
 from chaos.spec import drill_from_object
@@ -24,12 +33,20 @@ from chaos.timeline import Incident
 GROUP, VERSION, PLURAL = "chaosdrill.dev", "v1alpha1", "chaosdrills"
 FINISHED = ("Passed", "Failed")
 registry = kopf.OperatorRegistry()
+METRICS = CollectorRegistry()
+"""Every drill's metrics, served by `chaos-drill operator --metrics-port`."""
+
+
+def provider() -> ClusterProvider:
+    """The pod's own cluster when in one, else $KUBECONFIG's."""
+    return InClusterProvider() if running_in_cluster() else KubeconfigCluster()
 
 
 @kopf.on.login(registry=registry)
 def login(**_: Any) -> kopf.ConnectionInfo:
-    """Credentials from $KUBECONFIG as read now (kopf's own handler reads it at import time)."""
-    config = kube.api_client(KubeconfigCluster().kubeconfig()).configuration
+    """Credentials from the pod's ServiceAccount or $KUBECONFIG as read now (kopf's own
+    handlers read it at import time, or name the API server by a DNS name)."""
+    config = kube.api_client(provider().kubeconfig()).configuration
     scheme, _space, token = ((config.api_key or {}).get("authorization") or "").partition(" ")
     return kopf.ConnectionInfo(
         server=config.host, ca_path=config.ssl_ca_cert, insecure=not config.verify_ssl,
@@ -61,36 +78,118 @@ def final_status(summary: Summary, out: Path) -> dict[str, Any]:
     }
 
 
+MAX_ATTEMPTS = 3
+"""Attempts of one drill, counting those its operator stopped (a killed pod, a peer taking
+over) before it could finish; then it is Failed, never left Running."""
+
+
 @kopf.daemon(GROUP, VERSION, PLURAL, registry=registry, cancellation_timeout=60)
 def run_drill(body: kopf.Body, name: str, namespace: str | None, uid: str,
               stopped: kopf.DaemonStopped, logger: Any, **_: Any) -> None:
-    """One drill per object, once: a finished object (Passed/Failed) is left alone."""
-    if (body.get("status") or {}).get("phase") in FINISHED or namespace is None:
+    """One drill per object: a finished object (Passed/Failed) is left alone; an attempt whose
+    operator stopped is run again from the start by the next active operator (what it changed
+    was restored, by itself or by the next attempt's restore records); deletion stops it."""
+    status = body.get("status") or {}
+    if status.get("phase") in FINISHED or namespace is None:
         return
-    provider = KubeconfigCluster()
-    api = kube.api_client(provider.kubeconfig())
+    cluster = provider()
+    api = kube.api_client(cluster.kubeconfig())
+    attempt = int(status.get("attempts") or 0) + 1
+    if attempt > MAX_ATTEMPTS:
+        patch_status(api, namespace, name, {
+            "phase": "Failed", "passed": False, "message": f"its operator stopped during each "
+            f"of {MAX_ATTEMPTS} attempts: see the operator's logs, then apply it again"})
+        return
     out = fresh_out_dir(results_root() / f"{namespace}-{name}-{uid[:8]}")  # restarted: -2
+    keep_journal = journal_keeper(api, namespace, name, uid, attempt, out)
     counts = {"incidents": 0, "recovered": 0}
 
     def on_incident(incident: Incident) -> None:
         counts["incidents"] += 1
         counts["recovered"] += 1 if incident.recovered else 0
+        keep_journal()
         patch_status(api, namespace, name, {"phase": "Running", **counts})
 
     options = RunOptions(out_dir=out, on_incident=on_incident)
 
-    def stop_when_deleted() -> None:
+    def stop_when_stopped() -> None:
         stopped.wait()  # waits until stopped: a daemon thread, ended with the drill
         options.stop.set()
 
-    threading.Thread(target=stop_when_deleted, daemon=True).start()
-    patch_status(api, namespace, name, {"phase": "Running", "resultsDir": str(out), **counts})
+    threading.Thread(target=stop_when_stopped, daemon=True).start()
+    patch_status(api, namespace, name, {
+        "phase": "Running", "attempts": attempt, "operator": socket.gethostname(),
+        "message": None, "resultsDir": str(out), "journal": journal_place(namespace, name,
+                                                                           uid, attempt, out),
+        **counts})
     try:
         drill = drill_from_object(body)
-        summary = DrillRun(drill, provider, options, logger.info).run()
+        options.metrics = metrics.for_drill(METRICS, drill)
+        summary = DrillRun(drill, cluster, options, logger.info).run()
     except (ChaosDrillError, *kube.USER_ERRORS) as error:  # a Failed status, never a retry loop
+        keep_journal()
         patch_status(api, namespace, name, {"phase": "Failed", "passed": False,
                                             "message": kube.explain(error)})
         return
+    keep_journal()
     if not stopped:
         patch_status(api, namespace, name, final_status(summary, out))
+    elif not (stopped.reason and stopped.reason & kopf.DaemonStoppingReason.RESOURCE_DELETED):
+        patch_status(api, namespace, name, {"message": f"attempt {attempt} stopped with its "
+                                            f"operator {socket.gethostname()}; what it changed "
+                                            "is restored; the next active operator runs it "
+                                            "again"})
+
+
+def journal_place(namespace: str, name: str, uid: str, attempt: int,
+                  out: Path) -> dict[str, str]:
+    """Where the status says the journal is kept: a ConfigMap key in the cluster, or a file."""
+    where = operator_journal.journal_namespace()
+    if where is None:
+        return {"file": str(out / JOURNAL_NAME)}
+    configmap = operator_journal.configmap_name(namespace, name, uid)
+    return {"configMap": f"{where}/{configmap}", "key": f"attempt-{attempt}.jsonl"}
+
+
+def journal_keeper(api: Any, namespace: str, name: str, uid: str, attempt: int,
+                   out: Path) -> Callable[[], None]:
+    """A call that copies the attempt's journal to its ConfigMap (in the cluster only)."""
+    place = journal_place(namespace, name, uid, attempt, out)
+    if "configMap" not in place:
+        return lambda: None
+    where, configmap = place["configMap"].split("/")
+
+    def keep() -> None:
+        operator_journal.save(api, where, configmap, place["key"], out / JOURNAL_NAME)
+
+    return keep
+
+
+PEERING_LIFETIME = 15
+
+
+def seniority(now: float | None = None) -> int:
+    """A peering priority that is higher the earlier the process started; random below the
+    second, so two replicas started together still differ."""
+    started = int(time.time() if now is None else now)
+    return (2**31 - started) * 1000 + random.randint(0, 999)
+
+
+def run(namespaces: list[str], metrics_port: int | None = None, metrics_host: str = "127.0.0.1",
+        peering: str | None = None, health_port: int | None = None) -> None:
+    """Runs the operator until it is stopped. With PEERING, operators of that ClusterKopfPeering
+    take turns: exactly one is active, the oldest, so a replica that starts later never takes a
+    running drill over; a peer that died unannounced counts for PEERING_LIFETIME seconds."""
+    metrics.register_families(METRICS)
+    server = metrics.serve(METRICS, metrics_port, metrics_host) if metrics_port else None
+    settings = kopf.OperatorSettings()
+    settings.peering.lifetime = PEERING_LIFETIME
+    try:
+        kopf.run(registry=registry, namespaces=namespaces, clusterwide=not namespaces,
+                 standalone=peering is None, peering_name=peering, settings=settings,
+                 priority=seniority(),
+                 liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz"
+                 if health_port else None)
+    finally:
+        if server:
+            server.close()

@@ -116,3 +116,14 @@ def test_watch_refuses_an_out_folder_holding_a_journal(
     (tmp_path / "journal.jsonl").write_text("{}\n")
     one_error_line(capsys, ["watch", "--out", str(tmp_path)], str(tmp_path), "another --out")
     one_error_line(capsys, ["watch", "--out", str(tmp_path / "journal.jsonl")], "is a file")
+
+
+def test_operator_install_refuses_kube_system(capsys: pytest.CaptureFixture[str]) -> None:
+    one_error_line(capsys, ["operator", "install", "--target-namespace", "kube-system"],
+                   "kube-system is refused")
+
+
+def test_operator_install_on_a_kubeconfig_that_does_not_exist(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    one_error_line(capsys, ["operator", "install", "--provider", "kubeconfig", "--kubeconfig",
+                            str(tmp_path / "nope")], "nope", "--kubeconfig")

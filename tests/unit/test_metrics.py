@@ -231,3 +231,15 @@ def test_load_drills_record_scale_times_and_the_autoscalers_replicas(
     assert _value(registry, "chaosdrill_scale_in_seconds_bucket", fault="load", le="45.0") == 1
     assert _value(registry, "chaosdrill_hpa_desired_replicas") == 6
     assert _value(registry, "chaosdrill_hpa_current_replicas") == 4
+
+
+def test_an_exporter_with_no_drill_yet_still_says_what_it_is() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from chaos.metrics import register_families
+
+    registry = CollectorRegistry()
+    register_families(registry)
+    text = generate_latest(registry).decode()
+    assert "chaosdrill_build_info{" in text
+    assert 'chaosdrill_faults_injected_total{' not in text  # no drill, no workload series

@@ -183,6 +183,21 @@ def test_the_manifests_scrape_the_exporter_port_python_defines() -> None:
     """9464 is defined once, chaos.metrics.DEFAULT_METRICS_PORT; the YAML and JSON must agree."""
     in_cluster = yaml.safe_load((MONITORING_DIR / "prometheus-k8s.yml").read_text())
     local = json.loads((MONITORING_DIR / "targets.json").read_text())
-    targets = [t for job in in_cluster["scrape_configs"] for c in job.get("static_configs", [])
-               for t in c["targets"]] + [t for group in local for t in group["targets"]]
+    targets = [t for group in local for t in group["targets"]]
     assert targets and all(t.endswith(f":{DEFAULT_METRICS_PORT}") for t in targets), targets
+    found = [c for job in in_cluster["scrape_configs"] for c in job["dns_sd_configs"]]
+    assert found and all(c["port"] == DEFAULT_METRICS_PORT for c in found)
+
+
+def test_the_in_cluster_prometheus_finds_the_operator_pods_by_their_headless_service() -> None:
+    """The DNS name it resolves is the operator's headless Service, on the metrics port."""
+    in_cluster = yaml.safe_load((MONITORING_DIR / "prometheus-k8s.yml").read_text())
+    names = [n for job in in_cluster["scrape_configs"] for c in job["dns_sd_configs"]
+             for n in c["names"]]
+    operator_dir = MONITORING_DIR.parent / "operator"
+    services = {f"{d['metadata']['name']}.{d['metadata']['namespace']}.svc": d
+                for path in operator_dir.glob("*.yaml") for d in yaml.safe_load_all(
+                    path.read_text()) if d and d["kind"] == "Service"}
+    for name in names:
+        assert services[name]["spec"]["clusterIP"] == "None"
+        assert DEFAULT_METRICS_PORT in [p["port"] for p in services[name]["spec"]["ports"]]
