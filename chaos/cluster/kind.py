@@ -65,6 +65,15 @@ def node_image_dir() -> Path:
     return cache_dir() / f"kind-node-v{KUBERNETES_VERSION}"
 
 
+def _built_node_image() -> Path:
+    """The folder of the node image `make kind` built; a SetupError naming the fix if none."""
+    built = node_image_dir()
+    if not (built / "image-id").exists():
+        raise SetupError(f"node image {NODE_IMAGE} is not built ({built} missing): run "
+                         "'make kind', or pass --kind-image IMAGE")
+    return built
+
+
 def create_command(name: str, config: Path = CONFIG, image: str | None = None) -> list[str]:
     """No --wait: the nodes cannot be Ready before our CNI is in place, which comes after."""
     command = ["kind", "create", "cluster", "--name", name, "--config", str(config)]
@@ -287,6 +296,8 @@ class KindCluster:
                              "(the local and kind providers cannot run at once)")
         if shutil.which(self.kind_path or kind_binary()) is None:
             raise SetupError("kind not found: run 'make kind', or use --provider local")
+        if not self.image:
+            _built_node_image()  # checked before dockerd starts, so a refusal leaves nothing
         engine = dockerd.engine_up()
         if not engine:
             dockerd.check_installed()
@@ -338,10 +349,7 @@ class KindCluster:
         """The image to run: --kind-image, else ours, loaded into Docker when it changed."""
         if self.image:
             return self.image
-        built = node_image_dir()
-        if not (built / "image-id").exists():
-            raise SetupError(f"node image {NODE_IMAGE} is not built ({built} missing): run "
-                             "'make kind', or pass --kind-image IMAGE")
+        built = _built_node_image()
         want = (built / "image-id").read_text().strip()
         have = dockerd.run("image", "inspect", "--format", "{{.Id}}", NODE_IMAGE,
                            check=False, timeout=60).strip()

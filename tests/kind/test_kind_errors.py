@@ -15,7 +15,9 @@ import pytest
 
 from chaos.cluster import dockerd, kind
 from chaos.cluster.kind import KindCluster
+from chaos.cluster.layout import KUBERNETES_VERSION
 from chaos.cluster.local import LocalCluster
+from chaos.cluster.nodeimage import NODE_IMAGE
 
 from support import cli, one_error
 
@@ -78,3 +80,15 @@ def test_node_subnet_taken(no_cluster: KindCluster) -> None:
     assert re.fullmatch(r"the kind nodes' subnet 172\.30\.0\.0/24 is taken on this host "
                         rf"\(172\.30\.0\.128/25 dev {link} .*\): set CHAOS_DRILL_KIND_SUBNET "
                         r"to a free one", message), message
+
+
+def test_node_image_not_built(no_cluster: KindCluster, tmp_path: Path) -> None:
+    """A cache holding kind but no node image: refused before dockerd starts."""
+    cache = tmp_path / "cache"
+    binary = cache / f"kind-v{kind.KIND_VERSION}" / "bin" / "kind"
+    binary.parent.mkdir(parents=True)
+    binary.symlink_to(kind.kind_binary())
+    message = one_error(cli(*UP, env={**os.environ, "CHAOS_DRILL_CACHE": str(cache)}))
+    assert message == (f"node image {NODE_IMAGE} is not built "
+                       f"({cache}/kind-node-v{KUBERNETES_VERSION} missing): run 'make "
+                       "kind', or pass --kind-image IMAGE")
