@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-SLOW_PHASE_SECONDS = 1.0
-"""A phase shorter than this needs no explanation."""
+SLOW_PHASE_SECONDS = 2.0
+"""A phase shorter than this needs no explanation: one failed readiness probe of a 1 s period
+is ordinary, not slow, and naming it on every restart would drown the causes that matter."""
 
 
 @dataclass(frozen=True)
