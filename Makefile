@@ -8,7 +8,8 @@ PYTEST_ARGS ?=
 
 .PHONY: setup apt venv kubernetes kind operator-image test test-kind unit e2e lint bench demo down clean
 
-setup: apt venv kubernetes
+# make setup KIND=1 also makes kind (below)
+setup: apt venv kubernetes $(if $(KIND),kind)
 
 apt:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
