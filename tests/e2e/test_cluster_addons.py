@@ -36,9 +36,14 @@ def test_a_pod_resolves_a_service_by_name(web: Any) -> None:
     assert "search demo.svc.cluster.local svc.cluster.local cluster.local" in resolv
     answer = run_in(web, pod, "nslookup", NAME)
     assert service_ip in answer, answer
-    # no -T: busybox wget's timeout option crashes the static build (SIGSEGV)
+    # no -T: busybox wget's timeout option crashes the static build (SIGSEGV). kube-proxy may
+    # still route to a pod the fixture just replaced ("No route to host"): wait for its rules.
+    deadline = time.monotonic() + 30
     page = run_in(web, pod, "wget", "-q", "-O", "-", "http://web/")
-    assert "chaos-drill web" in page
+    while "chaos-drill web" not in page:
+        assert time.monotonic() < deadline, f"http://web/ from pod {pod} for 30 s: {page}"
+        time.sleep(0.5)
+        page = run_in(web, pod, "wget", "-q", "-O", "-", "http://web/")
 
 
 def test_pod_metrics_come_through_the_metrics_api(web: Any) -> None:
