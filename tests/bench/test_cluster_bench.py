@@ -130,9 +130,14 @@ def cluster_pids(cluster: LocalCluster) -> dict[int, str]:
 
 def memory_sample(cluster: LocalCluster) -> tuple[int, int, dict[str, int]]:
     """Sum of RSS and of PSS (kB) over the cluster's processes, and RSS per group."""
+    return memory_of(cluster_pids(cluster))
+
+
+def memory_of(named: dict[int, str]) -> tuple[int, int, dict[str, int]]:
+    """Sum of RSS and of PSS (kB) over the NAMED processes, and RSS per name."""
     rss_total = pss_total = 0
     by_group: dict[str, int] = {}
-    for pid, name in cluster_pids(cluster).items():
+    for pid, name in named.items():
         rss = _kib(pid, "status", "VmRSS")
         rss_total += rss
         pss_total += _kib(pid, "smaps_rollup", "Pss")

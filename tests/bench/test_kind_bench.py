@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cluster_bench import _kib, memory_sample
+from test_cluster_bench import memory_of, memory_sample
 
 from chaos import kube, workloads
 from chaos.cluster import dockerd, kind, processes
@@ -128,14 +128,7 @@ def kind_pids(provider: KindCluster) -> dict[int, str]:
 
 
 def kind_memory(provider: KindCluster) -> tuple[int, int, dict[str, int]]:
-    rss_total = pss_total = 0
-    by_group: dict[str, int] = {}
-    for pid, name in kind_pids(provider).items():
-        rss = _kib(pid, "status", "VmRSS")
-        rss_total += rss
-        pss_total += _kib(pid, "smaps_rollup", "Pss")
-        by_group[name] = by_group.get(name, 0) + rss
-    return rss_total, pss_total, by_group
+    return memory_of(kind_pids(provider))
 
 
 def memory_figures(figures: Figures, name: str, sample: Any) -> None:
