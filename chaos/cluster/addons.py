@@ -15,7 +15,7 @@ from urllib3.exceptions import HTTPError
 
 from chaos import workloads
 from chaos.cluster import layout as L
-from chaos.cluster import nodeimage
+from chaos.cluster import nodeimage, tuning
 
 MANIFESTS = workloads.MANIFESTS / "addons"
 METRICS_API = "v1beta1.metrics.k8s.io"
@@ -63,9 +63,14 @@ def documents(pki: Path) -> list[dict[str, Any]]:
     APIService trusts it with."""
     docs = list(workloads.documents(MANIFESTS))
     ca = (pki / "ca.crt").read_bytes()
+    resolution = f"--metric-resolution={tuning.current().metric_resolution_seconds}s"
     for doc in docs:
         if doc["kind"] == "APIService":
             doc["spec"]["caBundle"] = base64.b64encode(ca).decode()
+        if doc["kind"] == "Deployment" and doc["metadata"]["name"] == "metrics-server":
+            (server,) = doc["spec"]["template"]["spec"]["containers"]
+            server["args"] = [resolution if a.startswith("--metric-resolution=") else a
+                              for a in server["args"]]
     secret = {
         "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
         "metadata": {"name": "metrics-server-tls", "namespace": "kube-system"},

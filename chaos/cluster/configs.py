@@ -9,14 +9,11 @@ from pathlib import Path
 import yaml
 
 from chaos.cluster import layout as L
-from chaos.cluster import network, pki
+from chaos.cluster import network, pki, tuning
 from chaos.cluster.layout import Layout, Node
 
 PAUSE_IMAGE = "chaosdrill.local/pause:1"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
-HPA_SYNC_PERIOD = "5s"
-"""How often the HPA controller acts (default 15s): with metrics every 10s, a load drill's
-scale-out follows within seconds of the metrics showing it."""
 
 
 def write_pki(lay: Layout) -> None:
@@ -261,7 +258,7 @@ def controller_manager_command(lay: Layout) -> list[str]:
             "--use-service-account-credentials=true",
             f"--service-cluster-ip-range={network.SERVICE_CIDR}",
             "--node-monitor-period=2s", "--node-monitor-grace-period=16s",
-            f"--horizontal-pod-autoscaler-sync-period={HPA_SYNC_PERIOD}"]
+            f"--horizontal-pod-autoscaler-sync-period={tuning.current().hpa_sync_seconds}s"]
 
 
 def scheduler_command(lay: Layout) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from kubernetes import client
 
 from chaos import images, kube
-from chaos.cluster import addons, configs, mounts, network, processes, runtime
+from chaos.cluster import addons, configs, mounts, network, processes, runtime, tuning
 from chaos.cluster import layout as L
 from chaos.cluster.base import ClusterStatus, ComponentStatus, Progress
 from chaos.cluster.layout import Layout, Node
@@ -48,6 +48,7 @@ class LocalCluster:
         preflight_root()
         preflight_tools()
         preflight_no_kind()
+        tuning.current()  # a bad CHAOS_DRILL_* setting stops here, before anything starts
         if self.healthy():
             progress(f"local cluster already up (kubeconfig {self.lay.kubeconfig})")
             return

@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from chaos import workloads
-from chaos.cluster import addons, configs, network
+from chaos.cluster import addons, configs, network, tuning
 from chaos.cluster.layout import Layout
 
 
@@ -119,7 +119,7 @@ def test_metric_resolution_is_the_lowest_allowed_and_exceeds_the_kubelet_timeout
         lay: Layout) -> None:
     args = container(find(addons.documents(lay.pki), "Deployment", "metrics-server"))["args"]
     resolution = seconds(flag(args, "metric-resolution"))
-    assert resolution == 10
+    assert resolution == tuning.CHOSEN.metric_resolution_seconds == 10
     assert seconds(flag(args, "kubelet-request-timeout")) < resolution * 0.9
     sync = seconds(flag(configs.controller_manager_command(lay),
                         "horizontal-pod-autoscaler-sync-period"))
@@ -159,3 +159,15 @@ def test_build_archives_writes_once_and_again_when_the_binary_changes(
     os.utime(binary, ns=(written + 10**9, written + 10**9))
     addons.build_archives(tmp_path / "images")
     assert path.stat().st_mtime_ns != written
+
+
+def test_the_components_get_the_tuning_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch, lay: Layout) -> None:
+    monkeypatch.setenv(tuning.HPA_SYNC_ENV, "15s")
+    monkeypatch.setenv(tuning.RESOLUTION_ENV, "15s")
+    sync = flag(configs.controller_manager_command(lay), "horizontal-pod-autoscaler-sync-period")
+    assert sync == "15s"
+    args = container(find(addons.documents(lay.pki), "Deployment", "metrics-server"))["args"]
+    assert flag(args, "metric-resolution") == "15s"
+    assert seconds(flag(args, "kubelet-request-timeout")) == tuning.KUBELET_REQUEST_TIMEOUT
+    assert sum(a.startswith("--metric-resolution=") for a in args) == 1
