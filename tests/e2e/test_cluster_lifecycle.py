@@ -97,6 +97,13 @@ def test_missing_package(cluster_down: LocalCluster) -> None:
     assert_nothing_left(cluster_down)
 
 
+def test_bad_autoscaling_setting(cluster_down: LocalCluster) -> None:
+    env = {**os.environ, "CHAOS_DRILL_METRIC_RESOLUTION": "5s"}
+    one_line_error(run_cli("cluster", "up", env=env), "CHAOS_DRILL_METRIC_RESOLUTION",
+                   "10s or more")
+    assert_nothing_left(cluster_down)
+
+
 def test_broken_kubeconfig(tmp_path: Path) -> None:
     broken = tmp_path / "kubeconfig"
     broken.write_text("this: [is not a kubeconfig")
