@@ -217,14 +217,16 @@ def test_scale_histograms_match_the_load_summary(stack: Stack, drilled: Drilled)
     assert value(stack.url, f"chaosdrill_slo_max_scale_in_seconds{WEB}") == 120
 
 
-def test_autoscaler_gauges_peak_with_the_load_and_end_at_three(stack: Stack,
+def test_autoscaler_gauges_peak_with_the_load_and_end_back_at_three(stack: Stack,
                                                                drilled: Drilled) -> None:
     (incident,) = drilled.incidents("load")
     window = f"{math.ceil(time.time() - drilled.began) + 5}s"
     peak = value(stack.url, f"max_over_time(chaosdrill_hpa_desired_replicas{WEB}[{window}])")
     assert peak == incident["peak_replicas"] > 3
     assert value(stack.url, f"chaosdrill_hpa_desired_replicas{WEB}") == 3
-    assert value(stack.url, f"chaosdrill_hpa_current_replicas{WEB}") == 3
+    # The drill ends at scaled_in, which the pods show before the HPA's next sync updates its
+    # currentReplicas: the gauge may keep a value between 3 and the peak.
+    assert 3 <= value(stack.url, f"chaosdrill_hpa_current_replicas{WEB}") <= peak
 
 
 def test_probe_counters_match_the_summaries(stack: Stack, drilled: Drilled) -> None:
