@@ -69,6 +69,8 @@ class _Families:
     last_fault_timestamp: Gauge
     slo_max_recovery: Gauge
     slo_min_availability: Gauge
+    slo_max_scale_out: Gauge
+    slo_max_scale_in: Gauge
     build_info: Gauge
 
 
@@ -166,6 +168,18 @@ def _register(registry: CollectorRegistry) -> _Families:
         slo_min_availability=Gauge(
             "chaosdrill_slo_min_availability_ratio",
             "The drill's SLO: the lowest acceptable availability, 0 to 1.",
+            _WORKLOAD,
+            registry=r,
+        ),
+        slo_max_scale_out=Gauge(
+            "chaosdrill_slo_max_scale_out_seconds",
+            "The load drill's SLO: the longest acceptable scale-out.",
+            _WORKLOAD,
+            registry=r,
+        ),
+        slo_max_scale_in=Gauge(
+            "chaosdrill_slo_max_scale_in_seconds",
+            "The load drill's SLO: the longest acceptable scale-in after the load.",
             _WORKLOAD,
             registry=r,
         ),
@@ -320,6 +334,14 @@ class DrillMetrics:
         """Publish the drill's SLO so alerts compare against it instead of the defaults."""
         self._m.slo_max_recovery.labels(**self._labels).set(max_recovery_seconds)
         self._m.slo_min_availability.labels(**self._labels).set(min_availability)
+
+    def scale_slo(self, max_scale_out_seconds: float | None,
+                  max_scale_in_seconds: float | None) -> None:
+        """Publish a load drill's scale-out and scale-in SLOs (None: not set, not published)."""
+        if max_scale_out_seconds is not None:
+            self._m.slo_max_scale_out.labels(**self._labels).set(max_scale_out_seconds)
+        if max_scale_in_seconds is not None:
+            self._m.slo_max_scale_in.labels(**self._labels).set(max_scale_in_seconds)
 
 
 def for_drill(registry: CollectorRegistry, drill: Drill) -> DrillMetrics:

@@ -188,6 +188,7 @@ class DrillRun:
             metrics.running(True)
             if slo.max_recovery_seconds and slo.min_availability is not None:
                 metrics.slo(slo.max_recovery_seconds, slo.min_availability)
+            metrics.scale_slo(slo.max_scale_out_seconds, slo.max_scale_in_seconds)
         self._start_prober()
         self._check_steady(STEADY_GRACE_SECONDS)
 

@@ -22,6 +22,7 @@ def _say(message: str) -> None:
 
 
 LOCK = Path("/tmp/chaos-drill-cluster.lock")
+_HELD: list[IO[str]] = []  # the lock, while this session holds it
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +33,16 @@ def cluster_lock() -> Iterator[None]:
         if os.environ.get("CI"):
             pytest.fail("e2e tests need root for the local cluster, and CI runs as root")
         pytest.skip("e2e tests need root for the local cluster (run 'sudo make test')")
-    yield  # held from pytest_runtestloop on, so waiting for it is not part of any test's time
+    if _HELD:  # taken in pytest_runtestloop, so waiting for it is not part of any test's time
+        yield
+        return
+    # A test that asks for the cluster only at run time (request.getfixturevalue) was not seen
+    # by pytest_runtestloop: take the lock now rather than share another run's cluster.
+    _HELD.append(_take_lock(float(os.environ.get("CHAOS_DRILL_LOCK_WAIT", "3600"))))
+    try:
+        yield
+    finally:
+        _HELD.pop().close()
 
 
 def _take_lock(wait: float) -> IO[str]:
@@ -72,11 +82,11 @@ def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
     if not needs or os.geteuid() != 0 or session.config.option.collectonly:
         yield
         return
-    lock = _take_lock(float(os.environ.get("CHAOS_DRILL_LOCK_WAIT", "3600")))
+    _HELD.append(_take_lock(float(os.environ.get("CHAOS_DRILL_LOCK_WAIT", "3600"))))
     try:
         yield
     finally:
-        lock.close()
+        _HELD.pop().close()
 
 
 def kind_down() -> None:

@@ -1,7 +1,7 @@
 """Real drills on the local cluster with a real Prometheus scraping their exporter: the counters
-match summary.json, the recovery histogram counts the recoveries, every dashboard query returns
-data, and the overview renders. Also `chaos-drill run --metrics-port` serving its final values
-through the grace period.
+match summary.json, the recovery and scale histograms count the recoveries, the autoscaler's
+gauges follow the load, every dashboard query returns data, and the overview renders. Also
+`chaos-drill run --metrics-port` serving its final values through the grace period.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from chaos import render
+from chaos import render, workloads
 from chaos.cluster.local import LocalCluster
 from chaos.fault_types import NAMES
 from chaos.metrics import MetricsServer, for_drill, serve
@@ -49,12 +49,17 @@ from support import (
     pids_with_argument,
 )
 
-pytestmark = [pytest.mark.e2e, needs_prometheus]
+# The test that first asks for `drilled` runs all the drills (about four minutes with the
+# load drill's minute and a half), beyond the default 300 s.
+pytestmark = [pytest.mark.e2e, needs_prometheus, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).parents[2]
 DRILLS = REPO / "manifests" / "drills"
-ROUNDS = {"pod_delete": 3, "container_kill": 2}
-DRILL_FILES = {"pod_delete": "web-pod-kill.yaml", "container_kill": "web-container-kill.yaml"}
+# The load drill (about a minute and a half: a 40 s load, then the scale-in) goes first, with
+# web's HPA, which is then removed so the other drills see web as they always do.
+ROUNDS = {"load": 1, "pod_delete": 3, "container_kill": 2}
+DRILL_FILES = {"load": "web-load.yaml", "pod_delete": "web-pod-kill.yaml",
+               "container_kill": "web-container-kill.yaml"}
 WEB = '{namespace="demo", workload="web"}'
 DEADLINE_SECONDS = 60.0
 
@@ -97,6 +102,8 @@ def drill_document(fault: str) -> Drill:
     document["spec"].update(rounds=ROUNDS[fault], intervalSeconds=2)
     # A few seconds of probing make a small denominator: one restart can cost 6 % of requests.
     document["spec"]["slo"]["minAvailability"] = 0.5
+    if fault == "load":  # as tests/e2e/test_load_drill.py allows, on a machine shared by four
+        document["spec"]["slo"].update(maxScaleOutSeconds=90, maxScaleInSeconds=120)
     return parse_drill(yaml.safe_dump(document), str(path))
 
 
@@ -119,8 +126,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     assert pids_with_argument(f"--storage.tsdb.path={state_dir / 'data'}") == []
 
 
-def run_drills(stack: Stack, cluster: LocalCluster, out: Path) -> Drilled:
-    """Run both drills into one registry, as two `chaos-drill run`s of one exporter would."""
+def run_drills(stack: Stack, cluster: LocalCluster, api: Any, out: Path) -> Drilled:
+    """Run the drills into one registry, as `chaos-drill run`s of one exporter would."""
     summaries: dict[str, dict[str, Any]] = {}
     began = time.time()
     for fault in ROUNDS:
@@ -130,7 +137,14 @@ def run_drills(stack: Stack, cluster: LocalCluster, out: Path) -> Drilled:
             zeros = f"chaosdrill_faults_injected_total{WEB}"
             wait_for(stack.url, zeros, lambda found: len(found) == len(NAMES))
         options = RunOptions(out_dir=out / fault, metrics=metrics)
-        DrillRun(drill, cluster, options, print).run()
+        autoscaled = fault == "load"
+        if autoscaled:
+            workloads.set_autoscaling(api, True, print)
+        try:
+            DrillRun(drill, cluster, options, print).run()
+        finally:
+            if autoscaled:
+                workloads.set_autoscaling(api, False, print)
         summaries[fault] = json.loads((out / fault / "summary.json").read_text())
     ended = time.time()
     # A scrape that began after the drills ended holds their final values.
@@ -140,14 +154,15 @@ def run_drills(stack: Stack, cluster: LocalCluster, out: Path) -> Drilled:
 
 
 @pytest.fixture
-def drilled(stack: Stack, request: pytest.FixtureRequest,
+def drilled(stack: Stack, cluster_lock: None, request: pytest.FixtureRequest,
             tmp_path_factory: pytest.TempPathFactory) -> Drilled:
     """The drills' results; the first test to ask runs them on a fresh `web`. Later tests only
-    query Prometheus, so they skip the per-test `web` fixture (the session keeps the lock)."""
+    query Prometheus, so they skip the per-test `web` fixture; naming `cluster_lock` here makes
+    the session take the machine's lock before its first test."""
     if not stack.drilled:
-        request.getfixturevalue("web")
+        api = request.getfixturevalue("web")
         cluster: LocalCluster = request.getfixturevalue("cluster")
-        stack.drilled.append(run_drills(stack, cluster, tmp_path_factory.mktemp("drills")))
+        stack.drilled.append(run_drills(stack, cluster, api, tmp_path_factory.mktemp("drills")))
     return stack.drilled[0]
 
 
@@ -186,6 +201,32 @@ def test_recovery_histogram_counts_the_recoveries(stack: Stack, drilled: Drilled
     assert total == pytest.approx(sum(recovered), abs=0.001 * len(recovered))
     inf = value(stack.url, f'chaosdrill_recovery_seconds_bucket{{le="+Inf", fault="{fault}"}}')
     assert inf == len(recovered)
+
+
+def test_scale_histograms_match_the_load_summary(stack: Stack, drilled: Drilled) -> None:
+    (incident,) = drilled.incidents("load")
+    out, back = incident["recovery_seconds"], incident["scale_in_seconds"]
+    assert out is not None and back is not None, incident
+    labels = '{fault="load", namespace="demo", workload="web"}'
+    for name, seconds in (("scale_out", out), ("scale_in", back)):
+        assert value(stack.url, f"chaosdrill_{name}_seconds_count{labels}") == 1
+        # summary.json keeps milliseconds; the histogram the full float
+        assert value(stack.url, f"chaosdrill_{name}_seconds_sum{labels}") == pytest.approx(
+            seconds, abs=0.001)
+    assert value(stack.url, f"chaosdrill_slo_max_scale_out_seconds{WEB}") == 90
+    assert value(stack.url, f"chaosdrill_slo_max_scale_in_seconds{WEB}") == 120
+
+
+def test_autoscaler_gauges_peak_with_the_load_and_end_back_at_three(stack: Stack,
+                                                               drilled: Drilled) -> None:
+    (incident,) = drilled.incidents("load")
+    window = f"{math.ceil(time.time() - drilled.began) + 5}s"
+    peak = value(stack.url, f"max_over_time(chaosdrill_hpa_desired_replicas{WEB}[{window}])")
+    assert peak == incident["peak_replicas"] > 3
+    assert value(stack.url, f"chaosdrill_hpa_desired_replicas{WEB}") == 3
+    # The drill ends at scaled_in, which the pods show before the HPA's next sync updates its
+    # currentReplicas: the gauge may keep a value between 3 and the peak.
+    assert 3 <= value(stack.url, f"chaosdrill_hpa_current_replicas{WEB}") <= peak
 
 
 def test_probe_counters_match_the_summaries(stack: Stack, drilled: Drilled) -> None:

@@ -77,10 +77,24 @@ def _record_a_drill(metrics: DrillMetrics) -> None:
         "pod_delete", unrecovered.recovery_seconds, unrecovered.phase_durations()
     )
     metrics.replicas(ready=2, desired=3)
+    _record_a_load(metrics)
     metrics.container_restarts(1)
     for ok in (True,) * 19 + (False,):
         metrics.probe(ok)
     metrics.availability(0.95)
+
+
+def _record_a_load(metrics: DrillMetrics) -> None:
+    """A 36 s scale-out: over this drill's 30 s scale-out SLO and its 30 s recovery SLO, which
+    a load's recovery (its scale-out) must not trip."""
+    metrics.scale_slo(max_scale_out_seconds=30, max_scale_in_seconds=90)
+    load = _incident("load", 9.0)
+    metrics.fault_injected("load")
+    for desired, current in ((3, 3), (5, 3), (5, 5)):
+        metrics.autoscaler(desired=desired, current=current)
+    metrics.incident_closed("load", load.recovery_seconds, load.phase_durations())
+    metrics.scaled("load", load.recovery_seconds, 20.0)
+    metrics.autoscaler(desired=3, current=3)
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +131,10 @@ def test_prometheus_runs_on_loopback_with_a_pid_file(drill: Drill) -> None:
         ('chaosdrill_incidents_total{fault="node_stop", result="unrecovered"}', 0),
         ('chaosdrill_recovery_seconds_sum{fault="pod_delete"}', 4.0),
         ('chaosdrill_phase_seconds_count{fault="container_kill", phase="restarted"}', 1),
+        ('chaosdrill_scale_out_seconds_sum{fault="load"}', 36.0),
+        ('chaosdrill_scale_in_seconds_bucket{fault="load", le="20.0"}', 1),
+        ("chaosdrill_hpa_current_replicas", 3),
+        ("chaosdrill_slo_max_scale_out_seconds", 30),
         ("chaosdrill_workload_ready_replicas", 2),
         ("chaosdrill_workload_desired_replicas", 3),
         ("chaosdrill_container_restarts_total", 1),
@@ -136,7 +154,9 @@ def test_recorded_values_arrive(drill: Drill, promql: str, expected: float) -> N
 
 
 @pytest.mark.parametrize(
-    "alert", ["ChaosDrillUnrecoveredIncidents", "ChaosDrillAvailabilityUnderSLO"]
+    "alert",
+    ["ChaosDrillUnrecoveredIncidents", "ChaosDrillAvailabilityUnderSLO",
+     "ChaosDrillScaleOutOverSLO"],
 )
 def test_alerts_fire_on_a_bad_drill(drill: Drill, alert: str) -> None:
     wait_for(drill.prometheus.url, f'ALERTS{{alertname="{alert}"}}', has_finite_value)
@@ -146,6 +166,9 @@ def test_fast_recoveries_do_not_alert(drill: Drill) -> None:
     url = drill.prometheus.url
     p95 = wait_for(url, 'chaosdrill:recovery_seconds:p95{fault="pod_delete"}', has_finite_value)
     assert p95[0].value < 30
+    load = wait_for(url, 'chaosdrill:recovery_seconds:p95{fault="load"}', has_finite_value)
+    assert load[0].value > 30, "a load's recovery is over the SLO, yet must not alert"
+    wait_for(url, 'ALERTS{alertname="ChaosDrillScaleOutOverSLO"}', has_finite_value)
     wait_for(url, 'ALERTS{alertname="ChaosDrillUnrecoveredIncidents"}', has_finite_value)
     assert query(url, 'ALERTS{alertname="ChaosDrillRecoveryOverSLO"}') == []
 

@@ -55,6 +55,7 @@ def _exercise(metrics: DrillMetrics) -> None:
     metrics.probe(ok=False)
     metrics.availability(0.98)
     metrics.slo(max_recovery_seconds=30, min_availability=0.99)
+    metrics.scale_slo(max_scale_out_seconds=60, max_scale_in_seconds=None)
 
 
 def test_every_known_fault_and_result_series_exists_at_zero(registry: CollectorRegistry) -> None:
@@ -92,6 +93,8 @@ def test_calls_land_in_their_series(registry: CollectorRegistry) -> None:
     assert _value(registry, "chaosdrill_availability_ratio") == 0.98
     assert _value(registry, "chaosdrill_drill_running") == 1
     assert _value(registry, "chaosdrill_slo_max_recovery_seconds") == 30
+    assert _value(registry, "chaosdrill_slo_max_scale_out_seconds") == 60
+    assert _value(registry, "chaosdrill_slo_max_scale_in_seconds") is None, "not set, not shown"
 
 
 def test_labels_are_bounded_and_names_prefixed(registry: CollectorRegistry) -> None:

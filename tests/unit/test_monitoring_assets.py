@@ -37,21 +37,39 @@ def _rules() -> list[dict[str, Any]]:
 
 
 def _panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every panel that shows data: rows only group them (a collapsed row holds its own)."""
     panels: list[dict[str, Any]] = dashboard["panels"]
-    return panels + [inner for panel in panels for inner in panel.get("panels", [])]
+    panels = panels + [inner for panel in panels for inner in panel.get("panels", [])]
+    return [panel for panel in panels if panel["type"] != "row"]
+
+
+def _rows(dashboard: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Each row's title and the panels under it: its own if collapsed, else those below it."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    current: list[dict[str, Any]] | None = None
+    for panel in dashboard["panels"]:
+        if panel["type"] == "row":
+            current = rows[panel["title"]] = list(panel.get("panels", []))
+        elif current is not None:
+            current.append(panel)
+    return rows
 
 
 def _exported_sample_names() -> set[str]:
     """What Prometheus sees from our exporter once every method has been called."""
     registry = CollectorRegistry()
     metrics = DrillMetrics(
-        registry, "demo", "web", ("pod_delete",), phases={"pod_delete": ("injected", "ready")}
+        registry, "demo", "web", ("pod_delete", "load"),
+        phases={"pod_delete": ("injected", "ready")},
     )
     metrics.fault_injected("pod_delete")
     metrics.incident_closed("pod_delete", 1.0, {"ready": 1.0})
     metrics.replicas(ready=1, desired=1)
+    metrics.autoscaler(desired=4, current=3)
+    metrics.scaled("load", 30.0, 20.0)
     metrics.availability(1.0)
     metrics.slo(max_recovery_seconds=30, min_availability=0.99)
+    metrics.scale_slo(max_scale_out_seconds=60, max_scale_in_seconds=90)
     return {sample.name for family in registry.collect() for sample in family.samples}
 
 
@@ -82,6 +100,25 @@ def test_every_recorded_series_a_dashboard_or_rule_names_is_recorded() -> None:
     recorded = {rule["record"] for rule in _rules() if "record" in rule}
     named = {name for expr in _all_exprs() for name in RECORDED_NAME.findall(expr)}
     assert named - recorded == set()
+
+
+def test_the_overview_has_an_autoscaling_row_for_load_drills() -> None:
+    rows = _rows(_load(DASHBOARDS["chaosdrill-overview"]))
+    assert list(rows) == ["Autoscaling"]
+    exprs = [target["expr"] for panel in rows["Autoscaling"] for target in panel["targets"]]
+    named = {name for expr in exprs for name in METRIC_NAME.findall(expr)}
+    assert {"chaosdrill_scale_out_seconds_bucket", "chaosdrill_scale_in_seconds_bucket",
+            "chaosdrill_hpa_desired_replicas", "chaosdrill_hpa_current_replicas"} <= named
+    recorded = {name for expr in exprs for name in RECORDED_NAME.findall(expr)}
+    assert "chaosdrill:scale_out_seconds:p95" in recorded
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_rows_span_the_width_and_hold_no_queries(name: str) -> None:
+    for panel in _load(DASHBOARDS[name])["panels"]:
+        if panel["type"] == "row":
+            assert panel["title"] and panel["gridPos"]["w"] == 24, panel
+            assert "targets" not in panel, panel["title"]
 
 
 @pytest.mark.parametrize("name", sorted(DASHBOARDS))
@@ -173,6 +210,7 @@ def test_every_alert_has_a_rule_test() -> None:
         == tested
         == {
             "ChaosDrillRecoveryOverSLO",
+            "ChaosDrillScaleOutOverSLO",
             "ChaosDrillUnrecoveredIncidents",
             "ChaosDrillAvailabilityUnderSLO",
         }
