@@ -58,7 +58,9 @@ def test_api_is_restricted_opted_in_and_sized() -> None:
                                        "capabilities": {"drop": ["ALL"]}}
     assert main["image"] == images.WEB.reference
     assert set(main["resources"]) == {"requests", "limits"}
-    assert main["readinessProbe"] and main["livenessProbe"]
+    assert main["livenessProbe"]
+    # a replacement is up in under a second: without a warm-up, no outage would ever show
+    assert main["readinessProbe"]["initialDelaySeconds"] >= 2
 
 
 def test_web_calls_the_api_service_by_its_cluster_name() -> None:
