@@ -1,6 +1,7 @@
-"""The sample app's second tier on the real cluster: a web pod finds `api` by name through
-kube-dns and its /cgi-bin/api goes through; a drill that deletes every api pod shows as failed
-requests through web while api is down, and web answers again once api is back."""
+"""The sample app's second tier on the real cluster: `deploy --autoscale` brings both tiers and an
+HPA on web only; a web pod finds `api` by name through kube-dns and its /cgi-bin/api goes
+through; a drill that deletes every api pod shows as failed requests through web while api is
+down, and web answers again once api is back."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from chaos import workloads
 from chaos.cluster.local import LocalCluster
 from chaos.results import read_journal
 from chaos.results.journal import JournalRecord
 from chaos.runner import DrillRun, RunOptions
 from chaos.spec import load_drill
 
-from support import REPO, run_in
+from support import REPO, cli, run_in
 
 pytestmark = pytest.mark.e2e
 API_NAME = "api.demo.svc.cluster.local"
@@ -30,6 +32,22 @@ moment after it is Ready."""
 def api_pods(api: Any) -> set[str]:
     pods = client.CoreV1Api(api).list_namespaced_pod("demo", label_selector="app=api").items
     return {p.metadata.name for p in pods if not p.metadata.deletion_timestamp}
+
+
+def test_deploy_autoscale_brings_both_tiers_and_an_autoscaler_on_web_only(web: Any) -> None:
+    autoscalers = client.AutoscalingV2Api(web).list_namespaced_horizontal_pod_autoscaler
+    try:
+        result = cli("deploy", "--autoscale")
+        assert result.returncode == 0, result.stderr
+        assert "waiting for deployment api to be Ready" in result.stdout + result.stderr
+        assert [h.spec.scale_target_ref.name for h in autoscalers("demo").items] == ["web"]
+        for name in ("web", "api"):
+            deployment = client.AppsV1Api(web).read_namespaced_deployment(name, "demo")
+            assert workloads.deployment_steady(deployment), name
+    finally:
+        result = cli("deploy")
+    assert result.returncode == 0, result.stderr
+    assert autoscalers("demo").items == [], "deploy without --autoscale removes it"
 
 
 def test_a_web_pod_calls_api_by_name(web: Any) -> None:
