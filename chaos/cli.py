@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("action", choices=["up", "down", "status", "kubeconfig"])
     providers.add_arguments(cluster)
 
-    deploy = commands.add_parser("deploy", help="deploy the sample workload and wait until Ready")
+    deploy = commands.add_parser("deploy", help="deploy the sample workloads (web calling api) "
+                                 "and wait until Ready")
     providers.add_arguments(deploy)
     deploy.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for Ready")
     deploy.add_argument("--autoscale", action="store_true",

@@ -104,7 +104,7 @@ def demo_command(args: argparse.Namespace, say: Progress) -> int:
     provider = providers.from_args(args)
     say(f"step 1/3: a real Kubernetes cluster ({provider.name})")
     provider.up(say)
-    say("step 2/3: the sample app: 3 web pods behind a Service, opted in to chaos")
+    say("step 2/3: the sample app: 3 web pods calling 2 api pods by name, opted in to chaos")
     workloads.deploy(provider, say)
     say(f"step 3/3: the drill {args.drill}: watch pods die and come back")
     code = run_command(args, say)

@@ -15,7 +15,8 @@ from chaos.errors import SetupError
 BUSYBOX = Path("/bin/busybox")
 APP_USER = 65534
 APP_PORT = 8080
-APPLETS = ("sh", "rm", "ls", "cat", "touch", "sleep", "httpd", "wget", "hostname", "kill")
+APPLETS = ("sh", "rm", "ls", "cat", "touch", "sleep", "httpd", "wget", "hostname", "kill",
+           "timeout")
 INDEX_HTML = (
     "<!doctype html><title>chaos-drill web</title>"
     "<h1>chaos-drill web</h1><p>Served by busybox httpd in a pod that may die at any time.</p>\n"
@@ -26,6 +27,24 @@ WORK_CGI = f"""#!/bin/sh
 i=0
 while [ $i -lt {WORK_ROUNDS} ]; do i=$((i + 1)); done
 printf 'Content-Type: text/plain\\r\\n\\r\\nworked %s rounds on %s\\n' "$i" "$(hostname)"
+"""
+WHOAMI_CGI = """#!/bin/sh
+# /cgi-bin/whoami: the pod's name, what the api tier answers
+printf 'Content-Type: text/plain\\r\\n\\r\\n%s\\n' "$(hostname)"
+"""
+API_TIMEOUT_SECONDS = 2
+API_CGI = f"""#!/bin/sh
+# /cgi-bin/api: calls the api tier by name ($API_URL, set on web's Deployment); 502 when that
+# fails, so an api outage shows in web's availability. busybox httpd passes a status line the
+# script prints as it is. wget's own -T crashes the static busybox: timeout bounds the call.
+answer() {{ printf 'HTTP/1.1 %s\\r\\nContent-Type: text/plain\\r\\n\\r\\n%s\\n' "$1" "$2"; }}
+if [ -z "$API_URL" ]; then answer '500 Internal Server Error' 'API_URL is not set'; exit 0; fi
+if reply=$(timeout {API_TIMEOUT_SECONDS} wget -q -O - "$API_URL" 2>&1); then
+  answer '200 OK' "$(hostname) called $API_URL: $reply"
+else
+  answer '502 Bad Gateway' \\
+    "$(hostname) called $API_URL: failed (${{reply:-no answer in {API_TIMEOUT_SECONDS} s}})"
+fi
 """
 
 
@@ -79,6 +98,8 @@ def layer(image: Image, busybox: bytes) -> bytes:
             add_entry(tar, "www/healthz", b"ok\n", mode=0o644, uid=APP_USER)
             add_entry(tar, "www/cgi-bin", mode=0o755)
             add_entry(tar, "www/cgi-bin/work", WORK_CGI.encode(), mode=0o755)
+            add_entry(tar, "www/cgi-bin/whoami", WHOAMI_CGI.encode(), mode=0o755)
+            add_entry(tar, "www/cgi-bin/api", API_CGI.encode(), mode=0o755)
     return buffer.getvalue()
 
 

@@ -26,10 +26,11 @@ FIELD_MANAGER = "chaos-drill"
 
 
 def documents(directory: Path = WORKLOADS) -> Iterator[dict[str, Any]]:
-    for path in sorted(directory.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc:
-                yield doc
+    """The documents of DIRECTORY's YAML files by file name, Namespaces first: a file may hold
+    objects of a namespace another file makes (api.yaml's of web.yaml's `demo`)."""
+    docs = [doc for path in sorted(directory.glob("*.yaml"))
+            for doc in yaml.safe_load_all(path.read_text()) if doc]
+    yield from sorted(docs, key=lambda doc: doc["kind"] != "Namespace")
 
 
 def apply(api: Any, docs: list[dict[str, Any]], progress: Progress) -> None:
@@ -126,4 +127,4 @@ def deploy(provider: ClusterProvider, progress: Progress, timeout: float = 120.0
     except (ApiException, HTTPError) as error:
         raise ClusterError(f"deploy failed: {str(error).splitlines()[0]}: is the cluster up? "
                            "('chaos-drill cluster status')") from None
-    progress("sample workload Ready")
+    progress("sample workloads Ready")

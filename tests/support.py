@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
+from kubernetes.stream import stream
 
 from chaos.cluster import kind
 from chaos.monitoring.query import Sample, Series
@@ -61,6 +63,13 @@ def write_drill(tmp_path: Path, fault: dict[str, Any], **spec: Any) -> Path:
     path = tmp_path / "drill.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
+
+
+def run_in(api: Any, pod: str, *command: str) -> str:
+    """What a busybox COMMAND in demo's POD prints (stdout and stderr), within 30 s."""
+    return str(stream(client.CoreV1Api(api).connect_get_namespaced_pod_exec, pod, "demo",
+                      command=["/bin/busybox", *command], stderr=True, stdin=False, stdout=True,
+                      tty=False, _request_timeout=30))
 
 
 def pod(uid: str, *, ready: bool = True, node: str = "node-1", deleting: bool = False,

@@ -8,19 +8,14 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes.stream import stream
 
 from chaos import kube
 from chaos.cluster import addons, network
 
+from support import run_in
+
 pytestmark = pytest.mark.e2e
 NAME = "web.demo.svc.cluster.local"
-
-
-def run_in(api: Any, pod: str, *command: str) -> str:
-    return str(stream(client.CoreV1Api(api).connect_get_namespaced_pod_exec, pod, "demo",
-                      command=["/bin/busybox", *command], stderr=True, stdin=False, stdout=True,
-                      tty=False, _request_timeout=30))
 
 
 def test_addons_are_ready_when_up_returns(api: Any) -> None:

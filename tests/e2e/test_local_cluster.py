@@ -46,7 +46,8 @@ def test_service_answers_from_the_host(web: Any) -> None:
                 raise
             time.sleep(0.2)
     assert "chaos-drill web" in body
-    assert len(ready_pods(client.CoreV1Api(web).list_namespaced_pod("demo").items)) == 3
+    web_pods = client.CoreV1Api(web).list_namespaced_pod("demo", label_selector=SELECTOR).items
+    assert len(ready_pods(web_pods)) == 3
 
 
 def test_logs_and_exec_reach_the_kubelet(web: Any) -> None:

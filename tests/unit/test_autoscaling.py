@@ -15,7 +15,8 @@ def hpa() -> dict[str, Any]:
 
 
 def web() -> dict[str, Any]:
-    (doc,) = [d for d in workloads.documents() if d["kind"] == "Deployment"]
+    (doc,) = [d for d in workloads.documents()
+              if d["kind"] == "Deployment" and d["metadata"]["name"] == "web"]
     return doc
 
 
