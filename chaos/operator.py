@@ -25,7 +25,7 @@ from chaos.cluster.incluster import InClusterProvider, running_in_cluster
 from chaos.cluster.kubeconfig import KubeconfigCluster
 from chaos.errors import ChaosDrillError
 from chaos.results import JOURNAL_NAME, fresh_out_dir
-from chaos.results.summary import Summary
+from chaos.results.summary import IncidentResult, Summary
 from chaos.runner import DrillRun, RunOptions
 from chaos.spec import drill_from_object
 from chaos.timeline import Incident
@@ -75,7 +75,25 @@ def final_status(summary: Summary, out: Path) -> dict[str, Any]:
         "availability": summary.availability.ratio,
         "failedChecks": [c.name for c in summary.slo_checks if not c.passed],
         "resultsDir": str(out),
+        "timeline": [incident_status(i) for i in summary.incidents[:MAX_TIMELINE]],
     }
+
+
+MAX_TIMELINE = 20
+"""Incidents whose phases the status lists (the journal has them all)."""
+
+
+def incident_status(incident: IncidentResult) -> dict[str, Any]:
+    """One incident in the status: its phases in seconds after the injection, and, for load,
+    the scale-in time and the peak replicas."""
+    entry: dict[str, Any] = {"round": incident.round, "fault": incident.fault,
+                             "phases": dict(incident.phases),
+                             "recoverySeconds": incident.recovery_seconds}
+    if incident.scale_in_seconds is not None:
+        entry["scaleInSeconds"] = incident.scale_in_seconds
+    if incident.peak_replicas is not None:
+        entry["peakReplicas"] = incident.peak_replicas
+    return entry
 
 
 MAX_ATTEMPTS = 3
