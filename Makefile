@@ -6,7 +6,7 @@ APT_PACKAGES := containerd runc containernetworking-plugins busybox-static \
 	iptables iproute2 conntrack prometheus curl chromium tmux
 PYTEST_ARGS ?=
 
-.PHONY: setup apt venv kubernetes kind operator-image test test-kind unit e2e lint bench demo down clean
+.PHONY: setup apt venv kubernetes kind operator-image prometheus-image test test-kind unit e2e lint bench demo down clean
 
 # make setup KIND=1 also makes kind (below)
 setup: apt venv kubernetes $(if $(KIND),kind)
@@ -48,12 +48,19 @@ operator-image: venv
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
 	@bash cluster/operator/build.sh
 
+# The in-cluster Prometheus's image (Debian's prometheus binary and the libraries it loads) as an
+# archive in the cache; `chaos-drill monitor install` builds it too. Warm, it only checks.
+prometheus-image: venv
+	@command -v debootstrap >/dev/null || { echo "==> installing debootstrap"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+	@bash cluster/prometheus/build.sh
+
 lint: venv
 	$(VENV)/bin/ruff check chaos tests examples
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy examples/kind-smoke
 
-test: setup kind operator-image lint
+test: setup kind operator-image prometheus-image lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Only the kind tests (also part of `make test`): one kind cluster, brought up and down by pytest.

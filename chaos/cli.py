@@ -106,8 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="rebuild summary, JUnit and HTML from a journal")
     report.add_argument("out", help="a results folder holding journal.jsonl")
 
-    monitor = commands.add_parser("monitor", help="start or stop a loopback Prometheus for drills")
-    monitor.add_argument("action", choices=["up", "down"])
+    monitor = commands.add_parser("monitor", help="start or stop a loopback Prometheus for "
+                                  "drills, or install one in the cluster for the operator")
+    monitor.add_argument("action", choices=["up", "down", "install", "uninstall"],
+                         help="up/down: on this machine; install/uninstall: in the cluster of "
+                         "--provider, scraping the installed operator's pods")
     monitor.add_argument("--port", type=int, default=9090,
                          help="Prometheus listens on 127.0.0.1:PORT (default 9090)")
     monitor.add_argument("--exporter-port", type=int, default=DEFAULT_METRICS_PORT,
@@ -115,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                               f"{DEFAULT_METRICS_PORT})")
     monitor.add_argument("--state-dir", help="its config, data, log and PID (default "
                          "/var/lib/chaos-drill/monitor as root, else ~/.cache/chaos-drill/monitor)")
+    monitor.add_argument("--timeout", type=float, default=120.0,
+                         help="install: seconds to wait for Ready (default 120)")
+    providers.add_arguments(monitor)
     return parser
 
 

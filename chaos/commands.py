@@ -135,9 +135,19 @@ def report_command(args: argparse.Namespace, say: Progress) -> int:
 
 
 def monitor_command(args: argparse.Namespace, say: Progress) -> int:
-    """`monitor up` starts Prometheus on loopback scraping the exporter; `down` stops it."""
+    """`monitor up` starts Prometheus on loopback scraping the exporter; `down` stops it;
+    `install`/`uninstall` put one in the cluster (chaos.monitoring.install)."""
     from chaos.monitoring import process as monitor
 
+    if args.action in ("install", "uninstall"):
+        from chaos.monitoring import install
+
+        provider = providers.from_args(args)
+        if args.action == "install":
+            install.install(provider, say, timeout=args.timeout)
+        else:
+            install.uninstall(provider, say, timeout=args.timeout)
+        return 0
     state_dir = Path(args.state_dir) if args.state_dir else monitor.default_state_dir()
     if args.action == "down":
         if monitor.stop_prometheus(state_dir):

@@ -6,12 +6,14 @@ of every drill it runs in one registry."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import socket
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,9 @@ from chaos.cluster.incluster import InClusterProvider, running_in_cluster
 from chaos.cluster.kubeconfig import KubeconfigCluster
 from chaos.errors import ChaosDrillError
 from chaos.results import JOURNAL_NAME, fresh_out_dir
-from chaos.results.summary import Summary
+from chaos.results.summary import IncidentResult, Summary
 from chaos.runner import DrillRun, RunOptions
+from chaos.signals import SignalStop
 from chaos.spec import drill_from_object
 from chaos.timeline import Incident
 
@@ -75,9 +78,63 @@ def final_status(summary: Summary, out: Path) -> dict[str, Any]:
         "availability": summary.availability.ratio,
         "failedChecks": [c.name for c in summary.slo_checks if not c.passed],
         "resultsDir": str(out),
+        "timeline": [incident_status(i) for i in summary.incidents[:MAX_TIMELINE]],
     }
 
 
+MAX_TIMELINE = 20
+"""Incidents whose phases the status lists (the journal has them all)."""
+
+
+def incident_status(incident: IncidentResult) -> dict[str, Any]:
+    """One incident in the status: its phases in seconds after the injection, and, for load,
+    the scale-in time and the peak replicas."""
+    entry: dict[str, Any] = {"round": incident.round, "fault": incident.fault,
+                             "phases": dict(incident.phases),
+                             "recoverySeconds": incident.recovery_seconds}
+    if incident.scale_in_seconds is not None:
+        entry["scaleInSeconds"] = incident.scale_in_seconds
+    if incident.peak_replicas is not None:
+        entry["peakReplicas"] = incident.peak_replicas
+    return entry
+
+
+class Drills:
+    """The drills this process runs, so that a stopping operator first stops each (it restores
+    what it changed) and only then lets kopf leave the peering to the standby."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self._stops: set[threading.Event] = set()
+        self._changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def running(self, stop: threading.Event) -> Iterator[None]:
+        with self._changed:
+            if self.stopping:
+                stop.set()
+            self._stops.add(stop)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._stops.discard(stop)
+                self._changed.notify_all()
+
+    def stop_all(self, timeout: float) -> bool:
+        """Stops every drill; True once all have ended (restored), False after TIMEOUT."""
+        with self._changed:
+            self.stopping = True
+            for stop in self._stops:
+                stop.set()
+            return self._changed.wait_for(lambda: not self._stops, timeout)
+
+
+DRILLS = Drills()
+SHUTDOWN_WAIT = 20.0
+"""Seconds a stopping operator gives its drills to restore (the pod's grace period is 30 s)."""
+KOPF_STOP_WAIT = 8.0
+"""Seconds kopf then has to stop (its drills have ended) and leave the peering."""
 MAX_ATTEMPTS = 3
 """Attempts of one drill, counting those its operator stopped (a killed pod, a peer taking
 over) before it could finish; then it is Failed, never left Running."""
@@ -90,7 +147,7 @@ def run_drill(body: kopf.Body, name: str, namespace: str | None, uid: str,
     operator stopped is run again from the start by the next active operator (what it changed
     was restored, by itself or by the next attempt's restore records); deletion stops it."""
     status = body.get("status") or {}
-    if status.get("phase") in FINISHED or namespace is None:
+    if status.get("phase") in FINISHED or namespace is None or DRILLS.stopping:
         return
     cluster = provider()
     api = kube.api_client(cluster.kubeconfig())
@@ -125,14 +182,15 @@ def run_drill(body: kopf.Body, name: str, namespace: str | None, uid: str,
     try:
         drill = drill_from_object(body)
         options.metrics = metrics.for_drill(METRICS, drill)
-        summary = DrillRun(drill, cluster, options, logger.info).run()
+        with DRILLS.running(options.stop):
+            summary = DrillRun(drill, cluster, options, logger.info).run()
     except (ChaosDrillError, *kube.USER_ERRORS) as error:  # a Failed status, never a retry loop
         keep_journal()
         patch_status(api, namespace, name, {"phase": "Failed", "passed": False,
                                             "message": kube.explain(error)})
         return
     keep_journal()
-    if not stopped:
+    if not stopped and not DRILLS.stopping:
         patch_status(api, namespace, name, final_status(summary, out))
     elif not (stopped.reason and stopped.reason & kopf.DaemonStoppingReason.RESOURCE_DELETED):
         patch_status(api, namespace, name, {"message": f"attempt {attempt} stopped with its "
@@ -177,19 +235,51 @@ def seniority(now: float | None = None) -> int:
 
 def run(namespaces: list[str], metrics_port: int | None = None, metrics_host: str = "127.0.0.1",
         peering: str | None = None, health_port: int | None = None) -> None:
-    """Runs the operator until it is stopped. With PEERING, operators of that ClusterKopfPeering
-    take turns: exactly one is active, the oldest, so a replica that starts later never takes a
-    running drill over; a peer that died unannounced counts for PEERING_LIFETIME seconds."""
+    """Runs the operator until SIGTERM or SIGINT (a second one quits at once). With PEERING,
+    operators of that ClusterKopfPeering take turns: exactly one is active, the oldest, so a
+    replica that starts later never takes a running drill over; a peer that died unannounced
+    counts for PEERING_LIFETIME seconds. kopf runs in a thread of its own, so the signal comes
+    here first: the drills stop and restore while this operator still holds the peering, and
+    only then does kopf stop and hand over (kopf's own handler would leave the peering at once,
+    and the standby's next attempt would race this one's restore)."""
     metrics.register_families(METRICS)
     server = metrics.serve(METRICS, metrics_port, metrics_host) if metrics_port else None
     settings = kopf.OperatorSettings()
     settings.peering.lifetime = PEERING_LIFETIME
+    shutdown, kopf_stop = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def operate() -> None:
+        try:
+            kopf.run(registry=registry, namespaces=namespaces, clusterwide=not namespaces,
+                     standalone=peering is None, peering_name=peering, settings=settings,
+                     priority=seniority(), stop_flag=kopf_stop,
+                     liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz"
+                     if health_port else None)
+        except BaseException as error:  # raised again in the main thread
+            failures.append(error)
+
+    kopf_thread = threading.Thread(target=operate, name="kopf", daemon=True)
+    signals = SignalStop(shutdown, say, doing="stopping its drills, which restore what they "
+                         "changed, then leaving the peering").start()
     try:
-        kopf.run(registry=registry, namespaces=namespaces, clusterwide=not namespaces,
-                 standalone=peering is None, peering_name=peering, settings=settings,
-                 priority=seniority(),
-                 liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz"
-                 if health_port else None)
+        kopf_thread.start()
+        while kopf_thread.is_alive() and not shutdown.wait(1):
+            pass
+        if shutdown.is_set() and not DRILLS.stop_all(SHUTDOWN_WAIT):
+            say(f"drills still restoring after {SHUTDOWN_WAIT:.0f}s: stopping anyway; the next "
+                "active operator undoes what they left")
+        kopf_stop.set()
+        kopf_thread.join(KOPF_STOP_WAIT)
+        if kopf_thread.is_alive():
+            say(f"kopf still stopping after {KOPF_STOP_WAIT:.0f}s: exiting anyway")
     finally:
+        signals.close()
         if server:
             server.close()
+    if failures:
+        raise failures[0]
+
+
+def say(message: str) -> None:
+    print(f"chaos-drill operator: {message}", file=sys.stderr, flush=True)

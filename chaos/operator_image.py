@@ -1,7 +1,7 @@
 """The operator image: packs Debian's python3.11 (only the libraries it loads), the pinned
 dependencies and chaos/ into one deterministic layer, run by cluster/operator/build.sh; and
 `build()`, which runs that script (cached: warm, it only checks) for `chaos-drill operator
-install`."""
+install`; the packing and build steps serve chaos.prometheus_image too."""
 
 from __future__ import annotations
 
@@ -64,33 +64,41 @@ def operator_tree(rootfs: Path, etc: Path) -> Tree:
     return tree
 
 
-def image_archive(tree: Tree, reference: str) -> bytes:
+def image_archive(tree: Tree, reference: str, container_config: dict[str, object]) -> bytes:
+    """TREE as the one layer of image REFERENCE, started as CONTAINER_CONFIG says."""
     layer_bytes = layer(tree)
     diff_id = f"sha256:{hashlib.sha256(layer_bytes).hexdigest()}"
-    config = images.config_bytes({
-        "Entrypoint": ENTRYPOINT, "User": f"{USER}:{USER}", "WorkingDir": "/tmp",
-        "Env": [PATH, f"PYTHONPATH=/{SOURCES}:/{DEPS}", "PYTHONDONTWRITEBYTECODE=1",
-                "PYTHONUNBUFFERED=1", "HOME=/tmp"],
-    }, diff_id)
-    return images.packed(reference, layer_bytes, config)
+    return images.packed(reference, layer_bytes, images.config_bytes(container_config, diff_id))
 
 
-def pack(rootfs: Path, archive: Path, reference: str) -> None:
+OPERATOR_CONFIG: dict[str, object] = {
+    "Entrypoint": ENTRYPOINT, "User": f"{USER}:{USER}", "WorkingDir": "/tmp",
+    "Env": [PATH, f"PYTHONPATH=/{SOURCES}:/{DEPS}", "PYTHONDONTWRITEBYTECODE=1",
+            "PYTHONUNBUFFERED=1", "HOME=/tmp"],
+}
+
+
+def write_archive(archive: Path, reference: str, data: bytes) -> None:
     """Writes the image archive and, beside it, `reference` naming the image."""
-    etc = archive.parent / "etc"
-    etc.mkdir(parents=True, exist_ok=True)
-    data = image_archive(operator_tree(rootfs, etc), reference)
     archive.write_bytes(data)
     (archive.parent / "reference").write_text(reference + "\n")
     print(f"    {reference}: {len(data) >> 20} MiB, sha256 {hashlib.sha256(data).hexdigest()}",
           flush=True)
 
 
-def build(progress: Progress) -> tuple[Path, str]:
-    """Runs cluster/operator/build.sh (cached) and returns the archive and the image's name."""
+def pack(rootfs: Path, archive: Path, reference: str) -> None:
+    etc = archive.parent / "etc"
+    etc.mkdir(parents=True, exist_ok=True)
+    tree = operator_tree(rootfs, etc)
+    write_archive(archive, reference, image_archive(tree, reference, OPERATOR_CONFIG))
+
+
+def run_build(script: Path, what: str, make_target: str, progress: Progress) -> tuple[Path, str]:
+    """Runs a cluster/*/build.sh (cached: warm, it only checks) and returns the archive it
+    printed last and the image's name."""
     python = os.environ.get("PYTHON", str(REPO / ".venv" / "bin" / "python"))
     # timeout(1) signals the script's whole process group, so stderr closes at the deadline
-    command = ["timeout", "-k", "10", str(BUILD_TIMEOUT), "bash", str(BUILD_SCRIPT)]
+    command = ["timeout", "-k", "10", str(BUILD_TIMEOUT), "bash", str(script)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env={**os.environ, "PYTHON": python})
     assert process.stderr is not None and process.stdout is not None
@@ -98,10 +106,15 @@ def build(progress: Progress) -> tuple[Path, str]:
         progress(line.rstrip())
     out = process.stdout.read()
     if process.wait(timeout=30) != 0:
-        raise SetupError(f"the operator image build failed (exit {process.returncode}): run "
-                         "'make operator-image' to see why")
+        raise SetupError(f"the {what} image build failed (exit {process.returncode}): run "
+                         f"'make {make_target}' to see why")
     archive = Path(out.strip().splitlines()[-1])
     return archive, (archive.parent / "reference").read_text().strip()
+
+
+def build(progress: Progress) -> tuple[Path, str]:
+    """Runs cluster/operator/build.sh (cached) and returns the archive and the image's name."""
+    return run_build(BUILD_SCRIPT, "operator", "operator-image", progress)
 
 
 def main(argv: list[str] | None = None) -> None:

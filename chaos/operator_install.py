@@ -115,24 +115,24 @@ def uninstall(provider: ClusterProvider, progress: Progress, timeout: float = 12
     api = kube.api_client(provider.kubeconfig())
     core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
     apiext = client.ApiextensionsV1Api(api)
-    _ignore_missing(core.delete_namespace, NAMESPACE)
+    ignore_missing(core.delete_namespace, NAMESPACE)
     progress(f"deleting namespace {NAMESPACE}")
     wait_until(core.list_namespace, (), NAMESPACE, lambda ns: ns is None, timeout,
                f"namespace {NAMESPACE} gone")
     for binding in rbac.list_role_binding_for_all_namespaces(label_selector=PART_OF).items:
         progress(f"deleting RoleBinding {binding.metadata.namespace}/{binding.metadata.name}")
-        _ignore_missing(rbac.delete_namespaced_role_binding, binding.metadata.name,
+        ignore_missing(rbac.delete_namespaced_role_binding, binding.metadata.name,
                         binding.metadata.namespace)
     for binding in rbac.list_cluster_role_binding(label_selector=PART_OF).items:
         progress(f"deleting ClusterRoleBinding {binding.metadata.name}")
-        _ignore_missing(rbac.delete_cluster_role_binding, binding.metadata.name)
+        ignore_missing(rbac.delete_cluster_role_binding, binding.metadata.name)
     for role in rbac.list_cluster_role(label_selector=PART_OF).items:
         progress(f"deleting ClusterRole {role.metadata.name}")
-        _ignore_missing(rbac.delete_cluster_role, role.metadata.name)
+        ignore_missing(rbac.delete_cluster_role, role.metadata.name)
     release_finalizers(api, progress)
     for crd in apiext.list_custom_resource_definition(label_selector=PART_OF).items:
         progress(f"deleting CRD {crd.metadata.name} (and its ClusterKopfPeering)")
-        _ignore_missing(apiext.delete_custom_resource_definition, crd.metadata.name)
+        ignore_missing(apiext.delete_custom_resource_definition, crd.metadata.name)
         wait_until(apiext.list_custom_resource_definition, (), crd.metadata.name,
                    lambda found: found is None, timeout, f"CRD {crd.metadata.name} gone")
     progress("operator uninstalled")
@@ -153,12 +153,12 @@ def release_finalizers(api: Any, progress: Progress) -> None:
         if KOPF_FINALIZER in finalizers:
             progress(f"releasing ChaosDrill {meta['namespace']}/{meta['name']}")
             kept = [f for f in finalizers if f != KOPF_FINALIZER]
-            _ignore_missing(custom.patch_namespaced_custom_object, GROUP, VERSION,
+            ignore_missing(custom.patch_namespaced_custom_object, GROUP, VERSION,
                             meta["namespace"], PLURAL, meta["name"],
                             {"metadata": {"finalizers": kept or None}})
 
 
-def _ignore_missing(call: Callable[..., Any], *args: Any) -> None:
+def ignore_missing(call: Callable[..., Any], *args: Any) -> None:
     """CALL(*ARGS), where an object already gone is what was wanted."""
     try:
         call(*args)

@@ -135,6 +135,14 @@ def web(cluster: LocalCluster, api: Any) -> Any:
 
 
 @pytest.fixture
+def autoscaled(web: Any) -> Iterator[Any]:
+    """web with its HPA; removed again afterwards, so other tests set replicas by hand."""
+    workloads.set_autoscaling(web, True, _say)
+    yield web
+    workloads.set_autoscaling(web, False, _say)
+
+
+@pytest.fixture
 def taken_port() -> Iterator[int]:
     """A loopback port something is listening on."""
     with socket.socket() as sock:

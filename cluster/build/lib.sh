@@ -1,5 +1,6 @@
-# Shared by cluster/build/build.sh and cluster/kind/build.sh (sourced, not run): the cache root,
-# the pinned versions in a go.mod, and a Go build into the cache that runs once per machine.
+# Shared by the build scripts under cluster/ (sourced, not run): the cache root, the pinned
+# versions in a go.mod, a Go build into the cache that runs once per machine, and a Debian root
+# filesystem (debootstrap minbase plus packages) built once per its inputs, for the images.
 cache=${CHAOS_DRILL_CACHE:-$HOME/.cache/chaos-drill}
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
@@ -46,4 +47,36 @@ build_coredns() {  # CoreDNS for the local cluster's kube-dns and the kind node 
   local dir="$repo_root/cluster/kind/coredns"
   build coredns "$(pinned "$dir/go.mod" github.com/coredns/coredns)-$(coredns_key)" "$dir" "" \
     chaosdrill.dev/cluster/kind/coredns
+}
+
+debian_root() {  # debian_root DIR SUITE MIRROR PACKAGES: debootstrap --variant=minbase SUITE into
+  # DIR plus PACKAGES (no recommends), no service started, apt's lists and caches dropped
+  local root=$1 suite=$2 mirror=$3 packages=$4
+  timeout 900 debootstrap --variant=minbase "$suite" "$root" "$mirror" \
+    | awk '/^I: (Retrieving|Validating|Extracting|Unpacking|Configuring) / {next} {print "    " $0; fflush()}'
+  printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
+  chmod 755 "$root/usr/sbin/policy-rc.d"
+  cp /etc/resolv.conf "$root/etc/resolv.conf"
+  DEBIAN_FRONTEND=noninteractive timeout 900 chroot "$root" sh -c "apt-get update -qq &&
+    apt-get install -y -qq --no-install-recommends $packages >/dev/null &&
+    apt-get clean && rm -rf /var/lib/apt/lists/*"
+  rm -f "$root/usr/sbin/policy-rc.d" "$root/etc/resolv.conf"
+}
+
+cached_root() {  # cached_root NAME SUITE MIRROR PACKAGES MAKE [FUNCTION...]: sets rootfs to
+  # $cache/NAME-rootfs-SUITE-KEY/root, made by `MAKE DIR` (which calls debian_root) unless built;
+  # KEY hashes the suite, mirror, packages and the code of MAKE and of each FUNCTION it calls
+  local name=$1 suite=$2 mirror=$3 packages=$4 make=$5 key dir start=$SECONDS
+  shift 5
+  key=$(printf '%s\n' "$suite" "$mirror" "$packages" "$(declare -f "$make" debian_root "$@")" \
+        | sha256sum | cut -c1-12)
+  dir="$cache/$name-rootfs-$suite-$key"
+  rootfs=$dir/root
+  if [ -f "$dir/.complete" ]; then echo "==> $name root filesystem: already built in $dir"; return; fi
+  echo "==> $name root filesystem: debootstrap $suite minbase + $packages into $dir"
+  echo "    (cold: about a minute)"
+  rm -rf "$dir" && mkdir -p "$dir"
+  "$make" "$dir/root"
+  touch "$dir/.complete"
+  echo "==> $name root filesystem: built in $((SECONDS - start))s ($(du -sh "$dir" | cut -f1))"
 }

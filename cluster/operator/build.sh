@@ -24,35 +24,14 @@ compile_tree() {  # compile_tree ROOT DIR...: pycs checked by nothing but their 
     "$@" >/dev/null
 }
 
-make_rootfs() {  # make_rootfs DIR: Debian SUITE minbase plus PACKAGES, nothing started
-  local root=$1
-  timeout 900 debootstrap --variant=minbase "$SUITE" "$root" "$MIRROR" \
-    | awk '/^I: (Retrieving|Validating|Extracting|Unpacking|Configuring) / {next} {print "    " $0; fflush()}'
-  printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
-  chmod 755 "$root/usr/sbin/policy-rc.d"
-  cp /etc/resolv.conf "$root/etc/resolv.conf"
-  DEBIAN_FRONTEND=noninteractive timeout 900 chroot "$root" sh -c "apt-get update -qq &&
-    apt-get install -y -qq --no-install-recommends $PACKAGES >/dev/null &&
-    apt-get clean && rm -rf /var/lib/apt/lists/*"
-  rm -f "$root/usr/sbin/policy-rc.d" "$root/etc/resolv.conf"
-  compile_tree "$root" /usr/lib/python3.11
-  mkdir -p "$root/app/lib"  # where the deps are mounted while the image is packed
+make_rootfs() {  # make_rootfs DIR: Debian SUITE minbase plus PACKAGES, pycs compiled
+  debian_root "$1" "$SUITE" "$MIRROR" "$PACKAGES"
+  compile_tree "$1" /usr/lib/python3.11
+  mkdir -p "$1/app/lib"  # where the deps are mounted while the image is packed
 }
 
 step_rootfs() {
-  local key dir
-  key=$(printf '%s\n' "$SUITE" "$MIRROR" "$PACKAGES" "$(declare -f make_rootfs compile_tree)" \
-        | sha256sum | cut -c1-12)
-  dir="$cache/operator-rootfs-$SUITE-$key"
-  rootfs=$dir/root
-  if [ -f "$dir/.complete" ]; then echo "==> operator root filesystem: already built in $dir"; return; fi
-  echo "==> operator root filesystem: debootstrap $SUITE minbase + $PACKAGES into $dir"
-  echo "    (cold: about 2 minutes)"
-  local start=$SECONDS
-  rm -rf "$dir" && mkdir -p "$dir"
-  make_rootfs "$dir/root"
-  touch "$dir/.complete"
-  echo "==> operator root filesystem: built in $((SECONDS - start))s ($(du -sh "$dir" | cut -f1))"
+  cached_root operator "$SUITE" "$MIRROR" "$PACKAGES" make_rootfs compile_tree
 }
 
 with_deps_mounted() {  # with_deps_mounted CMD...: the deps at /app/lib inside the rootfs

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
 
-from chaos import workloads
 from chaos.cluster.local import LocalCluster
 from chaos.fault_types import LOAD_PHASES
 from chaos.faults.load import LOAD_LABEL
@@ -25,14 +23,6 @@ from support import cli, start_cli, write_drill
 pytestmark = pytest.mark.e2e
 LOAD_SECONDS = 40
 LOAD: dict[str, Any] = {"type": "load", "durationSeconds": LOAD_SECONDS, "concurrency": 3}
-
-
-@pytest.fixture
-def autoscaled(web: Any) -> Iterator[Any]:
-    """web with its HPA; removed again afterwards, so other tests set replicas by hand."""
-    workloads.set_autoscaling(web, True, print)
-    yield web
-    workloads.set_autoscaling(web, False, print)
 
 
 def load_jobs(api: Any) -> list[Any]:

@@ -20,7 +20,12 @@ from kubernetes.client.exceptions import ApiException
 from chaos import operator, operator_install
 from chaos.cluster.layout import KUBERNETES_VERSION, cache_dir
 from chaos.cluster.local import LocalCluster
+from chaos.fault_types import LOAD_PHASES
+from chaos.faults.load import LOAD_LABEL
+from chaos.monitoring import install as monitoring_install
 from chaos.restore import ANNOTATION
+
+from support import cli
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).parents[2]
@@ -136,9 +141,48 @@ def kubectl() -> str:
     return str(path)
 
 
-def test_applied_drill_passes_with_incidents_and_metrics(installed: Any,
+@pytest.fixture
+def prometheus(installed: Any) -> Iterator[Any]:
+    """The in-cluster Prometheus, installed with the CLI (image built here, cached) and
+    uninstalled afterwards."""
+    result = cli("monitor", "install", "--timeout", "120")
+    say(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "")
+    try:
+        assert result.returncode == 0, result.stderr
+        yield installed
+    finally:
+        result = cli("monitor", "uninstall")
+        assert result.returncode == 0, result.stderr
+
+
+def prometheus_query(api: Any, promql: str) -> list[dict[str, Any]]:
+    """PROMQL's instant vector, from the in-cluster Prometheus's HTTP API through the API
+    server's service proxy."""
+    response = api.call_api(monitoring_install.proxy_path("/api/v1/query"), "GET",
+                            query_params=[("query", promql)], auth_settings=["BearerToken"],
+                            _preload_content=False, _return_http_data_only=True,
+                            _request_timeout=10)
+    body = json.loads(response.data)
+    assert body["status"] == "success", body
+    return list(body["data"]["result"])
+
+
+def by_instance(api: Any, promql: str, want: Any, timeout: float) -> dict[str, float]:
+    """{instance: value} of PROMQL once WANT(it) holds; the test fails after TIMEOUT s."""
+    deadline = time.monotonic() + timeout
+    values: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        values = {r["metric"]["instance"]: float(r["value"][1])
+                  for r in prometheus_query(api, promql)}
+        if want(values):
+            return values
+        time.sleep(1)
+    pytest.fail(f"prometheus: {promql} is {values} after {timeout:.0f}s")
+
+
+def test_applied_drill_passes_with_incidents_and_metrics(prometheus: Any,
                                                          cluster: LocalCluster) -> None:
-    api = installed
+    api = prometheus
     service = client.CoreV1Api(api).read_namespaced_service("chaos-drill-operator",
                                                             "chaos-drill")
     result = subprocess.run([kubectl(), "--kubeconfig", str(cluster.kubeconfig()), "apply", "-f",
@@ -165,6 +209,48 @@ def test_applied_drill_passes_with_incidents_and_metrics(installed: Any,
     scraped = urllib.request.urlopen(f"http://{service.spec.cluster_ip}:9464/metrics",
                                      timeout=10).read().decode()
     assert "chaosdrill_build_info" in scraped
+    # the in-cluster Prometheus found both pods by the headless Service's DNS and scraped them
+    pods = sorted(f"{ip}:9464" for ip in addresses)
+    up = by_instance(api, 'up{job="chaos-drill"}', lambda v: sorted(v) == pods, 60)
+    assert set(up.values()) == {1.0}, up
+    by_instance(api, "chaosdrill_build_info", lambda v: sorted(v) == pods, 30)
+    # the active pod's count; the standby's is 0 or absent (its families have no series yet)
+    injected = by_instance(api, 'sum by (instance) (chaosdrill_faults_injected_total'
+                           '{fault="pod_delete"})', lambda v: set(v) <= set(pods)
+                           and sorted(v.values())[-1:] == [5.0] and sum(v.values()) == 5.0, 30)
+    say(f"prometheus in the cluster: up {up}, pod_delete faults injected {injected}")
+    assert_no_denials_logged(api)
+
+
+@pytest.mark.timeout(600)
+def test_applied_load_drill_scales_web_out_and_in_with_its_phases_in_the_status(
+        autoscaled: Any, installed: Any, cluster: LocalCluster) -> None:
+    """manifests/drills/web-load.yaml through the in-cluster operator: its RBAC is enough for the
+    load Job, the HPA and the Service, and the status carries the scale phases."""
+    api = installed
+    result = subprocess.run([kubectl(), "--kubeconfig", str(cluster.kubeconfig()), "apply", "-f",
+                             str(REPO / "manifests/drills/web-load.yaml")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    try:
+        status = wait_finished(api, "web-load", 400)
+    finally:
+        client.CustomObjectsApi(api).delete_namespaced_custom_object(
+            operator.GROUP, operator.VERSION, "demo", operator.PLURAL, "web-load")
+    assert status["phase"] == "Passed", status
+    assert status["attempts"] == 1 and status["incidents"] == 1, status
+    (incident,) = status["timeline"]
+    phases = incident["phases"]  # the API server keeps JSON keys sorted: order them by time
+    assert set(phases) == set(LOAD_PHASES), incident
+    assert [phases[p] for p in LOAD_PHASES] == sorted(phases.values()), incident
+    assert incident["peakReplicas"] > 3 and incident["scaleInSeconds"] > 0, incident
+    assert incident["recoverySeconds"] is not None, incident
+    say(f"load drill in the cluster: scale-out {incident['recoverySeconds']:.1f} s, scale-in "
+        f"{incident['scaleInSeconds']:.1f} s after the load, peak {incident['peakReplicas']} "
+        f"replicas, availability {status['availability']:.4f}")
+    jobs = client.BatchV1Api(api).list_namespaced_job("demo", label_selector=LOAD_LABEL).items
+    assert [j for j in jobs if not j.metadata.deletion_timestamp] == []
+    assert client.AppsV1Api(api).read_namespaced_deployment("web", "demo").spec.replicas == 3
     assert_no_denials_logged(api)
 
 
@@ -201,13 +287,41 @@ def wait_status(api: Any, name: str, done: Any, timeout: float, what: str) -> di
     pytest.fail(f"{what}: not within {timeout:.0f}s; status {status}")
 
 
-def test_killing_the_active_operator_mid_drill_restores_and_the_drill_still_ends(
-        installed: Any, cluster: LocalCluster) -> None:
+def stop_operator(cluster: LocalCluster, pod: Any, how: str) -> None:
+    """SIGKILL: the operator's process killed through the node's containerd, no clean-up;
+    SIGTERM: `kubectl delete pod`, as in a rollout or a drain, which must end gracefully (the
+    drill released and restored) well within the pod's 30 s grace period."""
+    if how == "SIGKILL":
+        container = pod.status.container_statuses[0].container_id.split("://")[1]
+        cluster.container_kill(pod.spec.node_name, container)
+        return
+    command = [kubectl(), "--kubeconfig", str(cluster.kubeconfig()), "-n", "chaos-drill"]
+    logs = subprocess.Popen([*command, "logs", "-f", pod.metadata.name],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    began = time.monotonic()
+    try:
+        result = subprocess.run([*command, "delete", "pod", pod.metadata.name],
+                                capture_output=True, text=True, timeout=90)
+        took = time.monotonic() - began
+        log, _ = logs.communicate(timeout=30)  # ends with the container
+    finally:
+        logs.kill()
+        logs.wait(timeout=10)
+    assert result.returncode == 0, result.stderr
+    say(f"kubectl delete pod {pod.metadata.name}: gone in {took:.1f}s; its last log lines:\n"
+        + "\n".join(log.splitlines()[-15:]))
+    assert took < 25, f"the operator took {took:.1f}s to stop on SIGTERM (grace period 30 s)"
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_stopping_the_active_operator_mid_drill_restores_and_the_drill_still_ends(
+        installed: Any, cluster: LocalCluster, how: str) -> None:
     api = installed
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
     original, _ = web_replicas(api)
+    name = f"op-{how.lower()}"
     drill = {"apiVersion": "chaosdrill.dev/v1alpha1", "kind": "ChaosDrill",
-             "metadata": {"name": "op-kill", "namespace": "demo"},
+             "metadata": {"name": name, "namespace": "demo"},
              "spec": {"target": {"kind": "Deployment", "name": "web"},
                       "fault": {"type": "scale", "replicas": original + 2},
                       "rounds": 2, "intervalSeconds": 2, "seed": 1,
@@ -216,27 +330,32 @@ def test_killing_the_active_operator_mid_drill_restores_and_the_drill_still_ends
                                            operator.PLURAL, drill)
     try:
         # round 1 scaled web up and back (its incident recorded), then round 2 scaled it up
-        wait_status(api, "op-kill", lambda s: s.get("incidents", 0) >= 1
-                    and web_replicas(api) == (original, None), 120, "op-kill's round 1 over")
-        first = wait_status(api, "op-kill", lambda s: web_replicas(api)[1] is not None, 60,
-                            "op-kill's round 2 with web scaled and its restore record on")
-        active = core.read_namespaced_pod(first["operator"], "chaos-drill")
-        container = active.status.container_statuses[0].container_id.split("://")[1]
-        cluster.container_kill(active.spec.node_name, container)  # SIGKILL: no clean-up
-        say(f"SIGKILLed the operator in {first['operator']} mid-drill")
-        status = wait_status(api, "op-kill", lambda s: s.get("phase") in operator.FINISHED,
-                             180, "op-kill Passed or Failed after its operator was killed")
+        wait_status(api, name, lambda s: s.get("incidents", 0) >= 1
+                    and web_replicas(api) == (original, None), 120, f"{name}'s round 1 over")
+        first = wait_status(api, name, lambda s: web_replicas(api)[1] is not None, 60,
+                            f"{name}'s round 2 with web scaled and its restore record on")
+        stop_operator(cluster, core.read_namespaced_pod(first["operator"], "chaos-drill"), how)
+        say(f"{how}: stopped the operator in {first['operator']} mid-drill")
+        status = wait_status(api, name, lambda s: s.get("phase") in operator.FINISHED,
+                             180, f"{name} Passed or Failed after its operator got {how}")
         journals = core.read_namespaced_config_map(
             status["journal"]["configMap"].split("/")[1], "chaos-drill").data
     finally:
         custom.delete_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
-                                               operator.PLURAL, "op-kill")
+                                               operator.PLURAL, name)
     assert status["attempts"] == 2, status
     assert status["phase"] == "Passed", status
     assert status["incidents"] == 2 and status["recovered"] == 2
     assert web_replicas(api) == (original, None)  # scaled back, no restore record left
     assert not [n.metadata.name for n in core.list_node().items if n.spec.unschedulable]
     assert sorted(journals) == ["attempt-1.jsonl", "attempt-2.jsonl"]
-    restored = [json.loads(line) for line in journals["attempt-2.jsonl"].splitlines()
-                if '"restored_leftover"' in line]
-    assert [(r["kind"], r["name"]) for r in restored] == [("Deployment", "web")], restored
+    first_run, second_run = ([json.loads(line) for line in journals[key].splitlines()]
+                             for key in ("attempt-1.jsonl", "attempt-2.jsonl"))
+    restored = [(r["kind"], r["name"]) for r in second_run if r["event"] == "restored_leftover"]
+    if how == "SIGKILL":  # attempt 1 could not clean up: attempt 2 undid its record
+        assert restored == [("Deployment", "web")], restored
+        return
+    # SIGTERM: attempt 1 restored web itself and said so in its journal, leaving nothing over
+    assert restored == [], restored
+    (finished,) = [r for r in first_run if r["event"] == "drill_finished"]
+    assert finished["aborted"] is True, finished

@@ -127,3 +127,9 @@ def test_operator_install_on_a_kubeconfig_that_does_not_exist(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     one_error_line(capsys, ["operator", "install", "--provider", "kubeconfig", "--kubeconfig",
                             str(tmp_path / "nope")], "nope", "--kubeconfig")
+
+
+def test_monitor_install_on_a_kubeconfig_that_does_not_exist(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    one_error_line(capsys, ["monitor", "install", "--provider", "kubeconfig", "--kubeconfig",
+                            str(tmp_path / "nope")], "nope", "--kubeconfig")

@@ -28,7 +28,8 @@ def test_add_directory_keeps_links_and_leaves_out_named_top_directories(tmp_path
 def test_image_runs_the_operator_as_an_unprivileged_user(tmp_path: Path) -> None:
     (tmp_path / "hello.py").write_text("print('hi')\n")
     tree = Tree(files={"app/src/hello.py": tmp_path / "hello.py"})
-    data = operator_image.image_archive(tree, "chaosdrill.local/operator:test")
+    data = operator_image.image_archive(tree, "chaosdrill.local/operator:test",
+                                        operator_image.OPERATOR_CONFIG)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
         config = json.load(tar.extractfile(manifest[0]["Config"]))  # type: ignore[arg-type]
@@ -36,4 +37,5 @@ def test_image_runs_the_operator_as_an_unprivileged_user(tmp_path: Path) -> None
     assert config["config"]["User"] == "65532:65532"
     assert config["config"]["Entrypoint"][-2:] == ["chaos", "operator"]
     assert "PYTHONPATH=/app/src:/app/lib" in config["config"]["Env"]
-    assert data == operator_image.image_archive(tree, "chaosdrill.local/operator:test")
+    assert data == operator_image.image_archive(tree, "chaosdrill.local/operator:test",
+                                        operator_image.OPERATOR_CONFIG)

@@ -43,3 +43,4 @@ def test_no_rule_reaches_secrets_rbac_or_wildcards() -> None:
     cluster_wide = next(d for d in docs if d["kind"] == "ClusterRole"
                         and d["metadata"]["name"] == "chaos-drill-operator")
     assert not [r for r in cluster_wide["rules"] if "pods" in r["resources"]]
+

@@ -1,0 +1,59 @@
+"""The in-cluster Prometheus image: Debian bookworm's prometheus binary (from the root
+cluster/prometheus/build.sh makes with debootstrap) with only the libraries it loads and a passwd
+naming nobody, in one deterministic layer; and `build()`, which runs that script (cached)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from chaos.cluster.base import Progress
+from chaos.cluster.nodeimage import PATH, Tree, with_libraries
+from chaos.operator_image import REPO, image_archive, run_build, write_archive
+
+BUILD_SCRIPT = REPO / "cluster" / "prometheus" / "build.sh"
+BINARY = "/usr/bin/prometheus"
+USER = 65534
+"""nobody: Prometheus runs unprivileged (manifests/monitoring/k8s/prometheus.yaml says so too)."""
+CONFIG: dict[str, object] = {
+    "Entrypoint": [BINARY], "User": f"{USER}:{USER}", "WorkingDir": "/prometheus",
+    "Env": [PATH], "ExposedPorts": {"9090/tcp": {}},
+}
+
+
+def prometheus_tree(rootfs: Path, etc: Path) -> Tree:
+    """What the image holds: the prometheus binary, the libraries it loads, passwd and group."""
+    tree = Tree()
+    with_libraries(rootfs, [BINARY], tree)
+    (etc / "passwd").write_text(f"root:x:0:0::/root:/sbin/nologin\n"
+                                f"nobody:x:{USER}:{USER}::/prometheus:/sbin/nologin\n")
+    (etc / "group").write_text(f"root:x:0:\nnogroup:x:{USER}:\n")
+    tree.files["etc/passwd"], tree.files["etc/group"] = etc / "passwd", etc / "group"
+    return tree
+
+
+def pack(rootfs: Path, archive: Path, reference: str) -> None:
+    etc = archive.parent / "etc"
+    etc.mkdir(parents=True, exist_ok=True)
+    tree = prometheus_tree(rootfs, etc)
+    write_archive(archive, reference, image_archive(tree, reference, CONFIG))
+
+
+def build(progress: Progress) -> tuple[Path, str]:
+    """Runs cluster/prometheus/build.sh (cached) and returns the archive and the image's name."""
+    return run_build(BUILD_SCRIPT, "prometheus", "prometheus-image", progress)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m chaos.prometheus_image")
+    commands = parser.add_subparsers(dest="command", required=True)
+    packing = commands.add_parser("pack", help="write the image archive from a built root")
+    packing.add_argument("rootfs", type=Path)
+    packing.add_argument("archive", type=Path)
+    packing.add_argument("--reference", required=True)
+    args = parser.parse_args(argv)
+    pack(args.rootfs, args.archive, args.reference)
+
+
+if __name__ == "__main__":
+    main()
