@@ -22,7 +22,9 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client, watch
 
+from chaos import operator
 from chaos.cluster import kind
 from chaos.monitoring.query import Sample, Series
 
@@ -61,6 +63,22 @@ def write_drill(tmp_path: Path, fault: dict[str, Any], **spec: Any) -> Path:
     path = tmp_path / "drill.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
+
+
+def wait_finished(api: Any, name: str, timeout: int) -> dict[str, Any]:
+    """The ChaosDrill demo/NAME's status once Passed or Failed; the test fails after TIMEOUT
+    seconds."""
+    seen: list[Any] = []
+    stream = watch.Watch().stream(
+        client.CustomObjectsApi(api).list_namespaced_custom_object, operator.GROUP,
+        operator.VERSION, "demo", operator.PLURAL, field_selector=f"metadata.name={name}",
+        timeout_seconds=timeout, _request_timeout=timeout + 10)
+    for event in stream:
+        status = event["object"].get("status") or {}
+        seen.append(status)
+        if status.get("phase") in operator.FINISHED:
+            return dict(status)
+    pytest.fail(f"ChaosDrill {name} not Passed or Failed within {timeout}s; saw {seen[-3:]}")
 
 
 def pod(uid: str, *, ready: bool = True, node: str = "node-1", deleting: bool = False,

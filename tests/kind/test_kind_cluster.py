@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 from kubernetes.utils import parse_quantity
 
-from chaos import kube, workloads
+from chaos import kube, operator, operator_install, workloads
 from chaos.cluster import dockerd, kind, serving_certs
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.local import LocalCluster
@@ -27,7 +28,7 @@ from chaos.errors import SetupError
 from chaos.runner import DrillRun, RunOptions
 from chaos.spec import load_drill
 
-from support import FAULTS, cli, leaked, one_error, watch_leaks, write_drill
+from support import FAULTS, cli, leaked, one_error, wait_finished, watch_leaks, write_drill
 
 # Bringing the cluster up cold (loading the node image into Docker, three nodes) takes minutes.
 pytestmark = [pytest.mark.e2e, pytest.mark.kind, pytest.mark.timeout(900)]
@@ -234,6 +235,38 @@ def test_metrics_api_serves_every_node_and_a_web_pod(kind_web: Any) -> None:
                     _request_timeout=30).items if csr.spec.signer_name == serving_certs.SIGNER}
     assert approved == {f"system:node:{n.metadata.name}": ["ChaosDrillApproved"]
                         for n in nodes}
+
+
+def test_operator_installs_runs_a_drill_and_uninstalls(kind_web: Any, tmp_path: Path) -> None:
+    """`chaos-drill operator install --provider kind`: its image loaded with kind's loading,
+    the Deployment Ready, an applied pod_delete ChaosDrill ends Passed; uninstall removes it."""
+    installed = cli("operator", "install", "--provider", "kind", "--timeout", "180")
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    assert "into kind cluster chaos-drill" in installed.stderr
+    apps, custom = client.AppsV1Api(kind_web), client.CustomObjectsApi(kind_web)
+    deployment = apps.read_namespaced_deployment("chaos-drill-operator", "chaos-drill")
+    assert deployment.status.ready_replicas == deployment.spec.replicas == 2
+    drill = yaml.safe_load(write_drill(tmp_path, FAULTS["pod_delete"], probe=None).read_text())
+    custom.create_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
+                                           operator.PLURAL, drill)
+    try:
+        status = wait_finished(kind_web, "e2e", 180)
+    finally:
+        custom.delete_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
+                                               operator.PLURAL, "e2e")
+        uninstalled = cli("operator", "uninstall", "--provider", "kind", "--timeout", "180")
+    assert status["phase"] == "Passed", status
+    assert status["incidents"] == 1 and status["recovered"] == 1, status
+    assert uninstalled.returncode == 0, uninstalled.stderr[-3000:]
+    rbac = client.RbacAuthorizationV1Api(kind_web)
+    part_of = operator_install.PART_OF
+    assert operator_install.NAMESPACE not in [
+        n.metadata.name for n in client.CoreV1Api(kind_web).list_namespace().items]
+    assert not rbac.list_cluster_role(label_selector=part_of).items
+    assert not rbac.list_cluster_role_binding(label_selector=part_of).items
+    assert not rbac.list_role_binding_for_all_namespaces(label_selector=part_of).items
+    assert not client.ApiextensionsV1Api(kind_web).list_custom_resource_definition(
+        label_selector=part_of).items
 
 
 @pytest.mark.parametrize("fault", ["pod_delete", "container_kill", "scale", "node_drain"])
