@@ -22,9 +22,10 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client
+from kubernetes import client, watch
 from kubernetes.stream import stream
 
+from chaos import operator
 from chaos.cluster import kind
 from chaos.monitoring.query import Sample, Series
 
@@ -70,6 +71,22 @@ def run_in(api: Any, pod: str, *command: str) -> str:
     return str(stream(client.CoreV1Api(api).connect_get_namespaced_pod_exec, pod, "demo",
                       command=["/bin/busybox", *command], stderr=True, stdin=False, stdout=True,
                       tty=False, _request_timeout=30))
+
+
+def wait_finished(api: Any, name: str, timeout: int) -> dict[str, Any]:
+    """The ChaosDrill demo/NAME's status once Passed or Failed; the test fails after TIMEOUT
+    seconds."""
+    seen: list[Any] = []
+    events = watch.Watch().stream(
+        client.CustomObjectsApi(api).list_namespaced_custom_object, operator.GROUP,
+        operator.VERSION, "demo", operator.PLURAL, field_selector=f"metadata.name={name}",
+        timeout_seconds=timeout, _request_timeout=timeout + 10)
+    for event in events:
+        status = event["object"].get("status") or {}
+        seen.append(status)
+        if status.get("phase") in operator.FINISHED:
+            return dict(status)
+    pytest.fail(f"ChaosDrill {name} not Passed or Failed within {timeout}s; saw {seen[-3:]}")
 
 
 def pod(uid: str, *, ready: bool = True, node: str = "node-1", deleting: bool = False,

@@ -1,6 +1,7 @@
-"""The local cluster's add-ons: CoreDNS as kube-dns and metrics-server behind the aggregation
-layer. Their images are archives of the binaries cluster/build/ built, their manifests live in
-manifests/addons/, and `ready` is what `cluster up` waits for."""
+"""The clusters' add-ons: CoreDNS as kube-dns and metrics-server behind the aggregation layer on
+the local cluster, metrics-server alone on kind (which has CoreDNS). Their images are archives
+of the binaries cluster/build/ built, their manifests live in manifests/addons/, and `not_ready`
+and `metrics_missing` are what `cluster up` waits for."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from chaos import workloads
+from chaos.cluster import configs, nodeimage, pki, tuning
 from chaos.cluster import layout as L
-from chaos.cluster import nodeimage, tuning
 
 MANIFESTS = workloads.MANIFESTS / "addons"
+METRICS_SERVER = MANIFESTS / "metrics-server.yaml"
 METRICS_API = "v1beta1.metrics.k8s.io"
 
 
@@ -44,11 +47,14 @@ def addon_images() -> list[BinaryImage]:
     ]
 
 
-def build_archives(directory: Path) -> list[Path]:
-    """One archive per add-on in DIRECTORY, written again only when its binary is newer."""
+def build_archives(directory: Path, names: tuple[str, ...] | None = None) -> list[Path]:
+    """One archive per add-on (of NAMES, default all) in DIRECTORY, written again only when its
+    binary is newer."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for image in addon_images():
+        if names is not None and image.name not in names:
+            continue
         path = directory / (image.reference.split("/")[-1].replace(":", "-") + ".tar")
         if not path.exists() or path.stat().st_mtime < image.binary.stat().st_mtime:
             partial = path.with_suffix(".partial")
@@ -58,10 +64,11 @@ def build_archives(directory: Path) -> list[Path]:
     return paths
 
 
-def documents(pki: Path) -> list[dict[str, Any]]:
-    """The manifests, plus metrics-server's serving cert as a Secret and the CA that the
-    APIService trusts it with."""
-    docs = list(workloads.documents(MANIFESTS))
+def documents(pki: Path, only_metrics_server: bool = False) -> list[dict[str, Any]]:
+    """The manifests (or metrics-server's alone), plus metrics-server's serving cert as a Secret
+    and the CA that the APIService trusts it with, both from the directory PKI."""
+    docs = ([d for d in yaml.safe_load_all(METRICS_SERVER.read_text()) if d]
+            if only_metrics_server else list(workloads.documents(MANIFESTS)))
     ca = (pki / "ca.crt").read_bytes()
     resolution = f"--metric-resolution={tuning.current().metric_resolution_seconds}s"
     for doc in docs:
@@ -80,8 +87,34 @@ def documents(pki: Path) -> list[dict[str, Any]]:
     return [secret, *docs]
 
 
-def install(api: Any, pki: Path) -> None:
-    workloads.apply(api, documents(pki), lambda _: None)
+def install(api: Any, pki: Path, only_metrics_server: bool = False) -> None:
+    workloads.apply(api, documents(pki, only_metrics_server), lambda _: None)
+
+
+def write_metrics_server_pki(directory: Path) -> Path:
+    """A CA of its own and metrics-server's serving cert from it, in DIRECTORY, for a cluster
+    whose CA key chaos-drill does not hold (kind): the APIService trusts that CA alone."""
+    directory.mkdir(parents=True, exist_ok=True)
+    pki.make_ca(directory)
+    pki.issue(directory, configs.METRICS_SERVER_CERT)
+    return directory
+
+
+def metrics_missing(api: Any, nodes: list[str]) -> list[str]:
+    """What the metrics API does not serve yet: NodeMetrics of each of NODES, PodMetrics of
+    metrics-server's own pod; [] when it serves them all."""
+    custom = client.CustomObjectsApi(api)
+    try:
+        node_items = custom.list_cluster_custom_object("metrics.k8s.io", "v1beta1", "nodes",
+                                                       _request_timeout=10)["items"]
+        pod_items = custom.list_namespaced_custom_object(
+            "metrics.k8s.io", "v1beta1", "kube-system", "pods",
+            label_selector="k8s-app=metrics-server", _request_timeout=10)["items"]
+    except (ApiException, HTTPError) as error:
+        return [f"the metrics API ({str(error).splitlines()[0]})"]
+    served = {item["metadata"]["name"] for item in node_items}
+    missing = [f"NodeMetrics {name}" for name in nodes if name not in served]
+    return missing + ([] if pod_items else ["PodMetrics of kube-system/metrics-server"])
 
 
 def deployments() -> list[tuple[str, str]]:

@@ -42,9 +42,7 @@ def write_pki(lay: Layout) -> None:
                                         ("system:nodes",)))
         requests.append(pki.CertRequest(f"{node.name}-serving", node.name, dns_names=(node.name,),
                                         ip_addresses=(L.NODE_IP,), server=True, client=False))
-    requests.append(pki.CertRequest(
-        "metrics-server", "metrics-server", dns_names=METRICS_SERVER_NAMES, server=True,
-        client=False))
+    requests.append(METRICS_SERVER_CERT)
     for request in requests:
         pki.issue(d, request)
     write_front_proxy_pki(lay)
@@ -52,6 +50,8 @@ def write_pki(lay: Layout) -> None:
 
 METRICS_SERVER_NAMES = ("metrics-server.kube-system.svc",
                         "metrics-server.kube-system.svc.cluster.local")
+METRICS_SERVER_CERT = pki.CertRequest("metrics-server", "metrics-server",
+                                      dns_names=METRICS_SERVER_NAMES, server=True, client=False)
 FRONT_PROXY_CLIENT = "front-proxy-client"
 
 

@@ -13,7 +13,7 @@ import shlex
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,15 @@ import yaml
 from kubernetes import client
 
 from chaos import images, kube
-from chaos.cluster import dockerd, processes
+from chaos.cluster import addons, dockerd, processes, serving_certs
 from chaos.cluster.base import ClusterStatus, Progress
-from chaos.cluster.layout import ETCD_VERSION, KUBERNETES_VERSION, cache_dir
+from chaos.cluster.layout import (
+    ETCD_VERSION,
+    KUBERNETES_VERSION,
+    METRICS_SERVER_VERSION,
+    cache_dir,
+    metrics_server_binary,
+)
 from chaos.cluster.nodeimage import NODE_IMAGE
 from chaos.errors import ClusterError, FaultError, SetupError
 
@@ -94,11 +100,15 @@ def kill_command(node: str, container_id: str) -> list[str]:
             "--signal", "SIGKILL", container_id]
 
 
-def cluster_config(base: dict[str, Any], local_image: bool) -> dict[str, Any]:
+def cluster_config(base: dict[str, Any], local_image: bool,
+                   serving_certs: bool = False) -> dict[str, Any]:
     """BASE (manifests/kind/cluster.yaml) with our subnets, no default CNI, and the local
     cluster's quick node failure handling (a stopped node is NotReady after 16 s, its pods are
     evicted 20 s later); with the local node image, kubeadm runs the etcd it preloads (our build,
-    not registry.k8s.io's). Maps for extraArgs: kind writes kubeadm v1beta3 for Kubernetes 1.34."""
+    not registry.k8s.io's). Maps for extraArgs: kind writes kubeadm v1beta3 for Kubernetes 1.34.
+    SERVING_CERTS: the kubelets ask the cluster CA for their serving certs (serverTLSBootstrap)
+    instead of signing their own, so metrics-server can verify them; someone must approve the
+    requests (`up` does: chaos/cluster/serving_certs.py)."""
     config = dict(base)
     config["networking"] = {**base.get("networking", {}), "disableDefaultCNI": True,
                             "podSubnet": POD_SUBNET, "serviceSubnet": SERVICE_SUBNET,
@@ -113,17 +123,23 @@ def cluster_config(base: dict[str, Any], local_image: bool) -> dict[str, Any]:
     if local_image:
         patch["etcd"] = {"local": {"imageRepository": "chaosdrill.local",
                                    "imageTag": f"v{ETCD_VERSION}"}}
-    config["kubeadmConfigPatches"] = [*base.get("kubeadmConfigPatches", []),
-                                      yaml.safe_dump(patch)]
+    patches = [yaml.safe_dump(patch)]
+    if serving_certs:
+        patches.append(yaml.safe_dump({"kind": "KubeletConfiguration",
+                                       "serverTLSBootstrap": True}))
+    config["kubeadmConfigPatches"] = [*base.get("kubeadmConfigPatches", []), *patches]
     return config
 
 
-def write_cluster_config(path: Path, image: str | None = None) -> Path:
+def write_cluster_config(path: Path, image: str | None = None,
+                         serving_certs: bool = False) -> Path:
     """Writes to PATH the kind config chaos-drill runs: manifests/kind/cluster.yaml through
     cluster_config, for IMAGE (None: the node image `make kind` builds). pytest-kind users pass
-    it to `KindCluster.create(config_file=...)`."""
+    it to `KindCluster.create(config_file=...)` (without serving certs: nothing approves them
+    there)."""
     base = yaml.safe_load(CONFIG.read_text())
-    path.write_text(yaml.safe_dump(cluster_config(base, image in (None, NODE_IMAGE))))
+    path.write_text(yaml.safe_dump(cluster_config(base, image in (None, NODE_IMAGE),
+                                                  serving_certs)))
     return path
 
 
@@ -298,6 +314,9 @@ class KindCluster:
             raise SetupError("kind not found: run 'make kind', or use --provider local")
         if not self.image:
             _built_node_image()  # checked before dockerd starts, so a refusal leaves nothing
+        if not metrics_server_binary().exists():
+            raise SetupError(f"metrics-server v{METRICS_SERVER_VERSION} is not built "
+                             f"({metrics_server_binary()} missing): run 'make kind'")
         engine = dockerd.engine_up()
         if not engine:
             dockerd.check_installed()
@@ -337,13 +356,47 @@ class KindCluster:
         return image
 
     def _create(self, image: str, progress: Progress) -> None:
-        config = write_cluster_config(self.state / "cluster.yaml", image)
+        config = write_cluster_config(self.state / "cluster.yaml", image, serving_certs=True)
         progress(f"creating kind cluster {self.cluster_name} (3 nodes, image {image})")
         self._kind(*create_command(self.cluster_name, config, image)[1:])
         self.install_cni(progress)
+        self._approve_serving_certs(progress)
         self._dns_without_upstream(progress)
         self._wait("nodes Ready", self._nodes_ready, progress)
-        self.load_images(images.build_archives(images.archive_dir()), progress)
+        self.load_images([*images.build_archives(images.archive_dir()),
+                          *addons.build_archives(images.archive_dir(), ("metrics-server",))],
+                         progress)
+        self._metrics_server(progress)
+
+    def _node_ips(self) -> dict[str, frozenset[str]]:
+        """Each node container's IP addresses, as Docker gives them (not as the node says)."""
+        found = {}
+        for node in self._nodes():
+            out = dockerd.run("inspect", "--format", "{{range .NetworkSettings.Networks}}"
+                              "{{.IPAddress}} {{.GlobalIPv6Address}} {{end}}", node, timeout=60)
+            found[node] = serving_certs.address_set(out.split())
+        return found
+
+    def _approve_serving_certs(self, progress: Progress) -> None:
+        """Approves each node's kubelet serving CSR (checked to be for that node alone) and
+        waits until every node has its certificate: until then exec, logs and metrics fail."""
+        nodes = self._node_ips()
+        with kube.api_client(self.kubeconfig()) as api:
+            self._wait("kubelet serving certificates (approving their requests)",
+                       lambda: not serving_certs.approve(api, nodes), progress)
+        progress(f"kubelet serving certificates signed by the cluster CA on {len(nodes)} nodes")
+
+    def _metrics_server(self, progress: Progress) -> None:
+        """metrics-server (its image loaded just before) with a serving cert from a CA of its
+        own, waited for until the metrics API serves every node."""
+        progress("installing metrics-server")
+        pki_dir = addons.write_metrics_server_pki(self.state / "pki")
+        with kube.api_client(self.kubeconfig()) as api:
+            addons.install(api, pki_dir, only_metrics_server=True)
+            nodes = kube.node_names(api)
+            self._wait("the metrics API (metrics-server)",
+                       lambda: not addons.metrics_missing(api, nodes), progress,
+                       lambda: "; ".join(addons.metrics_missing(api, nodes)) + " not served")
 
     def _node_image(self, progress: Progress) -> str:
         """The image to run: --kind-image, else ours, loaded into Docker when it changed."""
@@ -466,14 +519,17 @@ class KindCluster:
             return False
         return len(nodes) == len(self._nodes()) and all(kube.node_ready(n) for n in nodes)
 
-    def _wait(self, what: str, ready: Any, progress: Progress) -> None:
+    def _wait(self, what: str, ready: Any, progress: Progress,
+              missing: Callable[[], str] | None = None) -> None:
+        """Until READY(); else a ClusterError naming WHAT (and what is MISSING, when given)."""
         progress(f"waiting for {what}")
         deadline = time.monotonic() + UP_TIMEOUT
         while time.monotonic() < deadline:
             if ready():
                 return
             time.sleep(1)
-        raise ClusterError(f"timed out after {UP_TIMEOUT:.0f}s waiting for {what}: see "
+        detail = f" ({missing()})" if missing else ""
+        raise ClusterError(f"timed out after {UP_TIMEOUT:.0f}s waiting for {what}{detail}: see "
                            f"'kind export logs --name {self.cluster_name}'")
 
     # -- down -----------------------------------------------------------------------------------
@@ -491,6 +547,7 @@ class KindCluster:
         self._remove_egress_rules()
         self.engine.stop(progress)
         (self.state / "cluster").unlink(missing_ok=True)
+        shutil.rmtree(self.state / "pki", ignore_errors=True)
         left = self.leftovers()
         if left:
             raise ClusterError("cluster down left " + "; ".join(left[:5]) + ": run "

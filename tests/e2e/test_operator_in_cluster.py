@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, watch
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from chaos import operator, operator_install
@@ -25,7 +25,7 @@ from chaos.faults.load import LOAD_LABEL
 from chaos.monitoring import install as monitoring_install
 from chaos.restore import ANNOTATION
 
-from support import cli
+from support import cli, wait_finished
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).parents[2]
@@ -117,21 +117,6 @@ def test_operator_is_denied_secrets_foreign_pods_and_rbac(installed: Any,
     denied(rbac.patch_cluster_role, "chaos-drill-operator",
            {"rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]})
     denied(rbac.delete_cluster_role_binding, "chaos-drill-operator")
-
-
-def wait_finished(api: Any, name: str, timeout: int) -> dict[str, Any]:
-    """The ChaosDrill's status once Passed or Failed; the test fails after TIMEOUT seconds."""
-    seen: list[Any] = []
-    stream = watch.Watch().stream(
-        client.CustomObjectsApi(api).list_namespaced_custom_object, operator.GROUP,
-        operator.VERSION, "demo", operator.PLURAL, field_selector=f"metadata.name={name}",
-        timeout_seconds=timeout, _request_timeout=timeout + 10)
-    for event in stream:
-        status = event["object"].get("status") or {}
-        seen.append(status)
-        if status.get("phase") in operator.FINISHED:
-            return dict(status)
-    pytest.fail(f"ChaosDrill {name} not Passed or Failed within {timeout}s; saw {seen[-3:]}")
 
 
 def kubectl() -> str:

@@ -5,6 +5,8 @@ down` that leaves nothing on the host. Run last by `make test`, alone by `make t
 
 from __future__ import annotations
 
+import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,18 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
+from kubernetes.utils import parse_quantity
 
-from chaos import kube, workloads
-from chaos.cluster import dockerd, kind
+from chaos import kube, operator, operator_install, workloads
+from chaos.cluster import dockerd, kind, serving_certs
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.local import LocalCluster
 from chaos.errors import SetupError
 from chaos.runner import DrillRun, RunOptions
 from chaos.spec import load_drill
 
-from support import FAULTS, cli, leaked, one_error, watch_leaks, write_drill
+from support import FAULTS, cli, leaked, one_error, wait_finished, watch_leaks, write_drill
 
 # Bringing the cluster up cold (loading the node image into Docker, three nodes) takes minutes.
 pytestmark = [pytest.mark.e2e, pytest.mark.kind, pytest.mark.timeout(900)]
@@ -186,6 +191,82 @@ def test_service_dns_logs_and_exec_from_a_pod(kind_web: Any) -> None:
     assert "web.demo.svc.cluster.local" in answer
     logs = core.read_namespaced_pod_log(client_pod, "demo", _request_timeout=30)
     assert "response:200" in logs
+
+
+def until_found(read: Any, timeout: float = 60) -> Any:
+    """READ()'s result once it stops answering 404 Not Found."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return read()
+        except ApiException as error:
+            assert error.status == 404 and time.monotonic() < deadline, error
+        time.sleep(1)
+
+
+def test_metrics_api_serves_every_node_and_a_web_pod(kind_web: Any) -> None:
+    """`kubectl top` through the metrics API: NodeMetrics for each node and PodMetrics for a web
+    pod. metrics-server verifies each kubelet's serving cert with the cluster CA (no insecure
+    TLS), as the host does here: the CA signed each on a CSR chaos-drill approved for that node."""
+    core, custom = client.CoreV1Api(kind_web), client.CustomObjectsApi(kind_web)
+    nodes = core.list_node(_request_timeout=30).items
+    for node in nodes:
+        usage = custom.get_cluster_custom_object("metrics.k8s.io", "v1beta1", "nodes",
+                                                 node.metadata.name)["usage"]
+        assert parse_quantity(usage["cpu"]) > 0 and parse_quantity(usage["memory"]) > 0, usage
+    pod = core.list_namespaced_pod("demo", label_selector="app=web").items[0].metadata.name
+    metrics = until_found(lambda: custom.get_namespaced_custom_object(
+        "metrics.k8s.io", "v1beta1", "demo", "pods", pod, _request_timeout=10))
+    assert [c["name"] for c in metrics["containers"]] == ["web"], metrics
+    assert parse_quantity(metrics["containers"][0]["usage"]["memory"]) > 0, metrics
+    args = client.AppsV1Api(kind_web).read_namespaced_deployment(
+        "metrics-server", "kube-system").spec.template.spec.containers[0].args
+    assert "--kubelet-insecure-tls" not in args
+    context = ssl.create_default_context(cafile=kind_web.configuration.ssl_ca_cert)
+    for node in nodes:
+        ip = next(a.address for a in node.status.addresses if a.type == "InternalIP")
+        with socket.create_connection((ip, 10250), timeout=10) as sock, \
+                context.wrap_socket(sock, server_hostname=ip) as tls:
+            peer = tls.getpeercert()
+        assert peer and ("commonName", f"system:node:{node.metadata.name}") in [
+            pair for names in peer["subject"] for pair in names], peer
+    approved = {csr.spec.username: [c.reason for c in csr.status.conditions]
+                for csr in client.CertificatesV1Api(kind_web).list_certificate_signing_request(
+                    _request_timeout=30).items if csr.spec.signer_name == serving_certs.SIGNER}
+    assert approved == {f"system:node:{n.metadata.name}": ["ChaosDrillApproved"]
+                        for n in nodes}
+
+
+def test_operator_installs_runs_a_drill_and_uninstalls(kind_web: Any, tmp_path: Path) -> None:
+    """`chaos-drill operator install --provider kind`: its image loaded with kind's loading,
+    the Deployment Ready, an applied pod_delete ChaosDrill ends Passed; uninstall removes it."""
+    installed = cli("operator", "install", "--provider", "kind", "--timeout", "180")
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    assert "into kind cluster chaos-drill" in installed.stderr
+    apps, custom = client.AppsV1Api(kind_web), client.CustomObjectsApi(kind_web)
+    deployment = apps.read_namespaced_deployment("chaos-drill-operator", "chaos-drill")
+    assert deployment.status.ready_replicas == deployment.spec.replicas == 2
+    drill = yaml.safe_load(write_drill(tmp_path, FAULTS["pod_delete"], probe=None).read_text())
+    custom.create_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
+                                           operator.PLURAL, drill)
+    try:
+        status = wait_finished(kind_web, "e2e", 180)
+    finally:
+        custom.delete_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
+                                               operator.PLURAL, "e2e")
+        uninstalled = cli("operator", "uninstall", "--provider", "kind", "--timeout", "180")
+    assert status["phase"] == "Passed", status
+    assert status["incidents"] == 1 and status["recovered"] == 1, status
+    assert uninstalled.returncode == 0, uninstalled.stderr[-3000:]
+    rbac = client.RbacAuthorizationV1Api(kind_web)
+    part_of = operator_install.PART_OF
+    assert operator_install.NAMESPACE not in [
+        n.metadata.name for n in client.CoreV1Api(kind_web).list_namespace().items]
+    assert not rbac.list_cluster_role(label_selector=part_of).items
+    assert not rbac.list_cluster_role_binding(label_selector=part_of).items
+    assert not rbac.list_role_binding_for_all_namespaces(label_selector=part_of).items
+    assert not client.ApiextensionsV1Api(kind_web).list_custom_resource_definition(
+        label_selector=part_of).items
 
 
 @pytest.mark.parametrize("fault", ["pod_delete", "container_kill", "scale", "node_drain"])

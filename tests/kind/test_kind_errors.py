@@ -15,7 +15,7 @@ import pytest
 
 from chaos.cluster import dockerd, kind
 from chaos.cluster.kind import KindCluster
-from chaos.cluster.layout import KUBERNETES_VERSION
+from chaos.cluster.layout import KUBERNETES_VERSION, METRICS_SERVER_VERSION
 from chaos.cluster.local import LocalCluster
 from chaos.cluster.nodeimage import NODE_IMAGE
 
@@ -92,3 +92,16 @@ def test_node_image_not_built(no_cluster: KindCluster, tmp_path: Path) -> None:
     assert message == (f"node image {NODE_IMAGE} is not built "
                        f"({cache}/kind-node-v{KUBERNETES_VERSION} missing): run 'make "
                        "kind', or pass --kind-image IMAGE")
+
+
+def test_metrics_server_not_built(no_cluster: KindCluster, tmp_path: Path) -> None:
+    """A cache holding kind and the node image but no metrics-server: refused before dockerd
+    starts (every kind cluster chaos-drill brings up gets metrics-server)."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for built in (kind.kind_binary().rsplit("/bin/", 1)[0], str(kind.node_image_dir())):
+        (cache / Path(built).name).symlink_to(built)
+    message = one_error(cli(*UP, env={**os.environ, "CHAOS_DRILL_CACHE": str(cache)}))
+    assert message == (f"metrics-server v{METRICS_SERVER_VERSION} is not built ({cache}/"
+                       f"metrics-server-v{METRICS_SERVER_VERSION}/bin/metrics-server missing): "
+                       "run 'make kind'")

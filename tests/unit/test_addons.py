@@ -171,3 +171,20 @@ def test_the_components_get_the_tuning_from_the_environment(
     assert flag(args, "metric-resolution") == "15s"
     assert seconds(flag(args, "kubelet-request-timeout")) == tuning.KUBELET_REQUEST_TIMEOUT
     assert sum(a.startswith("--metric-resolution=") for a in args) == 1
+
+
+def test_on_kind_metrics_server_alone_is_applied_trusted_through_a_ca_of_its_own(
+        tmp_path: Path) -> None:
+    pki_dir = addons.write_metrics_server_pki(tmp_path / "pki")
+    docs = addons.documents(pki_dir, only_metrics_server=True)
+    assert not [d for d in docs if "coredns" in d["metadata"]["name"]
+                or d["metadata"]["name"] == "kube-dns"], "kind brings its own CoreDNS"
+    service = find(docs, "APIService", addons.METRICS_API)
+    ca = x509.load_pem_x509_certificate(base64.b64decode(service["spec"]["caBundle"]))
+    secret = find(docs, "Secret", "metrics-server-tls")
+    cert = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
+    cert.verify_directly_issued_by(ca)
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "metrics-server.kube-system.svc" in names.get_values_for_type(x509.DNSName)
+    assert [d["metadata"]["name"] for d in docs if d["kind"] == "Deployment"] == [
+        "metrics-server"]

@@ -210,3 +210,14 @@ def test_the_api_server_is_published_on_a_fixed_loopback_port() -> None:
     config = kind.cluster_config(yaml.safe_load(kind.CONFIG.read_text()), local_image=True)
     assert config["networking"]["apiServerAddress"] == "127.0.0.1"
     assert config["networking"]["apiServerPort"] == kind.API_PORT
+
+
+def test_only_chaos_drills_own_clusters_ask_the_ca_for_kubelet_serving_certs(
+        tmp_path: Path) -> None:
+    """pytest-kind's clusters keep self-signed kubelet certs: nothing approves their CSRs."""
+    base = yaml.safe_load(kind.CONFIG.read_text())
+    ours = kind.cluster_config(base, local_image=True, serving_certs=True)
+    patches = [yaml.safe_load(p) for p in ours["kubeadmConfigPatches"]]
+    assert {"kind": "KubeletConfiguration", "serverTLSBootstrap": True} in patches
+    written = yaml.safe_load(kind.write_cluster_config(tmp_path / "c.yaml").read_text())
+    assert not any("serverTLSBootstrap" in p for p in written["kubeadmConfigPatches"])
