@@ -111,6 +111,19 @@ def apps_call(api: Any, verb: str, kind: str) -> Any:
     return getattr(client.AppsV1Api(api), name)
 
 
+def desired_replicas(api: Any, namespace: str, kind: str, name: str) -> int | None:
+    """The spec.replicas of workload KIND/NAME as the API holds it now (a consistent read);
+    None when KIND has no replicas here, or it is gone or cannot be read."""
+    if kind not in WORKLOAD_KINDS:
+        return None
+    try:
+        found = apps_call(api, "read", kind)(name, namespace, _request_timeout=5)
+    except (ApiException, HTTPError, OSError):
+        return None
+    replicas = found.spec.replicas
+    return None if replicas is None else int(replicas)
+
+
 @dataclass(frozen=True)
 class Workload:
     """The drill's target as resolved in the cluster."""

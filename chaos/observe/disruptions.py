@@ -1,11 +1,13 @@
 """Disruptions chaos-drill did not cause, read from two successive states of a pod or a node: a
 pod marked for deletion (kubectl, chaoskube, Chaos Mesh, an eviction), a container that exited
 (killed, OOM-killed, crashed), a node whose Ready condition went away. Pure logic over raw watch
-dicts; each disruption carries the best "injected" moment the API offers and where it came from."""
+dicts; each disruption carries the best "injected" moment the API offers and where it came from.
+A pod its controller removed because it wants fewer (a scale-down, an HPA scaling in, a rollout
+shrinking the old ReplicaSet) is no disruption: `scaled_down` tells it apart."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -133,3 +135,43 @@ def injected_moment(found: Disruption, arrived: float, wall_now: datetime,
     if found.last_seen_alive:
         return stamp, round(arrived - stamp, 3)
     return stamp, round(min(api_resolution(found.injected_at), arrived - stamp), 3)
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The controller that owns a pod (its ownerReference with controller: true)."""
+
+    kind: str
+    name: str
+    uid: str
+
+
+def controller_of(pod: Mapping[str, Any]) -> Owner | None:
+    """POD's controlling owner, None for a bare pod."""
+    for ref in pod.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return Owner(ref.get("kind", ""), ref.get("name", ""), ref.get("uid", ""))
+    return None
+
+
+def _active(pod: Mapping[str, Any]) -> bool:
+    """Counted by its controller as one of its replicas (as the ReplicaSet controller does)."""
+    return not _deleting(pod) and pod.get("status", {}).get("phase") not in ("Succeeded",
+                                                                             "Failed")
+
+
+def remaining_replicas(pod: Mapping[str, Any], siblings: Iterable[Mapping[str, Any]]) -> int:
+    """How many of SIBLINGS (pods seen before POD went) share POD's controller and stay."""
+    owner = controller_of(pod)
+    uid = pod.get("metadata", {}).get("uid")
+    return 0 if owner is None else sum(
+        1 for other in siblings
+        if other.get("metadata", {}).get("uid") != uid and _active(other)
+        and (controller_of(other) or Owner("", "", "")).uid == owner.uid)
+
+
+def scaled_down(desired: int | None, remaining: int) -> bool:
+    """A pod went while its controller's DESIRED replicas (read after it went; None: unknown)
+    were already met by the REMAINING ones: the controller removed it and wants no replacement.
+    A pod deleted by someone leaves one short, so a replacement comes: a disruption."""
+    return desired is not None and remaining >= desired

@@ -1,7 +1,8 @@
 """The drill's eyes: pod, node, workload and event watches feeding the incident tracker, plus
 the HTTP prober; everything seen goes to the journal (and metrics) as it arrives. With
 record_others it also opens an incident for each disruption it did not cause (chaos.observe.
-disruptions), follows it with the same tracker and closes it once Ready."""
+disruptions), follows it with the same tracker and closes it once Ready; a pod its controller
+removed to scale down is journaled as scaled_down instead."""
 
 from __future__ import annotations
 
@@ -15,14 +16,17 @@ from kubernetes.client.exceptions import ApiException
 
 from chaos.cluster.base import Progress
 from chaos.fault_types import Follow, fault_type
-from chaos.kube import WORKLOAD_KINDS, Workload, apps_call, explain
+from chaos.kube import WORKLOAD_KINDS, Workload, apps_call, desired_replicas, explain
 from chaos.metrics import DrillMetrics
 from chaos.observe.disruptions import (
     Disruption,
+    controller_of,
     injected_moment,
     node_disruption,
     node_not_ready,
     pod_disruptions,
+    remaining_replicas,
+    scaled_down,
 )
 from chaos.observe.listener import ObserverListener
 from chaos.observe.prober import Prober, ProbeWindow
@@ -48,6 +52,8 @@ class Observer:
         self.announce: Progress | None = None
         """Told in one line of each observed incident opened and closed."""
         self._nodes: dict[str, dict[str, Any]] = {}
+        self._relisted: set[str] = set()
+        """Pods first seen in the relist under way: they came while the watch was away."""
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.tracker = Tracker(on_phase=self._on_phase)
@@ -214,16 +220,48 @@ class Observer:
     def _pod_disruptions(self, kind: str, pod: dict[str, Any], arrived: float) -> None:
         """Opens an incident for each disruption the event shows, before the tracker sees it
         (a restart's baseline is the pod as it was); pods a relist no longer has went unseen."""
+        known = self.tracker.pods
         pairs: list[tuple[dict[str, Any] | None, dict[str, Any]]]
         if kind == "SYNCED":
-            gone = set(self.tracker.pods) - set(pod.get("uids", []))
-            pairs = [(self.tracker.pods[uid], self.tracker.pods[uid]) for uid in gone]
+            gone = set(known) - set(pod.get("uids", []))
+            pairs = [(known[uid], known[uid]) for uid in gone]
+            new, self._relisted = self._relisted, set()
             kind = "DELETED"
         else:
-            pairs = [(self.tracker.pods.get(pod.get("metadata", {}).get("uid", "")), pod)]
+            uid = pod.get("metadata", {}).get("uid", "")
+            if kind == "LISTED" and uid not in known:
+                self._relisted.add(uid)
+            gone, new = set(), self._relisted
+            pairs = [(known.get(uid), pod)]
+        # a replacement that came while the watch was away did not stay: it is new
+        stayed = [p for uid, p in known.items() if uid not in gone and uid not in new]
         for before, after in pairs:
             for found in pod_disruptions(kind, before, after):
+                if found.fault == "pod_delete" and self._scaled_down(after, stayed, arrived):
+                    continue
                 self._open_observed(found, arrived)
+
+    def _scaled_down(self, pod: dict[str, Any], stayed: list[dict[str, Any]],
+                     arrived: float) -> bool:
+        """POD went because its controller wants fewer pods (see disruptions.scaled_down): then
+        it is journaled as scaled_down, not an incident. The controller is read now, after the
+        deletion, so its replicas are already the lowered ones."""
+        owner = controller_of(pod)
+        if owner is None:
+            return False
+        meta = pod.get("metadata", {})
+        desired = desired_replicas(self.api, meta.get("namespace") or self.workload.namespace,
+                                   owner.kind, owner.name)
+        remaining = remaining_replicas(pod, stayed)
+        if not scaled_down(desired, remaining):
+            return False
+        self.journal.write("scaled_down", mono=arrived, pod=meta.get("name", ""),
+                           uid=meta.get("uid", ""), owner=f"{owner.kind}/{owner.name}",
+                           replicas=desired, remaining=remaining)
+        if self.announce:
+            self.announce(f"{meta.get('name', '')} removed by a scale-down of {owner.kind}/"
+                          f"{owner.name} to {desired}: not an incident")
+        return True
 
     def _open_observed(self, found: Disruption, arrived: float) -> None:
         """An incident for FOUND, unless one for its pod is open already (its node went

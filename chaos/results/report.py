@@ -73,6 +73,9 @@ def _overview(summary: Summary) -> str:
          f"({availability.failures} failed); longest outage "
          f"{_seconds(availability.longest_outage_seconds)}"),
     ]
+    if summary.scale_downs:
+        rows.append(("Scale-downs", "pods their controller removed, not incidents: "
+                     + "; ".join(summary.scale_downs)))
     body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
 

@@ -21,6 +21,9 @@ Journal events (every record also has `event`, `ts` wall clock ISO and `mono` se
     probe_window     seconds: window length; requests; failures: in this window;
                      longest_outage_seconds: the prober's running maximum since it started,
                      counting an outage still in progress up to now
+    scaled_down      `watch --out` only: a pod its controller removed to scale down (no
+                     incident): pod; uid; owner: "ReplicaSet/NAME"; replicas: its desired
+                     replicas then; remaining: its pods left
     drill_finished   aborted: bool; reason: str (optional)
 
 Other event types (selection logs, notes) are ignored here. An incident that is never closed
@@ -125,6 +128,8 @@ class Summary:
     availability: Availability
     slo_checks: tuple[SloCheck, ...]
     passed: bool
+    scale_downs: tuple[str, ...] = ()
+    """`watch --out`: pods removed by a scale-down, one line each; not incidents."""
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly what summary.json holds (lists, not tuples)."""
@@ -191,6 +196,8 @@ def build_summary(records: Sequence[JournalRecord]) -> Summary:
         availability=availability,
         slo_checks=checks,
         passed=all(check.passed for check in checks),
+        scale_downs=tuple(f"{r.get('pod', '')}: {r.get('owner', '')} scaled to "
+                          f"{r.get('replicas')}" for r in records if r.event == "scaled_down"),
     )
 
 

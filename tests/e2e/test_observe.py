@@ -1,6 +1,7 @@
 """What others break, recorded on the real local cluster: `watch --out` during a `kubectl delete
-pod` and a container SIGKILLed through containerd from outside chaos-drill; and a container killed
-twice in a row, whose second, slow restart is put down to the kubelet's back-off."""
+pod` and a container SIGKILLed through containerd from outside chaos-drill, and during a scale
+down and up, which breaks nothing; and a container killed twice in a row, whose second, slow
+restart is put down to the kubelet's back-off."""
 
 from __future__ import annotations
 
@@ -82,6 +83,42 @@ def test_watch_records_a_kubectl_delete_and_a_container_kill(
     report = (out / "report.html").read_text()
     assert report.count('class="observed">observed</span>') >= 4  # table and chart, each
     assert "API timestamps have 1 s resolution" in report
+
+
+def scale_web(api: Any, replicas: int) -> None:
+    """Scales web to REPLICAS through the API and waits until exactly that many pods are there,
+    all Ready, none terminating."""
+    client.AppsV1Api(api).patch_namespaced_deployment_scale(
+        "web", "demo", {"spec": {"replicas": replicas}})
+    kube.wait_for_pods(api, "demo", "app=web", lambda pods: len(pods) == replicas and all(
+        kube.pod_ready(p) and not p.metadata.deletion_timestamp for p in pods), timeout=120)
+
+
+def test_watch_takes_a_scale_down_and_up_for_no_incident(web: Any, tmp_path: Path) -> None:
+    out = tmp_path / "watched"
+    before = {p.metadata.name for p in web_pods(web)}
+    watch, output = start_cli("watch", "--target", "Deployment/web", "--out", str(out))
+    try:
+        output.wait_for("recording what others break", timeout=60)
+        scale_web(web, 2)
+        output.wait_for("removed by a scale-down", timeout=60)
+        scale_web(web, 3)
+        watch.send_signal(signal.SIGINT)
+        code = watch.wait(timeout=60)
+        log = output.finish(30)
+        (tmp_path / "watch.log").write_text(log)  # to read on failure
+        assert code == 0, log
+    finally:
+        watch.kill()
+        watch.wait(timeout=30)
+    assert ": observed " not in log, log
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["passed"] and summary["incidents"] == [], summary
+    [removed] = summary["scale_downs"]
+    gone = before - {p.metadata.name for p in web_pods(web)}
+    assert len(gone) == 1 and removed.startswith(f"{gone.pop()}: ReplicaSet/web-"), removed
+    assert removed.endswith(" scaled to 2"), removed
+    assert "not incidents: " + removed in (out / "report.html").read_text()
 
 
 def test_a_container_killed_twice_restarts_late_and_the_back_off_is_named(

@@ -7,10 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chaos.observe.disruptions import (
+    Owner,
+    controller_of,
     injected_moment,
     node_disruption,
     node_not_ready,
     pod_disruptions,
+    remaining_replicas,
+    scaled_down,
 )
 
 from support import pod
@@ -128,3 +132,64 @@ def test_a_relist_shows_what_happened_during_a_break() -> None:
     assert found.fault == "container_kill"
     [gone] = pod_disruptions("DELETED", pod("u1"), pod("u1"))
     assert gone.injected_at is None and "after a break" in gone.injected_from
+
+
+def owned(uid: str, owner: str = "rs-1", **fields: Any) -> dict[str, Any]:
+    """A pod of ReplicaSet OWNER (its controller), as the watch delivers it."""
+    found = pod(uid, **fields)
+    found["metadata"]["ownerReferences"] = [
+        {"kind": "Deployment", "name": "other", "uid": "d-1"},  # not the controller
+        {"kind": "ReplicaSet", "name": f"web-{owner}", "uid": owner, "controller": True}]
+    return found
+
+
+def test_the_controller_is_the_owner_marked_controller() -> None:
+    assert controller_of(owned("u1")) == Owner("ReplicaSet", "web-rs-1", "rs-1")
+    assert controller_of(pod("u1")) is None, "a bare pod has none"
+
+
+def test_a_scale_down_from_3_to_2_leaves_the_desired_2_so_no_incident() -> None:
+    pods = [owned("u1"), owned("u2"), owned("u3")]
+    remaining = remaining_replicas(owned("u3", deleting=True), pods)
+    assert remaining == 2 and scaled_down(2, remaining)
+
+
+def test_a_kubectl_delete_leaves_one_short_so_it_is_an_incident() -> None:
+    pods = [owned("u1"), owned("u2"), owned("u3")]
+    remaining = remaining_replicas(owned("u3", deleting=True), pods)
+    assert not scaled_down(3, remaining)
+
+
+def test_two_pods_removed_in_one_scale_down_are_both_scale_downs() -> None:
+    pods = [owned("u1"), owned("u2"), owned("u3")]
+    first = remaining_replicas(owned("u2", deleting=True), pods)
+    pods[1] = owned("u2", deleting=True)
+    second = remaining_replicas(owned("u3", deleting=True), pods)
+    assert (first, second) == (2, 1) and scaled_down(1, first) and scaled_down(1, second)
+    assert scaled_down(0, remaining_replicas(owned("u1", deleting=True), pods)), "to zero"
+
+
+def test_two_pods_deleted_by_hand_are_both_incidents() -> None:
+    pods = [owned("u1"), owned("u2"), owned("u3")]
+    first = remaining_replicas(owned("u2", deleting=True), pods)
+    pods[1] = owned("u2", deleting=True)
+    second = remaining_replicas(owned("u3", deleting=True), pods)
+    assert not scaled_down(3, first) and not scaled_down(3, second)
+
+
+def test_only_active_pods_of_the_same_controller_remain() -> None:
+    failed = owned("u4")
+    failed["status"]["phase"] = "Failed"
+    pods = [owned("u1"), owned("u2", deleting=True), owned("u3", "rs-old"), failed, pod("u5")]
+    assert remaining_replicas(owned("u6"), pods) == 1
+    assert remaining_replicas(pod("u5"), pods) == 0, "a bare pod has no siblings"
+
+
+def test_a_delete_during_a_scale_up_is_an_incident() -> None:
+    # scaled from 2 to 4: one new pod still pending when one is deleted by hand
+    pods = [owned("u1"), owned("u2"), owned("u3", running=False, ready=False)]
+    assert not scaled_down(4, remaining_replicas(owned("u1", deleting=True), pods))
+
+
+def test_without_the_controllers_replicas_it_stays_an_incident() -> None:
+    assert not scaled_down(None, 2), "a controller gone or unreadable decides nothing"

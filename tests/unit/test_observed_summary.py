@@ -74,3 +74,18 @@ def test_an_observed_incident_cut_short_names_what_held_it() -> None:
     assert incident.recovery_seconds is None
     assert incident.causes == ("restart delayed 4.6 s by CrashLoopBackOff (BackOff event at "
                                "+0.5 s)",)
+
+
+def test_a_scale_down_is_no_incident_and_the_report_names_it() -> None:
+    journal = "\n".join([
+        record("watch_started", 90.0, namespace="demo", workload="Deployment/web"),
+        record("scaled_down", 95.0, pod="web-3", uid="u3", owner="ReplicaSet/web-abc",
+               replicas=2, remaining=2),
+        record("drill_finished", 99.0, aborted=False),
+    ]) + "\n"
+    summary = build_summary(parse_journal(journal))
+    assert summary.passed and summary.incidents == ()
+    assert summary.scale_downs == ("web-3: ReplicaSet/web-abc scaled to 2",)
+    assert summary.to_dict()["scale_downs"] == ["web-3: ReplicaSet/web-abc scaled to 2"]
+    assert ("removed, not incidents: web-3: ReplicaSet/web-abc scaled to 2"
+            in render_report(summary))
