@@ -40,6 +40,8 @@ from chaos.targeting import (
 from chaos.timeline import Incident, incident_id, scale_in_seconds
 
 STEADY_GRACE_SECONDS = 10.0
+AUTOSCALER_SYNC_SECONDS = 15.0
+"""The HPA controller's default sync period: how long its status may lag the pods."""
 
 
 @dataclass
@@ -248,11 +250,18 @@ class DrillRun:
                 f"{status.get('desired', '?')} Ready, {pods} pods): wait for it to "
                 "recover or fix it before drilling")
 
-    def _wait_steady(self, timeout: float) -> bool:
-        """Waits up to TIMEOUT seconds (on watch events) for steady state; True if reached."""
+    def _autoscaler_settled(self) -> bool:
+        """No autoscaler followed, or its status counts the replicas it wants (it catches up on
+        its next sync, after the pods have)."""
+        status = self.observer.autoscaler_status
+        return not status or status.get("current") == status.get("desired")
+
+    def _wait_steady(self, timeout: float, autoscaler: bool = False) -> bool:
+        """Waits up to TIMEOUT seconds (on watch events) for steady state (and with AUTOSCALER
+        for the autoscaler's status to catch up); True if reached."""
         deadline = time.monotonic() + timeout
         with self.observer.changed:
-            while not self._steady():
+            while not (self._steady() and (not autoscaler or self._autoscaler_settled())):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -262,8 +271,9 @@ class DrillRun:
     def _steady_after(self) -> None:
         """The after-check: the workload's own status catches up with its pods' (the Deployment
         controller counts a Ready pod a moment later), so the journal and the replica metrics
-        end on the healed state rather than on the last incident's."""
-        steady = self._wait_steady(STEADY_GRACE_SECONDS)
+        end on the healed state rather than on the last incident's; so does an HPA's."""
+        allowance = AUTOSCALER_SYNC_SECONDS if self.observer.autoscaler_status else 0.0
+        steady = self._wait_steady(STEADY_GRACE_SECONDS + allowance, autoscaler=True)
         self.journal.write("steady_after", steady=steady, **self.observer.workload_status)
 
     def _round(self, round_number: int) -> None:
