@@ -9,6 +9,7 @@ import argparse
 import hashlib
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from chaos import images
@@ -117,15 +118,21 @@ def build(progress: Progress) -> tuple[Path, str]:
     return run_build(BUILD_SCRIPT, "operator", "operator-image", progress)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m chaos.operator_image")
+def pack_command(module: str, packer: Callable[[Path, Path, str], None],
+                 argv: list[str] | None = None) -> None:
+    """`python -m MODULE pack ROOTFS ARCHIVE --reference REF`, as a build script calls it."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}")
     commands = parser.add_subparsers(dest="command", required=True)
     packing = commands.add_parser("pack", help="write the image archive from a built root")
     packing.add_argument("rootfs", type=Path)
     packing.add_argument("archive", type=Path)
     packing.add_argument("--reference", required=True)
     args = parser.parse_args(argv)
-    pack(args.rootfs, args.archive, args.reference)
+    packer(args.rootfs, args.archive, args.reference)
+
+
+def main(argv: list[str] | None = None) -> None:
+    pack_command("chaos.operator_image", pack, argv)
 
 
 if __name__ == "__main__":

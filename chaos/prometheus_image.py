@@ -4,12 +4,11 @@ naming nobody, in one deterministic layer; and `build()`, which runs that script
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from chaos.cluster.base import Progress
 from chaos.cluster.nodeimage import PATH, Tree, with_libraries
-from chaos.operator_image import REPO, image_archive, run_build, write_archive
+from chaos.operator_image import REPO, image_archive, pack_command, run_build, write_archive
 
 BUILD_SCRIPT = REPO / "cluster" / "prometheus" / "build.sh"
 BINARY = "/usr/bin/prometheus"
@@ -45,14 +44,7 @@ def build(progress: Progress) -> tuple[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m chaos.prometheus_image")
-    commands = parser.add_subparsers(dest="command", required=True)
-    packing = commands.add_parser("pack", help="write the image archive from a built root")
-    packing.add_argument("rootfs", type=Path)
-    packing.add_argument("archive", type=Path)
-    packing.add_argument("--reference", required=True)
-    args = parser.parse_args(argv)
-    pack(args.rootfs, args.archive, args.reference)
+    pack_command("chaos.prometheus_image", pack, argv)
 
 
 if __name__ == "__main__":
