@@ -3,6 +3,7 @@ healthy, taken down at the end unless CHAOS_DRILL_KEEP_CLUSTER=1."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
@@ -38,6 +39,13 @@ def cluster_lock() -> Iterator[None]:
         return
     # A test that asks for the cluster only at run time (request.getfixturevalue) was not seen
     # by pytest_runtestloop: take the lock now rather than share another run's cluster.
+    with _holding_lock():
+        yield
+
+
+@contextlib.contextmanager
+def _holding_lock() -> Iterator[None]:
+    """Holds the lock, waiting up to CHAOS_DRILL_LOCK_WAIT seconds (default 3600) for it."""
     _HELD.append(_take_lock(float(os.environ.get("CHAOS_DRILL_LOCK_WAIT", "3600"))))
     try:
         yield
@@ -82,11 +90,8 @@ def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
     if not needs or os.geteuid() != 0 or session.config.option.collectonly:
         yield
         return
-    _HELD.append(_take_lock(float(os.environ.get("CHAOS_DRILL_LOCK_WAIT", "3600"))))
-    try:
+    with _holding_lock():
         yield
-    finally:
-        _HELD.pop().close()
 
 
 def kind_down() -> None:

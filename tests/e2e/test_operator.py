@@ -3,6 +3,7 @@ its verdict in the object's status; KopfRunner runs it in a thread, as kopf's ow
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,13 @@ import pytest
 import yaml
 from kopf.testing import KopfRunner
 from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
 
 from chaos import operator, workloads
 from chaos.cluster.local import LocalCluster
 from chaos.results import read_journal
+
+from support import wait_finished
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).parents[2]
@@ -62,11 +66,19 @@ def drills(api: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
             (operator.GROUP, operator.VERSION, "demo", operator.PLURAL))
 
 
-def wait_finished(api: Any, name: str, timeout: int) -> dict[str, Any]:
-    event = wait_for(*drills(api), name, timeout,
-                     lambda event: (event["object"].get("status") or {}).get("phase")
-                     in operator.FINISHED, f"ChaosDrill {name} Passed or Failed")
-    return dict(event["object"]["status"])
+def wait_gone(custom: Any, name: str, timeout: float) -> None:
+    """Until the ChaosDrill demo/NAME is gone (its finalizer released); it may be already."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            custom.get_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
+                                                operator.PLURAL, name, _request_timeout=10)
+        except ApiException as error:
+            if error.status == 404:
+                return
+            raise
+        time.sleep(0.5)
+    pytest.fail(f"ChaosDrill {name} still there {timeout:.0f}s after it was deleted")
 
 
 def wait_replicas(api: Any, replicas: int, timeout: int, what: str) -> None:
@@ -150,3 +162,28 @@ def test_deleting_a_running_chaosdrill_stops_and_restores(operator_env: Any, pod
     assert finished and finished[0].get("aborted") is True
     closed = [r for r in records if r.event == "incident_closed"]
     assert closed and closed[0].get("recovered") is False  # stopped mid-incident, as intended
+
+
+def test_a_drill_on_a_missing_workload_fails_in_one_line_without_retrying(
+        operator_env: Any) -> None:
+    web = operator_env
+    doc = drill_object("op-missing")
+    doc["spec"]["target"]["name"] = "nope"
+    custom = client.CustomObjectsApi(web)
+    with KopfRunner(["run", "--standalone", "--namespace", "demo"],
+                    registry=operator.registry, timeout=240) as runner:
+        custom.create_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
+                                               operator.PLURAL, doc)
+        try:
+            status = wait_finished(web, "op-missing", 120)
+        finally:
+            custom.delete_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
+                                                   operator.PLURAL, "op-missing")
+        wait_gone(custom, "op-missing", 60)
+    assert runner.exit_code == 0, runner.output
+    assert status["phase"] == "Failed" and status["passed"] is False
+    message = status["message"]
+    assert "nope" in message and "\n" not in message, message
+    # a user error is a verdict, not a reason for kopf to try again
+    assert status["attempts"] == 1, status
+    assert "will retry" not in runner.output and "Traceback" not in runner.output, runner.output
