@@ -28,6 +28,15 @@ IPTABLES_LINKS = ("iptables", "iptables-save", "iptables-restore",
                   "ip6tables", "ip6tables-save", "ip6tables-restore")
 XTABLES = "usr/lib/x86_64-linux-gnu/xtables"
 TOOL_TIMEOUT = 1200
+SYSCTL_FILES = ("etc/sysctl.conf", "etc/sysctl.d", "run/sysctl.d", "usr/local/lib/sysctl.d",
+                "usr/lib/sysctl.d", "lib/sysctl.d")
+"""Where a node's systemd-sysctl reads settings at boot."""
+NAMESPACED_SYSCTLS = ("net.", "fs.mqueue.", "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni",
+                      "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni",
+                      "kernel.shm_rmid_forced", "kernel.hostname", "kernel.domainname")
+"""Settings that live in a container's own namespaces (runc's list). A kind node is privileged,
+so any other key its systemd-sysctl applies (Debian's fs.protected_* links policy,
+kernel.pid_max) is written to the host's kernel."""
 
 
 @dataclass
@@ -174,6 +183,72 @@ def pack_node(rootfs: Path, out: Path, reference: str = NODE_IMAGE) -> str:
     return f"sha256:{config_id}"
 
 
+def sysctl_key(line: str) -> str | None:
+    """The key a sysctl.d line sets, dotted, or None for a comment or blank line."""
+    line = line.strip()
+    if not line or line[0] in "#;":
+        return None
+    key = line.split("=", 1)[0].strip().lstrip("-")
+    return key.replace("/", ".") if "." not in key else key
+
+
+def host_wide(key: str) -> bool:
+    return not key.startswith(NAMESPACED_SYSCTLS)
+
+
+def _inside(root: Path, path: Path, depth: int = 0) -> Path:
+    """PATH (under ROOT) with every symlink on its way resolved inside ROOT, not on the host."""
+    if depth > 16:
+        raise ValueError(f"too many symlinks at {path}")
+    current = root
+    parts = path.relative_to(root).parts
+    for index, part in enumerate(parts):
+        candidate = current / part
+        if candidate.is_symlink():
+            target = os.readlink(candidate)
+            base = root if target.startswith("/") else current
+            joined = Path(os.path.normpath(base / target.lstrip("/")))
+            if not joined.is_relative_to(root):
+                joined = root
+            return _inside(root, joined.joinpath(*parts[index + 1:]), depth + 1)
+        current = candidate
+    return current
+
+
+def sysctl_files(root: Path) -> list[Path]:
+    """Every file under ROOT the node's systemd-sysctl would read, each once."""
+    found: dict[str, Path] = {}
+    for place in SYSCTL_FILES:
+        where = _inside(root, root / place)
+        candidates = sorted(where.glob("*.conf")) if where.is_dir() else [where]
+        for path in candidates:
+            real = _inside(root, path)
+            if real.is_file():
+                found.setdefault(str(real), real)
+    return list(found.values())
+
+
+def drop_host_sysctls(root: Path) -> list[str]:
+    """Removes from ROOT's sysctl files every setting that is not namespaced, so a node never
+    changes the host's kernel (a file left with none is deleted); returns the keys dropped."""
+    dropped: list[str] = []
+    for path in sysctl_files(root):
+        lines = path.read_text().splitlines()
+        keys = [sysctl_key(line) for line in lines]
+        wide = [key for key in keys if key is not None and host_wide(key)]
+        if not wide:
+            continue
+        dropped += wide
+        if len(wide) == sum(key is not None for key in keys):
+            path.unlink()
+            continue
+        path.write_text("".join(
+            f"# host-wide, left to the host: {line.strip()}\n"
+            if key is not None and host_wide(key) else f"{line}\n"
+            for line, key in zip(lines, keys, strict=True)))
+    return sorted(set(dropped))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m chaos.cluster.nodeimage")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -183,7 +258,8 @@ def main(argv: list[str] | None = None) -> None:
         archives.add_argument(f"--{name}", type=Path, required=True)
     for name in ("etcd-version", "coredns-version", "pause-version"):
         archives.add_argument(f"--{name}", required=True)
-    pack = commands.add_parser("pack", help="write a root filesystem as a docker load directory")
+    pack = commands.add_parser(
+        "pack", help="drop host-wide sysctls, write a root filesystem as a docker load directory")
     pack.add_argument("rootfs", type=Path)
     pack.add_argument("out", type=Path)
     args = parser.parse_args(argv)
@@ -196,6 +272,8 @@ def main(argv: list[str] | None = None) -> None:
             (args.out / name).write_bytes(data)
             print(f"    {name}: {len(data) >> 20} MiB", flush=True)
     else:
+        dropped = drop_host_sysctls(args.rootfs)
+        print(f"    host-wide sysctls dropped: {', '.join(dropped) or 'none'}", flush=True)
         print(f"    {NODE_IMAGE}: image {pack_node(args.rootfs, args.out)}", flush=True)
 
 

@@ -21,7 +21,7 @@ from kubernetes.stream import stream
 from kubernetes.utils import parse_quantity
 
 from chaos import kube, operator, operator_install, workloads
-from chaos.cluster import dockerd, kind, serving_certs
+from chaos.cluster import dockerd, kind, nodeimage, serving_certs
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.local import LocalCluster
 from chaos.errors import SetupError
@@ -130,6 +130,22 @@ def test_three_nodes_ready_with_their_own_pod_ranges(kind_up: Session) -> None:
         "chaos-drill-control-plane", "chaos-drill-worker", "chaos-drill-worker2"]
     cidrs = {n.spec.pod_cidr for n in nodes}
     assert len(cidrs) == 3 and all(c.startswith("10.250.") for c in cidrs)
+
+
+def test_nodes_apply_no_host_wide_sysctl(kind_up: Session) -> None:
+    """A privileged node's systemd-sysctl writes the host's kernel for any key that is not
+    namespaced; what it reads at boot holds none, and it did apply the node's own."""
+    node = "chaos-drill-worker"
+    places = " ".join(f"/{place}" for place in nodeimage.SYSCTL_FILES)
+    listing = dockerd.run("exec", node, "sh", "-c",
+                          f"find -L {places} -maxdepth 1 -name '*.conf' -type f "
+                          "-exec cat {} + 2>/dev/null; true", timeout=60)
+    keys = [key for line in listing.splitlines() if (key := nodeimage.sysctl_key(line))]
+    assert "net.ipv4.conf.all.rp_filter" in keys
+    assert [key for key in keys if nodeimage.host_wide(key)] == []
+    state = dockerd.run("exec", node, "systemctl", "show", "-p", "Result", "--value",
+                        "systemd-sysctl.service", timeout=60).strip()
+    assert state == "success"
 
 
 def egress_rejected() -> int:
