@@ -119,7 +119,7 @@ class WindowTally:
             start_seconds=start, ok=counts[OK], http_errors=counts[HTTP_ERROR],
             connection_errors=counts[CONNECTION_ERROR], timeouts=counts[TIMEOUT],
             unsent=counts[UNSENT], latency=self._latency,
-            latency_max_seconds=None if self._max is None else round(self._max, 4),
+            latency_max_seconds=None if self._max is None else round(self._max, 6),
             failed_at=tuple(self._failed))
         self._second, self._counts, self._latency = None, dict.fromkeys(KINDS, 0), {}
         self._max, self._failed = None, []
