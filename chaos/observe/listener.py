@@ -33,7 +33,7 @@ class ObserverListener(Protocol):
         """A Kubernetes Event in the namespace; ABOUT is its object as 'Kind/name'."""
 
     def probed(self, ok: bool, at: float) -> None:
-        """One probe request ended."""
+        """One probe slot's outcome is known; called from several prober threads at once."""
 
     def probe_window(self, window: ProbeWindow) -> None:
-        """A second of probing, with the longest outage so far."""
+        """A scheduled second of probing, with the longest outage so far; in time order."""

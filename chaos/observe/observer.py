@@ -215,6 +215,7 @@ class Observer(RecordsOthers):
             self.close_observed(incident)
 
     def _on_probe(self, ok: bool, latency: float) -> None:
+        """One probe slot's outcome, from any of the prober's worker threads."""
         if self.metrics:
             self.metrics.probe(ok)
         at = time.monotonic()
@@ -222,9 +223,11 @@ class Observer(RecordsOthers):
             listener.probed(ok, at)
 
     def _on_window(self, window: ProbeWindow) -> None:
-        self.journal.write("probe_window", seconds=window.seconds, requests=window.requests,
-                           failures=window.failures,
-                           longest_outage_seconds=window.longest_outage_seconds)
+        # stamped with the end of the second its slots were scheduled in, not when the last
+        # answer came (up to the timeout later)
+        ends = (None if self.prober is None
+                else self.prober.start_mono + window.start_seconds + window.seconds)
+        self.journal.write("probe_window", mono=ends, **window.to_dict())
         for listener in self.listeners:
             listener.probe_window(window)
         if self.metrics and self.prober and self.prober.requests:

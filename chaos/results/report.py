@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 from itertools import pairwise
 
-from chaos.results.summary import IncidentResult, SloCheck, Summary
+from chaos.results.summary import Availability, IncidentResult, SloCheck, Summary
 from chaos.timeline import phases_for
 
 _CSS = """
@@ -70,14 +70,28 @@ def _overview(summary: Summary) -> str:
         ("Recoveries", f"{recovery.count}; median {_seconds(recovery.median)}, "
          f"p95 {_seconds(recovery.p95)}, max {_seconds(recovery.max)}"),
         ("Availability", f"{ratio} of {availability.requests} requests "
-         f"({availability.failures} failed); longest outage "
+         f"({availability.failures} failed{_kinds(availability)}); longest outage "
          f"{_seconds(availability.longest_outage_seconds)}"),
+        ("Probe latency", f"p50 {_seconds(availability.latency_p50_seconds)}, "
+         f"p90 {_seconds(availability.latency_p90_seconds)}, "
+         f"p99 {_seconds(availability.latency_p99_seconds)}, "
+         f"max {_seconds(availability.latency_max_seconds)} (from each request's scheduled "
+         "time)"),
     ]
     if summary.scale_downs:
         rows.append(("Scale-downs", "pods their controller removed, not incidents: "
                      + "; ".join(summary.scale_downs)))
     body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
+
+
+def _kinds(availability: Availability) -> str:
+    """The failures by kind, those there were: ': 3 timeouts, 1 unsent'."""
+    kinds = (("HTTP 5xx", availability.http_errors),
+             ("connection errors", availability.connection_errors),
+             ("timeouts", availability.timeouts), ("unsent", availability.unsent))
+    seen = ", ".join(f"{count} {name}" for name, count in kinds if count)
+    return f": {seen}" if seen else ""
 
 
 def _checks_table(checks: tuple[SloCheck, ...]) -> str:

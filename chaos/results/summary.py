@@ -18,9 +18,15 @@ Journal events (every record also has `event`, `ts` wall clock ISO and `mono` se
                      about an incident's pods between its injection and Ready join it.
     incident_closed  incident; recovered: bool; reason: str (optional);
                      restart_count: int (optional); peak_replicas: int (load only)
-    probe_window     seconds: window length; requests; failures: in this window;
-                     longest_outage_seconds: the prober's running maximum since it started,
-                     counting an outage still in progress up to now
+    probe_window     one scheduled second of the open-loop prober (ProbeWindow.to_dict());
+                     mono: the second's end. seconds: window length; requests: slots
+                     scheduled in it; failures; longest_outage_seconds: the prober's running
+                     maximum since it started, counting an outage still in progress;
+                     start_seconds: after the prober's slot 0; ok, http_errors,
+                     connection_errors, timeouts, unsent: slots by outcome; latency: {bucket
+                     upper bound in ms: count} (chaos.latency); latency_max_seconds: or null;
+                     failed_at: [[seconds after slot 0, outcome], ...]. Older journals have
+                     only the first four.
     scaled_down      `watch --out` only: a pod its controller removed to scale down (no
                      incident): pod; uid; owner: "ReplicaSet/NAME"; replicas: its desired
                      replicas then; remaining: its pods left
@@ -40,6 +46,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from chaos import latency
 from chaos.causes import IncidentEvent, causes_of
 from chaos.errors import ChaosDrillError
 from chaos.fault_types import Follow
@@ -100,6 +107,17 @@ class Availability:
     failures: int
     ratio: float | None
     longest_outage_seconds: float
+    http_errors: int = 0
+    connection_errors: int = 0
+    timeouts: int = 0
+    unsent: int = 0
+    """Slots not sent as every prober worker was busy: failures of the client's making."""
+    latency_p50_seconds: float | None = None
+    """Latency percentiles of the sent requests, from their scheduled time (so queueing
+    counts); nearest rank over two-significant-digit buckets; None without any."""
+    latency_p90_seconds: float | None = None
+    latency_p99_seconds: float | None = None
+    latency_max_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -341,7 +359,21 @@ def _availability(records: Sequence[JournalRecord]) -> Availability:
     failures = sum(int(r.get("failures", 0)) for r in windows)
     outage = max((float(r.get("longest_outage_seconds", 0.0)) for r in windows), default=0.0)
     ratio = (requests - failures) / requests if requests else None
-    return Availability(requests, failures, ratio, outage)
+    maxima = [float(r.get("latency_max_seconds")) for r in windows
+              if r.get("latency_max_seconds") is not None]
+    stats = latency.percentiles(latency.merge(r.get("latency") or {} for r in windows),
+                                max(maxima, default=None))
+
+    def total(kind: str) -> int:
+        return sum(int(r.get(kind, 0)) for r in windows)
+
+    def rounded(seconds: float | None) -> float | None:
+        return None if seconds is None else round(seconds, 6)
+
+    return Availability(requests, failures, ratio, outage, total("http_errors"),
+                        total("connection_errors"), total("timeouts"), total("unsent"),
+                        rounded(stats.p50), rounded(stats.p90), rounded(stats.p99),
+                        rounded(stats.max))
 
 
 def _slo_checks(

@@ -22,6 +22,9 @@ RULES: dict[str, tuple[str, ...]] = {
     "chaos.monitoring": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
     "chaos.results": ("chaos.faults", "chaos.observe", *UPPER),
     "chaos.timeline": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
+    # stdlib only, shared by the prober (which runs alone in a pod) and the summary
+    "chaos.latency": ("chaos.faults", "chaos.observe", "chaos.results", "chaos.view", "chaos.kube",
+                      *UPPER),
     "chaos.spec": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
     "chaos.targeting": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
     "chaos.kube": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),

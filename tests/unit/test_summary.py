@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
 from chaos.errors import ChaosDrillError
+from chaos.observe.observer import Observer
+from chaos.observe.probe_window import WindowTally
 from chaos.results import rebuild_results, write_results
-from chaos.results.journal import parse_journal
+from chaos.results.journal import Journal, parse_journal
 from chaos.results.junit import junit_xml
 from chaos.results.report import render_report
 from chaos.results.summary import Summary, build_summary
@@ -165,3 +169,56 @@ def test_write_and_rebuild_results(tmp_path: Path) -> None:
     assert data["passed"] is True and data["incidents"][0]["recovery_seconds"] == 3.0
     assert data == summary.to_dict()
     assert write_results(tmp_path, summary)[0].name == "summary.json"
+
+
+def test_open_loop_windows_give_failure_kinds_and_latency(tmp_path: Path) -> None:
+    """Windows as the Observer journals them: mono at each second's end, every new field; the
+    summary adds the failures by kind and latency percentiles, summary.json and the report too."""
+    journal = Journal.open(tmp_path / "windows.jsonl")
+    prober = SimpleNamespace(start_mono=100.0, requests=15, failures=3)
+    observer = cast(Observer, SimpleNamespace(journal=journal, prober=prober, listeners=[],
+                                              metrics=None))
+    tally = WindowTally(10)
+    outcomes = {3: ("timeout", 0.3), 4: ("unsent", None), 12: ("http_error", 0.005)}
+    for slot in range(15):
+        window = tally.add(slot, *outcomes.get(slot, ("ok", 0.01)))
+        if window:
+            Observer._on_window(observer, window)
+    last = tally.flush()
+    assert last is not None
+    Observer._on_window(observer, last)
+    journal.close()
+
+    windows = (tmp_path / "windows.jsonl").read_text()
+    records = parse_journal(windows)
+    assert [(r.mono, r.get("start_seconds"), r.get("seconds")) for r in records] == [
+        (101.0, 0.0, 1.0), (101.5, 1.0, 0.5)]
+    first = records[0]
+    assert {k: first.get(k) for k in ("requests", "failures", "timeouts", "unsent", "ok")} == {
+        "requests": 10, "failures": 2, "timeouts": 1, "unsent": 1, "ok": 8}
+    assert first.get("failed_at") == [[0.3, "timeout"], [0.4, "unsent"]]
+    assert first.get("latency") == {"10": 8, "300": 1} and first.get("latency_max_seconds") == 0.3
+
+    (tmp_path / "journal.jsonl").write_text(drill_started() + windows + FINISHED)
+    summary = rebuild_results(tmp_path)
+    availability = summary.availability
+    assert (availability.requests, availability.failures) == (15, 3)
+    assert (availability.timeouts, availability.unsent, availability.http_errors,
+            availability.connection_errors) == (1, 1, 1, 0)
+    assert (availability.latency_p50_seconds, availability.latency_p90_seconds,
+            availability.latency_p99_seconds, availability.latency_max_seconds) == (
+        0.01, 0.01, 0.3, 0.3)
+    data = json.loads((tmp_path / "summary.json").read_text())["availability"]
+    assert set(data) == {"requests", "failures", "ratio", "longest_outage_seconds",
+                         "http_errors", "connection_errors", "timeouts", "unsent",
+                         "latency_p50_seconds", "latency_p90_seconds", "latency_p99_seconds",
+                         "latency_max_seconds"}
+    page = (tmp_path / "report.html").read_text()
+    assert "3 failed: 1 HTTP 5xx, 1 timeouts, 1 unsent" in page
+    assert "p50 0.010 s, p90 0.010 s, p99 0.300 s, max 0.300 s" in page
+
+
+def test_old_journals_have_no_latency() -> None:
+    availability = summarise(drill_started() + ROUND_1 + ROUND_2 + FINISHED).availability
+    assert availability.timeouts == availability.unsent == 0
+    assert availability.latency_p50_seconds is None and availability.latency_max_seconds is None
