@@ -134,7 +134,7 @@ class PodProber:
         try:
             self._core.create_namespaced_pod(self.namespace, self.manifest)
             while (pod := self.api.sanitize_for_serialization(self._core.read_namespaced_pod(
-                    self.name, self.namespace)))["status"].get("phase") != "Running":
+                    self.name, self.namespace))).get("status", {}).get("phase") != "Running":
                 state, hopeless = pod_problem(pod)
                 if hopeless or time.monotonic() > deadline:
                     fix = (f"{IMAGE_FIX} {self.image}" if "Image" in state
