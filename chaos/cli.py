@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     providers.add_arguments(operator)
 
     restore = commands.add_parser(
-        "restore", help="put back what dead drills changed: replicas, cordons, broken probes")
+        "restore", help="put back what dead drills changed: replicas, cordons, broken probes; "
+        "remove their load Jobs and prober pods")
     restore.add_argument("--namespace", help="only workloads and pods in this namespace "
                          "(default: all namespaces; nodes are always checked)")
     providers.add_arguments(restore)

@@ -15,6 +15,7 @@ from kubernetes.client.exceptions import ApiException
 from chaos import kube, operator_image, workloads
 from chaos.cluster.base import ClusterProvider, Progress
 from chaos.errors import ClusterError, SetupError
+from chaos.observe.prober_pod import IMAGE_ENV
 from chaos.operator import GROUP, PLURAL, VERSION
 
 OPERATOR = workloads.MANIFESTS / "operator"
@@ -29,8 +30,9 @@ KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
 
 
 def operator_documents(reference: str, targets: list[str]) -> list[dict[str, Any]]:
-    """manifests/operator/ with the image set and the target RoleBinding once per namespace,
-    in APPLY_ORDER, so the account and its rights exist before the pods start."""
+    """manifests/operator/ with the image set (also as the prober pods' image, in IMAGE_ENV)
+    and the target RoleBinding once per namespace, in APPLY_ORDER, so the account and its
+    rights exist before the pods start."""
     docs: list[dict[str, Any]] = []
     for doc in workloads.documents(OPERATOR):
         if doc["kind"] == "RoleBinding" and doc["metadata"]["namespace"] != NAMESPACE:
@@ -42,6 +44,7 @@ def operator_documents(reference: str, targets: list[str]) -> list[dict[str, Any
         if doc["kind"] == "Deployment":
             for container in doc["spec"]["template"]["spec"]["containers"]:
                 container["image"] = reference
+                container.setdefault("env", []).append({"name": IMAGE_ENV, "value": reference})
         docs.append(doc)
     return sorted(docs, key=lambda d: APPLY_ORDER.index(d["kind"]))
 

@@ -1,7 +1,8 @@
 """Restore records: before a drill changes an object it writes on that object an annotation with
 the run's id and the original value. Undoing puts the value back and drops the annotation in one
 patch, so what a dead (even SIGKILLed) run changed is found and undone by `chaos-drill restore`
-or by the next run, before it injects anything."""
+or by the next run, before it injects anything. A prober pod (chaos.observe.prober_pod) carries
+a record too and is deleted once its run is dead; a live run's prober pod is left alone."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ from chaos.errors import SafetyError
 from chaos.kube import WORKLOAD_KINDS, apps_call
 
 ANNOTATION = "chaosdrill.dev/restore"
+PROBER_LABEL = "chaosdrill.dev/prober"
+"""On a prober pod, "true"; its restore record names its run."""
+RUN_LABEL = "chaosdrill.dev/run"
+PROBER_POD = "ProberPod"
+"""The kind of a Leftover that is a prober pod (a Pod with PROBER_LABEL)."""
 HEAL_LIVENESS = ["/bin/busybox", "sh", "-c", "test -f /www/healthz || echo ok > /www/healthz"]
 
 ACTIVE_RUNS: set[str] = set()
@@ -85,7 +91,8 @@ class Leftover:
 
     def describe(self) -> str:
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
-        what = {"Node": "cordoned", "Pod": "liveness broken", "Job": "load running"}.get(
+        what = {"Node": "cordoned", "Pod": "liveness broken", "Job": "load running",
+                PROBER_POD: "prober left running"}.get(
             self.kind, f"replicas (originally {self.record.original})")
         return (f"{self.kind} {where}: {what} by {self.record.fault} run {self.record.run} "
                 f"(pid {self.record.pid} on {self.record.host}, {self.record.at})")
@@ -150,16 +157,22 @@ def _undo_job(api: Any, left: Leftover) -> None:
                                                  grace_period_seconds=0)
 
 
+def _undo_prober_pod(api: Any, left: Leftover) -> None:
+    """A prober pod is deleted at once: its run, which would read its last lines, is dead."""
+    client.CoreV1Api(api).delete_namespaced_pod(left.name, left.namespace,
+                                                grace_period_seconds=0)
+
+
 _UNDO: dict[str, Callable[[Any, Leftover], None]] = {
     **{kind: _undo_workload for kind in WORKLOAD_KINDS}, "Node": _undo_node, "Pod": _undo_pod,
-    "Job": _undo_job}
+    "Job": _undo_job, PROBER_POD: _undo_prober_pod}
 
 
 # -- finding ---------------------------------------------------------------------------------
 
 def find(api: Any, namespace: str | None = None) -> list[Leftover]:
     """Every object carrying a restore record: workloads and pods in NAMESPACE (or in all
-    namespaces), and nodes."""
+    namespaces), and nodes; a pod labelled PROBER_LABEL is a PROBER_POD."""
     found: list[Leftover] = []
     core = client.CoreV1Api(api)
     found += _leftovers("Node", core.list_node().items)
@@ -189,20 +202,30 @@ def _leftovers(kind: str, items: list[Any]) -> list[Leftover]:
     for item in items:
         text = (item.metadata.annotations or {}).get(ANNOTATION)
         record = Record.from_json(text) if text else None
+        prober = kind == "Pod" and (item.metadata.labels or {}).get(PROBER_LABEL) == "true"
         if record is not None:
-            found.append(Leftover(kind, item.metadata.name, item.metadata.namespace or "",
-                                  record))
+            found.append(Leftover(PROBER_POD if prober else kind, item.metadata.name,
+                                  item.metadata.namespace or "", record))
     return found
 
 
-def restore_dead_runs(api: Any, namespace: str | None, say: Progress) -> list[Leftover]:
-    """Undoes what every dead run left; refuses (SafetyError) while a live run holds a change."""
-    leftovers = find(api, namespace)
-    live = [left for left in leftovers if left.record.is_live()]
+def dead_runs_leftovers(leftovers: list[Leftover]) -> list[Leftover]:
+    """The LEFTOVERS of dead runs; SafetyError if a live run holds a change (its prober pod is
+    not one, and is skipped)."""
+    dead = [left for left in leftovers if not left.record.is_live()]
+    live = [left for left in leftovers if left not in dead and left.kind != PROBER_POD]
     if live:
         raise SafetyError(f"another drill is still running and changed {live[0].describe()}: "
                           "wait for it or stop it, then run 'chaos-drill restore'")
-    for left in leftovers:
-        say(f"restoring {left.describe()}")
+    return dead
+
+
+def restore_dead_runs(api: Any, namespace: str | None, say: Progress) -> list[Leftover]:
+    """Undoes what every dead run left and returns it; refuses (SafetyError) while a live run
+    holds a change. A live run's prober pod changes nothing: it is left to its run."""
+    dead = dead_runs_leftovers(find(api, namespace))
+    for left in dead:
+        say(f"restoring {left.describe()}" if left.kind != PROBER_POD
+            else f"deleting {left.describe()}")
         undo(api, left)
-    return leftovers
+    return dead

@@ -4,9 +4,12 @@ what it changed even when interrupted, and always leaves a journal and results."
 from __future__ import annotations
 
 import contextlib
+import http.client
+import os
 import random
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,17 +21,18 @@ from kubernetes.client.exceptions import ApiException
 
 from chaos import kube, restore
 from chaos.cluster.base import ClusterProvider, Progress
-from chaos.errors import ClusterError, FaultError, SafetyError, SpecError
+from chaos.errors import ClusterError, FaultError, SafetyError, SetupError, SpecError
 from chaos.fault_types import Follow, fault_type
 from chaos.faults import Fault, FaultContext, FaultTarget, fault_for
 from chaos.kube import WORKLOAD_KINDS, Workload, apps_call
 from chaos.metrics import DrillMetrics
 from chaos.observe.observer import Observer
+from chaos.observe.prober_pod import IMAGE_ENV, pod_name
 from chaos.restore import restore_dead_runs
 from chaos.results import JOURNAL_NAME, rebuild_results
 from chaos.results.journal import Journal
 from chaos.results.summary import Summary
-from chaos.spec import DEFAULT_LOAD_SECONDS, Drill, Target
+from chaos.spec import DEFAULT_LOAD_SECONDS, Drill, ProbeSpec, Target
 from chaos.targeting import (
     OPT_IN_LABEL,
     PodInfo,
@@ -42,6 +46,9 @@ from chaos.timeline import Incident, incident_id, scale_in_seconds
 STEADY_GRACE_SECONDS = 10.0
 AUTOSCALER_SYNC_SECONDS = 15.0
 """The HPA controller's default sync period: how long its status may lag the pods."""
+REACH_TIMEOUT = 1.0
+"""How long spec.probe.from: auto waits for the host's one GET before probing from the cluster."""
+PROBER_DEADLINE_MARGIN = 600
 
 
 @dataclass
@@ -109,6 +116,63 @@ def probe_url(api: Any, drill: Drill) -> str:
         raise SpecError(f"spec.probe.service: Service {drill.namespace}/{probe.service} has no "
                         "cluster IP (headless): probe a Service with one")
     return f"http://{ip}:{probe.port}{probe.path}"
+
+
+def reachable_from_host(url: str, timeout: float = REACH_TIMEOUT) -> bool:
+    """True if one GET of URL from here gets any HTTP answer (even a 5xx) within TIMEOUT."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80,
+                                            timeout=timeout)
+    try:
+        connection.request("GET", parts.path or "/", headers={"Connection": "close"})
+        connection.getresponse()
+        return True
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+def choose_origin(setting: str, url: str, timeout: float = REACH_TIMEOUT) -> str:
+    """Where to probe URL from, "host" or "cluster", for spec.probe.from SETTING: auto is the
+    host when it gets an answer from there."""
+    if setting != "auto":
+        return setting
+    return "host" if reachable_from_host(url, timeout) else "cluster"
+
+
+def max_run_seconds(drill: Drill) -> int:
+    """A bound on how long a run of DRILL lasts (every wait at its longest, and a margin): the
+    prober pod's activeDeadlineSeconds, a backstop if nothing removes it."""
+    autoscale = fault_type(drill.fault.type).follow is Follow.AUTOSCALE
+    load = (drill.fault.duration_seconds or DEFAULT_LOAD_SECONDS) if autoscale else 0
+    per_round = (drill.interval_seconds + 2 * drill.recovery_timeout_seconds + load
+                 + STEADY_GRACE_SECONDS + AUTOSCALER_SYNC_SECONDS)
+    return int(drill.rounds * per_round) + PROBER_DEADLINE_MARGIN
+
+
+def prober_image(provider: ClusterProvider, api: Any, say: Progress) -> str:
+    """The prober pod's image: CHAOS_DRILL_PROBER_IMAGE if set (the operator's pod), else the
+    operator image, built (cached) and loaded unless every node has it already."""
+    named = os.environ.get(IMAGE_ENV)
+    if named:
+        return named
+    if provider.name == "in-cluster":
+        raise SetupError(f"spec.probe.from: cluster needs {IMAGE_ENV} in the operator's pod: "
+                         "run 'chaos-drill operator install' again")
+    from chaos import operator_image
+
+    try:
+        archive, reference = operator_image.build(say)
+    except SetupError as error:
+        raise SetupError(f"{error}; or name an image the cluster can pull in {IMAGE_ENV}, or set "
+                         "spec.probe.from: host") from None
+    nodes = client.CoreV1Api(api).list_node().items
+    if not nodes or not all(any(reference in (image.names or []) for image in
+                                (node.status.images or [])) for node in nodes):
+        say(f"loading {reference} ({archive.stat().st_size >> 20} MiB) for the prober pod")
+        provider.load_images([archive], say)
+    return reference
 
 
 class DrillRun:
@@ -214,7 +278,11 @@ class DrillRun:
             self.say(f"could not restore ({kube.explain(error)}): run 'chaos-drill restore'")
         finally:
             restore.ACTIVE_RUNS.discard(self.run_id)
-            self.observer.stop()
+            try:
+                self.observer.stop()
+            except Exception as error:  # the prober pod stays: restore removes it
+                self.say(kube.explain(error))
+                self.journal.write("warning", message=kube.explain(error))
             if self.options.metrics:
                 self.options.metrics.running(False)
             aborted = reason is not None or self.options.stop.is_set()
@@ -223,11 +291,38 @@ class DrillRun:
             self.journal.close()
 
     def _start_prober(self) -> None:
+        """Probes from the host or from a prober pod, as spec.probe.from says (auto: the host
+        if the URL answers there); says which, and journals it in probe_started."""
         probe = self.drill.probe
         if probe is None:
             return
-        self.say(f"probing {self.probe_url} {probe.rate_per_second:g} times a second")
-        self.observer.start_prober(self.probe_url, probe.rate_per_second, probe.timeout_seconds)
+        origin = choose_origin(probe.origin, self.probe_url)
+        what = f"probing {self.probe_url} {probe.rate_per_second:g} times a second"
+        fields: dict[str, Any] = {}
+        if origin == "cluster":
+            where = f"{self.workload.namespace}/{pod_name(self.run_id)}"
+            if self.options.dry_run:
+                self.say(f"dry run: would start pod {where} for {what}")
+                return
+            image = prober_image(self.provider, self.api, self.say)
+            prober = self.observer.start_pod_prober(
+                self.run_id, self.probe_url, probe.rate_per_second, probe.timeout_seconds,
+                image, max_run_seconds(self.drill))
+            self.say(f"{what} from pod {where}")
+            fields = {"pod": where, "image": image}
+            if prober.time_base is not None:
+                fields.update(slot_zero_mono=round(prober.time_base.slot_zero, 6),
+                              skew_bound_seconds=round(prober.time_base.skew_bound, 3))
+        else:
+            self.say(f"{what} from the host")
+            self.observer.start_prober(self.probe_url, probe.rate_per_second,
+                                       probe.timeout_seconds)
+        self._journal_probe(probe, origin, fields)
+
+    def _journal_probe(self, probe: ProbeSpec, origin: str, fields: dict[str, Any]) -> None:
+        self.journal.write("probe_started", url=self.probe_url, origin=origin,
+                           setting=probe.origin, rate=probe.rate_per_second,
+                           timeout=probe.timeout_seconds, **fields)
 
     def _steady(self) -> bool:
         """Every pod of the workload available, none terminating, and as many as desired."""

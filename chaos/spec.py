@@ -75,6 +75,8 @@ class ProbeSpec:
     path: str
     rate_per_second: float
     timeout_seconds: float
+    origin: str = "auto"
+    """spec.probe.from: where the prober runs, host, cluster or auto."""
 
 
 @dataclass(frozen=True)
@@ -459,6 +461,7 @@ def _probe(probe: Mapping[str, Any]) -> ProbeSpec:
         path=probe["path"],
         rate_per_second=float(probe["ratePerSecond"]),
         timeout_seconds=float(probe["timeoutSeconds"]),
+        origin=str(probe["from"]),
     )
 
 
@@ -519,6 +522,7 @@ def _probe_dict(probe: ProbeSpec) -> dict[str, Any]:
         "path": probe.path,
         "ratePerSecond": probe.rate_per_second,
         "timeoutSeconds": probe.timeout_seconds,
+        "from": probe.origin,
     }
 
 

@@ -19,6 +19,7 @@ from chaos.metrics import DrillMetrics
 from chaos.observe.listener import ObserverListener
 from chaos.observe.others import RecordsOthers
 from chaos.observe.prober import Prober, ProbeWindow
+from chaos.observe.prober_pod import PodProber
 from chaos.observe.tracker import Tracker, hpa_utilization, restart_count
 from chaos.observe.watch import ResourceWatch
 from chaos.results.journal import Journal
@@ -46,7 +47,7 @@ class Observer(RecordsOthers):
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.tracker = Tracker(on_phase=self._on_phase)
-        self.prober: Prober | None = None
+        self.prober: Prober | PodProber | None = None
         self.workload_status: dict[str, int] = {}
         self.listeners: list[ObserverListener] = []
         self._restarts: dict[str, int] = {}
@@ -88,11 +89,24 @@ class Observer(RecordsOthers):
     def start_prober(self, url: str, rate: float, timeout: float) -> None:
         self.prober = Prober(url, rate, timeout, self._on_probe, self._on_window).start()
 
+    def start_pod_prober(self, run_id: str, url: str, rate: float, timeout: float, image: str,
+                         deadline_seconds: int) -> PodProber:
+        """Probes URL from a prober pod in the workload's namespace (chaos.observe.prober_pod);
+        returns once it probes."""
+        prober = PodProber(self.api, run_id, self.workload.namespace, url, rate, timeout, image,
+                           deadline_seconds, self._on_probe, self._on_window)
+        self.prober = prober.start()
+        return prober
+
     def stop(self) -> None:
-        if self.prober:
-            self.prober.stop()
-        for watch in self.watches:
-            watch.stop()
+        """Stops the prober (a prober pod is deleted) and every watch; an error deleting the
+        pod is raised after the watches stopped."""
+        try:
+            if self.prober:
+                self.prober.stop()
+        finally:
+            for watch in self.watches:
+                watch.stop()
 
     @property
     def restarts(self) -> int:

@@ -243,9 +243,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(number, on_signal)
     prober = Prober(args.url, args.rate, args.timeout, lambda ok, latency: None,
                     lambda window: say(event="window", **window.to_dict()))
-    say(event="started", rate=args.rate, timeout=args.timeout, url=args.url,
-        workers=prober.workers, wall=time.time())
     prober.start()
+    slot_zero = time.time() - (time.monotonic() - prober.start_mono)
+    say(event="started", rate=args.rate, timeout=args.timeout, url=args.url,
+        workers=prober.workers, wall=slot_zero)
     deadline = None if args.duration is None else time.monotonic() + args.duration
     while not stopping.is_set():
         left = 1.0 if deadline is None else deadline - time.monotonic()

@@ -18,6 +18,10 @@ Journal events (every record also has `event`, `ts` wall clock ISO and `mono` se
                      about an incident's pods between its injection and Ready join it.
     incident_closed  incident; recovered: bool; reason: str (optional);
                      restart_count: int (optional); peak_replicas: int (load only)
+    probe_started    url; origin: "host" or "cluster", where the prober runs; setting:
+                     spec.probe.from; rate; timeout; for cluster also pod: "NS/NAME"; image;
+                     slot_zero_mono: the pod's slot 0 on the run's monotonic clock;
+                     skew_bound_seconds: from slot 0 to the arrival of its first line
     probe_window     one scheduled second of the open-loop prober (ProbeWindow.to_dict());
                      mono: the second's end. seconds: window length; requests: slots
                      scheduled in it; failures; longest_outage_seconds: the prober's running
