@@ -15,7 +15,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,48 @@ needs_prometheus = pytest.mark.skipif(
 
 
 REPO = Path(__file__).resolve().parents[1]
+
+SYSCTL_ROOTS = ("fs", "kernel", "vm", "net/ipv4", "net/ipv6/conf/all", "net/bridge")
+SYSCTL_CHANGING = ("kernel/ns_last_pid", "kernel/random/", "fs/dentry-state", "fs/file-nr",
+                   "fs/inode-", "kernel/tainted", "fs/quota/", "kernel/sched_", "net/ipv4/tcp_mem",
+                   "net/ipv4/udp_mem", "fs/binfmt_misc/")
+PROVOKING_SYSCTLS = {
+    # Debian's links policy (procps' sysctl.d), as a node's systemd-sysctl would apply it
+    "fs/protected_fifos": "0", "fs/protected_regular": "0", "fs/protected_symlinks": "0",
+    # what kubelet sets when protectKernelDefaults is off
+    "kernel/panic": "0", "kernel/panic_on_oops": "0", "vm/overcommit_memory": "0",
+}
+"""Host settings set, for a test, to values a cluster would change, so that a change left
+behind shows on any machine, not only on one where they still have a fresh machine's values."""
+
+
+def host_sysctls() -> dict[str, str]:
+    """Every writable host sysctl under SYSCTL_ROOTS that does not change on its own."""
+    found = {}
+    for root in SYSCTL_ROOTS:
+        base = Path("/proc/sys", root)
+        for path in base.rglob("*") if base.exists() else []:
+            key = str(path.relative_to("/proc/sys"))
+            if (path.is_file() and path.stat().st_mode & 0o200
+                    and not key.startswith(SYSCTL_CHANGING)):
+                try:
+                    found[key] = path.read_text().strip()
+                except OSError:
+                    pass
+    return found
+
+
+@contextmanager
+def sysctls_set(values: dict[str, str]) -> Iterator[None]:
+    """The host's sysctls set to VALUES meanwhile, put back as they were afterwards."""
+    before = {key: Path("/proc/sys", key).read_text().strip() for key in values}
+    try:
+        for key, value in values.items():
+            Path("/proc/sys", key).write_text(value)
+        yield
+    finally:
+        for key, value in before.items():
+            Path("/proc/sys", key).write_text(value)
 
 FAULTS: dict[str, dict[str, Any]] = {
     "pod_delete": {"type": "pod_delete", "gracePeriodSeconds": 0},

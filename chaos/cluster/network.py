@@ -20,6 +20,10 @@ SYSCTLS = {
     "net/ipv4/ip_forward": "1",
     "net/bridge/bridge-nf-call-iptables": "1",
 }
+KUBELET_SYSCTLS = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic",
+                   "kernel/panic_on_oops", "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes")
+"""Host-wide settings kubelet changes at start (its protectKernelDefaults is off): saved with
+ours, put back on down."""
 
 
 def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -50,7 +54,9 @@ def tear_down(state: Path) -> None:
     saved = state / "sysctls.json"
     if saved.exists():
         for key, value in json.loads(saved.read_text()).items():
-            Path("/proc/sys", key).write_text(value)
+            path = Path("/proc/sys", key)
+            if path.read_text().strip() != value:
+                path.write_text(value)
         saved.unlink()
 
 
@@ -59,12 +65,18 @@ def bridge_exists() -> bool:
 
 
 def _set_sysctls(saved: Path) -> None:
+    """Saves the originals (before any is changed, and in one rename) of ours and kubelet's,
+    then sets ours."""
     old = json.loads(saved.read_text()) if saved.exists() else {}
-    for key, value in SYSCTLS.items():
+    for key in (*SYSCTLS, *KUBELET_SYSCTLS):
         path = Path("/proc/sys", key)
-        old.setdefault(key, path.read_text().strip())
-        path.write_text(value)
-    saved.write_text(json.dumps(old))
+        if path.exists():
+            old.setdefault(key, path.read_text().strip())
+    partial = saved.with_name(saved.name + ".partial")
+    partial.write_text(json.dumps(old))
+    partial.replace(saved)
+    for key, value in SYSCTLS.items():
+        Path("/proc/sys", key).write_text(value)
 
 
 GUARD_TABLE = ("iptables", "-w", "-t", "mangle")

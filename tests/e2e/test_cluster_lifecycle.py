@@ -15,6 +15,8 @@ import pytest
 from chaos.cluster import mounts, network, processes
 from chaos.cluster.local import LocalCluster
 
+from support import PROVOKING_SYSCTLS, host_sysctls, sysctls_set
+
 pytestmark = pytest.mark.e2e
 CLI = [sys.executable, "-m", "chaos"]
 
@@ -50,6 +52,17 @@ def test_down_after_running_pods_leaves_nothing(web: object, local_cluster: Loca
     assert mounts.mounts_under((local_cluster.lay.run,)), "pods should have mounts before down"
     local_cluster.down(lambda _: None)
     assert_nothing_left(local_cluster)
+
+
+def test_up_and_down_leave_every_host_sysctl_as_found(cluster_down: LocalCluster) -> None:
+    """kubelet sets kernel.panic and friends at start; down puts them back, with ours."""
+    with sysctls_set(PROVOKING_SYSCTLS):
+        before = host_sysctls()
+        cluster_down.up(lambda _: None)
+        assert Path("/proc/sys/kernel/panic").read_text().strip() == "10", "kubelet sets it"
+        cluster_down.down(lambda _: None)
+        after = host_sysctls()
+    assert {k: (v, after.get(k)) for k, v in before.items() if after.get(k) != v} == {}
 
 
 def test_status_names_a_dead_component(cluster: LocalCluster) -> None:

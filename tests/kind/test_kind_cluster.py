@@ -28,34 +28,24 @@ from chaos.errors import SetupError
 from chaos.runner import DrillRun, RunOptions
 from chaos.spec import load_drill
 
-from support import FAULTS, cli, leaked, one_error, wait_finished, watch_leaks, write_drill
+from support import (
+    FAULTS,
+    PROVOKING_SYSCTLS,
+    cli,
+    host_sysctls,
+    leaked,
+    one_error,
+    sysctls_set,
+    wait_finished,
+    watch_leaks,
+    write_drill,
+)
 
 # Bringing the cluster up cold (loading the node image into Docker, three nodes) takes minutes.
 pytestmark = [pytest.mark.e2e, pytest.mark.kind, pytest.mark.timeout(900)]
 
-SYSCTL_ROOTS = ("fs", "kernel", "vm", "net/ipv4", "net/ipv6/conf/all", "net/bridge")
-CHANGING = ("kernel/ns_last_pid", "kernel/random/", "fs/dentry-state", "fs/file-nr",
-            "fs/inode-", "kernel/tainted", "fs/quota/", "kernel/sched_", "net/ipv4/tcp_mem",
-            "net/ipv4/udp_mem", "fs/binfmt_misc/")
-
-
 def say(message: str) -> None:
     print(f"[kind] {message}", flush=True)
-
-
-def sysctls() -> dict[str, str]:
-    """Every writable host sysctl under SYSCTL_ROOTS that does not change on its own."""
-    found = {}
-    for root in SYSCTL_ROOTS:
-        base = Path("/proc/sys", root)
-        for path in base.rglob("*") if base.exists() else []:
-            key = str(path.relative_to("/proc/sys"))
-            if path.is_file() and path.stat().st_mode & 0o200 and not key.startswith(CHANGING):
-                try:
-                    found[key] = path.read_text().strip()
-                except OSError:
-                    pass
-    return found
 
 
 class Session:
@@ -71,14 +61,15 @@ def kind_session(cluster_lock: None) -> Iterator[Session]:
     if not kind.node_image_dir().joinpath("image-id").exists():
         pytest.fail(f"{kind.node_image_dir()} missing: run 'make kind' first")
     LocalCluster().down(say)
-    session = Session(KindCluster(), sysctls())
-    watch_leaks("-I")
-    try:
-        yield session
-        if kind.running_here():
-            session.provider.down(say)
-    finally:
-        watch_leaks("-D")
+    with sysctls_set(PROVOKING_SYSCTLS):
+        session = Session(KindCluster(), host_sysctls())
+        watch_leaks("-I")
+        try:
+            yield session
+            if kind.running_here():
+                session.provider.down(say)
+        finally:
+            watch_leaks("-D")
 
 
 @pytest.fixture
@@ -341,6 +332,6 @@ def test_down_leaves_nothing(kind_up: Session) -> None:
     assert not kind.running_here()
     if provider.engine.started() is None:
         assert not dockerd.engine_up(), "the dockerd we started must be stopped"
-    after = sysctls()
+    after = host_sysctls()
     changed = {k: (v, after.get(k)) for k, v in kind_up.host_before.items() if after.get(k) != v}
     assert changed == {}
