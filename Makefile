@@ -70,6 +70,10 @@ test-kind: setup kind lint
 unit: venv
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
+# The e2e tests on the real local cluster (also part of `make test`).
+e2e: setup kind operator-image prometheus-image lint
+	$(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS)
+
 bench: setup kind
 	$(VENV)/bin/pytest tests/bench -m bench -s -p no:randomly --timeout 3600 $(PYTEST_ARGS)
 

@@ -28,6 +28,7 @@ from kubernetes.stream import stream
 
 from chaos import operator
 from chaos.cluster import kind
+from chaos.cluster.layout import KUBERNETES_VERSION, cache_dir
 from chaos.monitoring.query import Sample, Series
 
 needs_prometheus = pytest.mark.skipif(
@@ -38,6 +39,9 @@ needs_prometheus = pytest.mark.skipif(
 
 
 REPO = Path(__file__).resolve().parents[1]
+
+KUBECTL = cache_dir() / f"kubernetes-tools-v{KUBERNETES_VERSION}" / "bin" / "kubectl"
+"""The kubectl of the pinned Kubernetes, which `make kind` builds (never one the host may have)."""
 
 SYSCTL_ROOTS = ("fs", "kernel", "vm", "net/ipv4", "net/ipv6/conf/all", "net/bridge")
 SYSCTL_CHANGING = ("kernel/ns_last_pid", "kernel/random/", "fs/dentry-state", "fs/file-nr",

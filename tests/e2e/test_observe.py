@@ -18,7 +18,7 @@ from chaos import kube
 from chaos.cluster.local import LocalCluster
 from chaos.fault_types import fault_type
 
-from support import cli, start_cli, write_drill
+from support import KUBECTL, cli, start_cli, write_drill
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +54,7 @@ def test_watch_records_a_kubectl_delete_and_a_container_kill(
     try:
         output.wait_for("recording what others break", timeout=60)
         deleted, killed = web_pods(web)[:2]
-        subprocess.run(["kubectl", "--kubeconfig", str(cluster.kubeconfig()), "-n", "demo",
+        subprocess.run([str(KUBECTL), "--kubeconfig", str(cluster.kubeconfig()), "-n", "demo",
                         "delete", "pod", deleted.metadata.name, "--wait=false"], check=True,
                        timeout=60, capture_output=True)
         output.wait_for("o1: recovered", timeout=90)

@@ -18,14 +18,13 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from chaos import operator, operator_install
-from chaos.cluster.layout import KUBERNETES_VERSION, cache_dir
 from chaos.cluster.local import LocalCluster
 from chaos.fault_types import LOAD_PHASES
 from chaos.faults.load import LOAD_LABEL
 from chaos.monitoring import install as monitoring_install
 from chaos.restore import ANNOTATION
 
-from support import cli, wait_finished
+from support import KUBECTL, cli, wait_finished
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).parents[2]
@@ -120,10 +119,9 @@ def test_operator_is_denied_secrets_foreign_pods_and_rbac(installed: Any,
 
 
 def kubectl() -> str:
-    path = cache_dir() / f"kubernetes-tools-v{KUBERNETES_VERSION}" / "bin" / "kubectl"
-    if not path.exists():
-        pytest.skip(f"kubectl is not built ({path}): run 'make kind'")
-    return str(path)
+    if not KUBECTL.exists():
+        pytest.fail(f"kubectl is not built ({KUBECTL}): run 'make kind'")
+    return str(KUBECTL)
 
 
 @pytest.fixture
