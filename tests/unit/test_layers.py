@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "chaos"
 FRONTS = ("chaos.cli", "chaos.commands", "chaos.operator", "chaos.live", "chaos.pytest_plugin",
-          "chaos.views", "chaos.__main__")
+          "chaos.views", "chaos.__main__", "chaos.reference")
 UPPER = ("chaos.runner", *FRONTS)
 RULES: dict[str, tuple[str, ...]] = {
     # module prefix: what it must not import
