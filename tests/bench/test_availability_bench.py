@@ -5,8 +5,10 @@ answer below 500 is ok), and both failure ratios are reported side by side:
 
 - a loopback server that hangs for a known time, then answers 503 (no cluster): both must count
   about hang × rate failed requests, ours within one slot of it;
-- pod_delete and container_kill on web, and the shipped api-pod-kill drill (web's /cgi-bin/api
-  hangs up to 2 s while api is gone), on the local cluster.
+- pod_delete on web's three replicas; pod_delete and container_kill on web scaled to one
+  replica (a whole outage per round, which both must count alike); and the shipped
+  api-pod-kill drill (web's /cgi-bin/api hangs up to 2 s while api is gone), on the local
+  cluster.
 
 Ours must agree with vegeta's within 1 percentage point. Run with `make bench` (or
 `.venv/bin/pytest tests/bench/test_availability_bench.py -m bench -s`); figures go to
@@ -195,15 +197,35 @@ def service_url(probe: dict[str, Any]) -> str:
     return f"http://{service.spec.cluster_ip}:{probe['port']}{probe.get('path', '/')}"
 
 
+HOST_PROBE = {"service": "web", "port": 80, "ratePerSecond": 20, "timeoutSeconds": 3,
+              "from": "host"}
 CASES: dict[str, dict[str, Any]] = {
-    "pod_delete": {"fault": FAULTS["pod_delete"], "rounds": 3, "intervalSeconds": 10,
-                   "probe": {"service": "web", "port": 80, "ratePerSecond": 20,
-                             "timeoutSeconds": 3, "from": "host"}},
-    "container_kill": {"fault": FAULTS["container_kill"], "rounds": 3, "intervalSeconds": 10,
-                       "probe": {"service": "web", "port": 80, "ratePerSecond": 20,
-                                 "timeoutSeconds": 3, "from": "host"}},
+    # three replicas: kube-proxy sends a new connection to the victim only now and then
+    "pod_delete": {"fault": FAULTS["pod_delete"], "probe": HOST_PROBE},
+    # one replica: every request fails until the replacement (or restart) is Ready, so both
+    # generators see the same outage, to within a slot at each end
+    "pod_delete_single": {"fault": FAULTS["pod_delete"], "probe": HOST_PROBE, "replicas": 1},
+    "container_kill_single": {"fault": FAULTS["container_kill"], "probe": HOST_PROBE,
+                              "replicas": 1},
+    # the shipped drill: web's /cgi-bin/api hangs up to 2 s, then 502, while api is gone
     "api_pod_kill": {},
 }
+
+
+def scale_web(api: Any, replicas: int) -> None:
+    """web at REPLICAS, settled: that many pods Ready, none terminating."""
+    from kubernetes import client
+
+    from chaos import kube
+
+    client.AppsV1Api(api).patch_namespaced_deployment_scale(
+        "web", "demo", {"spec": {"replicas": replicas}})
+
+    def settled(pods: list[Any]) -> bool:
+        return len(pods) == replicas and all(
+            kube.pod_ready(p) and not p.metadata.deletion_timestamp for p in pods)
+
+    kube.wait_for_pods(api, "demo", "app=web", settled, timeout=120)
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -211,7 +233,10 @@ def test_drill_availability_agrees_with_vegeta(case: str, web: Any, vegeta: Path
                                                figures: Figures, tmp_path: Path) -> None:
     if CASES[case]:
         spec = dict(CASES[case])
-        drill = write_drill(tmp_path, spec.pop("fault"), **spec)
+        replicas = spec.pop("replicas", 3)
+        drill = write_drill(tmp_path, spec.pop("fault"), rounds=3, intervalSeconds=10, **spec)
+        if replicas != 3:
+            scale_web(web, replicas)
     else:
         doc = yaml.safe_load((REPO / "manifests" / "drills" / "api-pod-kill.yaml").read_text())
         doc["spec"]["probe"]["from"] = "host"
