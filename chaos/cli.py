@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say("interrupted")
         return 130
     except Exception as error:  # API, timeout and OS errors: one line, never a traceback
-        from chaos.kube import USER_ERRORS, explain
+        from chaos.cluster.kube import USER_ERRORS, explain
 
         if not isinstance(error, USER_ERRORS):
             raise
@@ -242,7 +242,7 @@ def operator_command(args: argparse.Namespace) -> int:
 
 
 def deploy_command(args: argparse.Namespace) -> int:
-    from chaos import workloads
+    from chaos.cluster import workloads
 
     provider = providers.from_args(args)
     workloads.deploy(provider, _say, timeout=args.timeout, autoscale=args.autoscale)

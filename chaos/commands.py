@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace, view: LiveView, options: RunOptions) -> int:
 
 def demo_command(args: argparse.Namespace, say: Progress) -> int:
     """The workshop in one command: a cluster, the sample app, then a live drill."""
-    from chaos import workloads
+    from chaos.cluster import workloads
 
     args.drill = args.drill or str(DEMO_DRILL)
     provider = providers.from_args(args)
@@ -115,7 +115,8 @@ def demo_command(args: argparse.Namespace, say: Progress) -> int:
 
 def restore_command(args: argparse.Namespace, say: Progress) -> int:
     """Undoes every change a dead drill left, found by the records drills write first."""
-    from chaos import kube, restore
+    from chaos import restore
+    from chaos.cluster import kube
 
     provider = providers.from_args(args)
     api = kube.api_client(provider.kubeconfig())

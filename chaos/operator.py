@@ -21,7 +21,8 @@ import kopf
 from kubernetes import client
 from prometheus_client import CollectorRegistry
 
-from chaos import kube, metrics, operator_journal
+from chaos import metrics, operator_journal
+from chaos.cluster import kube
 from chaos.cluster.base import ClusterProvider
 from chaos.cluster.incluster import InClusterProvider, running_in_cluster
 from chaos.cluster.kubeconfig import KubeconfigCluster

@@ -12,7 +12,8 @@ from typing import Any
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from chaos import kube, operator_image, workloads
+from chaos import operator_image
+from chaos.cluster import kube, workloads
 from chaos.cluster.base import ClusterProvider, Progress
 from chaos.errors import ClusterError, SetupError
 from chaos.observe.prober_pod import IMAGE_ENV

@@ -60,7 +60,7 @@ def chaos_kubeconfig() -> Path:
 
 @pytest.fixture(scope="session")
 def chaos_api(chaos_kubeconfig: Path) -> Any:
-    from chaos import kube
+    from chaos.cluster import kube
 
     return kube.api_client(chaos_kubeconfig)
 

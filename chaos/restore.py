@@ -20,8 +20,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
 from chaos.cluster.base import Progress
+from chaos.cluster.kube import WORKLOAD_KINDS, apps_call
 from chaos.errors import SafetyError
-from chaos.kube import WORKLOAD_KINDS, apps_call
 
 ANNOTATION = "chaosdrill.dev/restore"
 PROBER_LABEL = "chaosdrill.dev/prober"

@@ -19,12 +19,13 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from chaos import kube, restore
+from chaos import restore
+from chaos.cluster import kube
 from chaos.cluster.base import ClusterProvider, Progress
+from chaos.cluster.kube import WORKLOAD_KINDS, Workload, apps_call
 from chaos.errors import ClusterError, FaultError, SafetyError, SetupError, SpecError
 from chaos.fault_types import Follow, fault_type
 from chaos.faults import Fault, FaultContext, FaultTarget, fault_for
-from chaos.kube import WORKLOAD_KINDS, Workload, apps_call
 from chaos.metrics import DrillMetrics
 from chaos.observe.observer import Observer
 from chaos.observe.prober_pod import IMAGE_ENV, pod_name

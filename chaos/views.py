@@ -8,8 +8,8 @@ import ipaddress
 from types import MappingProxyType
 
 from chaos.cluster.base import Progress
+from chaos.cluster.kube import WORKLOAD_KINDS
 from chaos.errors import UsageError
-from chaos.kube import WORKLOAD_KINDS
 from chaos.runner import DrillRun
 from chaos.spec import Drill, Target
 from chaos.view.model import ViewModel

@@ -15,11 +15,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from chaos import kube, metrics
-from chaos.cluster import providers
+from chaos import metrics
+from chaos.cluster import kube, providers
 from chaos.cluster.base import Progress
+from chaos.cluster.kube import Workload
 from chaos.errors import UsageError
-from chaos.kube import Workload
 from chaos.live import LiveView
 from chaos.metrics import DrillMetrics, MetricsServer
 from chaos.observe.observer import Observer

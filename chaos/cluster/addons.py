@@ -15,8 +15,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from chaos import workloads
-from chaos.cluster import configs, nodeimage, pki, tuning
+from chaos.cluster import configs, nodeimage, pki, tuning, workloads
 from chaos.cluster import layout as L
 
 MANIFESTS = workloads.MANIFESTS / "addons"

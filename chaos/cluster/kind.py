@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from chaos import images, kube
-from chaos.cluster import addons, dockerd, processes, serving_certs
+from chaos import images
+from chaos.cluster import addons, dockerd, kube, processes, serving_certs
 from chaos.cluster.base import ClusterStatus, Progress
 from chaos.cluster.layout import (
     ETCD_VERSION,

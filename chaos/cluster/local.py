@@ -15,8 +15,8 @@ from pathlib import Path
 
 from kubernetes import client
 
-from chaos import images, kube
-from chaos.cluster import addons, configs, mounts, network, processes, runtime, tuning
+from chaos import images
+from chaos.cluster import addons, configs, kube, mounts, network, processes, runtime, tuning
 from chaos.cluster import layout as L
 from chaos.cluster.base import ClusterStatus, ComponentStatus, Progress
 from chaos.cluster.layout import Layout, Node

@@ -18,9 +18,9 @@ from chaos.cluster.base import (
     NodeControl,
     Progress,
 )
+from chaos.cluster.kube import Workload
 from chaos.errors import FaultError
 from chaos.fault_types import fault_type
-from chaos.kube import Workload
 from chaos.spec import Drill
 from chaos.targeting import PodInfo, pods_on_node
 

@@ -11,9 +11,9 @@ from typing import Any
 from kubernetes import client
 
 from chaos import restore
+from chaos.cluster.kube import Workload
 from chaos.errors import SpecError
 from chaos.faults import FaultContext, FaultTarget
-from chaos.kube import Workload
 from chaos.spec import DEFAULT_LOAD_CONCURRENCY, DEFAULT_LOAD_PATH, DEFAULT_LOAD_SECONDS
 from chaos.targeting import PodInfo
 

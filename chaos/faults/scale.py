@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from chaos import restore
+from chaos.cluster.kube import WORKLOAD_KINDS, apps_call
 from chaos.errors import FaultError
 from chaos.faults import FaultContext, FaultTarget
-from chaos.kube import WORKLOAD_KINDS, apps_call
 from chaos.targeting import PodInfo
 
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from kubernetes import client
 
-from chaos import kube, prometheus_image, workloads
+from chaos import prometheus_image
+from chaos.cluster import kube, workloads
 from chaos.cluster.base import ClusterProvider, Progress
 from chaos.monitoring.k8s import MONITORING_NAMESPACE, k8s_manifests
 from chaos.operator_install import ignore_missing, wait_until

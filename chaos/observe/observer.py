@@ -13,8 +13,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from chaos.cluster.base import Progress
+from chaos.cluster.kube import WORKLOAD_KINDS, Workload, apps_call, explain
 from chaos.fault_types import Follow
-from chaos.kube import WORKLOAD_KINDS, Workload, apps_call, explain
 from chaos.metrics import DrillMetrics
 from chaos.observe.listener import ObserverListener
 from chaos.observe.others import RecordsOthers

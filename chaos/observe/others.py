@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chaos.cluster.base import Progress
+from chaos.cluster.kube import Workload, desired_replicas
 from chaos.fault_types import Follow, fault_type
-from chaos.kube import Workload, desired_replicas
 from chaos.metrics import DrillMetrics
 from chaos.observe.disruptions import (
     Disruption,

@@ -187,7 +187,7 @@ def drill_span(out: Path) -> tuple[float, float, int, int]:
 def service_url(probe: dict[str, Any]) -> str:
     from kubernetes import client
 
-    from chaos import kube
+    from chaos.cluster import kube
     from chaos.cluster.local import LocalCluster
 
     with kube.api_client(LocalCluster().kubeconfig()) as api:

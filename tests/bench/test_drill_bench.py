@@ -29,7 +29,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from chaos import kube, workloads
+from chaos.cluster import kube, workloads
 from chaos.cluster.local import LocalCluster
 from chaos.observe.tracker import Tracker
 from chaos.observe.watch import ResourceWatch

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 from test_cluster_bench import memory_of, memory_sample
 
-from chaos import kube, workloads
-from chaos.cluster import dockerd, kind, processes
+from chaos.cluster import dockerd, kind, kube, processes, workloads
 from chaos.cluster.base import ClusterProvider
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.local import LocalCluster

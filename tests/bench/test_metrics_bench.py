@@ -27,8 +27,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from prometheus_client import CollectorRegistry, generate_latest
 
-from chaos import kube, workloads
-from chaos.kube import Workload
+from chaos.cluster import kube, workloads
+from chaos.cluster.kube import Workload
 from chaos.metrics import for_drill, serve
 from chaos.observe.observer import Observer
 from chaos.results.journal import Journal

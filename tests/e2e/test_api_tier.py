@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from chaos import workloads
+from chaos.cluster import workloads
 from chaos.cluster.local import LocalCluster
 from chaos.results import read_journal
 from chaos.results.journal import JournalRecord

@@ -15,7 +15,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from chaos import kube, restore, workloads
+from chaos import restore
+from chaos.cluster import kube, workloads
 from chaos.cluster.local import LocalCluster
 from chaos.results import read_journal
 from chaos.results.summary import Summary

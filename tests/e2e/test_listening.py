@@ -20,9 +20,9 @@ import pytest
 from kubernetes import client
 from prometheus_client import CollectorRegistry
 
-from chaos import kube, metrics, workloads
+from chaos import metrics
+from chaos.cluster import kube, network, processes, workloads
 from chaos.cluster import layout as L
-from chaos.cluster import network, processes
 from chaos.cluster.local import LocalCluster
 
 from support import Listener, listeners

@@ -11,8 +11,7 @@ import pytest
 from kubernetes import client
 from kubernetes.stream import stream
 
-from chaos import kube
-from chaos.cluster import layout, network
+from chaos.cluster import kube, layout, network
 from chaos.cluster.local import LocalCluster
 
 pytestmark = pytest.mark.e2e

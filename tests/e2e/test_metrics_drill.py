@@ -24,7 +24,8 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from chaos import render, workloads
+from chaos import render
+from chaos.cluster import workloads
 from chaos.cluster.local import LocalCluster
 from chaos.fault_types import NAMES
 from chaos.metrics import MetricsServer, for_drill, serve

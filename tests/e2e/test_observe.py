@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from chaos import kube
+from chaos.cluster import kube
 from chaos.cluster.local import LocalCluster
 from chaos.fault_types import fault_type
 

@@ -14,7 +14,8 @@ from kopf.testing import KopfRunner
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from chaos import operator, workloads
+from chaos import operator
+from chaos.cluster import workloads
 from chaos.cluster.local import LocalCluster
 from chaos.results import read_journal
 

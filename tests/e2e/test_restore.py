@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from chaos import kube, restore
+from chaos import restore
+from chaos.cluster import kube
 from chaos.cluster.local import LocalCluster
 from chaos.results import read_journal
 from chaos.runner import DrillRun, RunOptions

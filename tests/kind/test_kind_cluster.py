@@ -20,8 +20,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 from kubernetes.utils import parse_quantity
 
-from chaos import kube, operator, operator_install, workloads
-from chaos.cluster import dockerd, kind, nodeimage, serving_certs
+from chaos import operator, operator_install
+from chaos.cluster import dockerd, kind, kube, nodeimage, serving_certs, workloads
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.local import LocalCluster
 from chaos.errors import SetupError

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaos import images, workloads
+from chaos import images
+from chaos.cluster import workloads
 
 
 def hpa() -> dict[str, Any]:

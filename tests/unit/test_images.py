@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from chaos import images
+from chaos.cluster.workloads import WORKLOADS
 from chaos.errors import SetupError
-from chaos.workloads import WORKLOADS
 
 BUSYBOX = b"\x7fELF stand-in for a static busybox binary\n" * 64
 

@@ -23,11 +23,11 @@ RULES: dict[str, tuple[str, ...]] = {
     "chaos.results": ("chaos.faults", "chaos.observe", *UPPER),
     "chaos.timeline": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
     # stdlib only, shared by the prober (which runs alone in a pod) and the summary
-    "chaos.latency": ("chaos.faults", "chaos.observe", "chaos.results", "chaos.view", "chaos.kube",
-                      *UPPER),
+    "chaos.latency": ("chaos.faults", "chaos.observe", "chaos.results", "chaos.view",
+                      "chaos.cluster.kube", *UPPER),
     "chaos.spec": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
     "chaos.targeting": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
-    "chaos.kube": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
+    "chaos.cluster.kube": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
     "chaos.metrics": ("chaos.faults", "chaos.observe", *UPPER),
     "chaos.runner": FRONTS,
 }
@@ -39,7 +39,7 @@ def module_name(path: Path) -> str:
 
 
 def imported(path: Path) -> set[str]:
-    """Every chaos module PATH imports; `from chaos import kube` counts as chaos.kube."""
+    """Every chaos module PATH imports; `from chaos.cluster import kube` counts."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -73,5 +73,5 @@ def test_the_rules_name_real_modules() -> None:
 def test_the_checker_sees_function_level_imports(tmp_path: Path) -> None:
     source = tmp_path / "x.py"
     source.write_text("def f() -> None:\n    from chaos.faults import fault_for\n"
-                      "from chaos import kube\n")
-    assert {"chaos.faults", "chaos.faults.fault_for", "chaos.kube"} <= imported(source)
+                      "from chaos.cluster import kube\n")
+    assert {"chaos.faults", "chaos.faults.fault_for", "chaos.cluster.kube"} <= imported(source)

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from chaos import images, spec, targeting, workloads
+from chaos import images, spec, targeting
+from chaos.cluster import workloads
 
 needs_busybox = pytest.mark.skipif(not images.BUSYBOX.exists(),
                                    reason="no /bin/busybox: run 'make setup'")

@@ -13,11 +13,13 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from urllib3.exceptions import HTTPError
 
-from chaos import images, kube
+from chaos import images
+from chaos.cluster import kube
 from chaos.cluster.base import ClusterProvider, Progress
 from chaos.errors import ClusterError
+from chaos.resources import shipped
 
-MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
+MANIFESTS = shipped("manifests")
 WORKLOADS = MANIFESTS / "workloads"
 AUTOSCALING = MANIFESTS / "autoscaling"
 """HorizontalPodAutoscalers, applied only on request: the `scale` fault and most drills set
