@@ -12,10 +12,10 @@ from typing import Any
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from chaos import operator_image
 from chaos.cluster import kube, workloads
 from chaos.cluster.base import ClusterProvider, Progress
 from chaos.errors import ClusterError, SetupError
+from chaos.images import operator as operator_image
 from chaos.observe.prober_pod import IMAGE_ENV
 from chaos.operator import GROUP, PLURAL, VERSION
 

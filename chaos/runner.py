@@ -161,7 +161,7 @@ def prober_image(provider: ClusterProvider, api: Any, say: Progress) -> str:
     if provider.name == "in-cluster":
         raise SetupError(f"spec.probe.from: cluster needs {IMAGE_ENV} in the operator's pod: "
                          "run 'chaos-drill operator install' again")
-    from chaos import operator_image
+    from chaos.images import operator as operator_image
 
     try:
         archive, reference = operator_image.build(say)

@@ -25,7 +25,7 @@ import yaml
 from kubernetes import client, watch
 from kubernetes.stream import stream
 
-from chaos import operator
+from chaos import operator, resources
 from chaos.cluster import kind
 from chaos.monitoring.query import Sample, Series
 
@@ -259,7 +259,6 @@ def crowd_deployment(replicas: int, name: str = "crowd") -> dict[str, Any]:
 
 def machine() -> dict[str, Any]:
     """What a benchmark ran on."""
-    from chaos.cluster import layout
 
     lines = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((line.split(":", 1)[1].strip() for line in lines
@@ -268,7 +267,7 @@ def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "cpu_model": cpu, "kernel": platform.release(),
             "python": platform.python_version(),
             "memory_total_gib": round(int(meminfo["MemTotal"].split()[0]) / 1024**2, 1),
-            "kubernetes": f"v{layout.KUBERNETES_VERSION}", "etcd": f"v{layout.ETCD_VERSION}"}
+            "kubernetes": f"v{resources.KUBERNETES_VERSION}", "etcd": f"v{resources.ETCD_VERSION}"}
 
 
 @dataclass

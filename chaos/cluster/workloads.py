@@ -13,10 +13,10 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from urllib3.exceptions import HTTPError
 
-from chaos import images
 from chaos.cluster import kube
 from chaos.cluster.base import ClusterProvider, Progress
 from chaos.errors import ClusterError
+from chaos.images import sample as images
 from chaos.resources import shipped
 
 MANIFESTS = shipped("manifests")

@@ -1,5 +1,5 @@
 """`chaos-drill monitor install|uninstall`: the in-cluster Prometheus of manifests/monitoring/k8s/
-with the image built here from Debian's prometheus (chaos.prometheus_image, cached) loaded into
+with the image built here from Debian's prometheus (chaos.images.prometheus, cached) loaded into
 the cluster like the operator's; it scrapes each operator pod by DNS. Uninstall deletes its
 namespace. Grafana's objects are left out: its image comes from a registry these machines lack."""
 
@@ -12,9 +12,9 @@ from typing import Any
 
 from kubernetes import client
 
-from chaos import prometheus_image
 from chaos.cluster import kube, workloads
 from chaos.cluster.base import ClusterProvider, Progress
+from chaos.images import prometheus as prometheus_image
 from chaos.monitoring.k8s import MONITORING_NAMESPACE, k8s_manifests
 from chaos.operator_install import ignore_missing, wait_until
 

@@ -30,8 +30,8 @@ from typing import Any
 import pytest
 import yaml
 
-from chaos.cluster.layout import cache_dir
 from chaos.observe.prober import Prober, ProbeWindow
+from chaos.resources import cache_dir
 from chaos.results import read_journal
 
 from support import FAULTS, REPO, Figures, cli, write_drill

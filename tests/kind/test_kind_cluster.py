@@ -21,10 +21,11 @@ from kubernetes.stream import stream
 from kubernetes.utils import parse_quantity
 
 from chaos import operator, operator_install
-from chaos.cluster import dockerd, kind, kube, nodeimage, serving_certs, workloads
+from chaos.cluster import dockerd, kind, kube, serving_certs, workloads
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.local import LocalCluster
 from chaos.errors import SetupError
+from chaos.images import node as nodeimage
 from chaos.runner import DrillRun, RunOptions
 from chaos.spec import load_drill
 

@@ -16,8 +16,8 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from chaos import images
-from chaos.cluster.layout import KUBERNETES_VERSION
+from chaos.images import sample as images
+from chaos.resources import KUBERNETES_VERSION
 
 NODE_IMAGE = f"chaosdrill.local/kind-node:v{KUBERNETES_VERSION}"
 PATH = "PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -250,7 +250,7 @@ def drop_host_sysctls(root: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m chaos.cluster.nodeimage")
+    parser = argparse.ArgumentParser(prog="python -m chaos.images.node")
     commands = parser.add_subparsers(dest="command", required=True)
     archives = commands.add_parser("archives", help="write the control-plane image archives")
     archives.add_argument("out", type=Path)

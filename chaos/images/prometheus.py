@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from chaos.cluster.base import Progress
-from chaos.cluster.nodeimage import PATH, Tree, with_libraries
-from chaos.operator_image import REPO, image_archive, pack_command, run_build, write_archive
+from chaos.images.node import PATH, Tree, with_libraries
+from chaos.images.operator import REPO, image_archive, pack_command, run_build, write_archive
 
 BUILD_SCRIPT = REPO / "cluster" / "prometheus" / "build.sh"
 BINARY = "/usr/bin/prometheus"
@@ -44,7 +44,7 @@ def build(progress: Progress) -> tuple[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    pack_command("chaos.prometheus_image", pack, argv)
+    pack_command("chaos.images.prometheus", pack, argv)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The operator image: packs Debian's python3.11 (only the libraries it loads), the pinned
 dependencies and chaos/ into one deterministic layer, run by cluster/operator/build.sh; and
 `build()`, which runs that script (cached: warm, it only checks) for `chaos-drill operator
-install`; the packing and build steps serve chaos.prometheus_image too."""
+install`; the packing and build steps serve chaos.images.prometheus too."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from chaos import images
 from chaos.cluster.base import Progress
-from chaos.cluster.nodeimage import PATH, Tree, collect, layer, needed_libraries
 from chaos.errors import SetupError
+from chaos.images import sample as images
+from chaos.images.node import PATH, Tree, collect, layer, needed_libraries
+from chaos.resources import shipped
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = shipped()
 BUILD_SCRIPT = REPO / "cluster" / "operator" / "build.sh"
 BUILD_TIMEOUT = 1800
 USER = 65532
@@ -132,7 +133,7 @@ def pack_command(module: str, packer: Callable[[Path, Path, str], None],
 
 
 def main(argv: list[str] | None = None) -> None:
-    pack_command("chaos.operator_image", pack, argv)
+    pack_command("chaos.images.operator", pack, argv)
 
 
 if __name__ == "__main__":

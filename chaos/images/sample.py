@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chaos.errors import SetupError
+from chaos.resources import cache_dir
 
 BUSYBOX = Path("/bin/busybox")
 APP_USER = 65534
@@ -163,6 +164,5 @@ def build_archives(directory: Path, busybox: Path = BUSYBOX) -> list[Path]:
 
 def archive_dir() -> Path:
     """Where image archives are written: the build cache, outside the repository."""
-    from chaos.cluster.layout import cache_dir
 
     return cache_dir() / "images"
