@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return restore_command(args, _say)
         if args.command == "faults":
-            from chaos.fault_types import describe
+            from chaos.drill.fault_types import describe
 
             print("\n".join(describe()))
             return 0

@@ -12,13 +12,13 @@ from prometheus_client import CollectorRegistry
 from chaos import metrics, views
 from chaos.cluster import providers
 from chaos.cluster.base import Progress
+from chaos.drill.runner import DrillRun, RunOptions
+from chaos.drill.signals import SignalStop
+from chaos.drill.spec import load_drill
 from chaos.errors import UsageError
 from chaos.live import LiveView
 from chaos.results import rebuild_results
 from chaos.results.summary import Summary
-from chaos.runner import DrillRun, RunOptions
-from chaos.signals import SignalStop
-from chaos.spec import load_drill
 
 DEMO_DRILL = Path(__file__).resolve().parent.parent / "manifests/drills/web-pod-kill.yaml"
 
@@ -115,8 +115,8 @@ def demo_command(args: argparse.Namespace, say: Progress) -> int:
 
 def restore_command(args: argparse.Namespace, say: Progress) -> int:
     """Undoes every change a dead drill left, found by the records drills write first."""
-    from chaos import restore
     from chaos.cluster import kube
+    from chaos.drill import restore
 
     provider = providers.from_args(args)
     api = kube.api_client(provider.kubeconfig())

@@ -24,9 +24,9 @@ from prometheus_client import (
 )
 
 from chaos import __version__
+from chaos.drill.fault_types import NAMES, OBSERVED, Follow, fault_type
+from chaos.drill.spec import Drill
 from chaos.errors import SetupError
-from chaos.fault_types import NAMES, OBSERVED, Follow, fault_type
-from chaos.spec import Drill
 
 # Every counter and histogram child would also export a `_created` series: no dashboard or rule
 # reads them, Prometheus 2 stores them as gauges, and they cost scrape time. The switch is
@@ -210,9 +210,9 @@ def register_families(registry: CollectorRegistry) -> None:
 class DrillMetrics:
     """The metrics of one workload under drill; several may share a registry.
 
-    `faults` is the closed set of fault names (pass `chaos.fault_types.NAMES`). `phases`, if
+    `faults` is the closed set of fault names (pass `chaos.drill.fault_types.NAMES`). `phases`, if
     given, maps each fault to its ordered timeline phases (pass
-    `chaos.fault_types.PHASES_BY_FAULT`); durations lead into every phase after the first, so
+    `chaos.drill.fault_types.PHASES_BY_FAULT`); durations lead into every phase after the first, so
     those are the allowed phase labels. Known series are created at 0 up front.
     """
 
@@ -354,7 +354,7 @@ def for_drill(registry: CollectorRegistry, drill: Drill) -> DrillMetrics:
 
 def for_watch(registry: CollectorRegistry, namespace: str, workload: str) -> DrillMetrics:
     """The metrics of `watch`: phase series for the faults an observed disruption is followed
-    as (chaos.fault_types.OBSERVED)."""
+    as (chaos.drill.fault_types.OBSERVED)."""
     return DrillMetrics(registry, namespace, workload, NAMES,
                         phases={fault: fault_type(fault).phases for fault in OBSERVED})
 

@@ -26,13 +26,13 @@ from chaos.cluster import kube
 from chaos.cluster.base import ClusterProvider
 from chaos.cluster.incluster import InClusterProvider, running_in_cluster
 from chaos.cluster.kubeconfig import KubeconfigCluster
+from chaos.drill.runner import DrillRun, RunOptions
+from chaos.drill.signals import SignalStop
+from chaos.drill.spec import drill_from_object
+from chaos.drill.timeline import Incident
 from chaos.errors import ChaosDrillError
 from chaos.results import JOURNAL_NAME, fresh_out_dir
 from chaos.results.summary import IncidentResult, Summary
-from chaos.runner import DrillRun, RunOptions
-from chaos.signals import SignalStop
-from chaos.spec import drill_from_object
-from chaos.timeline import Incident
 
 GROUP, VERSION, PLURAL = "chaosdrill.dev", "v1alpha1", "chaosdrills"
 FINISHED = ("Passed", "Failed")

@@ -28,8 +28,8 @@ from matplotlib.ticker import (
     PercentFormatter,
 )
 
+from chaos.drill.fault_types import NAMES
 from chaos.errors import ChaosDrillError
-from chaos.fault_types import NAMES
 from chaos.monitoring import dashboards, query
 from chaos.monitoring.process import DEFAULT_PROMETHEUS_PORT, LOOPBACK
 

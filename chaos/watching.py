@@ -19,14 +19,14 @@ from chaos import metrics
 from chaos.cluster import kube, providers
 from chaos.cluster.base import Progress
 from chaos.cluster.kube import Workload
+from chaos.drill.runner import resolve_target
+from chaos.drill.signals import SignalStop
 from chaos.errors import UsageError
 from chaos.live import LiveView
 from chaos.metrics import DrillMetrics, MetricsServer
 from chaos.observe.observer import Observer
 from chaos.results import JOURNAL_NAME, rebuild_results
 from chaos.results.journal import Journal
-from chaos.runner import resolve_target
-from chaos.signals import SignalStop
 from chaos.view.model import ViewModel
 from chaos.views import parse_target, serve
 

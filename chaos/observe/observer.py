@@ -14,7 +14,8 @@ from kubernetes.client.exceptions import ApiException
 
 from chaos.cluster.base import Progress
 from chaos.cluster.kube import WORKLOAD_KINDS, Workload, apps_call, explain
-from chaos.fault_types import Follow
+from chaos.drill.fault_types import Follow
+from chaos.drill.timeline import Incident
 from chaos.metrics import DrillMetrics
 from chaos.observe.listener import ObserverListener
 from chaos.observe.others import RecordsOthers
@@ -23,7 +24,6 @@ from chaos.observe.prober_pod import PodProber
 from chaos.observe.tracker import Tracker, hpa_utilization, restart_count
 from chaos.observe.watch import ResourceWatch
 from chaos.results.journal import Journal
-from chaos.timeline import Incident
 
 SYNC_TIMEOUT = 30.0
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from chaos.cluster.base import Progress
 from chaos.cluster.kube import Workload, desired_replicas
-from chaos.fault_types import Follow, fault_type
+from chaos.drill.fault_types import Follow, fault_type
+from chaos.drill.timeline import Incident
 from chaos.metrics import DrillMetrics
 from chaos.observe.disruptions import (
     Disruption,
@@ -25,7 +26,6 @@ from chaos.observe.disruptions import (
 )
 from chaos.observe.tracker import Tracker
 from chaos.results.journal import Journal
-from chaos.timeline import Incident
 
 
 class RecordsOthers:

@@ -29,10 +29,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from chaos.cluster import kube, workloads
 from chaos.cluster.kube import Workload
+from chaos.drill.spec import Drill, parse_drill
 from chaos.metrics import for_drill, serve
 from chaos.observe.observer import Observer
 from chaos.results.journal import Journal
-from chaos.spec import Drill, parse_drill
 
 from support import crowd_deployment, machine
 

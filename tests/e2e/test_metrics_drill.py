@@ -27,7 +27,9 @@ from prometheus_client import CollectorRegistry
 from chaos import render
 from chaos.cluster import workloads
 from chaos.cluster.local import LocalCluster
-from chaos.fault_types import NAMES
+from chaos.drill.fault_types import NAMES
+from chaos.drill.runner import DrillRun, RunOptions
+from chaos.drill.spec import Drill, parse_drill
 from chaos.metrics import MetricsServer, for_drill, serve
 from chaos.monitoring.dashboards import (
     dashboard_files,
@@ -39,8 +41,6 @@ from chaos.monitoring.dashboards import (
 )
 from chaos.monitoring.process import PrometheusProcess, start_prometheus, stop_prometheus
 from chaos.monitoring.query import query, query_range, wait_for
-from chaos.runner import DrillRun, RunOptions
-from chaos.spec import Drill, parse_drill
 
 from support import (
     free_port,

@@ -16,7 +16,7 @@ from kubernetes import client
 
 from chaos.cluster import kube
 from chaos.cluster.local import LocalCluster
-from chaos.fault_types import fault_type
+from chaos.drill.fault_types import fault_type
 
 from support import cli, start_cli, write_drill
 

@@ -19,11 +19,11 @@ from kubernetes.client.exceptions import ApiException
 
 from chaos import operator, operator_install
 from chaos.cluster.local import LocalCluster
-from chaos.fault_types import LOAD_PHASES
-from chaos.faults.load import LOAD_LABEL
+from chaos.drill.fault_types import LOAD_PHASES
+from chaos.drill.faults.load import LOAD_LABEL
+from chaos.drill.restore import ANNOTATION
 from chaos.monitoring import install as monitoring_install
 from chaos.resources import KUBERNETES_VERSION, cache_dir
-from chaos.restore import ANNOTATION
 
 from support import cli, wait_finished
 

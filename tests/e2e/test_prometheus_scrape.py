@@ -16,7 +16,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from chaos.cluster import processes
-from chaos.fault_types import NAMES, PHASES_BY_FAULT
+from chaos.drill.fault_types import NAMES, PHASES_BY_FAULT
+from chaos.drill.timeline import Incident
 from chaos.metrics import DrillMetrics, serve
 from chaos.monitoring.dashboards import (
     dashboard_files,
@@ -31,7 +32,6 @@ from chaos.monitoring.process import (
     stop_prometheus,
 )
 from chaos.monitoring.query import query, wait_for
-from chaos.timeline import Incident
 
 from support import free_port, has_finite_value, needs_prometheus
 

@@ -24,10 +24,10 @@ from chaos import operator, operator_install
 from chaos.cluster import dockerd, kind, kube, serving_certs, workloads
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.local import LocalCluster
+from chaos.drill.runner import DrillRun, RunOptions
+from chaos.drill.spec import load_drill
 from chaos.errors import SetupError
 from chaos.images import node as nodeimage
-from chaos.runner import DrillRun, RunOptions
-from chaos.spec import load_drill
 
 from support import FAULTS, cli, leaked, one_error, wait_finished, watch_leaks, write_drill
 

@@ -46,7 +46,7 @@ def test_unknown_provider(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_faults_lists_the_registry(capsys: pytest.CaptureFixture[str]) -> None:
-    from chaos.fault_types import NAMES
+    from chaos.drill.fault_types import NAMES
 
     assert main(["faults"]) == 0
     out = capsys.readouterr().out

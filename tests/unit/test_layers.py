@@ -11,25 +11,25 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "chaos"
 FRONTS = ("chaos.cli", "chaos.commands", "chaos.operator", "chaos.live", "chaos.pytest_plugin",
           "chaos.views", "chaos.__main__")
-UPPER = ("chaos.runner", *FRONTS)
+UPPER = ("chaos.drill.runner", *FRONTS)
 RULES: dict[str, tuple[str, ...]] = {
     # module prefix: what it must not import
-    "chaos.observe": ("chaos.faults", "chaos.view", *UPPER),
-    "chaos.view": ("chaos.faults", *UPPER),
-    "chaos.faults": ("chaos.observe", *UPPER),
-    "chaos.cluster": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
-    "chaos.fault_types": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
-    "chaos.monitoring": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
-    "chaos.results": ("chaos.faults", "chaos.observe", *UPPER),
-    "chaos.timeline": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
+    "chaos.observe": ("chaos.drill.faults", "chaos.view", *UPPER),
+    "chaos.view": ("chaos.drill.faults", *UPPER),
+    "chaos.drill.faults": ("chaos.observe", *UPPER),
+    "chaos.cluster": ("chaos.drill.faults", "chaos.observe", "chaos.results", *UPPER),
+    "chaos.drill.fault_types": ("chaos.drill.faults", "chaos.observe", "chaos.results", *UPPER),
+    "chaos.monitoring": ("chaos.drill.faults", "chaos.observe", "chaos.results", *UPPER),
+    "chaos.results": ("chaos.drill.faults", "chaos.observe", *UPPER),
+    "chaos.drill.timeline": ("chaos.drill.faults", "chaos.observe", "chaos.results", *UPPER),
     # stdlib only, shared by the prober (which runs alone in a pod) and the summary
-    "chaos.latency": ("chaos.faults", "chaos.observe", "chaos.results", "chaos.view",
+    "chaos.latency": ("chaos.drill.faults", "chaos.observe", "chaos.results", "chaos.view",
                       "chaos.cluster.kube", *UPPER),
-    "chaos.spec": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
-    "chaos.targeting": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
-    "chaos.cluster.kube": ("chaos.faults", "chaos.observe", "chaos.results", *UPPER),
-    "chaos.metrics": ("chaos.faults", "chaos.observe", *UPPER),
-    "chaos.runner": FRONTS,
+    "chaos.drill.spec": ("chaos.drill.faults", "chaos.observe", "chaos.results", *UPPER),
+    "chaos.drill.targeting": ("chaos.drill.faults", "chaos.observe", "chaos.results", *UPPER),
+    "chaos.cluster.kube": ("chaos.drill.faults", "chaos.observe", "chaos.results", *UPPER),
+    "chaos.metrics": ("chaos.drill.faults", "chaos.observe", *UPPER),
+    "chaos.drill.runner": FRONTS,
 }
 
 
@@ -72,6 +72,7 @@ def test_the_rules_name_real_modules() -> None:
 
 def test_the_checker_sees_function_level_imports(tmp_path: Path) -> None:
     source = tmp_path / "x.py"
-    source.write_text("def f() -> None:\n    from chaos.faults import fault_for\n"
+    source.write_text("def f() -> None:\n    from chaos.drill.faults import fault_for\n"
                       "from chaos.cluster import kube\n")
-    assert {"chaos.faults", "chaos.faults.fault_for", "chaos.cluster.kube"} <= imported(source)
+    assert {"chaos.drill.faults", "chaos.drill.faults.fault_for",
+            "chaos.cluster.kube"} <= imported(source)

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from chaos.drill.fault_types import NAMES, OBSERVED, PHASES_BY_FAULT
+from chaos.drill.spec import load_drill
 from chaos.errors import SetupError
-from chaos.fault_types import NAMES, OBSERVED, PHASES_BY_FAULT
 from chaos.metrics import DrillMetrics, for_drill, for_watch, serve
-from chaos.spec import load_drill
 
-# The drill spec owns the real list (chaos.fault_types.NAMES); these tests need only some names.
+# The drill spec owns the real list (chaos.drill.fault_types.NAMES); these tests need only some
+# names.
 FAULTS = ("pod_delete", "container_kill", "node_drain")
 PHASES = {
     "pod_delete": ("injected", "target_gone", "scheduled", "ready"),

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from chaos import spec, targeting
 from chaos.cluster import workloads
+from chaos.drill import spec, targeting
 from chaos.images import sample as images
 
 needs_busybox = pytest.mark.skipif(not images.BUSYBOX.exists(),

@@ -11,10 +11,10 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
-from chaos import restore
+from chaos.drill import restore
+from chaos.drill.faults import FaultContext, FaultTarget, per_pod
+from chaos.drill.targeting import PodInfo
 from chaos.errors import FaultError
-from chaos.faults import FaultContext, FaultTarget, per_pod
-from chaos.targeting import PodInfo
 
 BREAK_COMMAND = ["/bin/busybox", "rm", "/www/healthz"]
 

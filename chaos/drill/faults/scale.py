@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chaos import restore
 from chaos.cluster.kube import WORKLOAD_KINDS, apps_call
+from chaos.drill import restore
+from chaos.drill.faults import FaultContext, FaultTarget
+from chaos.drill.targeting import PodInfo
 from chaos.errors import FaultError
-from chaos.faults import FaultContext, FaultTarget
-from chaos.targeting import PodInfo
 
 
 class Scale:

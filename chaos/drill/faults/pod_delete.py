@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from chaos.drill.faults import FaultContext, FaultTarget, per_pod
+from chaos.drill.targeting import PodInfo
 from chaos.errors import FaultError
-from chaos.faults import FaultContext, FaultTarget, per_pod
-from chaos.targeting import PodInfo
 
 
 class PodDelete:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from chaos.drill.faults import FaultContext, FaultTarget, per_pod
+from chaos.drill.targeting import PodInfo
 from chaos.errors import FaultError
-from chaos.faults import FaultContext, FaultTarget, per_pod
-from chaos.targeting import PodInfo
 
 
 def container_id(pod: dict[str, object], container: str | None) -> str:

@@ -14,7 +14,7 @@ from chaos.errors import SpecError
 if TYPE_CHECKING:
     from kubernetes.client import V1Pod
 
-    from chaos.spec import Drill
+    from chaos.drill.spec import Drill
 
 OPT_IN_LABEL = "chaosdrill.dev/allow"
 """Only pods carrying this label with the value "true" are ever targets."""

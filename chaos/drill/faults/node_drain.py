@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from chaos import restore
+from chaos.drill import restore
+from chaos.drill.faults import FaultContext, FaultTarget, on_victims_node
+from chaos.drill.targeting import PodInfo
 from chaos.errors import FaultError
-from chaos.faults import FaultContext, FaultTarget, on_victims_node
-from chaos.targeting import PodInfo
 
 EVICTION_RETRY_SECONDS = 0.5
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chaos.faults import FaultContext, FaultTarget, on_victims_node
-from chaos.targeting import PodInfo
+from chaos.drill.faults import FaultContext, FaultTarget, on_victims_node
+from chaos.drill.targeting import PodInfo
 
 
 class NodeStop:

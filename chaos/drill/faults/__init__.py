@@ -1,4 +1,5 @@
-"""Fault types, one module each, behind one small interface; chaos/fault_types.py declares them.
+"""Fault types, one module each, behind one small interface; chaos/drill/fault_types.py declares
+them.
 
 A fault names the incidents it opens (`targets`), then acts on each (`act`), and undoes what
 it changed (`restore`). Dry runs never reach `act`: the runner decides at the last step.
@@ -19,10 +20,10 @@ from chaos.cluster.base import (
     Progress,
 )
 from chaos.cluster.kube import Workload
+from chaos.drill.fault_types import fault_type
+from chaos.drill.spec import Drill
+from chaos.drill.targeting import PodInfo, pods_on_node
 from chaos.errors import FaultError
-from chaos.fault_types import fault_type
-from chaos.spec import Drill
-from chaos.targeting import PodInfo, pods_on_node
 
 
 @dataclass
@@ -76,7 +77,7 @@ class Fault(Protocol):
 def fault_for(name: str) -> Fault:
     """A fresh instance of the fault the registry declares as NAME."""
     module, _, cls = fault_type(name).factory.partition(":")
-    fault: Fault = getattr(importlib.import_module(f"chaos.faults.{module}"), cls)()
+    fault: Fault = getattr(importlib.import_module(f"chaos.drill.faults.{module}"), cls)()
     return fault
 
 

@@ -9,15 +9,15 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
-from chaos.fault_types import Follow, fault_type
-from chaos.spec import DEFAULT_LOAD_SECONDS, Drill
+from chaos.drill.fault_types import Follow, fault_type
+from chaos.drill.spec import DEFAULT_LOAD_SECONDS, Drill
 
 API_RESOLUTION_SECONDS = 1.0
 """API timestamps (creationTimestamp, condition lastTransitionTime) are whole seconds."""
 
 
 def phases_for(fault: str) -> tuple[str, ...]:
-    """The ordered phases of an incident of this fault type, as chaos.fault_types declares."""
+    """The ordered phases of an incident of this fault type, as chaos.drill.fault_types declares."""
     return fault_type(fault).phases
 
 

@@ -19,22 +19,15 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from chaos import restore
 from chaos.cluster import kube
 from chaos.cluster.base import ClusterProvider, Progress
 from chaos.cluster.kube import WORKLOAD_KINDS, Workload, apps_call
-from chaos.errors import ClusterError, FaultError, SafetyError, SetupError, SpecError
-from chaos.fault_types import Follow, fault_type
-from chaos.faults import Fault, FaultContext, FaultTarget, fault_for
-from chaos.metrics import DrillMetrics
-from chaos.observe.observer import Observer
-from chaos.observe.prober_pod import IMAGE_ENV, pod_name
-from chaos.restore import restore_dead_runs
-from chaos.results import JOURNAL_NAME, rebuild_results
-from chaos.results.journal import Journal
-from chaos.results.summary import Summary
-from chaos.spec import DEFAULT_LOAD_SECONDS, Drill, ProbeSpec, Target
-from chaos.targeting import (
+from chaos.drill import restore
+from chaos.drill.fault_types import Follow, fault_type
+from chaos.drill.faults import Fault, FaultContext, FaultTarget, fault_for
+from chaos.drill.restore import restore_dead_runs
+from chaos.drill.spec import DEFAULT_LOAD_SECONDS, Drill, ProbeSpec, Target
+from chaos.drill.targeting import (
     OPT_IN_LABEL,
     PodInfo,
     TargetingParams,
@@ -42,7 +35,14 @@ from chaos.targeting import (
     filter_opted_in,
     select_targets,
 )
-from chaos.timeline import Incident, incident_id, scale_in_seconds
+from chaos.drill.timeline import Incident, incident_id, scale_in_seconds
+from chaos.errors import ClusterError, FaultError, SafetyError, SetupError, SpecError
+from chaos.metrics import DrillMetrics
+from chaos.observe.observer import Observer
+from chaos.observe.prober_pod import IMAGE_ENV, pod_name
+from chaos.results import JOURNAL_NAME, rebuild_results
+from chaos.results.journal import Journal
+from chaos.results.summary import Summary
 
 STEADY_GRACE_SECONDS = 10.0
 AUTOSCALER_SYNC_SECONDS = 15.0
@@ -204,7 +204,7 @@ class DrillRun:
         SpecError otherwise); None for every other fault."""
         if self.fault_type.follow is not Follow.AUTOSCALE:
             return None
-        from chaos.faults.load import autoscaler_for, service_for
+        from chaos.drill.faults.load import autoscaler_for, service_for
 
         service_for(self.api, self.workload)
         return autoscaler_for(self.api, self.workload)

@@ -10,12 +10,12 @@ from typing import Any
 
 from kubernetes import client
 
-from chaos import restore
 from chaos.cluster.kube import Workload
+from chaos.drill import restore
+from chaos.drill.faults import FaultContext, FaultTarget
+from chaos.drill.spec import DEFAULT_LOAD_CONCURRENCY, DEFAULT_LOAD_PATH, DEFAULT_LOAD_SECONDS
+from chaos.drill.targeting import PodInfo
 from chaos.errors import SpecError
-from chaos.faults import FaultContext, FaultTarget
-from chaos.spec import DEFAULT_LOAD_CONCURRENCY, DEFAULT_LOAD_PATH, DEFAULT_LOAD_SECONDS
-from chaos.targeting import PodInfo
 
 LOAD_IMAGE = "chaosdrill.local/web:1"
 REQUESTS_PER_SECOND_CAP = 50

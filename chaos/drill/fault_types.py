@@ -3,7 +3,7 @@ tracker follows the incident, the provider capability it needs and the class tha
 
 The drill schema's enum (checked by a test), the CLI's `faults` listing, the timeline phases,
 the metric labels and the tracker's dispatch all derive from FAULTS. Adding a fault is one
-module in chaos/faults/ and one line here.
+module in chaos/drill/faults/ and one line here.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class FaultType:
     follow: Follow
     phases: tuple[str, ...]
     factory: str
-    """module:Class under chaos.faults, imported only when a drill uses the fault."""
+    """module:Class under chaos.drill.faults, imported only when a drill uses the fault."""
     needs: type[Any] | None = None
     """The provider capability (a protocol in chaos.cluster.base) it cannot work without."""
     instead: str = ""

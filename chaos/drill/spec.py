@@ -18,10 +18,11 @@ import jsonschema
 import yaml
 
 from chaos.errors import SpecError
+from chaos.resources import shipped
 
 API_VERSION = "chaosdrill.dev/v1alpha1"
 KIND = "ChaosDrill"
-CRD_PATH = Path(__file__).resolve().parent.parent / "manifests" / "crds" / "chaosdrill.yaml"
+CRD_PATH = shipped("manifests", "crds", "chaosdrill.yaml")
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
