@@ -9,7 +9,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from chaos import metrics, views
+from chaos import views
 from chaos.cluster import providers
 from chaos.cluster.base import Progress
 from chaos.drill.runner import DrillRun, RunOptions
@@ -17,6 +17,7 @@ from chaos.drill.signals import SignalStop
 from chaos.drill.spec import load_drill
 from chaos.errors import UsageError
 from chaos.live import LiveView
+from chaos.monitoring import metrics
 from chaos.results import rebuild_results
 from chaos.results.summary import Summary
 

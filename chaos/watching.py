@@ -15,7 +15,6 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from chaos import metrics
 from chaos.cluster import kube, providers
 from chaos.cluster.base import Progress
 from chaos.cluster.kube import Workload
@@ -23,7 +22,8 @@ from chaos.drill.runner import resolve_target
 from chaos.drill.signals import SignalStop
 from chaos.errors import UsageError
 from chaos.live import LiveView
-from chaos.metrics import DrillMetrics, MetricsServer
+from chaos.monitoring import metrics
+from chaos.monitoring.metrics import DrillMetrics, MetricsServer
 from chaos.observe.observer import Observer
 from chaos.results import JOURNAL_NAME, rebuild_results
 from chaos.results.journal import Journal

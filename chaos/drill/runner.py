@@ -37,7 +37,7 @@ from chaos.drill.targeting import (
 )
 from chaos.drill.timeline import Incident, incident_id, scale_in_seconds
 from chaos.errors import ClusterError, FaultError, SafetyError, SetupError, SpecError
-from chaos.metrics import DrillMetrics
+from chaos.monitoring.metrics import DrillMetrics
 from chaos.observe.observer import Observer
 from chaos.observe.prober_pod import IMAGE_ENV, pod_name
 from chaos.results import JOURNAL_NAME, rebuild_results

@@ -16,7 +16,7 @@ from chaos.cluster.base import Progress
 from chaos.cluster.kube import WORKLOAD_KINDS, Workload, apps_call, explain
 from chaos.drill.fault_types import Follow
 from chaos.drill.timeline import Incident
-from chaos.metrics import DrillMetrics
+from chaos.monitoring.metrics import DrillMetrics
 from chaos.observe.listener import ObserverListener
 from chaos.observe.others import RecordsOthers
 from chaos.observe.prober import Prober, ProbeWindow

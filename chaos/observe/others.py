@@ -13,7 +13,7 @@ from chaos.cluster.base import Progress
 from chaos.cluster.kube import Workload, desired_replicas
 from chaos.drill.fault_types import Follow, fault_type
 from chaos.drill.timeline import Incident
-from chaos.metrics import DrillMetrics
+from chaos.monitoring.metrics import DrillMetrics
 from chaos.observe.disruptions import (
     Disruption,
     controller_of,

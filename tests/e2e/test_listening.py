@@ -20,10 +20,11 @@ import pytest
 from kubernetes import client
 from prometheus_client import CollectorRegistry
 
-from chaos import metrics, resources
+from chaos import resources
 from chaos.cluster import kube, network, processes, workloads
 from chaos.cluster import layout as L
 from chaos.cluster.local import LocalCluster
+from chaos.monitoring import metrics
 
 from support import Listener, listeners
 

@@ -24,13 +24,12 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from chaos import render
 from chaos.cluster import workloads
 from chaos.cluster.local import LocalCluster
 from chaos.drill.fault_types import NAMES
 from chaos.drill.runner import DrillRun, RunOptions
 from chaos.drill.spec import Drill, parse_drill
-from chaos.metrics import MetricsServer, for_drill, serve
+from chaos.monitoring import render
 from chaos.monitoring.dashboards import (
     dashboard_files,
     grafana_to_promql,
@@ -39,6 +38,7 @@ from chaos.monitoring.dashboards import (
     panel_queries,
     variable_queries,
 )
+from chaos.monitoring.metrics import MetricsServer, for_drill, serve
 from chaos.monitoring.process import PrometheusProcess, start_prometheus, stop_prometheus
 from chaos.monitoring.query import query, query_range, wait_for
 

@@ -18,13 +18,13 @@ from prometheus_client import CollectorRegistry
 from chaos.cluster import processes
 from chaos.drill.fault_types import NAMES, PHASES_BY_FAULT
 from chaos.drill.timeline import Incident
-from chaos.metrics import DrillMetrics, serve
 from chaos.monitoring.dashboards import (
     dashboard_files,
     dashboard_queries,
     grafana_to_promql,
     variable_queries,
 )
+from chaos.monitoring.metrics import DrillMetrics, serve
 from chaos.monitoring.process import (
     RECORD_FILE,
     PrometheusProcess,

@@ -28,7 +28,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "chaos.drill.spec": ("chaos.drill.faults", "chaos.observe", "chaos.results", *UPPER),
     "chaos.drill.targeting": ("chaos.drill.faults", "chaos.observe", "chaos.results", *UPPER),
     "chaos.cluster.kube": ("chaos.drill.faults", "chaos.observe", "chaos.results", *UPPER),
-    "chaos.metrics": ("chaos.drill.faults", "chaos.observe", *UPPER),
+    "chaos.monitoring.metrics": ("chaos.drill.faults", "chaos.observe", *UPPER),
     "chaos.drill.runner": FRONTS,
 }
 

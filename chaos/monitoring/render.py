@@ -1,7 +1,8 @@
 """Draws a dashboard's main panels into a PNG with matplotlib, from the same PromQL the dashboard
 runs against a real Prometheus, so a reader without Grafana sees what the dashboard shows.
 
-    python -m chaos.render docs/dashboard-overview.png --url http://127.0.0.1:9090 --minutes 5
+    python -m chaos.monitoring.render docs/dashboard-overview.png --url http://127.0.0.1:9090 \
+        --minutes 5
 
 matplotlib comes with the dev extras (`pip install -e '.[dev]'`); the rest of chaos-drill does
 not need it.
@@ -280,7 +281,7 @@ def _after(line: Line, begin: float) -> tuple[tuple[float, ...], tuple[float, ..
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chaos.render", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m chaos.monitoring.render", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path, help="the PNG to write")
     parser.add_argument("--url", default=f"http://{LOOPBACK}:{DEFAULT_PROMETHEUS_PORT}",
@@ -293,14 +294,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         panels = render(args.url, args.out, end - args.minutes * 60, end)
     except (ChaosDrillError, ValueError) as error:
-        print(f"chaos.render: error: {error}", file=sys.stderr)
+        print(f"chaos.monitoring.render: error: {error}", file=sys.stderr)
         return 2
     empty = [panel.title for panel in panels if not panel.has_data]
     if empty:
-        print(f"chaos.render: no data for {', '.join(empty)}: run a drill with --metrics-port "
-              "while this Prometheus scrapes it", file=sys.stderr)
+        print(f"chaos.monitoring.render: no data for {', '.join(empty)}: run a drill with "
+              "--metrics-port while this Prometheus scrapes it", file=sys.stderr)
         return 1
-    print(f"chaos.render: wrote {args.out}", file=sys.stderr)
+    print(f"chaos.monitoring.render: wrote {args.out}", file=sys.stderr)
     return 0
 
 
