@@ -218,7 +218,7 @@ def watch(args: argparse.Namespace) -> int:
 
 def operator_command(args: argparse.Namespace) -> int:
     if args.action != "run":
-        from chaos import operator_install
+        from chaos.operator import install as operator_install
 
         provider = providers.from_args(args)
         if args.action == "install":
@@ -229,7 +229,7 @@ def operator_command(args: argparse.Namespace) -> int:
         return 0
     import os
 
-    from chaos import operator
+    from chaos.operator import handlers as operator
 
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig

@@ -25,9 +25,10 @@ import yaml
 from kubernetes import client, watch
 from kubernetes.stream import stream
 
-from chaos import operator, resources
+from chaos import resources
 from chaos.cluster import kind
 from chaos.monitoring.query import Sample, Series
+from chaos.operator import handlers as operator
 
 needs_prometheus = pytest.mark.skipif(
     shutil.which("prometheus") is None,

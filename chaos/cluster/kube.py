@@ -183,3 +183,28 @@ def _explain_api(error: ApiException) -> str:
 
 def _first_line(value: object) -> str:
     return (str(value).strip().splitlines() or [""])[0]
+
+
+def wait_until(list_call: Callable[..., Any], args: tuple[Any, ...], name: str,
+               done: Callable[[Any], bool], timeout: float, what: str) -> None:
+    """Watches the object NAME until DONE(object) (None: it is gone); ClusterError at TIMEOUT."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        items = list_call(*args, field_selector=f"metadata.name={name}").items
+        if done(items[0] if items else None):
+            return
+        stream = watch.Watch().stream(list_call, *args, field_selector=f"metadata.name={name}",
+                                      timeout_seconds=max(1, int(min(left, 10))))
+        for event in stream:
+            if done(None if event["type"] == "DELETED" else event["object"]):
+                return
+    raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def ignore_missing(call: Callable[..., Any], *args: Any) -> None:
+    """CALL(*ARGS), where an object already gone is what was wanted."""
+    try:
+        call(*args)
+    except ApiException as error:
+        if error.status != 404:
+            raise

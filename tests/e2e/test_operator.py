@@ -14,9 +14,9 @@ from kopf.testing import KopfRunner
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from chaos import operator
 from chaos.cluster import workloads
 from chaos.cluster.local import LocalCluster
+from chaos.operator import handlers as operator
 from chaos.results import read_journal
 
 from support import wait_finished

@@ -17,12 +17,13 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from chaos import operator, operator_install
 from chaos.cluster.local import LocalCluster
 from chaos.drill.fault_types import LOAD_PHASES
 from chaos.drill.faults.load import LOAD_LABEL
 from chaos.drill.restore import ANNOTATION
 from chaos.monitoring import install as monitoring_install
+from chaos.operator import handlers as operator
+from chaos.operator import install as operator_install
 from chaos.resources import KUBERNETES_VERSION, cache_dir
 
 from support import cli, wait_finished

@@ -20,7 +20,6 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 from kubernetes.utils import parse_quantity
 
-from chaos import operator, operator_install
 from chaos.cluster import dockerd, kind, kube, serving_certs, workloads
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.local import LocalCluster
@@ -28,6 +27,8 @@ from chaos.drill.runner import DrillRun, RunOptions
 from chaos.drill.spec import load_drill
 from chaos.errors import SetupError
 from chaos.images import node as nodeimage
+from chaos.operator import handlers as operator
+from chaos.operator import install as operator_install
 
 from support import FAULTS, cli, leaked, one_error, wait_finished, watch_leaks, write_drill
 

@@ -21,7 +21,6 @@ import kopf
 from kubernetes import client
 from prometheus_client import CollectorRegistry
 
-from chaos import operator_journal
 from chaos.cluster import kube
 from chaos.cluster.base import ClusterProvider
 from chaos.cluster.incluster import InClusterProvider, running_in_cluster
@@ -32,6 +31,7 @@ from chaos.drill.spec import drill_from_object
 from chaos.drill.timeline import Incident
 from chaos.errors import ChaosDrillError
 from chaos.monitoring import metrics
+from chaos.operator import journal as operator_journal
 from chaos.results import JOURNAL_NAME, fresh_out_dir
 from chaos.results.summary import IncidentResult, Summary
 

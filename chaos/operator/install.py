@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
 from typing import Any
 
-from kubernetes import client, watch
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from chaos.cluster import kube, workloads
 from chaos.cluster.base import ClusterProvider, Progress
-from chaos.errors import ClusterError, SetupError
+from chaos.errors import SetupError
 from chaos.images import operator as operator_image
 from chaos.observe.prober_pod import IMAGE_ENV
-from chaos.operator import GROUP, PLURAL, VERSION
+from chaos.operator.handlers import GROUP, PLURAL, VERSION
 
 OPERATOR = workloads.MANIFESTS / "operator"
 CRDS = workloads.MANIFESTS / "crds"
@@ -93,24 +92,8 @@ def wait_established(api: Any, name: str, timeout: float) -> None:
         return any(c.type == "Established" and c.status == "True"
                    for c in (crd.status and crd.status.conditions) or [])
 
-    wait_until(client.ApiextensionsV1Api(api).list_custom_resource_definition, (), name,
+    kube.wait_until(client.ApiextensionsV1Api(api).list_custom_resource_definition, (), name,
                established, timeout, f"CRD {name} Established")
-
-
-def wait_until(list_call: Callable[..., Any], args: tuple[Any, ...], name: str,
-               done: Callable[[Any], bool], timeout: float, what: str) -> None:
-    """Watches the object NAME until DONE(object) (None: it is gone); ClusterError at TIMEOUT."""
-    deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0:
-        items = list_call(*args, field_selector=f"metadata.name={name}").items
-        if done(items[0] if items else None):
-            return
-        stream = watch.Watch().stream(list_call, *args, field_selector=f"metadata.name={name}",
-                                      timeout_seconds=max(1, int(min(left, 10))))
-        for event in stream:
-            if done(None if event["type"] == "DELETED" else event["object"]):
-                return
-    raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def uninstall(provider: ClusterProvider, progress: Progress, timeout: float = 120.0) -> None:
@@ -119,25 +102,25 @@ def uninstall(provider: ClusterProvider, progress: Progress, timeout: float = 12
     api = kube.api_client(provider.kubeconfig())
     core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
     apiext = client.ApiextensionsV1Api(api)
-    ignore_missing(core.delete_namespace, NAMESPACE)
+    kube.ignore_missing(core.delete_namespace, NAMESPACE)
     progress(f"deleting namespace {NAMESPACE}")
-    wait_until(core.list_namespace, (), NAMESPACE, lambda ns: ns is None, timeout,
+    kube.wait_until(core.list_namespace, (), NAMESPACE, lambda ns: ns is None, timeout,
                f"namespace {NAMESPACE} gone")
     for binding in rbac.list_role_binding_for_all_namespaces(label_selector=PART_OF).items:
         progress(f"deleting RoleBinding {binding.metadata.namespace}/{binding.metadata.name}")
-        ignore_missing(rbac.delete_namespaced_role_binding, binding.metadata.name,
+        kube.ignore_missing(rbac.delete_namespaced_role_binding, binding.metadata.name,
                         binding.metadata.namespace)
     for binding in rbac.list_cluster_role_binding(label_selector=PART_OF).items:
         progress(f"deleting ClusterRoleBinding {binding.metadata.name}")
-        ignore_missing(rbac.delete_cluster_role_binding, binding.metadata.name)
+        kube.ignore_missing(rbac.delete_cluster_role_binding, binding.metadata.name)
     for role in rbac.list_cluster_role(label_selector=PART_OF).items:
         progress(f"deleting ClusterRole {role.metadata.name}")
-        ignore_missing(rbac.delete_cluster_role, role.metadata.name)
+        kube.ignore_missing(rbac.delete_cluster_role, role.metadata.name)
     release_finalizers(api, progress)
     for crd in apiext.list_custom_resource_definition(label_selector=PART_OF).items:
         progress(f"deleting CRD {crd.metadata.name} (and its ClusterKopfPeering)")
-        ignore_missing(apiext.delete_custom_resource_definition, crd.metadata.name)
-        wait_until(apiext.list_custom_resource_definition, (), crd.metadata.name,
+        kube.ignore_missing(apiext.delete_custom_resource_definition, crd.metadata.name)
+        kube.wait_until(apiext.list_custom_resource_definition, (), crd.metadata.name,
                    lambda found: found is None, timeout, f"CRD {crd.metadata.name} gone")
     progress("operator uninstalled")
 
@@ -157,15 +140,6 @@ def release_finalizers(api: Any, progress: Progress) -> None:
         if KOPF_FINALIZER in finalizers:
             progress(f"releasing ChaosDrill {meta['namespace']}/{meta['name']}")
             kept = [f for f in finalizers if f != KOPF_FINALIZER]
-            ignore_missing(custom.patch_namespaced_custom_object, GROUP, VERSION,
+            kube.ignore_missing(custom.patch_namespaced_custom_object, GROUP, VERSION,
                             meta["namespace"], PLURAL, meta["name"],
                             {"metadata": {"finalizers": kept or None}})
-
-
-def ignore_missing(call: Callable[..., Any], *args: Any) -> None:
-    """CALL(*ARGS), where an object already gone is what was wanted."""
-    try:
-        call(*args)
-    except ApiException as error:
-        if error.status != 404:
-            raise
