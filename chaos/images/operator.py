@@ -12,7 +12,6 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from chaos.cluster.base import Progress
 from chaos.errors import SetupError
 from chaos.images import sample as images
 from chaos.images.node import PATH, Tree, collect, layer, needed_libraries
@@ -95,7 +94,8 @@ def pack(rootfs: Path, archive: Path, reference: str) -> None:
     write_archive(archive, reference, image_archive(tree, reference, OPERATOR_CONFIG))
 
 
-def run_build(script: Path, what: str, make_target: str, progress: Progress) -> tuple[Path, str]:
+def run_build(script: Path, what: str, make_target: str,
+              progress: Callable[[str], None]) -> tuple[Path, str]:
     """Runs a cluster/*/build.sh (cached: warm, it only checks) and returns the archive it
     printed last and the image's name."""
     python = os.environ.get("PYTHON", str(REPO / ".venv" / "bin" / "python"))
@@ -114,7 +114,7 @@ def run_build(script: Path, what: str, make_target: str, progress: Progress) -> 
     return archive, (archive.parent / "reference").read_text().strip()
 
 
-def build(progress: Progress) -> tuple[Path, str]:
+def build(progress: Callable[[str], None]) -> tuple[Path, str]:
     """Runs cluster/operator/build.sh (cached) and returns the archive and the image's name."""
     return run_build(BUILD_SCRIPT, "operator", "operator-image", progress)
 

@@ -4,9 +4,9 @@ naming nobody, in one deterministic layer; and `build()`, which runs that script
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from chaos.cluster.base import Progress
 from chaos.images.node import PATH, Tree, with_libraries
 from chaos.images.operator import REPO, image_archive, pack_command, run_build, write_archive
 
@@ -38,7 +38,7 @@ def pack(rootfs: Path, archive: Path, reference: str) -> None:
     write_archive(archive, reference, image_archive(tree, reference, CONFIG))
 
 
-def build(progress: Progress) -> tuple[Path, str]:
+def build(progress: Callable[[str], None]) -> tuple[Path, str]:
     """Runs cluster/prometheus/build.sh (cached) and returns the archive and the image's name."""
     return run_build(BUILD_SCRIPT, "prometheus", "prometheus-image", progress)
 

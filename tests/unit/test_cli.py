@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.cli import main
+from chaos.cli.parser import main
 
 GOOD = Path(__file__).parents[2] / "manifests" / "drills" / "web-pod-kill.yaml"
 

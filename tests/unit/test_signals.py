@@ -17,7 +17,7 @@ from support import Output
 
 CHILD = """
 import sys, threading
-from chaos.live import LiveView
+from chaos.view.live import LiveView
 from chaos.drill.signals import SignalStop
 
 view = LiveView(sys.stderr)

@@ -134,11 +134,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "deploy":
             return deploy_command(args)
         if args.command == "run":
-            from chaos.commands import run_command
+            from chaos.cli.commands import run_command
 
             return run_command(args, _say)
         if args.command == "demo":
-            from chaos.commands import demo_command
+            from chaos.cli.commands import demo_command
 
             return demo_command(args, _say)
         if args.command == "watch":
@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "operator":
             return operator_command(args)
         if args.command == "restore":
-            from chaos.commands import restore_command
+            from chaos.cli.commands import restore_command
 
             return restore_command(args, _say)
         if args.command == "faults":
@@ -155,11 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n".join(describe()))
             return 0
         if args.command == "report":
-            from chaos.commands import report_command
+            from chaos.cli.commands import report_command
 
             return report_command(args, _say)
         if args.command == "monitor":
-            from chaos.commands import monitor_command
+            from chaos.cli.commands import monitor_command
 
             return monitor_command(args, _say)
     except ChaosDrillError as error:
@@ -206,8 +206,8 @@ def add_web_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def watch(args: argparse.Namespace) -> int:
-    from chaos.live import LiveView
-    from chaos.watching import watch_command
+    from chaos.cli.watching import watch_command
+    from chaos.view.live import LiveView
 
     view = LiveView()
     try:

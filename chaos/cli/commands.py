@@ -9,17 +9,17 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from chaos import views
+from chaos.cli import views
 from chaos.cluster import providers
 from chaos.cluster.base import Progress
 from chaos.drill.runner import DrillRun, RunOptions
 from chaos.drill.signals import SignalStop
 from chaos.drill.spec import load_drill
 from chaos.errors import UsageError
-from chaos.live import LiveView
 from chaos.monitoring import metrics
 from chaos.results import rebuild_results
 from chaos.results.summary import Summary
+from chaos.view.live import LiveView
 
 DEMO_DRILL = Path(__file__).resolve().parent.parent / "manifests/drills/web-pod-kill.yaml"
 

@@ -1,5 +1,5 @@
 """Wiring of the live views for the commands: the view model a drill run feeds, the web server
-behind `--web PORT`, and the target the `watch` command (chaos.watching) is given."""
+behind `--web PORT`, and the target the `watch` command (chaos.cli.watching) is given."""
 
 from __future__ import annotations
 

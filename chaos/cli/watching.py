@@ -15,20 +15,20 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from chaos.cli.views import parse_target, serve
 from chaos.cluster import kube, providers
 from chaos.cluster.base import Progress
 from chaos.cluster.kube import Workload
 from chaos.drill.runner import resolve_target
 from chaos.drill.signals import SignalStop
 from chaos.errors import UsageError
-from chaos.live import LiveView
 from chaos.monitoring import metrics
 from chaos.monitoring.metrics import DrillMetrics, MetricsServer
 from chaos.observe.observer import Observer
 from chaos.results import JOURNAL_NAME, rebuild_results
 from chaos.results.journal import Journal
+from chaos.view.live import LiveView
 from chaos.view.model import ViewModel
-from chaos.views import parse_target, serve
 
 UNRECOVERED = "the watch ended before it recovered"
 
@@ -75,7 +75,7 @@ def watch_command(args: argparse.Namespace, view: LiveView) -> int:
     view.say("stopped watching")
     if out is None:
         return 0
-    from chaos.commands import verdict  # commands imports views: import here, not above
+    from chaos.cli.commands import verdict  # commands imports views: import here, not above
 
     return verdict(rebuild_results(out), out, view.say)
 
