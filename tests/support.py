@@ -27,6 +27,7 @@ from kubernetes.stream import stream
 
 from chaos import resources
 from chaos.cluster import kind
+from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.monitoring.query import Sample, Series
 from chaos.operator import handlers as operator
 
@@ -79,8 +80,8 @@ def wait_finished(api: Any, name: str, timeout: int) -> dict[str, Any]:
     seconds."""
     seen: list[Any] = []
     events = watch.Watch().stream(
-        client.CustomObjectsApi(api).list_namespaced_custom_object, operator.GROUP,
-        operator.VERSION, "demo", operator.PLURAL, field_selector=f"metadata.name={name}",
+        client.CustomObjectsApi(api).list_namespaced_custom_object, GROUP,
+        VERSION, "demo", PLURAL, field_selector=f"metadata.name={name}",
         timeout_seconds=timeout, _request_timeout=timeout + 10)
     for event in events:
         status = event["object"].get("status") or {}

@@ -17,11 +17,12 @@ from chaos.drill.signals import SignalStop
 from chaos.drill.spec import load_drill
 from chaos.errors import UsageError
 from chaos.monitoring import metrics
+from chaos.resources import shipped
 from chaos.results import rebuild_results
 from chaos.results.summary import Summary
 from chaos.view.live import LiveView
 
-DEMO_DRILL = Path(__file__).resolve().parent.parent / "manifests/drills/web-pod-kill.yaml"
+DEMO_DRILL = shipped("manifests", "drills", "web-pod-kill.yaml")
 
 
 def default_out(name: str) -> Path:

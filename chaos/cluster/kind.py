@@ -22,7 +22,7 @@ from kubernetes import client
 
 from chaos.cluster import addons, dockerd, kube, processes, serving_certs
 from chaos.cluster.base import ClusterStatus, Progress
-from chaos.cluster.layout import metrics_server_binary
+from chaos.cluster.layout import API_PORT, metrics_server_binary
 from chaos.errors import ClusterError, FaultError, SetupError
 from chaos.images import sample as images
 from chaos.images.node import NODE_IMAGE
@@ -48,7 +48,6 @@ BRIDGE = "cdrill-kind"
 NETWORK_SUBNET = "172.30.0.0/24"
 """The nodes' addresses; CHAOS_DRILL_KIND_SUBNET chooses another where this one is taken."""
 API_ADDRESS = "127.0.0.1"
-API_PORT = 6443
 """Where kind publishes the API server on the host (loopback only)."""
 EGRESS_COMMENT = "chaos-drill: nothing leaves the machine"
 CNI_FILE = "/etc/cni/net.d/10-chaosdrill.conflist"

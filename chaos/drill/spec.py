@@ -20,7 +20,9 @@ import yaml
 from chaos.errors import SpecError
 from chaos.resources import shipped
 
-API_VERSION = "chaosdrill.dev/v1alpha1"
+GROUP, VERSION, PLURAL = "chaosdrill.dev", "v1alpha1", "chaosdrills"
+"""The ChaosDrill resource's API group, version and plural, as manifests/crds/ declares them."""
+API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "ChaosDrill"
 CRD_PATH = shipped("manifests", "crds", "chaosdrill.yaml")
 

@@ -27,7 +27,7 @@ from chaos.cluster.incluster import InClusterProvider, running_in_cluster
 from chaos.cluster.kubeconfig import KubeconfigCluster
 from chaos.drill.runner import DrillRun, RunOptions
 from chaos.drill.signals import SignalStop
-from chaos.drill.spec import drill_from_object
+from chaos.drill.spec import GROUP, PLURAL, VERSION, drill_from_object
 from chaos.drill.timeline import Incident
 from chaos.errors import ChaosDrillError
 from chaos.monitoring import metrics
@@ -35,7 +35,6 @@ from chaos.operator import journal as operator_journal
 from chaos.results import JOURNAL_NAME, fresh_out_dir
 from chaos.results.summary import IncidentResult, Summary
 
-GROUP, VERSION, PLURAL = "chaosdrill.dev", "v1alpha1", "chaosdrills"
 FINISHED = ("Passed", "Failed")
 registry = kopf.OperatorRegistry()
 METRICS = CollectorRegistry()

@@ -13,10 +13,10 @@ from kubernetes.client.exceptions import ApiException
 
 from chaos.cluster import kube, workloads
 from chaos.cluster.base import ClusterProvider, Progress
+from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.errors import SetupError
 from chaos.images import operator as operator_image
 from chaos.observe.prober_pod import IMAGE_ENV
-from chaos.operator.handlers import GROUP, PLURAL, VERSION
 
 OPERATOR = workloads.MANIFESTS / "operator"
 CRDS = workloads.MANIFESTS / "crds"
