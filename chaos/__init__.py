@@ -1,4 +1,19 @@
-"""chaos-drill: kill pods and containers on purpose and measure how Kubernetes heals."""
+"""chaos-drill: kill pods and containers on purpose and measure how Kubernetes heals.
+
+The map, lowest layer first (a module imports only its own layer and those below):
+    errors, latency, resources  the exception tree; stdlib latency figures; shipped files, cache
+    images/      every image built here (sample app, kind node, operator, Prometheus), no registry
+    cluster/     providers (local, kind, kubeconfig) behind protocols, the API client, manifests
+    drill/       spec, targeting, the fault registry and faults/, timeline, restore, signals
+    observe/     watches (pods, events, workloads, nodes, EndpointSlices) and the open-loop prober
+    results/     journal, summary, causes, junit.xml, report.html
+    monitoring/  the exporter (metrics), Prometheus on the host and in the cluster, dashboards
+    drill/runner the drill run that wires drill/ to observe/, results/ and metrics
+    view/        one view model; the web page and the terminal view
+    operator/    kopf handlers that call the runner, their install, the in-cluster journal
+    pytest_plugin  drills as pytest fixtures
+    cli/         the argument parser and one module per command group; no logic
+"""
 
 __version__ = "0.1.0"
 __all__ = ["__version__"]

@@ -60,7 +60,7 @@ def chaos_kubeconfig() -> Path:
 
 @pytest.fixture(scope="session")
 def chaos_api(chaos_kubeconfig: Path) -> Any:
-    from chaos import kube
+    from chaos.cluster import kube
 
     return kube.api_client(chaos_kubeconfig)
 
@@ -74,9 +74,9 @@ def chaos_drill(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
     With `kind_cluster` in the test's fixtures, the cluster is pytest-kind's."""
     from chaos.cluster.kubeconfig import KubeconfigCluster
+    from chaos.drill.runner import DrillRun, RunOptions
+    from chaos.drill.spec import load_drill
     from chaos.results import fresh_out_dir
-    from chaos.runner import DrillRun, RunOptions
-    from chaos.spec import load_drill
 
     if KIND_FIXTURE in request.fixturenames:
         provider = kind_provider(request.getfixturevalue(KIND_FIXTURE))

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import pytest
 
-from chaos import kube, workloads
+from chaos.cluster import kube, workloads
 from chaos.cluster.local import LocalCluster
 
 

@@ -26,10 +26,12 @@ import yaml
 from kubernetes import client, watch
 from kubernetes.stream import stream
 
-from chaos import operator
+from chaos import resources
 from chaos.cluster import kind
-from chaos.cluster.layout import KUBERNETES_VERSION, cache_dir
+from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.monitoring.query import Sample, Series
+from chaos.operator import handlers as operator
+from chaos.resources import KUBERNETES_VERSION, cache_dir
 
 needs_prometheus = pytest.mark.skipif(
     shutil.which("prometheus") is None,
@@ -125,8 +127,8 @@ def wait_finished(api: Any, name: str, timeout: int) -> dict[str, Any]:
     seconds."""
     seen: list[Any] = []
     events = watch.Watch().stream(
-        client.CustomObjectsApi(api).list_namespaced_custom_object, operator.GROUP,
-        operator.VERSION, "demo", operator.PLURAL, field_selector=f"metadata.name={name}",
+        client.CustomObjectsApi(api).list_namespaced_custom_object, GROUP,
+        VERSION, "demo", PLURAL, field_selector=f"metadata.name={name}",
         timeout_seconds=timeout, _request_timeout=timeout + 10)
     for event in events:
         status = event["object"].get("status") or {}
@@ -306,7 +308,6 @@ def crowd_deployment(replicas: int, name: str = "crowd") -> dict[str, Any]:
 
 def machine() -> dict[str, Any]:
     """What a benchmark ran on."""
-    from chaos.cluster import layout
 
     lines = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((line.split(":", 1)[1].strip() for line in lines
@@ -315,7 +316,7 @@ def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "cpu_model": cpu, "kernel": platform.release(),
             "python": platform.python_version(),
             "memory_total_gib": round(int(meminfo["MemTotal"].split()[0]) / 1024**2, 1),
-            "kubernetes": f"v{layout.KUBERNETES_VERSION}", "etcd": f"v{layout.ETCD_VERSION}"}
+            "kubernetes": f"v{resources.KUBERNETES_VERSION}", "etcd": f"v{resources.ETCD_VERSION}"}
 
 
 @dataclass

@@ -15,9 +15,10 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from chaos import workloads
-from chaos.cluster import configs, nodeimage, pki, tuning
+from chaos import resources
+from chaos.cluster import configs, pki, tuning, workloads
 from chaos.cluster import layout as L
+from chaos.images import node as nodeimage
 
 MANIFESTS = workloads.MANIFESTS / "addons"
 METRICS_SERVER = MANIFESTS / "metrics-server.yaml"
@@ -39,10 +40,10 @@ class BinaryImage:
 
 def addon_images() -> list[BinaryImage]:
     return [
-        BinaryImage("coredns", f"chaosdrill.local/coredns:v{L.COREDNS_VERSION}",
+        BinaryImage("coredns", f"chaosdrill.local/coredns:v{resources.COREDNS_VERSION}",
                     L.coredns_binary()),
         BinaryImage("metrics-server",
-                    f"chaosdrill.local/metrics-server:v{L.METRICS_SERVER_VERSION}",
+                    f"chaosdrill.local/metrics-server:v{resources.METRICS_SERVER_VERSION}",
                     L.metrics_server_binary()),
     ]
 

@@ -14,10 +14,11 @@ from pathlib import Path
 from chaos.cluster import mounts, processes
 from chaos.cluster.base import Progress
 from chaos.errors import ClusterError, SetupError
+from chaos.resources import shipped
 
 DOCKER_TIMEOUT = 600
 """Seconds a docker call may take (loading the node image is the slowest)."""
-RUNC_WRAPPER = Path(__file__).resolve().parents[2] / "cluster" / "kind" / "runc-wrapper"
+RUNC_WRAPPER = shipped("cluster", "kind", "runc-wrapper")
 RUNTIME = "chaosdrill-runc"
 EXEC_ROOT = Path("/run/docker")
 """dockerd's runtime state (sockets, netns); removed after the dockerd we started stops."""

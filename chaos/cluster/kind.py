@@ -20,24 +20,25 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from chaos import images, kube
-from chaos.cluster import addons, dockerd, processes, serving_certs
+from chaos.cluster import addons, dockerd, kube, processes, serving_certs
 from chaos.cluster.base import ClusterStatus, Progress
-from chaos.cluster.layout import (
+from chaos.cluster.layout import API_PORT, metrics_server_binary
+from chaos.errors import ClusterError, FaultError, SetupError
+from chaos.images import sample as images
+from chaos.images.node import NODE_IMAGE
+from chaos.resources import (
     ETCD_VERSION,
     KUBERNETES_VERSION,
     METRICS_SERVER_VERSION,
     cache_dir,
-    metrics_server_binary,
+    shipped,
 )
-from chaos.cluster.nodeimage import NODE_IMAGE
-from chaos.errors import ClusterError, FaultError, SetupError
 
 KIND_VERSION = "0.33.0"
 KIND_TIMEOUT = 900
 """Seconds a kind call may take (creating a cluster is the slowest)."""
 UP_TIMEOUT = 180.0
-CONFIG = Path(__file__).resolve().parents[2] / "manifests" / "kind" / "cluster.yaml"
+CONFIG = shipped("manifests", "kind", "cluster.yaml")
 POD_SUBNET = "10.250.0.0/16"
 SERVICE_SUBNET = "10.251.0.0/16"
 """Apart from the local cluster's 10.244.0.0/16 and 10.96.0.0/12, and from kind's defaults."""
@@ -47,7 +48,6 @@ BRIDGE = "cdrill-kind"
 NETWORK_SUBNET = "172.30.0.0/24"
 """The nodes' addresses; CHAOS_DRILL_KIND_SUBNET chooses another where this one is taken."""
 API_ADDRESS = "127.0.0.1"
-API_PORT = 6443
 """Where kind publishes the API server on the host (loopback only)."""
 EGRESS_COMMENT = "chaos-drill: nothing leaves the machine"
 CNI_FILE = "/etc/cni/net.d/10-chaosdrill.conflist"

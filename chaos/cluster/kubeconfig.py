@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kubernetes import client
 
-from chaos import kube
+from chaos.cluster import kube
 from chaos.cluster.base import ClusterStatus, Progress
 from chaos.errors import ClusterError
 

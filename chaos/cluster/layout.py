@@ -8,11 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chaos.cluster import network
+from chaos.resources import (
+    COREDNS_VERSION,
+    ETCD_VERSION,
+    KUBERNETES_VERSION,
+    METRICS_SERVER_VERSION,
+    cache_dir,
+    shipped,
+)
 
-KUBERNETES_VERSION = "1.34.4"
-ETCD_VERSION = "3.6.16"
-COREDNS_VERSION = "1.12.1"
-METRICS_SERVER_VERSION = "0.9.0"
 NODE_COUNT = 2
 API_PORT = 6443
 ETCD_PORT = 2379
@@ -30,10 +34,6 @@ COMPONENTS = (
 )
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("CHAOS_DRILL_CACHE", Path.home() / ".cache" / "chaos-drill"))
-
-
 def bin_dir() -> Path:
     return cache_dir() / f"kubernetes-v{KUBERNETES_VERSION}" / "bin"
 
@@ -49,7 +49,7 @@ def metrics_server_binary() -> Path:
 def coredns_binary() -> Path:
     """The CoreDNS build of cluster/kind/coredns, in a folder named by its inputs (as lib.sh's
     coredns_key names it)."""
-    source = Path(__file__).resolve().parents[2] / "cluster" / "kind" / "coredns"
+    source = shipped("cluster", "kind", "coredns")
     digest = hashlib.sha256()
     for name in ("go.mod", "go.sum", "main.go"):
         digest.update((source / name).read_bytes())

@@ -15,13 +15,14 @@ from pathlib import Path
 
 from kubernetes import client
 
-from chaos import images, kube
-from chaos.cluster import addons, configs, mounts, network, processes, runtime, tuning
+from chaos.cluster import addons, configs, kube, mounts, network, processes, runtime, tuning
 from chaos.cluster import layout as L
 from chaos.cluster.base import ClusterStatus, ComponentStatus, Progress
 from chaos.cluster.layout import Layout, Node
 from chaos.cluster.processes import Process
 from chaos.errors import ClusterError, SetupError
+from chaos.images import sample as images
+from chaos.resources import ETCD_VERSION, KUBERNETES_VERSION
 
 UP_TIMEOUT = 120.0
 HOST_TOOLS = {
@@ -296,11 +297,11 @@ def preflight_tools() -> None:
     if not images.BUSYBOX.exists():
         raise SetupError("/bin/busybox not found: run 'make setup' (installs busybox-static)")
     if not L.etcd_binary().exists():
-        raise SetupError(f"etcd v{L.ETCD_VERSION} is not built ({L.etcd_binary()} missing): "
+        raise SetupError(f"etcd v{ETCD_VERSION} is not built ({L.etcd_binary()} missing): "
                          "run 'make setup'")
     for component in L.COMPONENTS:
         if not (L.bin_dir() / component).exists():
-            raise SetupError(f"Kubernetes v{L.KUBERNETES_VERSION} is not built ({component} "
+            raise SetupError(f"Kubernetes v{KUBERNETES_VERSION} is not built ({component} "
                              f"missing in {L.bin_dir()}): run 'make setup'")
     for image in addons.addon_images():
         if not image.binary.exists():

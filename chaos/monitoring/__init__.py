@@ -1,10 +1,10 @@
-"""The monitoring stack, one job per module: `process` runs a real Prometheus on loopback for
-local drills, `query` asks it, `dashboards` reads the Grafana dashboards' queries, and `k8s`
-builds the in-cluster stack's manifests (`python -m chaos.monitoring k8s | kubectl apply -f -`).
+"""The monitoring stack, one job per module: `metrics` is the drills' exporter, `process` runs a
+real Prometheus on loopback for local drills, `query` asks it, `dashboards` reads the Grafana
+dashboards' queries, `k8s` builds the in-cluster stack's manifests (`python -m chaos.monitoring
+k8s | kubectl apply -f -`), `install` deploys it, and `render` draws a dashboard into a PNG.
 """
 
-from pathlib import Path
+from chaos.resources import shipped
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-MONITORING_DIR = REPO_ROOT / "manifests" / "monitoring"
-DASHBOARDS_DIR = REPO_ROOT / "dashboards"
+MONITORING_DIR = shipped("manifests", "monitoring")
+DASHBOARDS_DIR = shipped("dashboards")

@@ -1,5 +1,5 @@
 """`chaos-drill monitor install|uninstall`: the in-cluster Prometheus of manifests/monitoring/k8s/
-with the image built here from Debian's prometheus (chaos.prometheus_image, cached) loaded into
+with the image built here from Debian's prometheus (chaos.images.prometheus, cached) loaded into
 the cluster like the operator's; it scrapes each operator pod by DNS. Uninstall deletes its
 namespace. Grafana's objects are left out: its image comes from a registry these machines lack."""
 
@@ -12,10 +12,10 @@ from typing import Any
 
 from kubernetes import client
 
-from chaos import kube, prometheus_image, workloads
+from chaos.cluster import kube, workloads
 from chaos.cluster.base import ClusterProvider, Progress
+from chaos.images import prometheus as prometheus_image
 from chaos.monitoring.k8s import MONITORING_NAMESPACE, k8s_manifests
-from chaos.operator_install import ignore_missing, wait_until
 
 NAME = "prometheus"
 PORT = 9090
@@ -61,7 +61,7 @@ def proxy_path(path: str) -> str:
 def uninstall(provider: ClusterProvider, progress: Progress, timeout: float = 120.0) -> None:
     core = client.CoreV1Api(kube.api_client(provider.kubeconfig()))
     progress(f"deleting namespace {MONITORING_NAMESPACE}")
-    ignore_missing(core.delete_namespace, MONITORING_NAMESPACE)
-    wait_until(core.list_namespace, (), MONITORING_NAMESPACE, lambda ns: ns is None, timeout,
+    kube.ignore_missing(core.delete_namespace, MONITORING_NAMESPACE)
+    kube.wait_until(core.list_namespace, (), MONITORING_NAMESPACE, lambda ns: ns is None, timeout,
                f"namespace {MONITORING_NAMESPACE} gone")
     progress("prometheus uninstalled")

@@ -1,5 +1,5 @@
 """A real Prometheus on loopback for drills run from this machine: started, recorded and stopped
-through chaos/cluster/processes.py, scraping the drills' exporter (chaos/metrics.py)."""
+through chaos/cluster/processes.py, scraping the drills' exporter (chaos/monitoring/metrics.py)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chaos.cluster import processes
-from chaos.cluster.layout import cache_dir
 from chaos.cluster.processes import Process
 from chaos.errors import SetupError
-from chaos.metrics import DEFAULT_METRICS_PORT
 from chaos.monitoring import MONITORING_DIR
+from chaos.monitoring.metrics import DEFAULT_METRICS_PORT
 from chaos.monitoring.query import api_get
+from chaos.resources import cache_dir
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PROMETHEUS_PORT = 9090

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from chaos.drill.timeline import api_resolution
 from chaos.observe.tracker import _condition, _containers, _deleting, _time, restart_count
-from chaos.timeline import api_resolution
 
 
 @dataclass(frozen=True)

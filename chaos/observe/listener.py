@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from chaos.drill.timeline import Incident
 from chaos.observe.prober import ProbeWindow
-from chaos.timeline import Incident
 
 
 class ObserverListener(Protocol):

@@ -13,17 +13,16 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from chaos.cluster.base import Progress
-from chaos.fault_types import Follow
-from chaos.kube import WORKLOAD_KINDS, Workload, apps_call, explain
-from chaos.metrics import DrillMetrics
+from chaos.cluster.kube import WORKLOAD_KINDS, Workload, apps_call, explain
+from chaos.drill.fault_types import Follow
+from chaos.drill.timeline import Incident
 from chaos.observe.listener import ObserverListener
 from chaos.observe.others import RecordsOthers
 from chaos.observe.prober import Prober, ProbeWindow
 from chaos.observe.prober_pod import PodProber
+from chaos.observe.sinks import Gauges, Record
 from chaos.observe.tracker import Tracker, hpa_utilization, restart_count
 from chaos.observe.watch import ResourceWatch
-from chaos.results.journal import Journal
-from chaos.timeline import Incident
 
 SYNC_TIMEOUT = 30.0
 
@@ -31,8 +30,8 @@ SYNC_TIMEOUT = 30.0
 class Observer(RecordsOthers):
     """Starts every watch, keeps the tracker current, and tells waiters when phases land."""
 
-    def __init__(self, api: Any, workload: Workload, journal: Journal,
-                 metrics: DrillMetrics | None, record_others: bool = False,
+    def __init__(self, api: Any, workload: Workload, journal: Record,
+                 metrics: Gauges | None, record_others: bool = False,
                  autoscaler: str | None = None) -> None:
         self.api, self.workload, self.journal, self.metrics = api, workload, journal, metrics
         self.record_others = record_others

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chaos.cluster.base import Progress
-from chaos.fault_types import Follow, fault_type
-from chaos.kube import Workload, desired_replicas
-from chaos.metrics import DrillMetrics
+from chaos.cluster.kube import Workload, desired_replicas
+from chaos.drill.fault_types import Follow, fault_type
+from chaos.drill.timeline import Incident
 from chaos.observe.disruptions import (
     Disruption,
     controller_of,
@@ -23,9 +23,8 @@ from chaos.observe.disruptions import (
     remaining_replicas,
     scaled_down,
 )
+from chaos.observe.sinks import Gauges, Record
 from chaos.observe.tracker import Tracker
-from chaos.results.journal import Journal
-from chaos.timeline import Incident
 
 
 class RecordsOthers:
@@ -34,8 +33,8 @@ class RecordsOthers:
 
     api: Any
     workload: Workload
-    journal: Journal
-    metrics: DrillMetrics | None
+    journal: Record
+    metrics: Gauges | None
     tracker: Tracker
     changed: threading.Condition
     announce: Progress | None

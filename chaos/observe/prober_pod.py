@@ -18,7 +18,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
-from chaos import restore
+from chaos.drill import restore
 from chaos.errors import ClusterError
 from chaos.observe.probe_lines import parse_line, slot_outcomes, window_from
 from chaos.observe.prober import OnRequest, OnWindow

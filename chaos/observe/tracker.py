@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from chaos.fault_types import Follow
-from chaos.timeline import Incident
+from chaos.drill.fault_types import Follow
+from chaos.drill.timeline import Incident
 
 OnPhase = Callable[[Incident, str, float, datetime | None], None]
 
@@ -73,7 +73,7 @@ class Tracker:
 
     def follow(self, incident: Incident, how: Follow, container: str | None = None,
                replicas: int = 0) -> None:
-        """Starts following INCIDENT the way its fault type declares (chaos.fault_types)."""
+        """Starts following INCIDENT the way its fault type declares (chaos.drill.fault_types)."""
         if how is Follow.RESTART:
             self.follow_restart(incident, container)
         elif how is Follow.SCALE:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from chaos.cli import build_parser
+from chaos.cli.parser import build_parser
 from chaos.reference.markdown import code, header, table
 
 

@@ -12,9 +12,9 @@ from chaos.cluster.incluster import InClusterProvider
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.kubeconfig import KubeconfigCluster
 from chaos.cluster.local import LocalCluster
-from chaos.fault_types import FAULTS, OBSERVED, FaultType
+from chaos.drill.fault_types import FAULTS, OBSERVED, FaultType
+from chaos.drill.spec import CRD_PATH, crd_schema
 from chaos.reference.markdown import code, header, paragraph, table
-from chaos.spec import CRD_PATH, crd_schema
 
 PROVIDERS: tuple[tuple[str, type[Any]], ...] = (
     ("local", LocalCluster), ("kind", KindCluster), ("kubeconfig", KubeconfigCluster),
@@ -31,7 +31,7 @@ def providers_for(fault: FaultType) -> list[str]:
 
 def how(fault: FaultType) -> str:
     """The fault module's docstring, without its leading `name:`."""
-    module = importlib.import_module(f"chaos.faults.{fault.factory.partition(':')[0]}")
+    module = importlib.import_module(f"chaos.drill.faults.{fault.factory.partition(':')[0]}")
     text = paragraph(module.__doc__ or "").removeprefix(f"{fault.name}:").strip()
     return text[:1].upper() + text[1:]
 

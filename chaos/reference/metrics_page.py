@@ -8,7 +8,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from chaos.metrics import DEFAULT_METRICS_PORT, INCIDENT_RESULTS, PROBE_RESULTS, _register
+from chaos.monitoring.metrics import (
+    DEFAULT_METRICS_PORT,
+    INCIDENT_RESULTS,
+    PROBE_RESULTS,
+    _register,
+)
 from chaos.reference.markdown import code, header, table
 
 

@@ -8,8 +8,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from chaos.drill.spec import crd_schema
 from chaos.reference.markdown import code, header, paragraph, table
-from chaos.spec import crd_schema
 
 LIMITS = (("minimum", "≥"), ("maximum", "≤"), ("minLength", "length ≥"),
           ("minProperties", "entries ≥"), ("pattern", "matches"))

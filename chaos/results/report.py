@@ -6,8 +6,8 @@ from __future__ import annotations
 from html import escape
 from itertools import pairwise
 
+from chaos.drill.timeline import phases_for
 from chaos.results.summary import Availability, IncidentResult, SloCheck, Summary
-from chaos.timeline import phases_for
 
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }

@@ -51,12 +51,12 @@ from datetime import datetime
 from typing import Any
 
 from chaos import latency
-from chaos.causes import IncidentEvent, causes_of
+from chaos.drill.fault_types import Follow
+from chaos.drill.spec import Drill, Slo, drill_from_object
+from chaos.drill.timeline import API_RESOLUTION_SECONDS, Incident, scale_in_seconds
 from chaos.errors import ChaosDrillError
-from chaos.fault_types import Follow
+from chaos.results.causes import IncidentEvent, causes_of
 from chaos.results.journal import JournalRecord
-from chaos.spec import Drill, Slo, drill_from_object
-from chaos.timeline import API_RESOLUTION_SECONDS, Incident, scale_in_seconds
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class IncidentResult:
     events: tuple[Mapping[str, Any], ...] = ()
     """Kubernetes events about its pods from injection to Ready: at (s), reason, pod, message."""
     causes: tuple[str, ...] = ()
-    """Why a phase was slow, one sentence each (chaos.causes)."""
+    """Why a phase was slow, one sentence each (chaos.results.causes)."""
     scale_in_seconds: float | None = None
     """load only: from the planned end of the load until back to the replicas it began with."""
     peak_replicas: int | None = None

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from chaos.causes import IncidentEvent, causes_of
+from chaos.drill.timeline import Incident
 from chaos.observe.prober import ProbeWindow
 from chaos.observe.tracker import restart_count
-from chaos.timeline import Incident
+from chaos.results.causes import IncidentEvent, causes_of
 
 POD_STATES = ("pending", "creating", "running", "ready", "terminating", "failed")
 """Tile states: running means running but not Ready."""

@@ -200,7 +200,7 @@ step_node() {
   local src key dir work start=$SECONDS
   src=$(pause_source)
   pause_version=$(awk '$1 == "TAG" {print $3}' "$src/Makefile")
-  key=$(cat "$0" "$repo/chaos/cluster/nodeimage.py" "$repo/chaos/images.py" \
+  key=$(cat "$0" "$repo/chaos/images/node.py" "$repo/chaos/images/sample.py" \
         <(echo "$rootfs $k8s $etcd $coredns_key $CRICTL_VERSION $KIND_VERSION $pause_version") \
         | sha256sum | cut -c1-12)
   dir="$cache/kind-node-v$k8s"
@@ -214,7 +214,7 @@ step_node() {
   cp -a "$rootfs" "$work/root"
   make_node "$work/root"
   echo "    control-plane image archives"
-  "$PYTHON" -m chaos.cluster.nodeimage archives "$work/images" --rootfs "$work/root" \
+  "$PYTHON" -m chaos.images.node archives "$work/images" --rootfs "$work/root" \
     --kubernetes-bin "$cache/kubernetes-v$k8s/bin" --etcd "$cache/etcd-v$etcd/bin/etcd" \
     --etcd-version "$etcd" --coredns "$cache/coredns-v$coredns-$coredns_key/bin/coredns" \
     --coredns-version "$coredns" --pause "$cache/pause-$pause_version/bin/pause" \
@@ -222,7 +222,7 @@ step_node() {
   echo "    preloading them into the node's containerd"
   preload "$work/root" "$work/images"
   echo "    packing the node image"
-  "$PYTHON" -m chaos.cluster.nodeimage pack "$work/root" "$work/image"
+  "$PYTHON" -m chaos.images.node pack "$work/root" "$work/image"
   echo "$key" > "$work/image/.key"
   rm -rf "$dir" && mv "$work/image" "$dir" && rm -rf "$work"
   echo "==> node image: built in $((SECONDS - start))s ($(du -sh "$dir" | cut -f1) in $dir)"

@@ -4,7 +4,7 @@
 #   rootfs  debootstrap --variant=minbase bookworm + Debian's python3 (pycs by content hash)
 #   deps    the pinned wheels of requirements.txt (pip --target, --no-deps), compiled the same way
 #   image   Debian's python3.11 with only the libraries it loads, the deps and chaos/ in one
-#           deterministic layer (python -m chaos.operator_image pack)
+#           deterministic layer (python -m chaos.images.operator pack)
 # Prints the archive's path last.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -82,7 +82,7 @@ step_image() {
   mount --bind "$work/app" "$rootfs/app/src"
   local status=0
   { compile_tree "$rootfs" /app/src/chaos &&
-    with_deps_mounted "$PYTHON" -m chaos.operator_image pack "$rootfs" "$archive" \
+    with_deps_mounted "$PYTHON" -m chaos.images.operator pack "$rootfs" "$archive" \
       --reference "chaosdrill.local/operator:$key"; } || status=$?
   umount "$rootfs/app/src"
   [ $status -eq 0 ] || exit $status

@@ -4,7 +4,7 @@
 # only checks:
 #   rootfs  debootstrap --variant=minbase bookworm + Debian's prometheus (cluster/build/lib.sh)
 #   image   /usr/bin/prometheus with only the libraries it loads, in one deterministic layer
-#           (python -m chaos.prometheus_image pack)
+#           (python -m chaos.images.prometheus pack)
 # Prints the archive's path last.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,14 +22,14 @@ make_rootfs() {  # make_rootfs DIR: Debian SUITE minbase plus PACKAGES
 
 step_image() {
   local key dir start=$SECONDS
-  key=$(cat "$0" "$repo/chaos/prometheus_image.py" "$repo/chaos/operator_image.py" \
+  key=$(cat "$0" "$repo/chaos/images/prometheus.py" "$repo/chaos/images/operator.py" \
         <(echo "$rootfs") | sha256sum | cut -c1-12)
   dir="$cache/prometheus-image-$key"
   archive=$dir/prometheus.tar
   if [ -f "$dir/.complete" ]; then echo "==> prometheus image: already built in $dir"; return; fi
   echo "==> prometheus image chaosdrill.local/prometheus:$key: packing into $dir"
   rm -rf "$dir" && mkdir -p "$dir"
-  "$PYTHON" -m chaos.prometheus_image pack "$rootfs" "$archive" \
+  "$PYTHON" -m chaos.images.prometheus pack "$rootfs" "$archive" \
     --reference "chaosdrill.local/prometheus:$key"
   touch "$dir/.complete"
   echo "==> prometheus image: built in $((SECONDS - start))s ($(du -h "$archive" | cut -f1) archive)"

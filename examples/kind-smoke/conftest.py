@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from pytest_kind import KindCluster
 
-from chaos import images
 from chaos.cluster.kind import write_cluster_config
+from chaos.images import sample as images
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "manifests" / "workloads" / "web.yaml"

@@ -18,11 +18,10 @@ import pytest
 from kubernetes import client
 from test_cluster_bench import cluster_pids, memory_of
 
-from chaos import kube, workloads
-from chaos.cluster import tuning
+from chaos.cluster import kube, tuning, workloads
 from chaos.cluster.local import LocalCluster
-from chaos.runner import DrillRun, RunOptions
-from chaos.spec import load_drill
+from chaos.drill.runner import DrillRun, RunOptions
+from chaos.drill.spec import load_drill
 
 from support import Figures, write_drill
 

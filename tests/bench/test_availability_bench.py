@@ -32,8 +32,8 @@ from typing import Any
 import pytest
 import yaml
 
-from chaos.cluster.layout import cache_dir
 from chaos.observe.prober import Prober, ProbeWindow
+from chaos.resources import cache_dir
 from chaos.results import read_journal
 
 from support import FAULTS, REPO, Figures, cli, write_drill
@@ -189,7 +189,7 @@ def drill_span(out: Path) -> tuple[float, float, int, int]:
 def service_url(probe: dict[str, Any]) -> str:
     from kubernetes import client
 
-    from chaos import kube
+    from chaos.cluster import kube
     from chaos.cluster.local import LocalCluster
 
     with kube.api_client(LocalCluster().kubeconfig()) as api:
@@ -216,7 +216,7 @@ def scale_web(api: Any, replicas: int) -> None:
     """web at REPLICAS, settled: that many pods Ready, none terminating."""
     from kubernetes import client
 
-    from chaos import kube
+    from chaos.cluster import kube
 
     client.AppsV1Api(api).patch_namespaced_deployment_scale(
         "web", "demo", {"spec": {"replicas": replicas}})

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from chaos import kube
-from chaos.cluster import processes
+from chaos.cluster import kube, processes
 from chaos.cluster.local import LocalCluster
 
 from support import Figures

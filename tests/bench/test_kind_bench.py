@@ -16,13 +16,12 @@ from typing import Any
 import pytest
 from test_cluster_bench import memory_of, memory_sample
 
-from chaos import kube, workloads
-from chaos.cluster import dockerd, kind, processes
+from chaos.cluster import dockerd, kind, kube, processes, workloads
 from chaos.cluster.base import ClusterProvider
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.local import LocalCluster
-from chaos.runner import DrillRun, RunOptions
-from chaos.spec import load_drill
+from chaos.drill.runner import DrillRun, RunOptions
+from chaos.drill.spec import load_drill
 
 from support import FAULTS, Figures, write_drill
 

@@ -27,12 +27,12 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from prometheus_client import CollectorRegistry, generate_latest
 
-from chaos import kube, workloads
-from chaos.kube import Workload
-from chaos.metrics import for_drill, serve
+from chaos.cluster import kube, workloads
+from chaos.cluster.kube import Workload
+from chaos.drill.spec import Drill, parse_drill
+from chaos.monitoring.metrics import for_drill, serve
 from chaos.observe.observer import Observer
 from chaos.results.journal import Journal
-from chaos.spec import Drill, parse_drill
 
 from support import crowd_deployment, machine
 

@@ -24,7 +24,7 @@ import pytest
 from kubernetes import client
 from test_drill_bench import CROWD_REPLICAS, kib, percentile, wait_crowd_gone
 
-from chaos import workloads
+from chaos.cluster import workloads
 
 from browser import CHROMIUM, Chromium, needs_chromium
 from support import Figures, crowd_deployment, free_port, start_cli

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from chaos import workloads
+from chaos.cluster import workloads
 from chaos.cluster.local import LocalCluster
+from chaos.drill.runner import DrillRun, RunOptions
+from chaos.drill.spec import load_drill
 from chaos.results import read_journal
 from chaos.results.journal import JournalRecord
-from chaos.runner import DrillRun, RunOptions
-from chaos.spec import load_drill
 
 from support import REPO, cli, run_in
 

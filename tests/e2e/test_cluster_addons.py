@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from chaos import kube
-from chaos.cluster import addons, network
+from chaos.cluster import addons, kube, network
 
 from support import run_in
 

@@ -15,13 +15,14 @@ import pytest
 import yaml
 from kubernetes import client
 
-from chaos import kube, restore, workloads
+from chaos.cluster import kube, workloads
 from chaos.cluster.local import LocalCluster
+from chaos.drill import restore
+from chaos.drill.runner import DrillRun, RunOptions
+from chaos.drill.spec import load_drill
+from chaos.drill.timeline import Incident
 from chaos.results import read_journal
 from chaos.results.summary import Summary
-from chaos.runner import DrillRun, RunOptions
-from chaos.spec import load_drill
-from chaos.timeline import Incident
 
 from support import FAULTS, REPO, cli, start_cli, write_drill
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from chaos import restore
 from chaos.cluster import configs, pki, processes
 from chaos.cluster.local import LocalCluster
+from chaos.drill import restore
 from chaos.results import read_journal
 
 from support import FAULTS, cli, crowd_deployment, start_cli, write_drill

@@ -11,9 +11,9 @@ from kubernetes import client
 from test_drills import run
 
 from chaos.cluster.local import LocalCluster
+from chaos.drill.targeting import OPT_IN_LABEL
+from chaos.drill.timeline import Incident
 from chaos.results import read_journal
-from chaos.targeting import OPT_IN_LABEL
-from chaos.timeline import Incident
 
 from support import FAULTS, cli, write_drill
 

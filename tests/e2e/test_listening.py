@@ -20,10 +20,11 @@ import pytest
 from kubernetes import client
 from prometheus_client import CollectorRegistry
 
-from chaos import kube, metrics, workloads
+from chaos import resources
+from chaos.cluster import kube, network, processes, workloads
 from chaos.cluster import layout as L
-from chaos.cluster import network, processes
 from chaos.cluster.local import LocalCluster
+from chaos.monitoring import metrics
 
 from support import Listener, listeners
 
@@ -166,5 +167,5 @@ def test_a_pod_reaches_the_api_server_through_its_service(api: Any,
         pods[0].status.phase in ("Succeeded", "Failed")), timeout=90)
     log = core.read_namespaced_pod_log("api-check", check_namespace)
     authenticated, _, anonymous = log.partition("anonymous:")
-    assert f'"gitVersion": "v{L.KUBERNETES_VERSION}"' in authenticated, log
+    assert f'"gitVersion": "v{resources.KUBERNETES_VERSION}"' in authenticated, log
     assert "401" in anonymous, log

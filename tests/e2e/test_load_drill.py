@@ -12,11 +12,11 @@ import pytest
 from kubernetes import client
 
 from chaos.cluster.local import LocalCluster
-from chaos.fault_types import LOAD_PHASES
-from chaos.faults.load import LOAD_LABEL
+from chaos.drill.fault_types import LOAD_PHASES
+from chaos.drill.faults.load import LOAD_LABEL
+from chaos.drill.runner import DrillRun, RunOptions
+from chaos.drill.spec import load_drill
 from chaos.results.journal import read_journal
-from chaos.runner import DrillRun, RunOptions
-from chaos.spec import load_drill
 
 from support import cli, start_cli, write_drill
 

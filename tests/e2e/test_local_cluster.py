@@ -11,8 +11,8 @@ import pytest
 from kubernetes import client
 from kubernetes.stream import stream
 
-from chaos import kube
-from chaos.cluster import layout, network
+from chaos import resources
+from chaos.cluster import kube, network
 from chaos.cluster.local import LocalCluster
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +28,7 @@ def test_nodes_ready_at_pinned_version(api: Any) -> None:
     assert sorted(n.metadata.name for n in nodes) == ["node-1", "node-2"]
     assert all(kube.node_ready(n) for n in nodes)
     assert {n.status.node_info.kubelet_version for n in nodes} == {
-        f"v{layout.KUBERNETES_VERSION}"
+        f"v{resources.KUBERNETES_VERSION}"
     }
 
 

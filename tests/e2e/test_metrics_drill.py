@@ -24,10 +24,12 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from chaos import render, workloads
+from chaos.cluster import workloads
 from chaos.cluster.local import LocalCluster
-from chaos.fault_types import NAMES
-from chaos.metrics import MetricsServer, for_drill, serve
+from chaos.drill.fault_types import NAMES
+from chaos.drill.runner import DrillRun, RunOptions
+from chaos.drill.spec import Drill, parse_drill
+from chaos.monitoring import render
 from chaos.monitoring.dashboards import (
     dashboard_files,
     grafana_to_promql,
@@ -36,10 +38,9 @@ from chaos.monitoring.dashboards import (
     panel_queries,
     variable_queries,
 )
+from chaos.monitoring.metrics import MetricsServer, for_drill, serve
 from chaos.monitoring.process import PrometheusProcess, start_prometheus, stop_prometheus
 from chaos.monitoring.query import query, query_range, wait_for
-from chaos.runner import DrillRun, RunOptions
-from chaos.spec import Drill, parse_drill
 
 from support import (
     free_port,

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from chaos import kube
+from chaos.cluster import kube
 from chaos.cluster.local import LocalCluster
-from chaos.fault_types import fault_type
+from chaos.drill.fault_types import fault_type
 
 from support import KUBECTL, cli, start_cli, write_drill
 

@@ -14,8 +14,10 @@ from kopf.testing import KopfRunner
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from chaos import operator, workloads
+from chaos.cluster import workloads
 from chaos.cluster.local import LocalCluster
+from chaos.drill.spec import GROUP, PLURAL, VERSION
+from chaos.operator import handlers as operator
 from chaos.results import read_journal
 
 from support import wait_finished
@@ -63,7 +65,7 @@ def wait_established(api: Any, name: str) -> None:
 def drills(api: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
     """The list call and arguments that watch ChaosDrills in demo."""
     return (client.CustomObjectsApi(api).list_namespaced_custom_object,
-            (operator.GROUP, operator.VERSION, "demo", operator.PLURAL))
+            (GROUP, VERSION, "demo", PLURAL))
 
 
 def wait_gone(custom: Any, name: str, timeout: float) -> None:
@@ -71,8 +73,8 @@ def wait_gone(custom: Any, name: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            custom.get_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
-                                                operator.PLURAL, name, _request_timeout=10)
+            custom.get_namespaced_custom_object(GROUP, VERSION, "demo",
+                                                PLURAL, name, _request_timeout=10)
         except ApiException as error:
             if error.status == 404:
                 return
@@ -103,13 +105,13 @@ def test_operator_runs_a_chaosdrill_and_writes_status(operator_env: Any) -> None
     custom = client.CustomObjectsApi(web)
     with KopfRunner(["run", "--standalone", "--namespace", "demo"],
                     registry=operator.registry, timeout=240) as runner:
-        custom.create_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
-                                               operator.PLURAL, drill_object("op-drill"))
+        custom.create_namespaced_custom_object(GROUP, VERSION, "demo",
+                                               PLURAL, drill_object("op-drill"))
         try:
             status = wait_finished(web, "op-drill", 180)
         finally:
-            custom.delete_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
-                                                   operator.PLURAL, "op-drill")
+            custom.delete_namespaced_custom_object(GROUP, VERSION, "demo",
+                                                   PLURAL, "op-drill")
     assert runner.exit_code == 0, runner.output
     assert status["phase"] == "Passed" and status["passed"] is True
     assert status["incidents"] == 2 and status["recovered"] == 2
@@ -147,11 +149,11 @@ def test_deleting_a_running_chaosdrill_stops_and_restores(operator_env: Any, pod
     custom = client.CustomObjectsApi(web)
     with KopfRunner(["run", "--standalone", "--namespace", "demo"],
                     registry=operator.registry, timeout=240) as runner:
-        custom.create_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
-                                               operator.PLURAL, doc)
+        custom.create_namespaced_custom_object(GROUP, VERSION, "demo",
+                                               PLURAL, doc)
         wait_replicas(web, scaled, 120, f"web scaled to {scaled} by the drill")
-        custom.delete_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
-                                               operator.PLURAL, "op-scale")
+        custom.delete_namespaced_custom_object(GROUP, VERSION, "demo",
+                                               PLURAL, "op-scale")
         wait_replicas(web, original, 60,
                       f"web back to {original} replicas after the ChaosDrill was deleted")
         wait_for(*drills(web), "op-scale", 60, lambda event: event["type"] == "DELETED",
@@ -172,13 +174,13 @@ def test_a_drill_on_a_missing_workload_fails_in_one_line_without_retrying(
     custom = client.CustomObjectsApi(web)
     with KopfRunner(["run", "--standalone", "--namespace", "demo"],
                     registry=operator.registry, timeout=240) as runner:
-        custom.create_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
-                                               operator.PLURAL, doc)
+        custom.create_namespaced_custom_object(GROUP, VERSION, "demo",
+                                               PLURAL, doc)
         try:
             status = wait_finished(web, "op-missing", 120)
         finally:
-            custom.delete_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
-                                                   operator.PLURAL, "op-missing")
+            custom.delete_namespaced_custom_object(GROUP, VERSION, "demo",
+                                                   PLURAL, "op-missing")
         wait_gone(custom, "op-missing", 60)
     assert runner.exit_code == 0, runner.output
     assert status["phase"] == "Failed" and status["passed"] is False

@@ -17,12 +17,14 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from chaos import operator, operator_install
 from chaos.cluster.local import LocalCluster
-from chaos.fault_types import LOAD_PHASES
-from chaos.faults.load import LOAD_LABEL
+from chaos.drill.fault_types import LOAD_PHASES
+from chaos.drill.faults.load import LOAD_LABEL
+from chaos.drill.restore import ANNOTATION
+from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.monitoring import install as monitoring_install
-from chaos.restore import ANNOTATION
+from chaos.operator import handlers as operator
+from chaos.operator import install as operator_install
 
 from support import KUBECTL, cli, wait_finished
 
@@ -176,7 +178,7 @@ def test_applied_drill_passes_with_incidents_and_metrics(prometheus: Any,
         status = wait_finished(api, "web-pod-kill", 240)
     finally:
         client.CustomObjectsApi(api).delete_namespaced_custom_object(
-            operator.GROUP, operator.VERSION, "demo", operator.PLURAL, "web-pod-kill")
+            GROUP, VERSION, "demo", PLURAL, "web-pod-kill")
     assert status["phase"] == "Passed", status
     assert status["incidents"] == 5 and status["recovered"] == 5
     assert status["attempts"] == 1 and status["journal"]["configMap"].startswith("chaos-drill/")
@@ -219,7 +221,7 @@ def test_applied_load_drill_scales_web_out_and_in_with_its_phases_in_the_status(
         status = wait_finished(api, "web-load", 400)
     finally:
         client.CustomObjectsApi(api).delete_namespaced_custom_object(
-            operator.GROUP, operator.VERSION, "demo", operator.PLURAL, "web-load")
+            GROUP, VERSION, "demo", PLURAL, "web-load")
     assert status["phase"] == "Passed", status
     assert status["attempts"] == 1 and status["incidents"] == 1, status
     (incident,) = status["timeline"]
@@ -263,7 +265,7 @@ def wait_status(api: Any, name: str, done: Any, timeout: float, what: str) -> di
     status: dict[str, Any] = {}
     while time.monotonic() < deadline:
         status = custom.get_namespaced_custom_object_status(
-            operator.GROUP, operator.VERSION, "demo", operator.PLURAL, name).get("status") or {}
+            GROUP, VERSION, "demo", PLURAL, name).get("status") or {}
         if done(status):
             return status
         time.sleep(0.2)
@@ -309,8 +311,8 @@ def test_stopping_the_active_operator_mid_drill_restores_and_the_drill_still_end
                       "fault": {"type": "scale", "replicas": original + 2},
                       "rounds": 2, "intervalSeconds": 2, "seed": 1,
                       "slo": {"maxRecoverySeconds": 60}}}
-    custom.create_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
-                                           operator.PLURAL, drill)
+    custom.create_namespaced_custom_object(GROUP, VERSION, "demo",
+                                           PLURAL, drill)
     try:
         # round 1 scaled web up and back (its incident recorded), then round 2 scaled it up
         wait_status(api, name, lambda s: s.get("incidents", 0) >= 1
@@ -324,8 +326,8 @@ def test_stopping_the_active_operator_mid_drill_restores_and_the_drill_still_end
         journals = core.read_namespaced_config_map(
             status["journal"]["configMap"].split("/")[1], "chaos-drill").data
     finally:
-        custom.delete_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
-                                               operator.PLURAL, name)
+        custom.delete_namespaced_custom_object(GROUP, VERSION, "demo",
+                                               PLURAL, name)
     assert status["attempts"] == 2, status
     # what nothing may leave behind, whatever the verdict
     assert web_replicas(api) == (original, None)  # scaled back, no restore record left

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from chaos import restore
+from chaos.drill import restore
 from chaos.results import read_journal
 
 from support import FAULTS, cli, start_cli, write_drill

@@ -16,14 +16,15 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from chaos.cluster import processes
-from chaos.fault_types import NAMES, PHASES_BY_FAULT
-from chaos.metrics import DrillMetrics, serve
+from chaos.drill.fault_types import NAMES, PHASES_BY_FAULT
+from chaos.drill.timeline import Incident
 from chaos.monitoring.dashboards import (
     dashboard_files,
     dashboard_queries,
     grafana_to_promql,
     variable_queries,
 )
+from chaos.monitoring.metrics import DrillMetrics, serve
 from chaos.monitoring.process import (
     RECORD_FILE,
     PrometheusProcess,
@@ -31,7 +32,6 @@ from chaos.monitoring.process import (
     stop_prometheus,
 )
 from chaos.monitoring.query import query, wait_for
-from chaos.timeline import Incident
 
 from support import free_port, has_finite_value, needs_prometheus
 

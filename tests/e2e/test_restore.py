@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from chaos import kube, restore
+from chaos.cluster import kube
 from chaos.cluster.local import LocalCluster
+from chaos.drill import restore
+from chaos.drill.runner import DrillRun, RunOptions
+from chaos.drill.spec import load_drill
 from chaos.results import read_journal
-from chaos.runner import DrillRun, RunOptions
-from chaos.spec import load_drill
 
 from support import FAULTS, cli, start_cli, write_drill
 

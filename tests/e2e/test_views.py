@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from chaos.fault_types import fault_type
+from chaos.drill.fault_types import fault_type
 
 from browser import Chromium, needs_chromium
 from support import REPO, free_port, start_cli, write_drill

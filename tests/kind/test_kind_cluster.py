@@ -20,13 +20,14 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 from kubernetes.utils import parse_quantity
 
-from chaos import kube, operator, operator_install, workloads
-from chaos.cluster import dockerd, kind, nodeimage, serving_certs
+from chaos.cluster import dockerd, kind, kube, serving_certs, workloads
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.local import LocalCluster
+from chaos.drill.runner import DrillRun, RunOptions
+from chaos.drill.spec import GROUP, PLURAL, VERSION, load_drill
 from chaos.errors import SetupError
-from chaos.runner import DrillRun, RunOptions
-from chaos.spec import load_drill
+from chaos.images import node as nodeimage
+from chaos.operator import install as operator_install
 
 from support import (
     FAULTS,
@@ -254,13 +255,13 @@ def test_operator_installs_runs_a_drill_and_uninstalls(kind_web: Any, tmp_path: 
     deployment = apps.read_namespaced_deployment("chaos-drill-operator", "chaos-drill")
     assert deployment.status.ready_replicas == deployment.spec.replicas == 2
     drill = yaml.safe_load(write_drill(tmp_path, FAULTS["pod_delete"], probe=None).read_text())
-    custom.create_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
-                                           operator.PLURAL, drill)
+    custom.create_namespaced_custom_object(GROUP, VERSION, "demo",
+                                           PLURAL, drill)
     try:
         status = wait_finished(kind_web, "e2e", 180)
     finally:
-        custom.delete_namespaced_custom_object(operator.GROUP, operator.VERSION, "demo",
-                                               operator.PLURAL, "e2e")
+        custom.delete_namespaced_custom_object(GROUP, VERSION, "demo",
+                                               PLURAL, "e2e")
         uninstalled = cli("operator", "uninstall", "--provider", "kind", "--timeout", "180")
     assert status["phase"] == "Passed", status
     assert status["incidents"] == 1 and status["recovered"] == 1, status

@@ -15,9 +15,10 @@ import pytest
 
 from chaos.cluster import dockerd, kind
 from chaos.cluster.kind import KindCluster
-from chaos.cluster.layout import KUBERNETES_VERSION, METRICS_SERVER_VERSION
+from chaos.cluster.layout import API_PORT
 from chaos.cluster.local import LocalCluster
-from chaos.cluster.nodeimage import NODE_IMAGE
+from chaos.images.node import NODE_IMAGE
+from chaos.resources import KUBERNETES_VERSION, METRICS_SERVER_VERSION
 
 from support import cli, one_error
 
@@ -57,11 +58,11 @@ def test_no_docker_engine_and_no_dockerd(no_cluster: KindCluster) -> None:
 def test_api_port_taken(no_cluster: KindCluster) -> None:
     with socket.socket() as taken:
         taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the last cluster's TIME_WAITs
-        taken.bind((kind.API_ADDRESS, kind.API_PORT))
+        taken.bind((kind.API_ADDRESS, API_PORT))
         taken.listen()
         message = one_error(cli(*UP))
-    assert message == (f"port {kind.API_PORT} (for the kind API server) is already in use on "
-                       f"127.0.0.1: stop what listens there ('ss -ltnp sport = :{kind.API_PORT}' "
+    assert message == (f"port {API_PORT} (for the kind API server) is already in use on "
+                       f"127.0.0.1: stop what listens there ('ss -ltnp sport = :{API_PORT}' "
                        "shows it)")
 
 

@@ -15,9 +15,9 @@ import pytest
 
 from chaos.cluster import dockerd, kind
 from chaos.cluster.kind import KindCluster
-from chaos.cluster.layout import KUBERNETES_VERSION, cache_dir
 from chaos.cluster.local import LocalCluster
-from chaos.cluster.nodeimage import NODE_IMAGE
+from chaos.images.node import NODE_IMAGE
+from chaos.resources import KUBERNETES_VERSION, cache_dir
 
 from support import REPO, leaked, watch_leaks
 

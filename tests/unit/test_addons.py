@@ -16,8 +16,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from chaos import workloads
-from chaos.cluster import addons, configs, network, tuning
+from chaos.cluster import addons, configs, network, tuning, workloads
 from chaos.cluster.layout import Layout
 
 

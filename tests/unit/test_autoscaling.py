@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaos import images, workloads
+from chaos.cluster import workloads
+from chaos.images import sample as images
 
 
 def hpa() -> dict[str, Any]:

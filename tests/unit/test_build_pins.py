@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.cluster import layout
+from chaos import resources
 
 BUILD = Path(__file__).resolve().parents[2] / "cluster" / "build"
 REPLACE = re.compile(r"^\s*(k8s\.io/[\w.-]+)\s*=>\s*(\S+)(?:\s+(\S+))?\s*$")
@@ -46,19 +46,19 @@ def module_cache() -> Path:
 
 
 def test_kubernetes_version_matches_the_build_module() -> None:
-    assert required(BUILD / "go.mod", "k8s.io/kubernetes") == layout.KUBERNETES_VERSION
+    assert required(BUILD / "go.mod", "k8s.io/kubernetes") == resources.KUBERNETES_VERSION
 
 
 def test_etcd_version_matches_the_etcd_build_module() -> None:
     gomod = BUILD / "etcd" / "go.mod"
-    assert required(gomod, "go.etcd.io/etcd/server/v3") == layout.ETCD_VERSION
+    assert required(gomod, "go.etcd.io/etcd/server/v3") == resources.ETCD_VERSION
     for module in ("go.etcd.io/etcd/api/v3", "go.etcd.io/etcd/client/v3"):
-        assert required(gomod, module) == layout.ETCD_VERSION, module
+        assert required(gomod, module) == resources.ETCD_VERSION, module
 
 
 def test_every_local_replace_points_at_the_matching_staging_version() -> None:
     """Kubernetes v1.X.Y publishes its staging modules as v0.X.Y."""
-    staging = "v0." + layout.KUBERNETES_VERSION.split(".", 1)[1]
+    staging = "v0." + resources.KUBERNETES_VERSION.split(".", 1)[1]
     ours = replacements((BUILD / "go.mod").read_text())
     assert ours, "cluster/build/go.mod replaces nothing"
     wrong = {m: t for m, t in ours.items() if t != (m, staging)}
@@ -67,7 +67,7 @@ def test_every_local_replace_points_at_the_matching_staging_version() -> None:
 
 def test_every_staging_module_kubernetes_replaces_is_replaced() -> None:
     upstream = (module_cache() / "cache" / "download" / "k8s.io" / "kubernetes" / "@v"
-                / f"v{layout.KUBERNETES_VERSION}.mod")
+                / f"v{resources.KUBERNETES_VERSION}.mod")
     if not upstream.exists():
         pytest.skip(f"{upstream} missing: run 'make setup' to download the Kubernetes module")
     theirs = {m for m, (target, _) in replacements(upstream.read_text()).items()
@@ -86,9 +86,9 @@ def test_unpublished_requirements_are_all_replaced() -> None:
 
 def test_metrics_server_version_matches_its_build_module() -> None:
     gomod = BUILD / "metrics-server" / "go.mod"
-    assert required(gomod, "sigs.k8s.io/metrics-server") == layout.METRICS_SERVER_VERSION
+    assert required(gomod, "sigs.k8s.io/metrics-server") == resources.METRICS_SERVER_VERSION
 
 
 def test_coredns_version_matches_its_build_module() -> None:
     gomod = BUILD.parent / "kind" / "coredns" / "go.mod"
-    assert required(gomod, "github.com/coredns/coredns") == layout.COREDNS_VERSION
+    assert required(gomod, "github.com/coredns/coredns") == resources.COREDNS_VERSION

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chaos.causes import IncidentEvent, causes_of, open_phase_cause, slow_phase_causes
+from chaos.results.causes import IncidentEvent, causes_of, open_phase_cause, slow_phase_causes
 
 RESTART = {"injected": 0.0, "container_exited": 0.1, "restarted": 10.3, "ready": 11.0}
 BACKOFF = IncidentEvent(0.2, "BackOff", "web-1",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.cli import main
+from chaos.cli.parser import main
 
 GOOD = Path(__file__).parents[2] / "manifests" / "drills" / "web-pod-kill.yaml"
 
@@ -46,7 +46,7 @@ def test_unknown_provider(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_faults_lists_the_registry(capsys: pytest.CaptureFixture[str]) -> None:
-    from chaos.fault_types import NAMES
+    from chaos.drill.fault_types import NAMES
 
     assert main(["faults"]) == 0
     out = capsys.readouterr().out

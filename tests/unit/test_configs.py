@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from chaos import images
 from chaos.cluster import configs, network
 from chaos.cluster import layout as L
 from chaos.cluster.layout import Layout, Node
+from chaos.images import sample as images
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
+from chaos.cluster.kube import explain
 from chaos.errors import SpecError
-from chaos.kube import explain
 
 
 def api_error(status: int, message: str) -> ApiException:

@@ -1,5 +1,6 @@
 """The fault registry: the CRD's enum, the fault modules, the phases and the provider checks all
-agree with chaos/fault_types.py, and the tracker follows what the registry says, not the name."""
+agree with chaos/drill/fault_types.py, and the tracker follows what the registry says, not the
+name."""
 
 from __future__ import annotations
 
@@ -8,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from chaos import fault_types
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.kubeconfig import KubeconfigCluster
 from chaos.cluster.local import LocalCluster
+from chaos.drill import fault_types
+from chaos.drill.fault_types import FAULTS, NAMES, Follow, fault_type
+from chaos.drill.faults import fault_for
+from chaos.drill.spec import crd_schema
+from chaos.drill.timeline import Incident
 from chaos.errors import FaultError
-from chaos.fault_types import FAULTS, NAMES, Follow, fault_type
-from chaos.faults import fault_for
 from chaos.observe.tracker import Tracker
-from chaos.spec import crd_schema
-from chaos.timeline import Incident
 
 FAULTS_DIR = Path(fault_types.__file__).parent / "faults"
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from chaos import images
+from chaos.cluster.workloads import WORKLOADS
 from chaos.errors import SetupError
-from chaos.workloads import WORKLOADS
+from chaos.images import sample as images
 
 BUSYBOX = b"\x7fELF stand-in for a static busybox binary\n" * 64
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from chaos.cluster import incluster
+from chaos.drill.fault_types import fault_type
 from chaos.errors import FaultError
-from chaos.fault_types import fault_type
 
 
 def test_kubeconfig_names_the_service_ca_and_token_file(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import yaml
 
 from chaos.cluster import dockerd, kind, providers
 from chaos.cluster.kind import KindCluster
+from chaos.cluster.layout import API_PORT
 from chaos.errors import SetupError
 
 WRAPPER = Path(__file__).resolve().parents[2] / "cluster" / "kind" / "runc-wrapper"
@@ -209,7 +210,7 @@ def test_a_route_overlapping_the_nodes_subnet_is_found_but_not_our_own_bridge() 
 def test_the_api_server_is_published_on_a_fixed_loopback_port() -> None:
     config = kind.cluster_config(yaml.safe_load(kind.CONFIG.read_text()), local_image=True)
     assert config["networking"]["apiServerAddress"] == "127.0.0.1"
-    assert config["networking"]["apiServerPort"] == kind.API_PORT
+    assert config["networking"]["apiServerPort"] == API_PORT
 
 
 def test_only_chaos_drills_own_clusters_ask_the_ca_for_kubelet_serving_certs(

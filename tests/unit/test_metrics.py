@@ -1,4 +1,5 @@
-"""Unit tests for chaos/metrics.py: known series at 0, bounded labels, a steady payload."""
+"""Unit tests for chaos/monitoring/metrics.py: known series at 0, bounded labels, a steady
+payload."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from chaos.drill.fault_types import NAMES, OBSERVED, PHASES_BY_FAULT
+from chaos.drill.spec import load_drill
 from chaos.errors import SetupError
-from chaos.fault_types import NAMES, OBSERVED, PHASES_BY_FAULT
-from chaos.metrics import DrillMetrics, for_drill, for_watch, serve
-from chaos.spec import load_drill
+from chaos.monitoring.metrics import DrillMetrics, for_drill, for_watch, serve
 
-# The drill spec owns the real list (chaos.fault_types.NAMES); these tests need only some names.
+# The drill spec owns the real list (chaos.drill.fault_types.NAMES); these tests need only some
+# names.
 FAULTS = ("pod_delete", "container_kill", "node_drain")
 PHASES = {
     "pod_delete": ("injected", "target_gone", "scheduled", "ready"),
@@ -239,7 +241,7 @@ def test_load_drills_record_scale_times_and_the_autoscalers_replicas(
 def test_an_exporter_with_no_drill_yet_still_says_what_it_is() -> None:
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from chaos.metrics import register_families
+    from chaos.monitoring.metrics import register_families
 
     registry = CollectorRegistry()
     register_families(registry)

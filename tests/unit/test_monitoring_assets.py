@@ -15,9 +15,9 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from chaos.metrics import DEFAULT_METRICS_PORT, DrillMetrics
 from chaos.monitoring import MONITORING_DIR
 from chaos.monitoring.dashboards import dashboard_files, dashboard_queries
+from chaos.monitoring.metrics import DEFAULT_METRICS_PORT, DrillMetrics
 
 METRIC_NAME = re.compile(r"\bchaosdrill_[a-z_]+")
 RECORDED_NAME = re.compile(r"\bchaosdrill:[a-z0-9_:]+")
@@ -218,7 +218,8 @@ def test_every_alert_has_a_rule_test() -> None:
 
 
 def test_the_manifests_scrape_the_exporter_port_python_defines() -> None:
-    """9464 is defined once, chaos.metrics.DEFAULT_METRICS_PORT; the YAML and JSON must agree."""
+    """9464 is defined once, chaos.monitoring.metrics.DEFAULT_METRICS_PORT; the YAML and JSON must
+    agree."""
     in_cluster = yaml.safe_load((MONITORING_DIR / "prometheus-k8s.yml").read_text())
     local = json.loads((MONITORING_DIR / "targets.json").read_text())
     targets = [t for group in local for t in group["targets"]]

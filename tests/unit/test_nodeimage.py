@@ -9,8 +9,8 @@ import os
 import tarfile
 from pathlib import Path
 
-from chaos.cluster import nodeimage
-from chaos.cluster.nodeimage import Tree
+from chaos.images import node as nodeimage
+from chaos.images.node import Tree
 
 
 def make_root(tmp_path: Path) -> Path:

@@ -8,8 +8,8 @@ import os
 import tarfile
 from pathlib import Path
 
-from chaos import operator_image
-from chaos.cluster.nodeimage import Tree
+from chaos.images import operator as operator_image
+from chaos.images.node import Tree
 
 
 def test_add_directory_keeps_links_and_leaves_out_named_top_directories(tmp_path: Path) -> None:

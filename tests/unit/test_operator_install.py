@@ -3,7 +3,7 @@ everything in an order where the account and its rights come before the pods."""
 
 from __future__ import annotations
 
-from chaos import operator_install
+from chaos.operator import install as operator_install
 
 
 def test_documents_set_the_image_and_bind_each_target_namespace() -> None:

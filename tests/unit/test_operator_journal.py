@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from chaos import operator, operator_journal
+from chaos.operator import handlers as operator
+from chaos.operator import journal as operator_journal
 
 
 def test_a_journal_over_the_limit_keeps_its_newest_whole_lines() -> None:

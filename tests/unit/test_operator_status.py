@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from chaos.operator import Drills, incident_status
+from chaos.operator.handlers import Drills, incident_status
 from chaos.results.summary import IncidentResult
 
 

@@ -15,7 +15,9 @@ import pytest
 import yaml
 from kubernetes import client
 
-from chaos import operator_install, restore
+from chaos.drill import restore
+from chaos.drill.runner import choose_origin, max_run_seconds, reachable_from_host
+from chaos.drill.spec import CRD_PATH, crd_schema, drill_from_object, parse_drill
 from chaos.errors import SafetyError, SpecError
 from chaos.observe.probe_lines import parse_line, slot_outcomes, window_from
 from chaos.observe.prober import ProbeWindow
@@ -26,8 +28,7 @@ from chaos.observe.prober_pod import (
     prober_pod_manifest,
     time_base,
 )
-from chaos.runner import choose_origin, max_run_seconds, reachable_from_host
-from chaos.spec import CRD_PATH, crd_schema, drill_from_object, parse_drill
+from chaos.operator import install as operator_install
 
 IMAGE = "chaosdrill.local/operator:abc123"
 DRILL = """\

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from chaos import reference
-from chaos.cli import build_parser
-from chaos.fault_types import NAMES
+from chaos.cli.parser import build_parser
+from chaos.drill.fault_types import NAMES
 from chaos.reference import cli_page, metrics_page
 
 COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "reference"

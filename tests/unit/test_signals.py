@@ -17,8 +17,8 @@ from support import Output
 
 CHILD = """
 import sys, threading
-from chaos.live import LiveView
-from chaos.signals import SignalStop
+from chaos.view.live import LiveView
+from chaos.drill.signals import SignalStop
 
 view = LiveView(sys.stderr)
 stop = threading.Event()

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chaos.errors import SpecError
-from chaos.spec import (
+from chaos.drill.spec import (
     CRD_PATH,
     crd_schema,
     drill_from_object,
     load_drill,
     parse_drill,
 )
+from chaos.errors import SpecError
 
 DRILLS = sorted((Path(__file__).parents[2] / "manifests" / "drills").glob("*.yaml"))
 

@@ -16,8 +16,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chaos.drill.spec import Drill, crd_schema, drill_from_object, parse_drill
 from chaos.errors import SpecError
-from chaos.spec import Drill, crd_schema, drill_from_object, parse_drill
 
 ROOT = Path(__file__).parents[2]
 DRILLS = sorted((ROOT / "manifests" / "drills").glob("*.yaml"))

@@ -18,9 +18,8 @@ from kubernetes.client import (
     V1PodStatus,
 )
 
-from chaos.errors import SpecError
-from chaos.spec import load_drill
-from chaos.targeting import (
+from chaos.drill.spec import load_drill
+from chaos.drill.targeting import (
     OPT_IN_LABEL,
     PodInfo,
     TargetingParams,
@@ -34,6 +33,7 @@ from chaos.targeting import (
     pods_on_node,
     select_targets,
 )
+from chaos.errors import SpecError
 
 NOW = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
 WEB = {"app": "web", OPT_IN_LABEL: "true"}

@@ -7,8 +7,8 @@ from typing import Any
 
 from rich.console import Console
 
-from chaos.live import LiveView
-from chaos.timeline import Incident
+from chaos.drill.timeline import Incident
+from chaos.view.live import LiveView
 from chaos.view.model import ViewModel
 from chaos.view.terminal import render
 

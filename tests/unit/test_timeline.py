@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chaos.fault_types import NAMES, PHASES_BY_FAULT, REPLACEMENT_PHASES, RESTART_PHASES
-from chaos.timeline import (
+from chaos.drill.fault_types import NAMES, PHASES_BY_FAULT, REPLACEMENT_PHASES, RESTART_PHASES
+from chaos.drill.timeline import (
     CrossCheck,
     Incident,
     incident_id,

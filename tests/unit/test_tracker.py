@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from chaos.drill.timeline import Incident
 from chaos.observe.tracker import Tracker
-from chaos.timeline import Incident
 
 from support import pod
 

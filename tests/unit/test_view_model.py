@@ -7,9 +7,9 @@ import threading
 from datetime import datetime
 from typing import Any
 
+from chaos.drill.timeline import Incident
 from chaos.observe.prober import ProbeWindow
 from chaos.observe.tracker import Tracker
-from chaos.timeline import Incident
 from chaos.view.model import INCIDENTS_KEPT, ViewModel, pod_state
 from chaos.view.terminal import incident_lines
 

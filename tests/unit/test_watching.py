@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from chaos.watching import _wait
+from chaos.cli.watching import _wait
 
 
 def test_the_watch_ends_after_its_duration() -> None:

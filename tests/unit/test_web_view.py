@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from chaos.cli.views import is_loopback, serve
 from chaos.errors import UsageError
 from chaos.view.model import ViewModel
 from chaos.view.web import WebView, static_file
-from chaos.views import is_loopback, serve
 
 
 @pytest.fixture

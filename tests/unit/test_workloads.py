@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from chaos import images, spec, targeting, workloads
+from chaos.cluster import workloads
+from chaos.drill import spec, targeting
+from chaos.images import sample as images
 
 needs_busybox = pytest.mark.skipif(not images.BUSYBOX.exists(),
                                    reason="no /bin/busybox: run 'make setup'")

@@ -1,0 +1,75 @@
+"""Wiring of the live views for the commands: the view model a drill run feeds, the web server
+behind `--web PORT`, and the target the `watch` command (chaos.cli.watching) is given."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+from types import MappingProxyType
+
+from chaos.cluster.base import Progress
+from chaos.cluster.kube import WORKLOAD_KINDS
+from chaos.drill.runner import DrillRun
+from chaos.drill.spec import Drill, Target
+from chaos.errors import UsageError
+from chaos.view.model import ViewModel
+from chaos.view.web import WebView
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def serve(args: argparse.Namespace, model: ViewModel, say: Progress) -> WebView | None:
+    """The web view if --web was given, after a warning for a non-loopback --web-host."""
+    if getattr(args, "web", None) is None:
+        return None
+    host = args.web_host
+    web = WebView(model, args.web, host)
+    if not is_loopback(host):
+        say(f"warning: the live page listens on {host}: anyone who can reach this machine "
+            "sees it (read-only); use --web-host 127.0.0.1 to keep it local")
+    say(f"live page on {web.url}")
+    return web
+
+
+def model_for_drill(drill: Drill) -> ViewModel:
+    model = ViewModel(f"drill {drill.name}")
+    model.set_drill(drill.rounds, drill.fault.type)
+    return model
+
+
+def feed(model: ViewModel, run: DrillRun) -> None:
+    """MODEL listens to the run's observer and hears of its rounds."""
+    workload = run.workload
+    model.set_workload(workload.kind, workload.name, workload.namespace)
+    run.observer.add_listener(model)
+    previous = run.options.on_round
+
+    def on_round(number: int) -> None:
+        model.round_started(number)
+        if previous:
+            previous(number)
+
+    run.options.on_round = on_round
+
+
+def parse_target(args: argparse.Namespace) -> Target:
+    """--target KIND/NAME or --selector k=v,...; neither watches every pod of the namespace."""
+    if args.target:
+        kind, _, name = args.target.partition("/")
+        if not name or kind not in WORKLOAD_KINDS:
+            raise UsageError(f"--target {args.target}: give KIND/NAME with KIND one of "
+                             f"{', '.join(WORKLOAD_KINDS)}, e.g. Deployment/web")
+        return Target(kind, name, MappingProxyType({}))
+    labels: dict[str, str] = {}
+    for part in filter(None, (args.selector or "").split(",")):
+        key, equals, value = part.partition("=")
+        if not equals or not key.strip():
+            raise UsageError(f"--selector {args.selector}: give labels as key=value[,key=value], "
+                             "e.g. app=web")
+        labels[key.strip()] = value.strip()
+    return Target(None, None, MappingProxyType(labels))

@@ -1,0 +1,124 @@
+"""Every fault chaos-drill knows, declared once: its name, its incident's phases, how the
+tracker follows the incident, the provider capability it needs and the class that injects it.
+
+The drill schema's enum (checked by a test), the CLI's `faults` listing, the timeline phases,
+the metric labels and the tracker's dispatch all derive from FAULTS. Adding a fault is one
+module in chaos/drill/faults/ and one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from chaos.cluster.base import CAPABILITY_NAMES, ClusterProvider, ContainerRuntime, NodeControl
+from chaos.errors import FaultError
+
+
+class Follow(Enum):
+    """How an incident is followed to recovery."""
+
+    REPLACEMENT = "replacement"
+    """The target pod goes and its controller creates a new one."""
+    RESTART = "restart"
+    """The same pod's container restarts in place."""
+    SCALE = "scale"
+    """The workload reaches a new replica count."""
+    AUTOSCALE = "scale-out"
+    """The workload's HorizontalPodAutoscaler scales it out, then back in."""
+
+
+REPLACEMENT_PHASES: tuple[str, ...] = (
+    "injected", "target_gone", "replacement_created", "scheduled", "started", "ready")
+"""target_gone is the moment the pod stops counting: deletion or eviction seen by the watch."""
+
+RESTART_PHASES: tuple[str, ...] = ("injected", "container_exited", "restarted", "ready")
+
+SCALE_PHASES: tuple[str, ...] = ("injected", "replicas_created", "scheduled", "started", "ready")
+"""Each phase is when the last of the new pods reached it."""
+
+LOAD_PHASES: tuple[str, ...] = (
+    "injected", "utilization_above_target", "scale_decided", "replicas_created", "ready",
+    "scaled_in")
+"""The HPA's status shows the CPU above target, then a desiredReplicas above the replicas at
+injection; every new pod exists, then all are Ready; after the load, back to where it began."""
+
+NODE_DOWN_PHASES: tuple[str, ...] = ("injected", "node_not_ready", *REPLACEMENT_PHASES[1:])
+"""A node goes down; its pods are marked for deletion only after the node is NotReady."""
+
+
+@dataclass(frozen=True)
+class FaultType:
+    """One fault as the rest of chaos-drill sees it."""
+
+    name: str
+    summary: str
+    follow: Follow
+    phases: tuple[str, ...]
+    factory: str
+    """module:Class under chaos.drill.faults, imported only when a drill uses the fault."""
+    needs: type[Any] | None = None
+    """The provider capability (a protocol in chaos.cluster.base) it cannot work without."""
+    instead: str = ""
+    """The fault to suggest on a provider that lacks `needs`."""
+
+    @property
+    def capability(self) -> str:
+        return CAPABILITY_NAMES[self.needs] if self.needs else "the Kubernetes API only"
+
+    def check_provider(self, provider: ClusterProvider) -> None:
+        """A one-line FaultError when PROVIDER lacks what this fault needs."""
+        if self.needs is not None and not isinstance(provider, self.needs):
+            raise FaultError(f"{self.name} needs {self.capability}, which the {provider.name} "
+                             f"provider lacks: use {self.instead}")
+
+
+FAULTS: tuple[FaultType, ...] = (
+    FaultType("pod_delete", "deletes pods; their controller replaces them",
+              Follow.REPLACEMENT, REPLACEMENT_PHASES, "pod_delete:PodDelete"),
+    FaultType("container_kill", "SIGKILLs a container; the kubelet restarts it in place",
+              Follow.RESTART, RESTART_PHASES, "container_kill:ContainerKill",
+              ContainerRuntime, "liveness_break"),
+    FaultType("liveness_break", "fails the liveness probe; the kubelet restarts the container",
+              Follow.RESTART, RESTART_PHASES, "liveness_break:LivenessBreak"),
+    FaultType("scale", "sets the replica count; restored afterwards",
+              Follow.SCALE, SCALE_PHASES, "scale:Scale"),
+    FaultType("node_drain", "cordons a node and evicts its pods; uncordoned afterwards",
+              Follow.REPLACEMENT, REPLACEMENT_PHASES, "node_drain:NodeDrain"),
+    FaultType("node_stop", "takes a whole node down; started again afterwards",
+              Follow.REPLACEMENT, NODE_DOWN_PHASES, "node_stop:NodeStop",
+              NodeControl, "node_drain"),
+    FaultType("load", "a bounded traffic surge from a Job; the HPA scales out, then back in",
+              Follow.AUTOSCALE, LOAD_PHASES, "load:Load"),
+)
+
+OBSERVED: tuple[str, ...] = ("pod_delete", "container_kill", "node_stop")
+"""The faults whose phases follow a disruption chaos-drill did not cause (chaos.observe.
+disruptions): a pod deleted or evicted, a container that exited, a node gone NotReady."""
+
+NAMES: tuple[str, ...] = tuple(fault.name for fault in FAULTS)
+"""The one spelling of every fault name: CLI, spec, journal and metric labels use these."""
+
+PHASES_BY_FAULT: Mapping[str, tuple[str, ...]] = {fault.name: fault.phases for fault in FAULTS}
+
+
+def fault_type(name: str) -> FaultType:
+    """The declared fault NAME; ValueError naming the known ones otherwise."""
+    for fault in FAULTS:
+        if fault.name == name:
+            return fault
+    raise ValueError(f"unknown fault type {name!r}: use one of {', '.join(NAMES)}")
+
+
+def describe() -> list[str]:
+    """For `chaos-drill faults`: per fault, what it does, its phases and what it needs."""
+    width = max(len(name) for name in NAMES)
+    lines = []
+    for fault in FAULTS:
+        lines += [f"{fault.name:<{width}}  {fault.summary}",
+                  f"{'':<{width}}    phases: {' > '.join(fault.phases)} "
+                  f"(follows a {fault.follow.value})",
+                  f"{'':<{width}}    needs:  {fault.capability}"]
+    return lines

@@ -1,0 +1,498 @@
+"""Runs a drill: steady state, then per round select, inject, observe until recovered; restores
+what it changed even when interrupted, and always leaves a journal and results."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import random
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from chaos.cluster import kube
+from chaos.cluster.base import ClusterProvider, Progress
+from chaos.cluster.kube import WORKLOAD_KINDS, Workload, apps_call
+from chaos.drill import restore
+from chaos.drill.fault_types import Follow, fault_type
+from chaos.drill.faults import Fault, FaultContext, FaultTarget, fault_for
+from chaos.drill.restore import restore_dead_runs
+from chaos.drill.spec import DEFAULT_LOAD_SECONDS, Drill, ProbeSpec, Target
+from chaos.drill.targeting import (
+    OPT_IN_LABEL,
+    PodInfo,
+    TargetingParams,
+    check_node,
+    filter_opted_in,
+    select_targets,
+)
+from chaos.drill.timeline import Incident, incident_id, scale_in_seconds
+from chaos.errors import ClusterError, FaultError, SafetyError, SetupError, SpecError
+from chaos.monitoring.metrics import DrillMetrics
+from chaos.observe.observer import Observer
+from chaos.observe.prober_pod import IMAGE_ENV, pod_name
+from chaos.results import JOURNAL_NAME, rebuild_results
+from chaos.results.journal import Journal
+from chaos.results.summary import Summary
+
+STEADY_GRACE_SECONDS = 10.0
+AUTOSCALER_SYNC_SECONDS = 15.0
+"""The HPA controller's default sync period: how long its status may lag the pods."""
+REACH_TIMEOUT = 1.0
+"""How long spec.probe.from: auto waits for the host's one GET before probing from the cluster."""
+PROBER_DEADLINE_MARGIN = 600
+
+
+@dataclass
+class RunOptions:
+    out_dir: Path
+    dry_run: bool = False
+    seed: int | None = None
+    metrics: DrillMetrics | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    on_round: Callable[[int], None] | None = None
+    on_inject: Callable[[Incident], None] | None = None
+    on_incident: Callable[[Incident], None] | None = None
+
+
+def resolve_workload(api: Any, drill: Drill) -> Workload:
+    """The drill's target in the cluster; one-line errors for a missing namespace or workload."""
+    return resolve_target(api, drill.namespace, drill.target)
+
+
+def resolve_target(api: Any, namespace: str, target: Target,
+                   flag: str = "spec.target") -> Workload:
+    """TARGET in NAMESPACE as found in the cluster; one-line errors for a missing namespace or
+    workload, naming FLAG (where the target was given)."""
+    core = client.CoreV1Api(api)
+    try:
+        core.read_namespace(namespace)
+    except ApiException as error:
+        if error.status == 404:
+            raise SpecError(f"namespace {namespace} not found: create it, or run "
+                            "'chaos-drill deploy' for the sample workload") from None
+        raise ClusterError(f"cannot read namespace {namespace}: {error.reason}") from None
+    if target.name is None:
+        return Workload("Pods", "selector", namespace, dict(target.match_labels))
+    assert target.kind is not None
+    if target.kind not in WORKLOAD_KINDS:
+        raise SpecError(f"{flag} kind {target.kind} is not supported: use one of "
+                        f"{', '.join(WORKLOAD_KINDS)}, or a label selector")
+    try:
+        found = apps_call(api, "read", target.kind)(target.name, namespace)
+    except ApiException as error:
+        raise SpecError(f"{target.kind} {namespace}/{target.name} not found "
+                        f"({error.reason}): fix {flag} or deploy it first") from None
+    labels = dict(found.spec.selector.match_labels or {})
+    return Workload(target.kind, target.name, namespace, labels)
+
+
+def probe_url(api: Any, drill: Drill) -> str:
+    """The probe's URL through its Service's cluster IP; one-line errors naming spec.probe."""
+    probe = drill.probe
+    assert probe is not None
+    try:
+        service = client.CoreV1Api(api).read_namespaced_service(probe.service, drill.namespace)
+    except ApiException as error:
+        if error.status == 404:
+            raise SpecError(f"spec.probe.service: Service {drill.namespace}/{probe.service} not "
+                            "found: fix the name or create the Service") from None
+        raise
+    ports = [p.port for p in service.spec.ports or []]
+    if probe.port not in ports:
+        raise SpecError(f"spec.probe.port: Service {drill.namespace}/{probe.service} has no "
+                        f"port {probe.port} (it has {', '.join(map(str, ports)) or 'none'}): "
+                        "fix spec.probe.port")
+    ip = service.spec.cluster_ip
+    if not ip or ip == "None":
+        raise SpecError(f"spec.probe.service: Service {drill.namespace}/{probe.service} has no "
+                        "cluster IP (headless): probe a Service with one")
+    return f"http://{ip}:{probe.port}{probe.path}"
+
+
+def reachable_from_host(url: str, timeout: float = REACH_TIMEOUT) -> bool:
+    """True if one GET of URL from here gets any HTTP answer (even a 5xx) within TIMEOUT."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80,
+                                            timeout=timeout)
+    try:
+        connection.request("GET", parts.path or "/", headers={"Connection": "close"})
+        connection.getresponse()
+        return True
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+def choose_origin(setting: str, url: str, timeout: float = REACH_TIMEOUT) -> str:
+    """Where to probe URL from, "host" or "cluster", for spec.probe.from SETTING: auto is the
+    host when it gets an answer from there."""
+    if setting != "auto":
+        return setting
+    return "host" if reachable_from_host(url, timeout) else "cluster"
+
+
+def max_run_seconds(drill: Drill) -> int:
+    """A bound on how long a run of DRILL lasts (every wait at its longest, and a margin): the
+    prober pod's activeDeadlineSeconds, a backstop if nothing removes it."""
+    autoscale = fault_type(drill.fault.type).follow is Follow.AUTOSCALE
+    load = (drill.fault.duration_seconds or DEFAULT_LOAD_SECONDS) if autoscale else 0
+    per_round = (drill.interval_seconds + 2 * drill.recovery_timeout_seconds + load
+                 + STEADY_GRACE_SECONDS + AUTOSCALER_SYNC_SECONDS)
+    return int(drill.rounds * per_round) + PROBER_DEADLINE_MARGIN
+
+
+def prober_image(provider: ClusterProvider, api: Any, say: Progress) -> str:
+    """The prober pod's image: CHAOS_DRILL_PROBER_IMAGE if set (the operator's pod), else the
+    operator image, built (cached) and loaded unless every node has it already."""
+    named = os.environ.get(IMAGE_ENV)
+    if named:
+        return named
+    if provider.name == "in-cluster":
+        raise SetupError(f"spec.probe.from: cluster needs {IMAGE_ENV} in the operator's pod: "
+                         "run 'chaos-drill operator install' again")
+    from chaos.images import operator as operator_image
+
+    try:
+        archive, reference = operator_image.build(say)
+    except SetupError as error:
+        raise SetupError(f"{error}; or name an image the cluster can pull in {IMAGE_ENV}, or set "
+                         "spec.probe.from: host") from None
+    nodes = client.CoreV1Api(api).list_node().items
+    if not nodes or not all(any(reference in (image.names or []) for image in
+                                (node.status.images or [])) for node in nodes):
+        say(f"loading {reference} ({archive.stat().st_size >> 20} MiB) for the prober pod")
+        provider.load_images([archive], say)
+    return reference
+
+
+class DrillRun:
+    """One run of one drill; `run` returns the summary, also written to the output folder."""
+
+    def __init__(self, drill: Drill, provider: ClusterProvider, options: RunOptions,
+                 say: Progress) -> None:
+        self.drill, self.provider, self.options, self.say = drill, provider, options, say
+        self.api = kube.api_client(provider.kubeconfig())
+        self.workload = resolve_workload(self.api, drill)
+        self.fault_type = fault_type(drill.fault.type)
+        self.fault_type.check_provider(provider)
+        check_node(drill.fault.node, kube.node_names(self.api) if drill.fault.node else [])
+        self.fault: Fault = fault_for(drill.fault.type)
+        seed = options.seed if options.seed is not None else drill.seed
+        self.rng = random.Random(seed)
+        options.out_dir.mkdir(parents=True, exist_ok=True)
+        self.autoscaler = self._check_autoscaling()
+        self.journal = Journal.open(options.out_dir / JOURNAL_NAME)
+        self.observer = Observer(self.api, self.workload, self.journal, options.metrics,
+                                 autoscaler=self.autoscaler)
+        self.run_id = restore.new_run_id()
+        self.ctx = FaultContext(self.api, provider, drill, self.workload, say, {}, self.run_id)
+        self.probe_url = ""
+
+    def _check_autoscaling(self) -> str | None:
+        """For load: the workload's HPA and Service, found before anything starts (a one-line
+        SpecError otherwise); None for every other fault."""
+        if self.fault_type.follow is not Follow.AUTOSCALE:
+            return None
+        from chaos.drill.faults.load import autoscaler_for, service_for
+
+        service_for(self.api, self.workload)
+        return autoscaler_for(self.api, self.workload)
+
+    def run(self) -> Summary:
+        """Runs every round; whatever happens, restores, closes the journal and writes results.
+        A stop (signal, operator deletion) ends it early with an aborted summary; an error is
+        raised after the results are written."""
+        drill, journal = self.drill, self.journal
+        journal.write("drill_started", drill=drill.to_object(), dry_run=self.options.dry_run,
+                      workload=f"{self.workload.kind}/{self.workload.name}", run=self.run_id)
+        restore.ACTIVE_RUNS.add(self.run_id)
+        reason: str | None = None
+        try:
+            self._prepare()
+            for round_number in range(1, drill.rounds + 1):
+                if self.options.stop.is_set():
+                    reason = "stopped"
+                    break
+                self._round(round_number)
+                if round_number < drill.rounds:
+                    self.options.stop.wait(drill.interval_seconds)
+            if reason is None and not self.options.dry_run and not self.options.stop.is_set():
+                self._steady_after()
+        except KeyboardInterrupt:
+            reason = "interrupted"
+        except Exception as error:
+            reason = kube.explain(error)
+            self._finish(reason)
+            with contextlib.suppress(Exception):  # the error raised below matters more
+                rebuild_results(self.options.out_dir)
+            raise
+        self._finish(reason)
+        return rebuild_results(self.options.out_dir)
+
+    def _prepare(self) -> None:
+        """Everything before the first fault: watches, checks that can refuse, leftovers of
+        dead runs undone, the prober, steady state."""
+        self.observer.start()
+        self._refuse_early()
+        if not self.options.dry_run:
+            for left in restore_dead_runs(self.api, self.workload.namespace, self.say):
+                self.journal.write("restored_leftover", kind=left.kind, name=left.name,
+                                   namespace=left.namespace, run=left.record.run,
+                                   original=left.record.original)
+        metrics, slo = self.options.metrics, self.drill.slo
+        if metrics:
+            metrics.running(True)
+            if slo.max_recovery_seconds and slo.min_availability is not None:
+                metrics.slo(slo.max_recovery_seconds, slo.min_availability)
+            metrics.scale_slo(slo.max_scale_out_seconds, slo.max_scale_in_seconds)
+        self._start_prober()
+        self._check_steady(STEADY_GRACE_SECONDS)
+
+    def _refuse_early(self) -> None:
+        """The checks that need the cluster but no fault: a probe Service that answers on the
+        port, and opted-in pods to attack."""
+        probe = self.drill.probe
+        if probe is not None:
+            self.probe_url = probe_url(self.api, self.drill)
+        pods = [PodInfo.from_dict(p) for p in self.observer.pods().values()]
+        if pods and not filter_opted_in(pods):
+            w = self.workload
+            raise SafetyError(f"no pod of {w.kind} {w.namespace}/{w.name} has opted in: label "
+                              f"its pod template {OPT_IN_LABEL}=true to allow drills on it")
+
+    def _finish(self, reason: str | None) -> None:
+        try:
+            self.fault.restore(self.ctx)
+        except Exception as error:
+            reason = reason or f"restore failed: {kube.explain(error)}"
+            self.say(f"could not restore ({kube.explain(error)}): run 'chaos-drill restore'")
+        finally:
+            restore.ACTIVE_RUNS.discard(self.run_id)
+            try:
+                self.observer.stop()
+            except Exception as error:  # the prober pod stays: restore removes it
+                self.say(kube.explain(error))
+                self.journal.write("warning", message=kube.explain(error))
+            if self.options.metrics:
+                self.options.metrics.running(False)
+            aborted = reason is not None or self.options.stop.is_set()
+            extra: dict[str, Any] = {"reason": reason} if reason else {}
+            self.journal.write("drill_finished", aborted=aborted, **extra)
+            self.journal.close()
+
+    def _start_prober(self) -> None:
+        """Probes from the host or from a prober pod, as spec.probe.from says (auto: the host
+        if the URL answers there); says which, and journals it in probe_started."""
+        probe = self.drill.probe
+        if probe is None:
+            return
+        origin = choose_origin(probe.origin, self.probe_url)
+        what = f"probing {self.probe_url} {probe.rate_per_second:g} times a second"
+        fields: dict[str, Any] = {}
+        if origin == "cluster":
+            where = f"{self.workload.namespace}/{pod_name(self.run_id)}"
+            if self.options.dry_run:
+                self.say(f"dry run: would start pod {where} for {what}")
+                return
+            image = prober_image(self.provider, self.api, self.say)
+            prober = self.observer.start_pod_prober(
+                self.run_id, self.probe_url, probe.rate_per_second, probe.timeout_seconds,
+                image, max_run_seconds(self.drill))
+            self.say(f"{what} from pod {where}")
+            fields = {"pod": where, "image": image}
+            if prober.time_base is not None:
+                fields.update(slot_zero_mono=round(prober.time_base.slot_zero, 6),
+                              skew_bound_seconds=round(prober.time_base.skew_bound, 3))
+        else:
+            self.say(f"{what} from the host")
+            self.observer.start_prober(self.probe_url, probe.rate_per_second,
+                                       probe.timeout_seconds)
+        self._journal_probe(probe, origin, fields)
+
+    def _journal_probe(self, probe: ProbeSpec, origin: str, fields: dict[str, Any]) -> None:
+        self.journal.write("probe_started", url=self.probe_url, origin=origin,
+                           setting=probe.origin, rate=probe.rate_per_second,
+                           timeout=probe.timeout_seconds, **fields)
+
+    def _steady(self) -> bool:
+        """Every pod of the workload available, none terminating, and as many as desired."""
+        pods = [PodInfo.from_dict(p) for p in self.observer.tracker.pods.values()]
+        if not pods or not all(p.available for p in pods):
+            return False
+        status = self.observer.workload_status
+        if self.workload.kind in WORKLOAD_KINDS:
+            return status.get("desired") == status.get("ready") == len(pods)
+        return True
+
+    def _check_steady(self, grace: float) -> None:
+        """Waits up to GRACE seconds (on watch events) for steady state, else refuses."""
+        if not self._wait_steady(grace):
+            status = self.observer.workload_status
+            pods = len(self.observer.tracker.pods)
+            raise SafetyError(
+                f"{self.workload.kind} {self.workload.namespace}/{self.workload.name} "
+                f"is not steady ({status.get('ready', '?')}/"
+                f"{status.get('desired', '?')} Ready, {pods} pods): wait for it to "
+                "recover or fix it before drilling")
+
+    def _autoscaler_settled(self) -> bool:
+        """No autoscaler followed, or its status counts the replicas it wants (it catches up on
+        its next sync, after the pods have)."""
+        status = self.observer.autoscaler_status
+        return not status or status.get("current") == status.get("desired")
+
+    def _wait_steady(self, timeout: float, autoscaler: bool = False) -> bool:
+        """Waits up to TIMEOUT seconds (on watch events) for steady state (and with AUTOSCALER
+        for the autoscaler's status to catch up); True if reached."""
+        deadline = time.monotonic() + timeout
+        with self.observer.changed:
+            while not (self._steady() and (not autoscaler or self._autoscaler_settled())):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.observer.changed.wait(min(left, 1.0))
+        return True
+
+    def _steady_after(self) -> None:
+        """The after-check: the workload's own status catches up with its pods' (the Deployment
+        controller counts a Ready pod a moment later), so the journal and the replica metrics
+        end on the healed state rather than on the last incident's; so does an HPA's."""
+        allowance = AUTOSCALER_SYNC_SECONDS if self.observer.autoscaler_status else 0.0
+        steady = self._wait_steady(STEADY_GRACE_SECONDS + allowance, autoscaler=True)
+        self.journal.write("steady_after", steady=steady, **self.observer.workload_status)
+
+    def _round(self, round_number: int) -> None:
+        drill = self.drill
+        if round_number > 1:
+            self._check_steady(drill.recovery_timeout_seconds)
+        self.journal.write("round_started", round=round_number)
+        if self.options.on_round:
+            self.options.on_round(round_number)
+        self.ctx.pod_status = self.observer.pods()
+        pods = [PodInfo.from_dict(p) for p in self.ctx.pod_status.values()]
+        params = TargetingParams.for_drill(drill, self.workload.match_labels)
+        selection = select_targets(pods, params, self.rng, datetime.now(UTC))
+        self.journal.write("selection", round=round_number, lines=selection.describe(),
+                           victims=[p.name for p in selection.victims])
+        targets = self.fault.targets(self.ctx, selection.victims)
+        if self.options.dry_run:
+            for line in selection.describe():
+                self.say(f"dry run, round {round_number}: {line}")
+            for target in targets:
+                self.say(f"dry run: would {drill.fault.type} {_describe(target)}")
+            return
+        if not targets:
+            self.say(f"round {round_number}: no eligible target; skipped")
+            return
+        incidents = [self._inject(round_number, i, t) for i, t in enumerate(targets, start=1)]
+        self._await_recovery(incidents)
+        self.fault.restore(self.ctx)
+
+    def _inject(self, round_number: int, index: int, target: FaultTarget) -> Incident:
+        pod = target.pod
+        incident = Incident(incident_id(round_number, index), round_number, self.drill.fault.type,
+                            self.workload.namespace, self.workload.name,
+                            pod.name if pod else self.workload.name, pod.uid if pod else "",
+                            target.node)
+        with self.observer.changed:
+            mono, wall = time.monotonic(), datetime.now(UTC)
+            incident.mark("injected", mono, wall)
+            self.observer.follow(incident, self.fault_type.follow, self.drill.fault.container,
+                                 target.replicas)
+        self.journal.write("fault_injected", mono=mono, incident=incident.id,
+                           round=round_number, fault=incident.fault,
+                           namespace=incident.namespace, workload=incident.workload,
+                           target_pod=incident.target_pod, target_uid=incident.target_uid,
+                           node=incident.node, api_time=wall.isoformat())
+        try:
+            done = self.fault.act(self.ctx, target)
+        except FaultError as error:
+            self.observer.close(incident)
+            self.journal.write("incident_closed", incident=incident.id, recovered=False,
+                               reason=str(error))
+            raise
+        if self.options.metrics:
+            self.options.metrics.fault_injected(incident.fault)
+        self._record_event(target, incident, done)
+        self.say(f"{incident.id}: {done}")
+        if self.options.on_inject:
+            self.options.on_inject(incident)
+        return incident
+
+    def _record_event(self, target: FaultTarget, incident: Incident, done: str) -> None:
+        """One Kubernetes Event per injected fault, on the pod (or the workload for scale)."""
+        pod = target.pod
+        involved = client.V1ObjectReference(
+            kind="Pod" if pod else self.workload.kind, namespace=self.workload.namespace,
+            name=pod.name if pod else self.workload.name, uid=pod.uid if pod else None)
+        now = datetime.now(UTC)
+        event = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name="chaos-drill-",
+                                         namespace=self.workload.namespace),
+            involved_object=involved, reason="ChaosDrillFault", type="Warning",
+            message=f"chaos-drill {self.drill.name} {incident.id}: {done}",
+            source=client.V1EventSource(component="chaos-drill"),
+            first_timestamp=now, last_timestamp=now, count=1)
+        try:
+            client.CoreV1Api(self.api).create_namespaced_event(self.workload.namespace, event)
+        except ApiException as error:
+            self.journal.write("warning", message=f"could not record Event: {error.reason}")
+
+    def _await_recovery(self, incidents: list[Incident]) -> None:
+        """Waits until every incident settled (for load: also scaled back in, so the wait
+        includes the load's duration) or the recovery timeout passed."""
+        timeout = self.drill.recovery_timeout_seconds
+        if self.fault_type.follow is Follow.AUTOSCALE:
+            timeout += self.drill.fault.duration_seconds or DEFAULT_LOAD_SECONDS
+        deadline = time.monotonic() + timeout
+        with self.observer.changed:
+            while True:
+                pending = [i for i in incidents if not i.settled]
+                left = deadline - time.monotonic()
+                if not pending or left <= 0 or self.options.stop.is_set():
+                    break
+                self.observer.changed.wait(min(left, 0.5))
+            for incident in incidents:
+                self.observer.close(incident)
+        for incident in incidents:
+            self._close(incident)
+
+    def _close(self, incident: Incident) -> None:
+        recovered = incident.recovered
+        extra: dict[str, Any] = {"restart_count": incident.restart_count}
+        if incident.follow is Follow.AUTOSCALE:
+            extra["peak_replicas"] = incident.peak_replicas
+        if not recovered:
+            extra["reason"] = "stopped" if self.options.stop.is_set() else "recovery timed out"
+        self.journal.write("incident_closed", incident=incident.id, recovered=recovered, **extra)
+        if self.options.metrics:
+            self.options.metrics.incident_closed(incident.fault, incident.recovery_seconds,
+                                                 incident.phase_durations())
+            if incident.follow is Follow.AUTOSCALE:
+                self.options.metrics.scaled(incident.fault, incident.recovery_seconds,
+                                            scale_in_seconds(incident, self.drill))
+        if self.options.on_incident:
+            self.options.on_incident(incident)
+        if recovered:
+            phases = ", ".join(f"{p} +{t:.3f}s" for p, t in incident.offsets().items()
+                               if p != "injected")
+            self.say(f"{incident.id}: recovered in {incident.recovery_seconds:.3f}s ({phases})")
+        else:
+            self.say(f"{incident.id}: NOT recovered ({extra['reason']})")
+
+
+def _describe(target: FaultTarget) -> str:
+    if target.pod:
+        return f"pod {target.pod.namespace}/{target.pod.name} on {target.node}"
+    return f"the workload to {target.replicas} replicas" if target.replicas else "the workload"

@@ -1,0 +1,3 @@
+"""Every image chaos-drill builds, as archives that load with no registry: the sample app and
+pause (sample), the kind node image (node), the operator's (operator, which also runs the prober
+pod) and the in-cluster Prometheus's (prometheus). Below the cluster: images know no cluster."""
