@@ -18,20 +18,12 @@ from kubernetes import client
 from chaos.cluster import kube, workloads
 from chaos.cluster.local import LocalCluster
 from chaos.drill import restore
-from chaos.drill.runner import DrillRun, RunOptions
-from chaos.drill.spec import load_drill
 from chaos.drill.timeline import Incident
 from chaos.results import read_journal
-from chaos.results.summary import Summary
 
-from support import FAULTS, REPO, cli, start_cli, write_drill
+from support import FAULTS, REPO, cli, run_drill, start_cli, write_drill
 
 pytestmark = pytest.mark.e2e
-
-
-def run(cluster: LocalCluster, path: Path, out: Path, **options: Any) -> Summary:
-    drill = load_drill(path)
-    return DrillRun(drill, cluster, RunOptions(out_dir=out, **options), print).run()
 
 
 def api_recovery(out: Path) -> dict[str, float]:
@@ -49,7 +41,7 @@ def api_recovery(out: Path) -> dict[str, float]:
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_every_fault_recovers_in_order(fault: str, web: Any, cluster: LocalCluster,
                                        tmp_path: Path) -> None:
-    summary = run(cluster, write_drill(tmp_path, FAULTS[fault]), tmp_path / "out")
+    summary = run_drill(cluster, write_drill(tmp_path, FAULTS[fault]), tmp_path / "out")
     assert summary.passed, summary.slo_checks
     assert summary.incidents, "the drill opened no incident"
     by_api = api_recovery(tmp_path / "out")
@@ -72,9 +64,9 @@ def test_every_fault_recovers_in_order(fault: str, web: Any, cluster: LocalClust
 def test_ten_rounds_ten_incidents_and_seeds_repeat(web: Any, cluster: LocalCluster,
                                                   tmp_path: Path) -> None:
     path = write_drill(tmp_path, FAULTS["pod_delete"], rounds=10, seed=123)
-    dry = run(cluster, path, tmp_path / "dry", dry_run=True)
+    dry = run_drill(cluster, path, tmp_path / "dry", dry_run=True)
     assert dry.incidents == ()
-    real = run(cluster, path, tmp_path / "real")
+    real = run_drill(cluster, path, tmp_path / "real")
     assert len(real.incidents) == 10 and all(i.recovery_seconds for i in real.incidents)
 
     def first_victims(out: Path) -> list[str]:
@@ -173,7 +165,7 @@ def test_observer_survives_an_apiserver_restart(web: Any, cluster: LocalCluster,
             restarted.set()
 
     path = write_drill(tmp_path, FAULTS["container_kill"], rounds=3, intervalSeconds=1)
-    summary = run(cluster, path, tmp_path / "out", on_inject=restart_during_second_incident)
+    summary = run_drill(cluster, path, tmp_path / "out", on_inject=restart_during_second_incident)
     assert restarted.is_set()
     assert [i.id for i in summary.incidents] == ["r1-i1", "r2-i1", "r3-i1"]
     assert all(i.recovery_seconds is not None for i in summary.incidents)
@@ -269,7 +261,7 @@ def test_stateful_set_targets(fault: str, web: Any, cluster: LocalCluster,
         path = write_drill(tmp_path, {**FAULTS[fault], "replicas": 3} if fault == "scale"
                            else FAULTS[fault], target={"kind": "StatefulSet", "name": "db"},
                            probe=None, slo={"maxRecoverySeconds": 120})
-        summary = run(cluster, path, tmp_path / "out")
+        summary = run_drill(cluster, path, tmp_path / "out")
         assert summary.passed, summary.slo_checks
         assert all(i.recovery_seconds is not None for i in summary.incidents)
         assert apps.read_namespaced_stateful_set("db", "demo").spec.replicas == 2

@@ -43,6 +43,7 @@ from chaos.monitoring.process import PrometheusProcess, start_prometheus, stop_p
 from chaos.monitoring.query import query, query_range, wait_for
 
 from support import (
+    REPO,
     free_port,
     has_finite_point,
     has_finite_value,
@@ -54,7 +55,6 @@ from support import (
 # load drill's minute and a half), beyond the default 300 s.
 pytestmark = [pytest.mark.e2e, needs_prometheus, pytest.mark.timeout(600)]
 
-REPO = Path(__file__).parents[2]
 DRILLS = REPO / "manifests" / "drills"
 # The load drill (about a minute and a half: a 40 s load, then the scale-in) goes first, with
 # web's HPA, which is then removed so the other drills see web as they always do.
