@@ -481,7 +481,7 @@ def wait_settled(api: Any, replicas: int, app: str = "web", timeout: float = 120
 def scale(api: Any, replicas: int, app: str = "web", timeout: float = 120) -> None:
     """Deployment demo/APP scaled to REPLICAS through the API, and settled."""
     client.AppsV1Api(api).patch_namespaced_deployment_scale(
-        app, "demo", {"spec": {"replicas": replicas}})
+        app, "demo", {"spec": {"replicas": replicas}}, _request_timeout=30)
     wait_settled(api, replicas, app, timeout)
 
 

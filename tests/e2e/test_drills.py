@@ -195,34 +195,32 @@ class Moment:
     closed: dict[str, bool]
 
 
+def during_recovery(signum: int) -> Moment:
+    """Once r1-i1's new pods exist, before they are all Ready."""
+    created = record("phase", incident="r1-i1", phase="replicas_created")
+    return Moment(signum, created, created, record("incident_closed", incident="r1-i1"),
+                  {"r1-i1": False})
+
+
+def after_injecting(incident: str, closed: dict[str, bool]) -> Moment:
+    injected = record("fault_injected", incident=incident)
+    return Moment(signal.SIGINT, injected, injected, record("incident_closed", incident=incident),
+                  closed)
+
+
 MOMENTS = {
     # the CLI says this line once the run exists, before its observers and steady-state check
     "sigint_before_the_first_round": Moment(
         signal.SIGINT, "drill e2e:", None, record("round_started"), {}),
-    "sigint_right_after_injecting": Moment(
-        signal.SIGINT, record("fault_injected", incident="r1-i1"),
-        record("fault_injected", incident="r1-i1"), record("incident_closed", incident="r1-i1"),
-        {"r1-i1": False}),
-    "sigint_during_recovery": Moment(
-        signal.SIGINT, record("phase", incident="r1-i1", phase="replicas_created"),
-        record("phase", incident="r1-i1", phase="replicas_created"),
-        record("incident_closed", incident="r1-i1"), {"r1-i1": False}),
+    "sigint_right_after_injecting": after_injecting("r1-i1", {"r1-i1": False}),
+    "sigint_during_recovery": during_recovery(signal.SIGINT),
     # said after r1-i1 closed, before the 2 s interval and the second round's steady check
     "sigint_between_rounds_after_the_restore": Moment(
         signal.SIGINT, "restoring web to 3", record("incident_closed", incident="r1-i1"),
         record("round_started", round=2), {"r1-i1": True}),
-    "sigint_during_the_second_round": Moment(
-        signal.SIGINT, record("fault_injected", incident="r2-i1"),
-        record("fault_injected", incident="r2-i1"), record("incident_closed", incident="r2-i1"),
-        {"r1-i1": True, "r2-i1": False}),
-    "sigterm_during_recovery": Moment(
-        signal.SIGTERM, record("phase", incident="r1-i1", phase="replicas_created"),
-        record("phase", incident="r1-i1", phase="replicas_created"),
-        record("incident_closed", incident="r1-i1"), {"r1-i1": False}),
-    "sighup_during_recovery": Moment(  # the terminal closes
-        signal.SIGHUP, record("phase", incident="r1-i1", phase="replicas_created"),
-        record("phase", incident="r1-i1", phase="replicas_created"),
-        record("incident_closed", incident="r1-i1"), {"r1-i1": False}),
+    "sigint_during_the_second_round": after_injecting("r2-i1", {"r1-i1": True, "r2-i1": False}),
+    "sigterm_during_recovery": during_recovery(signal.SIGTERM),
+    "sighup_during_recovery": during_recovery(signal.SIGHUP),  # the terminal closes
 }
 
 
