@@ -17,6 +17,8 @@ import pytest
 from chaos.cluster import kube, workloads
 from chaos.cluster.local import LocalCluster
 
+from support import fresh_sample_workload
+
 
 def _say(message: str) -> None:
     print(f"[cluster] {message}", flush=True)
@@ -127,16 +129,12 @@ def api(cluster: LocalCluster) -> Any:
 
 
 @pytest.fixture
-def web(cluster: LocalCluster, api: Any) -> Any:
-    """The sample workload, applied afresh (3 replicas) and settled: no pod left terminating."""
-    workloads.deploy(cluster, _say, timeout=120)
-
-    def settled(pods: list[Any]) -> bool:
-        return len(pods) == 3 and all(
-            kube.pod_ready(p) and not p.metadata.deletion_timestamp for p in pods)
-
-    kube.wait_for_pods(api, "demo", "app=web", settled, timeout=120)
-    return api
+def web(cluster: LocalCluster) -> Any:
+    """The sample workload, applied afresh (web 3 replicas, api 2) and settled: every pod Ready,
+    none terminating, and none restarted. Pods an earlier test left restarting (a crash loop's
+    back-off, 10 s doubling to 5 min, would carry over) or not Ready are replaced; when none did,
+    that costs one list call per Deployment."""
+    return fresh_sample_workload(cluster, _say, timeout=120)
 
 
 @pytest.fixture

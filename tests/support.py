@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +27,15 @@ from kubernetes import client, watch
 from kubernetes.stream import stream
 
 from chaos import resources
-from chaos.cluster import kind
-from chaos.drill.spec import GROUP, PLURAL, VERSION
+from chaos.cluster import kind, kube, workloads
+from chaos.cluster.base import ClusterProvider
+from chaos.drill.runner import DrillRun, RunOptions
+from chaos.drill.spec import GROUP, PLURAL, VERSION, load_drill
 from chaos.monitoring.query import Sample, Series
 from chaos.operator import handlers as operator
 from chaos.resources import KUBERNETES_VERSION, cache_dir
+from chaos.results import JournalRecord, read_journal
+from chaos.results.summary import Summary
 
 needs_prometheus = pytest.mark.skipif(
     shutil.which("prometheus") is None,
@@ -115,6 +119,13 @@ def write_drill(tmp_path: Path, fault: dict[str, Any], **spec: Any) -> Path:
     return path
 
 
+def run_drill(provider: ClusterProvider, path: Path, out: Path,
+              say: Callable[[str], None] = print, **options: Any) -> Summary:
+    """The drill at PATH run in this process on PROVIDER, its results in OUT; OPTIONS are
+    RunOptions' (dry_run, on_inject, ...)."""
+    return DrillRun(load_drill(path), provider, RunOptions(out_dir=out, **options), say).run()
+
+
 def run_in(api: Any, pod: str, *command: str) -> str:
     """What a busybox COMMAND in demo's POD prints (stdout and stderr), within 30 s."""
     return str(stream(client.CoreV1Api(api).connect_get_namespaced_pod_exec, pod, "demo",
@@ -166,13 +177,30 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
                           text=True, timeout=600, cwd=REPO, env=env)
 
 
-def one_error(result: subprocess.CompletedProcess[str]) -> str:
-    """The one error line of a CLI run that exited 2 (after its progress lines)."""
+ERROR_PREFIX = "chaos-drill: error: "
+
+
+def error_line(stderr: str, *needles: str, alone: bool = False) -> str:
+    """The message (after "error: ") of the one error line in a CLI run's STDERR, holding every
+    NEEDLE; no traceback. Progress lines before it are allowed, unless ALONE: then stderr is that
+    one line and nothing else."""
+    assert "Traceback" not in stderr, stderr
+    lines = stderr.strip().splitlines()
+    errors = [line for line in lines if "error:" in line]
+    assert len(errors) == 1, stderr
+    if alone:
+        assert lines == errors and errors[0].startswith(ERROR_PREFIX), stderr
+    message = errors[0].split("error: ", 1)[1]
+    for needle in needles:
+        assert needle in message, errors[0]
+    return message
+
+
+def one_error(result: subprocess.CompletedProcess[str], *needles: str,
+              alone: bool = False) -> str:
+    """The one error message of a CLI run that exited 2 (see error_line)."""
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if "error:" in line]
-    assert len(errors) == 1, result.stderr
-    return errors[0].split("error: ", 1)[1]
+    return error_line(result.stderr, *needles, alone=alone)
 
 
 class Output:
@@ -413,3 +441,105 @@ def leaked() -> int:
                               "-x"], capture_output=True, text=True, timeout=30,
                              check=True).stdout
     return sum(int(line.split()[0]) for line in listing.splitlines() if LEAK_COMMENT in line)
+
+
+# -- pods that settled, fresh pods
+
+def ready_pods(pods: list[Any]) -> list[Any]:
+    """The PODS Ready and not terminating."""
+    return [p for p in pods if kube.pod_ready(p) and not p.metadata.deletion_timestamp]
+
+
+def restarts(pod: Any) -> int:
+    """How often POD's containers restarted (a crash loop's back-off grows with it)."""
+    return sum(c.restart_count or 0 for c in (pod.status and pod.status.container_statuses) or [])
+
+
+def settled(pods: list[Any], replicas: int, fresh: bool = False) -> bool:
+    """Exactly REPLICAS pods, all Ready, none terminating; with FRESH none restarted either."""
+    return len(pods) == replicas == len(ready_pods(pods)) and (
+        not fresh or not any(restarts(p) for p in pods))
+
+
+def wait_settled(api: Any, replicas: int, app: str = "web", timeout: float = 120,
+                 fresh: bool = False) -> list[Any]:
+    """The pods of demo's APP once settled (see settled); fails the test, naming each pod's
+    state, after TIMEOUT seconds."""
+    try:
+        return kube.wait_for_pods(api, "demo", f"app={app}",
+                                  lambda pods: settled(pods, replicas, fresh), timeout=timeout)
+    except TimeoutError:
+        pods = client.CoreV1Api(api).list_namespaced_pod(
+            "demo", label_selector=f"app={app}", _request_timeout=30).items
+        states = ", ".join(
+            f"{p.metadata.name} ready={kube.pod_ready(p)} restarts={restarts(p)}"
+            f"{' terminating' if p.metadata.deletion_timestamp else ''}" for p in pods)
+        pytest.fail(f"demo's {app} not {replicas} {'fresh ' if fresh else ''}Ready pods in "
+                    f"{timeout:.0f}s: {states or 'no pod'}")
+
+
+def scale(api: Any, replicas: int, app: str = "web", timeout: float = 120) -> None:
+    """Deployment demo/APP scaled to REPLICAS through the API, and settled."""
+    client.AppsV1Api(api).patch_namespaced_deployment_scale(
+        app, "demo", {"spec": {"replicas": replicas}}, _request_timeout=30)
+    wait_settled(api, replicas, app, timeout)
+
+
+SAMPLE_APPS = ("web", "api")
+"""The sample workload's Deployments in demo (manifests/workloads/), each labelled app=NAME."""
+
+
+def replace_worn_pods(api: Any, app: str) -> list[str]:
+    """Deletes, with no grace, every pod of demo's APP that restarted or is not Ready (and is not
+    already going): its Deployment makes a fresh one, with no restart count and so no crash-loop
+    back-off carried over from an earlier test. The names deleted; one list call when none."""
+    core = client.CoreV1Api(api)
+    pods = core.list_namespaced_pod("demo", label_selector=f"app={app}",
+                                    _request_timeout=30).items
+    worn = [p.metadata.name for p in pods if not p.metadata.deletion_timestamp
+            and (restarts(p) or not kube.pod_ready(p))]
+    for name in worn:
+        try:
+            core.delete_namespaced_pod(name, "demo", grace_period_seconds=0, _request_timeout=30)
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
+    return worn
+
+
+def fresh_sample_workload(provider: ClusterProvider, say: Callable[[str], None],
+                          timeout: float = 120) -> Any:
+    """The sample workload applied afresh and settled at its manifests' replicas, every pod Ready,
+    none terminating and none restarted: pods an earlier test left restarting or unready are
+    replaced first (a crash-looping pod would also hold the deploy's wait). An API client."""
+    api = kube.api_client(provider.kubeconfig())
+    worn = [name for app in SAMPLE_APPS for name in replace_worn_pods(api, app)]
+    if worn:
+        say(f"replaced pods that restarted or were not Ready: {', '.join(worn)}")
+    workloads.deploy(provider, say, timeout=timeout)
+    apps = client.AppsV1Api(api)
+    for app in SAMPLE_APPS:
+        if replace_worn_pods(api, app):  # a pod that crashed while the deploy waited
+            say(f"replaced {app} pods that restarted during the deploy")
+        replicas = apps.read_namespaced_deployment(app, "demo", _request_timeout=30).spec.replicas
+        wait_settled(api, replicas, app, timeout, fresh=True)
+    return api
+
+
+# -- the journal of a running drill
+
+def wait_for_record(journal: Path, found: Callable[[JournalRecord], bool],
+                    timeout: float) -> JournalRecord:
+    """The first record of the JOURNAL a running drill writes for which FOUND(record) holds;
+    fails the test, with the last records, after TIMEOUT seconds. Polls every 20 ms, so a signal
+    sent next lands within a few ms of the record."""
+    deadline = time.monotonic() + timeout
+    records: list[JournalRecord] = []
+    while time.monotonic() < deadline:
+        records = read_journal(journal) if journal.exists() else []
+        match = next((r for r in records if found(r)), None)
+        if match is not None:
+            return match
+        time.sleep(0.02)  # the poll period of a file another process appends to
+    pytest.fail(f"no such record in {journal} within {timeout}s; last records:\n"
+                + "\n".join(f"{r.event} {dict(r.fields)}" for r in records[-10:]))

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from benchsupport import cluster_pids, memory_of
 from kubernetes import client
-from test_cluster_bench import cluster_pids, memory_of
 
 from chaos.cluster import kube, tuning, workloads
 from chaos.cluster.local import LocalCluster

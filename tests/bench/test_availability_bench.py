@@ -36,7 +36,7 @@ from chaos.observe.prober import Prober, ProbeWindow
 from chaos.resources import cache_dir
 from chaos.results import read_journal
 
-from support import FAULTS, REPO, Figures, cli, write_drill
+from support import FAULTS, REPO, Figures, cli, scale, write_drill
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(1800)]
 
@@ -212,22 +212,6 @@ CASES: dict[str, dict[str, Any]] = {
 }
 
 
-def scale_web(api: Any, replicas: int) -> None:
-    """web at REPLICAS, settled: that many pods Ready, none terminating."""
-    from kubernetes import client
-
-    from chaos.cluster import kube
-
-    client.AppsV1Api(api).patch_namespaced_deployment_scale(
-        "web", "demo", {"spec": {"replicas": replicas}})
-
-    def settled(pods: list[Any]) -> bool:
-        return len(pods) == replicas and all(
-            kube.pod_ready(p) and not p.metadata.deletion_timestamp for p in pods)
-
-    kube.wait_for_pods(api, "demo", "app=web", settled, timeout=120)
-
-
 @pytest.mark.parametrize("case", list(CASES))
 def test_drill_availability_agrees_with_vegeta(case: str, web: Any, vegeta: Path,
                                                figures: Figures, tmp_path: Path) -> None:
@@ -236,7 +220,7 @@ def test_drill_availability_agrees_with_vegeta(case: str, web: Any, vegeta: Path
         replicas = spec.pop("replicas", 3)
         drill = write_drill(tmp_path, spec.pop("fault"), rounds=3, intervalSeconds=10, **spec)
         if replicas != 3:
-            scale_web(web, replicas)
+            scale(web, replicas)
     else:
         doc = yaml.safe_load((REPO / "manifests" / "drills" / "api-pod-kill.yaml").read_text())
         doc["spec"]["probe"]["from"] = "host"

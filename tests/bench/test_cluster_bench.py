@@ -14,16 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from benchsupport import cluster_pids, memory_sample
 from kubernetes import client
 
 from chaos.cluster import kube, processes
 from chaos.cluster.local import LocalCluster
 
-from support import Figures
+from support import REPO, Figures, ready_pods
 
 pytestmark = pytest.mark.bench
 
-ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results" / "cluster.json"
 SELECTOR = "app=web"
 UP_CYCLES = 5
@@ -57,7 +57,7 @@ def table(entries: dict[str, dict[str, Any]]) -> str:
 
 def make_setup() -> tuple[float, str]:
     began = time.perf_counter()
-    result = subprocess.run(["make", "-s", "setup"], cwd=ROOT, capture_output=True, text=True,
+    result = subprocess.run(["make", "-s", "setup"], cwd=REPO, capture_output=True, text=True,
                             timeout=1800)
     elapsed = time.perf_counter() - began
     assert result.returncode == 0, result.stderr[-2000:]
@@ -100,50 +100,6 @@ def test_cluster_up_to_all_nodes_ready(local_cluster: LocalCluster, figures: Fig
 # -- memory at rest -----------------------------------------------------------------------------
 
 
-def _kib(pid: int, path: str, key: str) -> int:
-    """A kB figure from /proc/PID/PATH (0 when the process is gone or has no such line)."""
-    try:
-        text = Path(f"/proc/{pid}/{path}").read_text()
-    except OSError:
-        return 0
-    for line in text.splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1])
-    return 0
-
-
-def cluster_pids(cluster: LocalCluster) -> dict[int, str]:
-    """Every process of the cluster, named: the recorded components by name, the rest by cgroup
-    (a node's runtime cgroup holds containerd's shims, its pod cgroup the pods)."""
-    named = {p.pid: p.name for p in processes.load(cluster.lay.processes)
-             if processes.is_alive(p)}
-    for node in cluster.lay.nodes:
-        for pid in processes.cgroup_pids((node.name,)):
-            named.setdefault(pid, f"containerd shims {node.name}")
-        for pid in processes.cgroup_pids((node.pod_cgroup,)):
-            named.setdefault(pid, f"pods {node.name}")
-    for pid in processes.cgroup_pids():
-        named.setdefault(pid, "other")
-    return named
-
-
-def memory_sample(cluster: LocalCluster) -> tuple[int, int, dict[str, int]]:
-    """Sum of RSS and of PSS (kB) over the cluster's processes, and RSS per group."""
-    return memory_of(cluster_pids(cluster))
-
-
-def memory_of(named: dict[int, str]) -> tuple[int, int, dict[str, int]]:
-    """Sum of RSS and of PSS (kB) over the NAMED processes, and RSS per name."""
-    rss_total = pss_total = 0
-    by_group: dict[str, int] = {}
-    for pid, name in named.items():
-        rss = _kib(pid, "status", "VmRSS")
-        rss_total += rss
-        pss_total += _kib(pid, "smaps_rollup", "Pss")
-        by_group[name] = by_group.get(name, 0) + rss
-    return rss_total, pss_total, by_group
-
-
 def test_memory_at_rest_with_the_web_workload(web: Any, cluster: LocalCluster,
                                               figures: Figures) -> None:
     ready = [p for p in client.CoreV1Api(web).list_namespaced_pod(
@@ -170,10 +126,6 @@ def test_memory_at_rest_with_the_web_workload(web: Any, cluster: LocalCluster,
 
 
 # -- pod delete to replacement Ready ------------------------------------------------------------
-
-
-def ready_pods(pods: list[Any]) -> list[Any]:
-    return [p for p in pods if kube.pod_ready(p) and not p.metadata.deletion_timestamp]
 
 
 def test_pod_delete_to_replacement_ready(web: Any, figures: Figures) -> None:

@@ -27,9 +27,10 @@ from typing import Any
 
 import pytest
 import yaml
+from benchsupport import CROWD_REPLICAS, kib, percentile, wait_crowd_gone
 from kubernetes import client
 
-from chaos.cluster import kube, workloads
+from chaos.cluster import workloads
 from chaos.cluster.local import LocalCluster
 from chaos.drill.runner import DrillRun, RunOptions
 from chaos.drill.spec import load_drill
@@ -39,14 +40,13 @@ from chaos.observe.watch import ResourceWatch
 from chaos.results import read_journal
 from chaos.results.summary import Summary
 
-from support import Figures
+from support import REPO, Figures, wait_settled
 
 pytestmark = pytest.mark.bench
 
-ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results" / "drills.json"
 STREAM = Path(__file__).resolve().parent / "data" / "pod-watch-stream.jsonl"
-WEB_KILL = ROOT / "manifests" / "drills" / "web-pod-kill.yaml"
+WEB_KILL = REPO / "manifests" / "drills" / "web-pod-kill.yaml"
 
 FAULT = "FAULT"
 """The stream's marker lines: {"type": "FAULT", "object": {incident, fault, target_pod,
@@ -58,7 +58,6 @@ WATCH_KINDS = ("ADDED", "MODIFIED", "DELETED")
 REPLAY_RUNS = 7
 REPLAY_EVENTS = 50_000
 LATENCY_ROUNDS = 10
-CROWD_REPLICAS = 300
 CROWD_ROUNDS = 3
 CROWD_DRILLS = 3
 WEB_KILL_RUNS = 3
@@ -66,14 +65,6 @@ RSS_POLL_SECONDS = 0.05
 
 
 # -- figures ------------------------------------------------------------------------------------
-
-
-def percentile(samples: Sequence[float], fraction: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(samples)
-    position = (len(ordered) - 1) * fraction
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 @pytest.fixture(scope="module")
@@ -110,15 +101,6 @@ def run_drill(cluster: LocalCluster, path: Path, out: Path) -> tuple[DrillRun, S
     return run, run.run()
 
 
-def web_settled(api: Any) -> None:
-    """Waits until web has its 3 Ready pods and none terminating (scale restores leave some)."""
-    def settled(pods: list[Any]) -> bool:
-        return len(pods) == 3 and all(
-            kube.pod_ready(p) and not p.metadata.deletion_timestamp for p in pods)
-
-    kube.wait_for_pods(api, "demo", "app=web", settled, timeout=120)
-
-
 # -- the recorded stream ------------------------------------------------------------------------
 
 
@@ -152,7 +134,7 @@ def test_record_pod_watch_stream(web: Any, cluster: LocalCluster, tmp_path: Path
                     marker.update(incident=f"{name}-{record.get('incident')}",
                                   replicas=fault.get("replicas", 0))
                     faults.append((FAULT, marker, record.mono))
-        web_settled(web)
+        wait_settled(web, 3)
     finally:
         watch.stop()
     assert watch.restarts == 0, "the recording should be one unbroken watch"
@@ -165,7 +147,7 @@ def test_record_pod_watch_stream(web: Any, cluster: LocalCluster, tmp_path: Path
                                      "arrived": round(arrived - start, 6)},
                                     separators=(",", ":")) + "\n")
     print(f"\nrecorded {len(seen)} pod events and {len(faults)} faults into "
-          f"{STREAM.relative_to(ROOT)} ({STREAM.stat().st_size // 1024} KiB)")
+          f"{STREAM.relative_to(REPO)} ({STREAM.stat().st_size // 1024} KiB)")
 
 
 # -- observer throughput ------------------------------------------------------------------------
@@ -322,13 +304,6 @@ def crowd() -> dict[str, Any]:
     }
 
 
-def kib(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1])
-    return 0
-
-
 @dataclass
 class MemoryTrace:
     """A child process's VmRSS, polled, and its VmHWM (peak RSS) as last read before it ended.
@@ -347,7 +322,7 @@ def run_and_trace(command: list[str], log: Path) -> MemoryTrace:
     trace = MemoryTrace()
     began = time.monotonic()
     with log.open("w") as output:
-        proc = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=output)
+        proc = subprocess.Popen(command, cwd=REPO, stdout=output, stderr=output)
         deadline = began + TRACE_DEADLINE_SECONDS
         while proc.poll() is None:
             if time.monotonic() > deadline:
@@ -370,10 +345,6 @@ def namespace_events(api: Any) -> int:
     """How many Events demo holds: the drill's events watch lists (and decodes) them all."""
     listing = client.CoreV1Api(api).list_namespaced_event("demo", _preload_content=False)
     return len(json.loads(listing.data)["items"])
-
-
-def wait_crowd_gone(api: Any) -> None:
-    kube.wait_for_pods(api, "demo", "app=crowd", lambda pods: not pods, timeout=600)
 
 
 def crowd_drill(path: Path, out: Path) -> MemoryTrace:
@@ -433,11 +404,11 @@ def test_five_round_pod_delete_drill(web: Any, tmp_path: Path, figures: Figures)
     medians: list[float] = []
     recoveries: list[float] = []
     for number in range(WEB_KILL_RUNS):
-        web_settled(web)
+        wait_settled(web, 3)
         out = tmp_path / f"run-{number}"
         began = time.monotonic()
         result = subprocess.run([sys.executable, "-m", "chaos", "run", str(WEB_KILL), "--out",
-                                 str(out)], cwd=ROOT, capture_output=True, text=True,
+                                 str(out)], cwd=REPO, capture_output=True, text=True,
                                 timeout=600)
         walls.append(time.monotonic() - began)
         assert result.returncode == 0, result.stderr

@@ -14,16 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cluster_bench import memory_of, memory_sample
+from benchsupport import memory_of, memory_sample
 
-from chaos.cluster import dockerd, kind, kube, processes, workloads
+from chaos.cluster import dockerd, kind, processes
 from chaos.cluster.base import ClusterProvider
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.local import LocalCluster
 from chaos.drill.runner import DrillRun, RunOptions
 from chaos.drill.spec import load_drill
 
-from support import FAULTS, Figures, write_drill
+from support import FAULTS, Figures, fresh_sample_workload, write_drill
 
 pytestmark = pytest.mark.bench
 
@@ -76,18 +76,6 @@ def test_cluster_up_side_by_side(figures: Figures) -> None:
     ratio = statistics.median(kind_s) / statistics.median(local_s)
     figures.add("kind_to_local_up_ratio", "x", [ratio], note="median kind / median local")
     print(f"\nkind up / local up: {ratio:.2f}x")
-
-
-def settle_web(provider: ClusterProvider) -> Any:
-    workloads.deploy(provider, say, timeout=180)
-    api = kube.api_client(provider.kubeconfig())
-
-    def settled(pods: list[Any]) -> bool:
-        return len(pods) == 3 and all(
-            kube.pod_ready(p) and not p.metadata.deletion_timestamp for p in pods)
-
-    kube.wait_for_pods(api, "demo", "app=web", settled, timeout=180)
-    return api
 
 
 def recoveries(provider: ClusterProvider, fault: str, rounds: int, tmp_path: Path) -> list[float]:
@@ -148,7 +136,7 @@ def memory_figures(figures: Figures, name: str, sample: Any) -> None:
 
 def test_local_at_rest_and_recovering(cluster: LocalCluster, figures: Figures,
                                       tmp_path: Path) -> None:
-    settle_web(cluster)
+    fresh_sample_workload(cluster, say, timeout=180)
     memory_figures(figures, "local", lambda: memory_sample(cluster))
     figures.add("local_pod_delete_recovery", "s",
                 recoveries(cluster, "pod_delete", DELETE_ROUNDS, tmp_path))
@@ -160,7 +148,7 @@ def test_kind_at_rest_and_recovering(figures: Figures, tmp_path: Path) -> None:
     LocalCluster().down(say)
     provider = KindCluster()
     provider.up(say)
-    settle_web(provider)
+    fresh_sample_workload(provider, say, timeout=180)
     memory_figures(figures, "kind", lambda: kind_memory(provider))
     assert any(g.startswith("node ") for g in figures.entries["kind_memory_rss_at_rest"]
                ["rss_by_group_mib"]), "no node container was measured"

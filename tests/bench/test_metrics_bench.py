@@ -34,13 +34,12 @@ from chaos.monitoring.metrics import for_drill, serve
 from chaos.observe.observer import Observer
 from chaos.results.journal import Journal
 
-from support import crowd_deployment, machine
+from support import REPO, crowd_deployment, machine
 
 pytestmark = pytest.mark.bench
 
-ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results" / "metrics.json"
-POD_KILL = ROOT / "manifests" / "drills" / "web-pod-kill.yaml"
+POD_KILL = REPO / "manifests" / "drills" / "web-pod-kill.yaml"
 PODS = 300
 CHURN = 60
 SCRAPES = 300
@@ -232,4 +231,4 @@ def test_scrape_time_and_payload_while_watching_300_pods(
           f"{figures['during_churn']['median']} ms during churn "
           f"(p95 {figures['during_churn']['p95']} ms, n {figures['during_churn']['n']}), "
           f"{figures['after_churn']['median']} ms after; payload {figures['payload_bytes']} B, "
-          f"{figures['series']} series; written to {RESULTS.relative_to(ROOT)}")
+          f"{figures['series']} series; written to {RESULTS.relative_to(REPO)}")

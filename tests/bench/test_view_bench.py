@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from benchsupport import CROWD_REPLICAS, kib, percentile, wait_crowd_gone
 from kubernetes import client
-from test_drill_bench import CROWD_REPLICAS, kib, percentile, wait_crowd_gone
 
 from chaos.cluster import workloads
 

@@ -15,7 +15,7 @@ import pytest
 from chaos.cluster import mounts, network, processes
 from chaos.cluster.local import LocalCluster
 
-from support import PROVOKING_SYSCTLS, host_sysctls, sysctls_set
+from support import PROVOKING_SYSCTLS, REPO, host_sysctls, sysctls_set
 
 pytestmark = pytest.mark.e2e
 CLI = [sys.executable, "-m", "chaos"]
@@ -25,7 +25,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None,
             user: int | None = None) -> subprocess.CompletedProcess[str]:
     prefix = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] if user else []
     return subprocess.run([*prefix, *CLI, *args], capture_output=True, text=True, timeout=120,
-                          env=env, cwd=Path(__file__).parents[2])
+                          env=env, cwd=REPO)
 
 
 def assert_nothing_left(cluster: LocalCluster) -> None:

@@ -7,6 +7,8 @@ import json
 import signal
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,20 +20,12 @@ from kubernetes import client
 from chaos.cluster import kube, workloads
 from chaos.cluster.local import LocalCluster
 from chaos.drill import restore
-from chaos.drill.runner import DrillRun, RunOptions
-from chaos.drill.spec import load_drill
 from chaos.drill.timeline import Incident
-from chaos.results import read_journal
-from chaos.results.summary import Summary
+from chaos.results import JournalRecord, read_journal
 
-from support import FAULTS, REPO, cli, start_cli, write_drill
+from support import FAULTS, REPO, cli, run_drill, start_cli, wait_for_record, write_drill
 
 pytestmark = pytest.mark.e2e
-
-
-def run(cluster: LocalCluster, path: Path, out: Path, **options: Any) -> Summary:
-    drill = load_drill(path)
-    return DrillRun(drill, cluster, RunOptions(out_dir=out, **options), print).run()
 
 
 def api_recovery(out: Path) -> dict[str, float]:
@@ -49,7 +43,7 @@ def api_recovery(out: Path) -> dict[str, float]:
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_every_fault_recovers_in_order(fault: str, web: Any, cluster: LocalCluster,
                                        tmp_path: Path) -> None:
-    summary = run(cluster, write_drill(tmp_path, FAULTS[fault]), tmp_path / "out")
+    summary = run_drill(cluster, write_drill(tmp_path, FAULTS[fault]), tmp_path / "out")
     assert summary.passed, summary.slo_checks
     assert summary.incidents, "the drill opened no incident"
     by_api = api_recovery(tmp_path / "out")
@@ -72,9 +66,9 @@ def test_every_fault_recovers_in_order(fault: str, web: Any, cluster: LocalClust
 def test_ten_rounds_ten_incidents_and_seeds_repeat(web: Any, cluster: LocalCluster,
                                                   tmp_path: Path) -> None:
     path = write_drill(tmp_path, FAULTS["pod_delete"], rounds=10, seed=123)
-    dry = run(cluster, path, tmp_path / "dry", dry_run=True)
+    dry = run_drill(cluster, path, tmp_path / "dry", dry_run=True)
     assert dry.incidents == ()
-    real = run(cluster, path, tmp_path / "real")
+    real = run_drill(cluster, path, tmp_path / "real")
     assert len(real.incidents) == 10 and all(i.recovery_seconds for i in real.incidents)
 
     def first_victims(out: Path) -> list[str]:
@@ -173,41 +167,97 @@ def test_observer_survives_an_apiserver_restart(web: Any, cluster: LocalCluster,
             restarted.set()
 
     path = write_drill(tmp_path, FAULTS["container_kill"], rounds=3, intervalSeconds=1)
-    summary = run(cluster, path, tmp_path / "out", on_inject=restart_during_second_incident)
+    summary = run_drill(cluster, path, tmp_path / "out", on_inject=restart_during_second_incident)
     assert restarted.is_set()
     assert [i.id for i in summary.incidents] == ["r1-i1", "r2-i1", "r3-i1"]
     assert all(i.recovery_seconds is not None for i in summary.incidents)
     workloads.wait_steady(web, "demo", "web", 60)
 
 
-MOMENTS = [  # (signal, the line after which it is sent, extra delay): before, during, after
-    (signal.SIGINT, "drill e2e:", 0.0),                 # observers starting
-    (signal.SIGINT, "probing", 0.0),                    # steady-state check
-    (signal.SIGINT, "r1-i1: scaled", 0.0),              # right after injecting
-    (signal.SIGINT, "r1-i1: scaled", 0.7),              # during recovery
-    (signal.SIGINT, "restoring web to 3", 0.0),         # during the restore
-    (signal.SIGTERM, "r1-i1: scaled", 0.3),
-    (signal.SIGHUP, "r1-i1: scaled", 0.3),              # the terminal closes
-]
+Found = Callable[[JournalRecord], bool]
 
 
-@pytest.mark.parametrize(("signum", "after", "delay"), MOMENTS)
+def record(event: str, **fields: Any) -> Found:
+    """Matches a journal record of EVENT whose fields hold FIELDS."""
+    return lambda r: r.event == event and all(r.get(k) == v for k, v in fields.items())
+
+
+@dataclass(frozen=True)
+class Moment:
+    """A phase of a 3-round scale drill for a signal to land in: it is sent once the phase began
+    (WAIT, a line of the CLI's output or a journal record), and the journal then shows it landed
+    there: BEGAN (if any) recorded before it, ENDED not; CLOSED is how each incident ended."""
+
+    signum: int
+    wait: str | Found
+    began: Found | None
+    ended: Found
+    closed: dict[str, bool]
+
+
+def during_recovery(signum: int) -> Moment:
+    """Once r1-i1's new pods exist, before they are all Ready."""
+    created = record("phase", incident="r1-i1", phase="replicas_created")
+    return Moment(signum, created, created, record("incident_closed", incident="r1-i1"),
+                  {"r1-i1": False})
+
+
+def after_injecting(incident: str, closed: dict[str, bool]) -> Moment:
+    injected = record("fault_injected", incident=incident)
+    return Moment(signal.SIGINT, injected, injected, record("incident_closed", incident=incident),
+                  closed)
+
+
+MOMENTS = {
+    # the CLI says this line once the run exists, before its observers and steady-state check
+    "sigint_before_the_first_round": Moment(
+        signal.SIGINT, "drill e2e:", None, record("round_started"), {}),
+    "sigint_right_after_injecting": after_injecting("r1-i1", {"r1-i1": False}),
+    "sigint_during_recovery": during_recovery(signal.SIGINT),
+    # said after r1-i1 closed, before the 2 s interval and the second round's steady check
+    "sigint_between_rounds_after_the_restore": Moment(
+        signal.SIGINT, "restoring web to 3", record("incident_closed", incident="r1-i1"),
+        record("round_started", round=2), {"r1-i1": True}),
+    "sigint_during_the_second_round": after_injecting("r2-i1", {"r1-i1": True, "r2-i1": False}),
+    "sigterm_during_recovery": during_recovery(signal.SIGTERM),
+    "sighup_during_recovery": during_recovery(signal.SIGHUP),  # the terminal closes
+}
+
+
+@pytest.mark.parametrize("moment", list(MOMENTS))
 def test_a_signal_at_any_moment_restores_and_writes_results(
-        signum: int, after: str, delay: float, web: Any, tmp_path: Path) -> None:
+        moment: str, web: Any, tmp_path: Path) -> None:
+    """The signal is sent once the phase began, and the journal's monotonic times (the same
+    clock in both processes) show it landed in that phase: no sleeping and hoping."""
+    at = MOMENTS[moment]
     path = write_drill(tmp_path, FAULTS["scale"], rounds=3, intervalSeconds=2)
     out = tmp_path / "out"
     proc, output = start_cli("run", str(path), "--out", str(out), tty=True)
     try:
-        output.wait_for(after, timeout=120)
-        time.sleep(delay)  # lands the signal at another moment of the same step
-        proc.send_signal(signum)
+        if isinstance(at.wait, str):
+            output.wait_for(at.wait, timeout=120)
+        else:
+            wait_for_record(out / "journal.jsonl", at.wait, timeout=120)
+        sent = time.monotonic()
+        proc.send_signal(at.signum)
         code = proc.wait(timeout=90)
     finally:
         proc.kill()
         proc.wait(timeout=30)
     text = output.finish(30)
     assert code == 1, text
-    assert f"{signal.Signals(signum).name}: stopping" in text
+    assert f"{signal.Signals(at.signum).name}: stopping" in text
+    records = read_journal(out / "journal.jsonl")
+    before = [r.event for r in records if r.mono < sent]
+    if at.began is not None:
+        assert any(at.began(r) and r.mono < sent for r in records), (
+            f"the signal came before its phase began: {before}")
+    assert not any(at.ended(r) and r.mono < sent for r in records), (
+        f"the signal came after its phase ended: {before}")
+    closed = {r.get("incident"): r for r in records if r.event == "incident_closed"}
+    assert {i: c.get("recovered") for i, c in closed.items()} == at.closed, closed
+    assert all(c.get("reason") == "stopped" for c in closed.values() if not c.get("recovered"))
+    assert records[-1].event == "drill_finished" and records[-1].get("aborted") is True
     deployment = client.AppsV1Api(web).read_namespaced_deployment("web", "demo")
     assert deployment.spec.replicas == 3, "the scale must be restored"
     assert restore.ANNOTATION not in (deployment.metadata.annotations or {})
@@ -269,7 +319,7 @@ def test_stateful_set_targets(fault: str, web: Any, cluster: LocalCluster,
         path = write_drill(tmp_path, {**FAULTS[fault], "replicas": 3} if fault == "scale"
                            else FAULTS[fault], target={"kind": "StatefulSet", "name": "db"},
                            probe=None, slo={"maxRecoverySeconds": 120})
-        summary = run(cluster, path, tmp_path / "out")
+        summary = run_drill(cluster, path, tmp_path / "out")
         assert summary.passed, summary.slo_checks
         assert all(i.recovery_seconds is not None for i in summary.incidents)
         assert apps.read_namespaced_stateful_set("db", "demo").spec.replicas == 2

@@ -16,19 +16,9 @@ from chaos.cluster.local import LocalCluster
 from chaos.drill import restore
 from chaos.results import read_journal
 
-from support import FAULTS, cli, crowd_deployment, start_cli, write_drill
+from support import FAULTS, cli, crowd_deployment, one_error, start_cli, write_drill
 
 pytestmark = pytest.mark.e2e
-
-
-def one_error_line(result: subprocess.CompletedProcess[str], *needles: str) -> str:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if "error:" in line]
-    assert len(errors) == 1, result.stderr
-    for needle in needles:
-        assert needle in errors[0], errors[0]
-    return errors[0]
 
 
 def pod_versions(api: Any) -> dict[str, str]:
@@ -46,7 +36,7 @@ def test_a_bad_probe_is_refused_before_any_fault(probe: dict[str, Any], needles:
     before = pod_versions(web)
     result = cli("run", str(write_drill(tmp_path, FAULTS["pod_delete"], probe=probe)),
                  "--out", str(tmp_path / "out"))
-    one_error_line(result, *needles)
+    one_error(result, *needles)
     assert pod_versions(web) == before
     assert not [r for r in read_journal(tmp_path / "out" / "journal.jsonl")
                 if r.event == "fault_injected"]
@@ -62,7 +52,7 @@ def test_a_workload_with_no_opted_in_pod_is_refused(web: Any, tmp_path: Path) ->
         path = write_drill(tmp_path, FAULTS["pod_delete"], probe=None,
                            target={"kind": "Deployment", "name": "shy"})
         result = cli("run", str(path), "--out", str(tmp_path / "out"))
-        one_error_line(result, "no pod of Deployment demo/shy has opted in",
+        one_error(result, "no pod of Deployment demo/shy has opted in",
                        "chaosdrill.dev/allow=true")
         assert pod_versions(web) == before
     finally:
@@ -93,7 +83,7 @@ def test_an_rbac_denial_names_the_verb_and_resource(web: Any, cluster: LocalClus
     try:
         result = cli("run", str(write_drill(tmp_path, FAULTS["scale"])), "--provider",
                      "kubeconfig", "--kubeconfig", str(kubeconfig), "--out", str(tmp_path / "o"))
-        one_error_line(result, "403", 'User "viewer" cannot patch resource "deployments"',
+        one_error(result, "403", 'User "viewer" cannot patch resource "deployments"',
                        "RBAC")
     finally:
         rbac.delete_cluster_role_binding("viewer-view")
@@ -122,6 +112,6 @@ def test_the_api_server_going_away_mid_drill_is_one_line(web: Any, cluster: Loca
         cluster.restart_component("kube-apiserver", print)
     stderr = output.finish(30)
     result = subprocess.CompletedProcess(proc.args, code, "", stderr)
-    line = one_error_line(result)
+    line = one_error(result)
     assert "cannot reach the Kubernetes API server" in line or "is not steady" in line, line
     assert (out / "summary.json").exists() and (out / "report.html").exists()

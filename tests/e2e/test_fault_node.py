@@ -8,21 +8,20 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from test_drills import run
 
 from chaos.cluster.local import LocalCluster
 from chaos.drill.targeting import OPT_IN_LABEL
 from chaos.drill.timeline import Incident
 from chaos.results import read_journal
 
-from support import FAULTS, cli, write_drill
+from support import FAULTS, cli, run_drill, write_drill
 
 pytestmark = pytest.mark.e2e
 
 
 def first_victim_node(api: Any, cluster: LocalCluster, path: Path, out: Path) -> str:
     """The node of the pod the drill's seed picks first, from a dry run (same seed, same pick)."""
-    run(cluster, path, out, dry_run=True)
+    run_drill(cluster, path, out, dry_run=True)
     selection = next(r for r in read_journal(out / "journal.jsonl") if r.event == "selection")
     victim = selection.get("victims")[0]
     return str(client.CoreV1Api(api).read_namespaced_pod(victim, "demo").spec.node_name)
@@ -51,7 +50,7 @@ def test_node_drain_drains_the_node_spec_fault_node_names(web: Any, cluster: Loc
         cordoned_at_inject.append((incident.node, bool(node.spec.unschedulable)))
 
     path = write_drill(tmp_path, {**FAULTS["node_drain"], "node": chosen})
-    summary = run(cluster, path, tmp_path / "out", on_inject=on_inject)
+    summary = run_drill(cluster, path, tmp_path / "out", on_inject=on_inject)
 
     assert summary.passed, summary.slo_checks
     assert {i.target_pod for i in summary.incidents} == on_chosen

@@ -18,7 +18,7 @@ from chaos.drill.runner import DrillRun, RunOptions
 from chaos.drill.spec import load_drill
 from chaos.results.journal import read_journal
 
-from support import cli, start_cli, write_drill
+from support import cli, one_error, start_cli, write_drill
 
 pytestmark = pytest.mark.e2e
 LOAD_SECONDS = 40
@@ -70,10 +70,7 @@ def test_load_scales_web_out_and_back_in(autoscaled: Any, cluster: LocalCluster,
 def test_load_without_an_autoscaler_is_refused_before_anything(web: Any,
                                                               tmp_path: Path) -> None:
     result = cli("run", str(write_drill(tmp_path, LOAD)), "--out", str(tmp_path / "out"))
-    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    errors = [line for line in result.stderr.splitlines() if "error:" in line]
-    assert len(errors) == 1, result.stderr
-    assert "HorizontalPodAutoscaler" in errors[0] and "deploy --autoscale" in errors[0]
+    one_error(result, "HorizontalPodAutoscaler", "deploy --autoscale")
     assert load_jobs(web) == []
 
 

@@ -15,12 +15,10 @@ from chaos import resources
 from chaos.cluster import kube, network
 from chaos.cluster.local import LocalCluster
 
+from support import ready_pods
+
 pytestmark = pytest.mark.e2e
 SELECTOR = "app=web"
-
-
-def ready_pods(pods: list[Any]) -> list[Any]:
-    return [p for p in pods if kube.pod_ready(p) and not p.metadata.deletion_timestamp]
 
 
 def test_nodes_ready_at_pinned_version(api: Any) -> None:

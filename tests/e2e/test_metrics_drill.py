@@ -43,6 +43,7 @@ from chaos.monitoring.process import PrometheusProcess, start_prometheus, stop_p
 from chaos.monitoring.query import query, query_range, wait_for
 
 from support import (
+    REPO,
     free_port,
     has_finite_point,
     has_finite_value,
@@ -54,7 +55,6 @@ from support import (
 # load drill's minute and a half), beyond the default 300 s.
 pytestmark = [pytest.mark.e2e, needs_prometheus, pytest.mark.timeout(600)]
 
-REPO = Path(__file__).parents[2]
 DRILLS = REPO / "manifests" / "drills"
 # The load drill (about a minute and a half: a 40 s load, then the scale-in) goes first, with
 # web's HPA, which is then removed so the other drills see web as they always do.
@@ -67,19 +67,50 @@ DEADLINE_SECONDS = 60.0
 
 @dataclass
 class Drilled:
-    """The drills, run once for the module, and what they wrote."""
+    """The drills, run once for the module, and what they wrote. A drill that failed is in
+    FAILED with its cause, not in SUMMARIES: a test reading it fails with that cause, while the
+    tests reading the drills that completed still pass."""
 
     summaries: dict[str, dict[str, Any]]
     began: float
     ended: float
+    failed: dict[str, str] = field(default_factory=dict)
+    scrape_failed: str | None = None
+    """Why Prometheus holds no scrape taken after the drills ended, if it does not."""
+
+    def need(self, *faults: str, scraped: bool = True) -> None:
+        """Fails the test with the cause when the drill of any of FAULTS (every drill when none
+        is named) failed, or, if SCRAPED, the final scrape is missing."""
+        for fault in faults or tuple(ROUNDS):
+            if fault in self.failed:
+                pytest.fail(f"the {fault} drill of this module failed: {self.failed[fault]}")
+        if scraped and self.scrape_failed is not None:
+            pytest.fail(f"the drills of this module ran, but Prometheus has no scrape of their "
+                        f"final values: {self.scrape_failed}")
+
+    def summary(self, fault: str) -> dict[str, Any]:
+        """FAULT's summary.json (its drill completed; Prometheus may not have the end)."""
+        self.need(fault, scraped=False)
+        return self.summaries[fault]
 
     def incidents(self, fault: str) -> list[dict[str, Any]]:
+        """FAULT's incidents, for comparing with what Prometheus scraped."""
+        self.need(fault)
         incidents: list[dict[str, Any]] = self.summaries[fault]["incidents"]
         return incidents
 
     def recovered(self, fault: str) -> list[float]:
         return [i["recovery_seconds"] for i in self.incidents(fault)
                 if i["recovery_seconds"] is not None]
+
+
+def cause(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def is_timeout(error: BaseException) -> bool:
+    """pytest-timeout's failure, which must end the test rather than be kept as a cause."""
+    return isinstance(error, pytest.fail.Exception) and str(error).startswith("Timeout")
 
 
 @dataclass
@@ -127,31 +158,50 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     assert pids_with_argument(f"--storage.tsdb.path={state_dir / 'data'}") == []
 
 
-def run_drills(stack: Stack, cluster: LocalCluster, api: Any, out: Path) -> Drilled:
-    """Run the drills into one registry, as `chaos-drill run`s of one exporter would."""
-    summaries: dict[str, dict[str, Any]] = {}
-    began = time.time()
-    for fault in ROUNDS:
-        drill = drill_document(fault)
-        metrics = for_drill(stack.registry, drill)  # as `chaos-drill run --metrics-port` does
-        if not summaries:  # Prometheus sees the zeros first, so rates see every increase
-            zeros = f"chaosdrill_faults_injected_total{WEB}"
-            wait_for(stack.url, zeros, lambda found: len(found) == len(NAMES))
-        options = RunOptions(out_dir=out / fault, metrics=metrics)
-        autoscaled = fault == "load"
+def run_drill_of(stack: Stack, cluster: LocalCluster, api: Any, out: Path, fault: str,
+                 first: bool) -> dict[str, Any]:
+    """One drill into the module's registry, as a `chaos-drill run --metrics-port` would; its
+    summary."""
+    drill = drill_document(fault)
+    metrics = for_drill(stack.registry, drill)
+    if first:  # Prometheus sees the zeros first, so rates see every increase
+        zeros = f"chaosdrill_faults_injected_total{WEB}"
+        wait_for(stack.url, zeros, lambda found: len(found) == len(NAMES), DEADLINE_SECONDS)
+    options = RunOptions(out_dir=out / fault, metrics=metrics)
+    autoscaled = fault == "load"
+    if autoscaled:
+        workloads.set_autoscaling(api, True, print)
+    try:
+        DrillRun(drill, cluster, options, print).run()
+    finally:
         if autoscaled:
-            workloads.set_autoscaling(api, True, print)
+            workloads.set_autoscaling(api, False, print)
+    summary: dict[str, Any] = json.loads((out / fault / "summary.json").read_text())
+    return summary
+
+
+def run_drills(stack: Stack, cluster: LocalCluster, api: Any, out: Path) -> Drilled:
+    """Runs every drill into one registry, as `chaos-drill run`s of one exporter would; one that
+    fails is kept with its cause, and the others still run."""
+    drilled = Drilled({}, time.time(), 0.0)
+    for fault in ROUNDS:
         try:
-            DrillRun(drill, cluster, options, print).run()
-        finally:
-            if autoscaled:
-                workloads.set_autoscaling(api, False, print)
-        summaries[fault] = json.loads((out / fault / "summary.json").read_text())
-    ended = time.time()
+            drilled.summaries[fault] = run_drill_of(stack, cluster, api, out, fault,
+                                                    first=fault == next(iter(ROUNDS)))
+        except (Exception, pytest.fail.Exception) as error:
+            if is_timeout(error):
+                raise
+            print(f"the {fault} drill failed: {cause(error)}", flush=True)
+            drilled.failed[fault] = cause(error)
+    drilled.ended = time.time()
     # A scrape that began after the drills ended holds their final values.
-    wait_for(stack.url, f"timestamp(chaosdrill_drill_running{WEB})",
-             lambda found: bool(found) and found[0].value > ended + 1, DEADLINE_SECONDS)
-    return Drilled(summaries, began, ended)
+    try:
+        wait_for(stack.url, f"timestamp(chaosdrill_drill_running{WEB})",
+                 lambda found: bool(found) and found[0].value > drilled.ended + 1,
+                 DEADLINE_SECONDS)
+    except Exception as error:
+        drilled.scrape_failed = cause(error)
+    return drilled
 
 
 @pytest.fixture
@@ -159,19 +209,27 @@ def drilled(stack: Stack, cluster_lock: None, request: pytest.FixtureRequest,
             tmp_path_factory: pytest.TempPathFactory) -> Drilled:
     """The drills' results; the first test to ask runs them on a fresh `web`. Later tests only
     query Prometheus, so they skip the per-test `web` fixture; naming `cluster_lock` here makes
-    the session take the machine's lock before its first test."""
+    the session take the machine's lock before its first test. When `web` itself fails, that
+    test errors with it and the later ones fail naming it, without trying again."""
     if not stack.drilled:
-        api = request.getfixturevalue("web")
-        cluster: LocalCluster = request.getfixturevalue("cluster")
+        try:
+            api = request.getfixturevalue("web")
+            cluster: LocalCluster = request.getfixturevalue("cluster")
+        except (Exception, pytest.fail.Exception) as error:
+            if not is_timeout(error):
+                failed = {fault: f"the cluster or web was not ready: {cause(error)}"
+                          for fault in ROUNDS}
+                stack.drilled.append(Drilled({}, time.time(), time.time(), failed))
+            raise
         stack.drilled.append(run_drills(stack, cluster, api, tmp_path_factory.mktemp("drills")))
     return stack.drilled[0]
 
 
-def test_the_drills_did_what_their_documents_say(drilled: Drilled) -> None:
-    for fault, rounds in ROUNDS.items():
-        summary = drilled.summaries[fault]
-        assert summary["passed"], summary["slo_checks"]
-        assert Counter(i["fault"] for i in drilled.incidents(fault)) == {fault: rounds}
+@pytest.mark.parametrize("fault", list(ROUNDS))
+def test_the_drill_did_what_its_document_says(drilled: Drilled, fault: str) -> None:
+    summary = drilled.summary(fault)
+    assert summary["passed"], summary["slo_checks"]
+    assert Counter(i["fault"] for i in summary["incidents"]) == {fault: ROUNDS[fault]}
 
 
 @pytest.mark.parametrize("fault", list(ROUNDS))
@@ -231,6 +289,7 @@ def test_autoscaler_gauges_peak_with_the_load_and_end_back_at_three(stack: Stack
 
 
 def test_probe_counters_match_the_summaries(stack: Stack, drilled: Drilled) -> None:
+    drilled.need()
     requests = sum(s["availability"]["requests"] for s in drilled.summaries.values())
     failures = sum(s["availability"]["failures"] for s in drilled.summaries.values())
     assert requests > 0
@@ -244,6 +303,7 @@ def test_probe_counters_match_the_summaries(stack: Stack, drilled: Drilled) -> N
 
 
 def test_workload_gauges_end_healed_and_idle(stack: Stack, drilled: Drilled) -> None:
+    drilled.need()
     assert value(stack.url, f"chaosdrill_workload_desired_replicas{WEB}") == 3
     assert value(stack.url, f"chaosdrill_workload_ready_replicas{WEB}") == 3
     assert value(stack.url, f"chaosdrill_drill_running{WEB}") == 0
@@ -276,11 +336,13 @@ def _empty_queries(stack: Stack, drilled: Drilled, dashboard: str) -> list[str]:
 @pytest.mark.parametrize("dashboard", [path.stem for path in dashboard_files()])
 def test_every_panel_and_annotation_query_returns_data(stack: Stack, drilled: Drilled,
                                                        dashboard: str) -> None:
+    drilled.need()
     assert _empty_queries(stack, drilled, dashboard) == []
 
 
 def test_every_metric_the_dashboards_and_rules_name_has_series(stack: Stack,
                                                                drilled: Drilled) -> None:
+    drilled.need()
     exprs = [q.expr for path in dashboard_files() for q in panel_queries(load_dashboard(path.stem))]
     rules = yaml.safe_load((REPO / "manifests/monitoring/rules.yml").read_text())["groups"]
     exprs += [rule["expr"] for group in rules for rule in group["rules"]]
@@ -294,6 +356,7 @@ def test_every_metric_the_dashboards_and_rules_name_has_series(stack: Stack,
 def test_the_overview_renders_with_data_in_every_panel(stack: Stack, drilled: Drilled,
                                                        tmp_path: Path) -> None:
     out = tmp_path / "overview.png"
+    drilled.need()
     panels = render.render(stack.url, out, drilled.began - 5, drilled.ended + 5)
     assert [panel.title for panel in panels] == list(render.MAIN_PANELS)
     assert [panel.title for panel in panels if not panel.has_data] == []

@@ -19,11 +19,10 @@ import pytest
 from chaos.cluster import processes
 from chaos.monitoring.process import RECORD_FILE
 
-from support import free_port, needs_prometheus, pids_with_argument
+from support import REPO, free_port, needs_prometheus, one_error, pids_with_argument
 
 pytestmark = [pytest.mark.e2e, needs_prometheus]
 
-REPO = Path(__file__).parents[2]
 NOT_A_PORT = "is not a TCP port: pick one from 1 to 65535"
 
 
@@ -46,14 +45,6 @@ def running_from(state_dir: Path) -> list[int]:
 def listening(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("chaos-drill: error: ")
-    return lines[0].removeprefix("chaos-drill: error: ")
 
 
 @pytest.fixture
@@ -88,7 +79,7 @@ def test_up_scrapes_the_exporter_port_and_down_stops_it(state_dir: Path) -> None
 
 def test_a_port_in_use_is_one_line_and_starts_nothing(state_dir: Path, taken_port: int) -> None:
     result = monitor(state_dir, "up", "--port", str(taken_port))
-    assert one_error_line(result) == (
+    assert one_error(result, alone=True) == (
         f"port {taken_port} is already in use on 127.0.0.1: pick another with --port"
     )
     assert running_from(state_dir) == []
@@ -100,7 +91,7 @@ def test_missing_prometheus_is_one_line_and_starts_nothing(
 ) -> None:
     empty_bin = tmp_path_factory.mktemp("bin")
     result = monitor(state_dir, "up", "--port", str(free_port()), path=str(empty_bin))
-    assert one_error_line(result) == (
+    assert one_error(result, alone=True) == (
         "prometheus not found: run 'make setup' (installs Debian's prometheus)"
     )
     assert running_from(state_dir) == []
@@ -112,7 +103,7 @@ def test_a_second_up_is_refused_and_the_first_keeps_running(state_dir: Path) -> 
     assert first.returncode == 0, first.stderr
     pid = processes.load(state_dir / RECORD_FILE)[0].pid
     second = monitor(state_dir, "up", "--port", str(free_port()))
-    assert one_error_line(second).startswith(
+    assert one_error(second, alone=True).startswith(
         f"prometheus is already running from {state_dir.resolve()} (pid {pid})"
     )
     assert running_from(state_dir) == [pid]
@@ -133,6 +124,6 @@ def test_a_second_up_is_refused_and_the_first_keeps_running(state_dir: Path) -> 
 def test_bad_ports_are_one_line_and_start_nothing(
     state_dir: Path, args: list[str], error: str
 ) -> None:
-    assert one_error_line(monitor(state_dir, "up", *args)) == error
+    assert one_error(monitor(state_dir, "up", *args), alone=True) == error
     assert running_from(state_dir) == []
     assert not (state_dir / "data").exists()

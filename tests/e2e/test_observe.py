@@ -18,7 +18,7 @@ from chaos.cluster import kube
 from chaos.cluster.local import LocalCluster
 from chaos.drill.fault_types import fault_type
 
-from support import KUBECTL, cli, start_cli, write_drill
+from support import KUBECTL, cli, scale, start_cli, write_drill
 
 pytestmark = pytest.mark.e2e
 
@@ -85,24 +85,15 @@ def test_watch_records_a_kubectl_delete_and_a_container_kill(
     assert "API timestamps have 1 s resolution" in report
 
 
-def scale_web(api: Any, replicas: int) -> None:
-    """Scales web to REPLICAS through the API and waits until exactly that many pods are there,
-    all Ready, none terminating."""
-    client.AppsV1Api(api).patch_namespaced_deployment_scale(
-        "web", "demo", {"spec": {"replicas": replicas}})
-    kube.wait_for_pods(api, "demo", "app=web", lambda pods: len(pods) == replicas and all(
-        kube.pod_ready(p) and not p.metadata.deletion_timestamp for p in pods), timeout=120)
-
-
 def test_watch_takes_a_scale_down_and_up_for_no_incident(web: Any, tmp_path: Path) -> None:
     out = tmp_path / "watched"
     before = {p.metadata.name for p in web_pods(web)}
     watch, output = start_cli("watch", "--target", "Deployment/web", "--out", str(out))
     try:
         output.wait_for("recording what others break", timeout=60)
-        scale_web(web, 2)
+        scale(web, 2)
         output.wait_for("removed by a scale-down", timeout=60)
-        scale_web(web, 3)
+        scale(web, 3)
         watch.send_signal(signal.SIGINT)
         code = watch.wait(timeout=60)
         log = output.finish(30)

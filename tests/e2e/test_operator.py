@@ -20,10 +20,9 @@ from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.operator import handlers as operator
 from chaos.results import read_journal
 
-from support import wait_finished
+from support import REPO, wait_finished
 
 pytestmark = pytest.mark.e2e
-REPO = Path(__file__).parents[2]
 
 
 def drill_object(name: str) -> dict[str, Any]:

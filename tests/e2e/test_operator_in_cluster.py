@@ -10,7 +10,6 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,10 +25,9 @@ from chaos.monitoring import install as monitoring_install
 from chaos.operator import handlers as operator
 from chaos.operator import install as operator_install
 
-from support import KUBECTL, cli, wait_finished
+from support import KUBECTL, REPO, cli, wait_finished
 
 pytestmark = pytest.mark.e2e
-REPO = Path(__file__).parents[2]
 ACCOUNT = "system:serviceaccount:chaos-drill:chaos-drill-operator"
 
 

@@ -10,8 +10,10 @@ import pytest
 
 from chaos.results import JOURNAL_NAME, read_journal
 
+from support import REPO
+
 pytestmark = pytest.mark.e2e
-DRILL = Path(__file__).parents[2] / "manifests" / "drills" / "web-pod-kill.yaml"
+DRILL = REPO / "manifests" / "drills" / "web-pod-kill.yaml"
 
 
 def test_chaos_drill_fixture_runs_a_drill(web: Any, chaos_drill: Any, tmp_path: Path) -> None:

@@ -1,7 +1,10 @@
-"""The kind provider for real: a three-node kind cluster from the node image `make kind` builds,
-brought up once for this module (under the same lock as the local cluster, which is taken down
-first), the sample workload deployed through the provider, drills run on it, and a `cluster
-down` that leaves nothing on the host. Run last by `make test`, alone by `make test-kind`."""
+"""The kind provider for real: a three-node kind cluster from the node image `make kind` builds
+(under the same lock as the local cluster, which is taken down first), the sample workload
+deployed through the provider, drills run on it, and a `cluster down` that leaves nothing on the
+host. The tests pass in any order: each asks for the state it needs (`kind_up` brings the cluster
+up, again after a test took it down; `kind_down` takes it down; `kind_web` fresh web pods), and
+the cluster is brought up once however many tests share it. Run last by `make test`, alone by
+`make test-kind`."""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 from kubernetes.utils import parse_quantity
 
-from chaos.cluster import dockerd, kind, kube, serving_certs, workloads
+from chaos.cluster import dockerd, kind, kube, serving_certs
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.local import LocalCluster
 from chaos.drill.runner import DrillRun, RunOptions
@@ -33,6 +36,7 @@ from support import (
     FAULTS,
     PROVOKING_SYSCTLS,
     cli,
+    fresh_sample_workload,
     host_sysctls,
     leaked,
     one_error,
@@ -69,40 +73,47 @@ def kind_session(cluster_lock: None) -> Iterator[Session]:
             yield session
             if kind.running_here():
                 session.provider.down(say)
+            # whatever order the tests ran in, the whole module (test_down_leaves_nothing checks
+            # up to its own moment)
+            assert leaked() == 0, "packets from the kind nodes or pods left the machine"
         finally:
             watch_leaks("-D")
 
 
 @pytest.fixture
 def kind_up(kind_session: Session) -> Session:
-    if kind_session.up_seconds is None:
-        began = time.monotonic()
-        kind_session.provider.up(say)
+    """The kind cluster up and healthy, whatever an earlier test did: brought up (again, after a
+    test took it down) or reused; the first bring-up of the module is timed."""
+    was_up = kind.running_here()
+    began = time.monotonic()
+    kind_session.provider.up(say)
+    if not was_up and kind_session.up_seconds is None:
         kind_session.up_seconds = time.monotonic() - began
         say(f"cluster up to all nodes Ready: {kind_session.up_seconds:.1f}s")
     return kind_session
 
 
 @pytest.fixture
+def kind_down(kind_session: Session) -> Session:
+    """No kind cluster, whatever an earlier test left up."""
+    if kind.running_here():
+        kind_session.provider.down(say)
+    return kind_session
+
+
+@pytest.fixture
 def kind_web(kind_up: Session) -> Any:
-    workloads.deploy(kind_up.provider, say, timeout=180)
-    api = kube.api_client(kind_up.provider.kubeconfig())
-
-    def settled(pods: list[Any]) -> bool:
-        return len(pods) == 3 and all(
-            kube.pod_ready(p) and not p.metadata.deletion_timestamp for p in pods)
-
-    kube.wait_for_pods(api, "demo", "app=web", settled, timeout=180)
-    return api
+    """The sample workload on kind, applied afresh and settled with fresh pods (see web)."""
+    return fresh_sample_workload(kind_up.provider, say, timeout=180)
 
 
-def test_kind_refuses_while_the_local_cluster_runs(kind_session: Session) -> None:
+def test_kind_refuses_while_the_local_cluster_runs(kind_down: Session) -> None:
     local = LocalCluster()
     local.up(say)
     try:
         with pytest.raises(SetupError, match=r"^the local cluster is up: run 'chaos-drill "
                                              r"cluster down' first \(the local and kind"):
-            kind_session.provider.up(say)
+            kind_down.provider.up(say)
         assert not kind.running_here()
     finally:
         local.down(say)

@@ -13,7 +13,9 @@ import pytest
 
 from chaos import resources
 
-BUILD = Path(__file__).resolve().parents[2] / "cluster" / "build"
+from support import REPO
+
+BUILD = REPO / "cluster" / "build"
 REPLACE = re.compile(r"^\s*(k8s\.io/[\w.-]+)\s*=>\s*(\S+)(?:\s+(\S+))?\s*$")
 
 

@@ -8,15 +8,15 @@ import pytest
 
 from chaos.cli.parser import main
 
-GOOD = Path(__file__).parents[2] / "manifests" / "drills" / "web-pod-kill.yaml"
+from support import REPO, error_line
+
+GOOD = REPO / "manifests" / "drills" / "web-pod-kill.yaml"
 
 
 def one_error_line(capsys: pytest.CaptureFixture[str], args: list[str], *needles: str) -> None:
+    """ARGS exit 2 with one line on stderr, its error holding every NEEDLE."""
     assert main(args) == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1, lines
-    for needle in needles:
-        assert needle in lines[0]
+    error_line(capsys.readouterr().err, *needles, alone=True)
 
 
 def test_unknown_fault(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from support import REPO
+
 README = REPO / "README.md"
 README_MAX_LINES = 250
 LINK = re.compile(r"\]\(([^)\s]+)\)")

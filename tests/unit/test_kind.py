@@ -20,7 +20,9 @@ from chaos.cluster.kind import KindCluster
 from chaos.cluster.layout import API_PORT
 from chaos.errors import SetupError
 
-WRAPPER = Path(__file__).resolve().parents[2] / "cluster" / "kind" / "runc-wrapper"
+from support import REPO
+
+WRAPPER = REPO / "cluster" / "kind" / "runc-wrapper"
 
 
 def test_create_uses_the_given_config_and_image_and_does_not_wait() -> None:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[2] / "chaos"
+from support import REPO
+
+PACKAGE = REPO / "chaos"
 LAYERS: dict[str, int] = {
     # 0 base: the exception tree, the stdlib-only latency figures (the prober pod runs them
     # alone), where shipped files, the build cache and the pinned versions are

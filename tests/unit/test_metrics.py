@@ -4,7 +4,6 @@ payload."""
 from __future__ import annotations
 
 import urllib.request
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -13,6 +12,8 @@ from chaos.drill.fault_types import NAMES, OBSERVED, PHASES_BY_FAULT
 from chaos.drill.spec import load_drill
 from chaos.errors import SetupError
 from chaos.monitoring.metrics import DrillMetrics, for_drill, for_watch, serve
+
+from support import REPO
 
 # The drill spec owns the real list (chaos.drill.fault_types.NAMES); these tests need only some
 # names.
@@ -193,7 +194,7 @@ def test_no_created_series_are_exported(registry: CollectorRegistry) -> None:
 def test_a_drill_gets_every_faults_series_and_its_own_faults_phases(
     registry: CollectorRegistry,
 ) -> None:
-    drill = load_drill(Path(__file__).parents[2] / "manifests/drills/web-container-kill.yaml")
+    drill = load_drill(REPO / "manifests/drills/web-container-kill.yaml")
     metrics = for_drill(registry, drill)
     for fault in NAMES:
         assert _value(registry, "chaosdrill_faults_injected_total", fault=fault) == 0

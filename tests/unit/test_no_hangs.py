@@ -7,7 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from support import REPO
+
 SUBPROCESS_CALLS = {"run", "check_output", "check_call", "call"}
 BLOCKING_METHODS = {"wait", "join", "communicate", "acquire"}
 ALLOWED = "# waits until stopped"
@@ -28,12 +29,12 @@ def unbounded_calls(path: Path) -> list[str]:
         bare_wait = name in BLOCKING_METHODS and not node.args and not node.keywords
         line = lines[node.lineno - 1]
         if (subprocess_call or bare_wait) and ALLOWED not in line:
-            found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {line.strip()}")
+            found.append(f"{path.relative_to(REPO)}:{node.lineno}: {line.strip()}")
     return found
 
 
 def test_no_call_can_wait_for_ever() -> None:
-    files = sorted([*ROOT.glob("chaos/**/*.py"), *ROOT.glob("tests/**/*.py")])
+    files = sorted([*REPO.glob("chaos/**/*.py"), *REPO.glob("tests/**/*.py")])
     assert len(files) > 50
     found = [hit for path in files for hit in unbounded_calls(path)]
     assert not found, "add a timeout:\n" + "\n".join(found)

@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ from chaos.latency import merge, percentiles
 from chaos.observe.probe_window import WindowTally
 from chaos.observe.prober import Prober, ProbeWindow, pool_size
 
-ROOT = Path(__file__).resolve().parents[2]
+from support import REPO
 
 
 class Behaviour:
@@ -240,7 +239,7 @@ def run_standalone(url: str, *extra: str) -> subprocess.Popen[str]:
     """The prober as a pod would run it: without site-packages (-S), so stdlib only."""
     return subprocess.Popen(
         [sys.executable, "-S", "-m", "chaos.observe.prober", url, "--rate", "20",
-         "--timeout", "0.5", *extra], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+         "--timeout", "0.5", *extra], cwd=REPO, stdout=subprocess.PIPE, text=True)
 
 
 def lines_of(out: str) -> list[dict[str, Any]]:

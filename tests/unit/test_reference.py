@@ -13,7 +13,9 @@ from chaos.cli.parser import build_parser
 from chaos.drill.fault_types import NAMES
 from chaos.reference import cli_page, metrics_page
 
-COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "reference"
+from support import REPO
+
+COMMITTED = REPO / "docs" / "reference"
 
 
 @pytest.fixture(scope="module")

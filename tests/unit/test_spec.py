@@ -16,7 +16,9 @@ from chaos.drill.spec import (
 )
 from chaos.errors import SpecError
 
-DRILLS = sorted((Path(__file__).parents[2] / "manifests" / "drills").glob("*.yaml"))
+from support import REPO
+
+DRILLS = sorted((REPO / "manifests" / "drills").glob("*.yaml"))
 
 MINIMAL = """\
 apiVersion: chaosdrill.dev/v1alpha1

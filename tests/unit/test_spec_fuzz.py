@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from chaos.drill.spec import Drill, crd_schema, drill_from_object, parse_drill
 from chaos.errors import SpecError
 
-ROOT = Path(__file__).parents[2]
-DRILLS = sorted((ROOT / "manifests" / "drills").glob("*.yaml"))
+from support import REPO
+
+DRILLS = sorted((REPO / "manifests" / "drills").glob("*.yaml"))
 SOURCE = "drill.yaml"
 # "drill.yaml:LINE: FIELD: problem" or "drill.yaml[:LINE]: problem" (the top of the document)
 ERROR = re.compile(r"^drill\.yaml(?::(?P<line>\d+))?: (?:(?P<field>[\w.]+): )?\S")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from kubernetes.client import (
@@ -34,6 +33,8 @@ from chaos.drill.targeting import (
     select_targets,
 )
 from chaos.errors import SpecError
+
+from support import REPO
 
 NOW = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
 WEB = {"app": "web", OPT_IN_LABEL: "true"}
@@ -207,7 +208,7 @@ def test_fewer_candidates_than_count() -> None:
 
 
 def test_params_for_drill() -> None:
-    drills = Path(__file__).parents[2] / "manifests" / "drills"
+    drills = REPO / "manifests" / "drills"
     drill = load_drill(drills / "web-pod-kill.yaml")
     params = TargetingParams.for_drill(drill, {"app": "web"})
     assert (params.namespace, params.count, params.max_unavailable) == ("demo", 1, 1)
