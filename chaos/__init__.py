@@ -4,7 +4,7 @@ The map, lowest layer first (a module imports only its own layer and those below
     errors, latency, resources  the exception tree; stdlib latency figures; shipped files, cache
     images/      every image built here (sample app, kind node, operator, Prometheus), no registry
     cluster/     providers (local, kind, kubeconfig) behind protocols, the API client, manifests
-    drill/       spec, targeting, the fault registry and faults/, timeline, restore, signals
+    drill/       spec, loading, targeting, the fault registry, faults/, timeline, restore, signals
     observe/     watches (pods, events, workloads, nodes, EndpointSlices) and the open-loop prober
     results/     journal, summary, causes, junit.xml, report.html
     monitoring/  the exporter (metrics), Prometheus on the host and in the cluster, dashboards

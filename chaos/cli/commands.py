@@ -12,9 +12,9 @@ from prometheus_client import CollectorRegistry
 from chaos.cli import views
 from chaos.cluster import providers
 from chaos.cluster.base import Progress
+from chaos.drill.loading import load_drill
 from chaos.drill.runner import DrillRun, RunOptions
 from chaos.drill.signals import SignalStop
-from chaos.drill.spec import load_drill
 from chaos.errors import UsageError
 from chaos.monitoring import metrics
 from chaos.resources import shipped

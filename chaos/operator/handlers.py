@@ -25,9 +25,10 @@ from chaos.cluster import kube
 from chaos.cluster.base import ClusterProvider
 from chaos.cluster.incluster import InClusterProvider, running_in_cluster
 from chaos.cluster.kubeconfig import KubeconfigCluster
+from chaos.drill.loading import drill_from_object
 from chaos.drill.runner import DrillRun, RunOptions
 from chaos.drill.signals import SignalStop
-from chaos.drill.spec import GROUP, PLURAL, VERSION, drill_from_object
+from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.drill.timeline import Incident
 from chaos.errors import ChaosDrillError
 from chaos.monitoring import metrics

@@ -52,7 +52,8 @@ from typing import Any
 
 from chaos import latency
 from chaos.drill.fault_types import Follow
-from chaos.drill.spec import Drill, Slo, drill_from_object
+from chaos.drill.loading import drill_from_object
+from chaos.drill.spec import Drill, Slo
 from chaos.drill.timeline import API_RESOLUTION_SECONDS, Incident, scale_in_seconds
 from chaos.errors import ChaosDrillError
 from chaos.results.causes import IncidentEvent, causes_of

@@ -20,8 +20,8 @@ from chaos.cluster import dockerd, kind, kind_host, kube, processes, workloads
 from chaos.cluster.base import ClusterProvider
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.local import LocalCluster
+from chaos.drill.loading import load_drill
 from chaos.drill.runner import DrillRun, RunOptions
-from chaos.drill.spec import load_drill
 
 from support import FAULTS, Figures, write_drill
 

@@ -29,7 +29,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from chaos.cluster import kube, workloads
 from chaos.cluster.kube import Workload
-from chaos.drill.spec import Drill, parse_drill
+from chaos.drill.loading import parse_drill
+from chaos.drill.spec import Drill
 from chaos.monitoring.metrics import for_drill, serve
 from chaos.observe.observer import Observer
 from chaos.results.journal import Journal

@@ -27,8 +27,9 @@ from prometheus_client import CollectorRegistry
 from chaos.cluster import workloads
 from chaos.cluster.local import LocalCluster
 from chaos.drill.fault_types import NAMES
+from chaos.drill.loading import parse_drill
 from chaos.drill.runner import DrillRun, RunOptions
-from chaos.drill.spec import Drill, parse_drill
+from chaos.drill.spec import Drill
 from chaos.monitoring import render
 from chaos.monitoring.dashboards import (
     dashboard_files,

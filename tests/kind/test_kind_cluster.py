@@ -23,8 +23,9 @@ from kubernetes.utils import parse_quantity
 from chaos.cluster import dockerd, kind, kind_host, kube, serving_certs, workloads
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.local import LocalCluster
+from chaos.drill.loading import load_drill
 from chaos.drill.runner import DrillRun, RunOptions
-from chaos.drill.spec import GROUP, PLURAL, VERSION, load_drill
+from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.errors import SetupError
 from chaos.images import node as nodeimage
 from chaos.operator import install as operator_install
