@@ -8,7 +8,7 @@ The map, lowest layer first (a module imports only its own layer and those below
     observe/     watches (pods, events, workloads, nodes, EndpointSlices) and the open-loop prober
     results/     journal, summary, causes, junit.xml, report.html
     monitoring/  the exporter (metrics), Prometheus on the host and in the cluster, dashboards
-    drill/runner the drill run that wires drill/ to observe/, results/ and metrics
+    drill/runner the drill run that wires drill/ to observe/, results/ and metrics (and probing)
     view/        one view model; the web page and the terminal view
     operator/    kopf handlers that call the runner, their install, the in-cluster journal
     pytest_plugin  drills as pytest fixtures

@@ -19,7 +19,7 @@ from chaos.cli.views import parse_target, serve
 from chaos.cluster import kube, providers
 from chaos.cluster.base import Progress
 from chaos.cluster.kube import Workload
-from chaos.drill.runner import resolve_target
+from chaos.drill.resolve import resolve_target
 from chaos.drill.signals import SignalStop
 from chaos.errors import UsageError
 from chaos.monitoring import metrics
