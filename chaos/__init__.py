@@ -6,7 +6,7 @@ The map, lowest layer first (a module imports only its own layer and those below
     cluster/     providers (local, kind, kubeconfig) behind protocols, the API client, manifests
     drill/       spec, loading, targeting, the fault registry, faults/, timeline, restore, signals
     observe/     watches (pods, events, workloads, nodes, EndpointSlices) and the open-loop prober
-    results/     journal, summary, causes, junit.xml, report.html
+    results/     journal, summary (incidents, availability, slo), causes, junit.xml, report.html
     monitoring/  the exporter (metrics), Prometheus on the host and in the cluster, dashboards
     drill/runner the drill run that wires drill/ to observe/, results/ and metrics (and probing)
     view/        one view model; the web page and the terminal view

@@ -34,7 +34,8 @@ from chaos.errors import ChaosDrillError
 from chaos.monitoring import metrics
 from chaos.operator import journal as operator_journal
 from chaos.results import JOURNAL_NAME, fresh_out_dir
-from chaos.results.summary import IncidentResult, Summary
+from chaos.results.incidents import IncidentResult
+from chaos.results.summary import Summary
 
 FINISHED = ("Passed", "Failed")
 registry = kopf.OperatorRegistry()

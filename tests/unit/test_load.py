@@ -14,7 +14,7 @@ from chaos.drill.faults.load import DEADLINE_MARGIN_SECONDS, REQUESTS_PER_SECOND
 from chaos.drill.loading import drill_from_object
 from chaos.drill.timeline import Incident, scale_in_seconds
 from chaos.observe.tracker import Tracker, hpa_utilization
-from chaos.results.summary import _scale_check
+from chaos.results.slo import _scale_check
 
 from support import pod
 
