@@ -7,7 +7,7 @@ The map, lowest layer first (a module imports only its own layer and those below
     drill/       spec, loading, targeting, the fault registry, faults/, timeline, restore, signals
     observe/     watches (pods, events, workloads, nodes, EndpointSlices) and the open-loop prober
     results/     journal, summary (incidents, availability, slo), causes, junit.xml, report.html
-    monitoring/  the exporter (metrics), Prometheus on the host and in the cluster, dashboards
+    monitoring/  the exporter (metrics, drill_metrics, metrics_server), Prometheus, dashboards
     drill/runner the drill run that wires drill/ to observe/, results/ and metrics (and probing)
     view/        one view model; the web page and the terminal view
     operator/    kopf handlers that call the runner, their install, the in-cluster journal

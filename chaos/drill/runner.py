@@ -36,7 +36,7 @@ from chaos.drill.targeting import (
 )
 from chaos.drill.timeline import Incident, incident_id, scale_in_seconds
 from chaos.errors import FaultError, SafetyError
-from chaos.monitoring.metrics import DrillMetrics
+from chaos.monitoring.drill_metrics import DrillMetrics
 from chaos.observe.observer import Observer
 from chaos.observe.prober_pod import pod_name
 from chaos.results import JOURNAL_NAME, rebuild_results

@@ -8,12 +8,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from chaos.monitoring.metrics import (
-    DEFAULT_METRICS_PORT,
-    INCIDENT_RESULTS,
-    PROBE_RESULTS,
-    _register,
-)
+from chaos.monitoring.metrics import INCIDENT_RESULTS, PROBE_RESULTS, _register
+from chaos.monitoring.metrics_server import DEFAULT_METRICS_PORT
 from chaos.reference.markdown import code, header, table
 
 

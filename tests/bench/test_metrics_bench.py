@@ -31,7 +31,8 @@ from chaos.cluster import kube, workloads
 from chaos.cluster.kube import Workload
 from chaos.drill.loading import parse_drill
 from chaos.drill.spec import Drill
-from chaos.monitoring.metrics import for_drill, serve
+from chaos.monitoring.drill_metrics import for_drill
+from chaos.monitoring.metrics_server import serve
 from chaos.observe.observer import Observer
 from chaos.results.journal import Journal
 

@@ -39,7 +39,8 @@ from chaos.monitoring.dashboards import (
     panel_queries,
     variable_queries,
 )
-from chaos.monitoring.metrics import MetricsServer, for_drill, serve
+from chaos.monitoring.drill_metrics import for_drill
+from chaos.monitoring.metrics_server import MetricsServer, serve
 from chaos.monitoring.process import PrometheusProcess, start_prometheus, stop_prometheus
 from chaos.monitoring.query import query, query_range, wait_for
 
