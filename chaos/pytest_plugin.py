@@ -74,8 +74,8 @@ def chaos_drill(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
     With `kind_cluster` in the test's fixtures, the cluster is pytest-kind's."""
     from chaos.cluster.kubeconfig import KubeconfigCluster
+    from chaos.drill.loading import load_drill
     from chaos.drill.runner import DrillRun, RunOptions
-    from chaos.drill.spec import load_drill
     from chaos.results import fresh_out_dir
 
     if KIND_FIXTURE in request.fixturenames:

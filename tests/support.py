@@ -27,10 +27,11 @@ from kubernetes import client, watch
 from kubernetes.stream import stream
 
 from chaos import resources
-from chaos.cluster import kind, kube, workloads
+from chaos.cluster import kind_host, kube, workloads
 from chaos.cluster.base import ClusterProvider
+from chaos.drill.loading import load_drill
 from chaos.drill.runner import DrillRun, RunOptions
-from chaos.drill.spec import GROUP, PLURAL, VERSION, load_drill
+from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.monitoring.query import Sample, Series
 from chaos.operator import handlers as operator
 from chaos.resources import KUBERNETES_VERSION, cache_dir
@@ -429,7 +430,7 @@ LEAK_COMMENT = "chaos-drill test: kind packets leaving"
 def watch_leaks(action: str) -> None:
     """Adds (-I) or deletes (-D) counting rules in mangle POSTROUTING, which sees only packets
     that really leave by the default route, after every filter rule."""
-    out = kind.default_interface()
+    out = kind_host.default_interface()
     for source in LEAK_SOURCES:
         subprocess.run(["iptables", "-w", "-t", "mangle", action, "POSTROUTING", "-o", out,
                         "-s", source, "-m", "comment", "--comment", LEAK_COMMENT],

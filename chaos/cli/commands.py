@@ -12,11 +12,11 @@ from prometheus_client import CollectorRegistry
 from chaos.cli import views
 from chaos.cluster import providers
 from chaos.cluster.base import Progress
+from chaos.drill.loading import load_drill
 from chaos.drill.runner import DrillRun, RunOptions
 from chaos.drill.signals import SignalStop
-from chaos.drill.spec import load_drill
 from chaos.errors import UsageError
-from chaos.monitoring import metrics
+from chaos.monitoring import drill_metrics, metrics_server
 from chaos.resources import shipped
 from chaos.results import rebuild_results
 from chaos.results.summary import Summary
@@ -71,8 +71,8 @@ def _run(args: argparse.Namespace, view: LiveView, options: RunOptions) -> int:
         options.out_dir = out
         if args.metrics_port is not None:
             registry = CollectorRegistry()
-            options.metrics = metrics.for_drill(registry, drill)
-            server = metrics.serve(registry, args.metrics_port)
+            options.metrics = drill_metrics.for_drill(registry, drill)
+            server = metrics_server.serve(registry, args.metrics_port)
             say(f"metrics on {server.url}")
         run = DrillRun(drill, provider, options, say)
         views.feed(model, run)

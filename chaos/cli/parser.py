@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from chaos import __version__
 from chaos.cluster import providers
 from chaos.errors import ChaosDrillError
-from chaos.monitoring.metrics import DEFAULT_METRICS_PORT
+from chaos.monitoring.metrics_server import DEFAULT_METRICS_PORT
 
 
 def _say(message: str) -> None:

@@ -19,11 +19,12 @@ from chaos.cli.views import parse_target, serve
 from chaos.cluster import kube, providers
 from chaos.cluster.base import Progress
 from chaos.cluster.kube import Workload
-from chaos.drill.runner import resolve_target
+from chaos.drill.resolve import resolve_target
 from chaos.drill.signals import SignalStop
 from chaos.errors import UsageError
-from chaos.monitoring import metrics
-from chaos.monitoring.metrics import DrillMetrics, MetricsServer
+from chaos.monitoring import metrics_server
+from chaos.monitoring.drill_metrics import DrillMetrics, for_watch
+from chaos.monitoring.metrics_server import MetricsServer
 from chaos.observe.observer import Observer
 from chaos.results import JOURNAL_NAME, rebuild_results
 from chaos.results.journal import Journal
@@ -117,8 +118,8 @@ def _metrics(args: argparse.Namespace, namespace: str, workload: str,
     if args.metrics_port is None:
         return None, None
     registry = CollectorRegistry()
-    found = metrics.for_watch(registry, namespace, workload)
-    server = metrics.serve(registry, args.metrics_port)
+    found = for_watch(registry, namespace, workload)
+    server = metrics_server.serve(registry, args.metrics_port)
     say(f"metrics on {server.url}")
     found.running(True)
     return found, server

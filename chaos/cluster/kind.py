@@ -5,11 +5,7 @@ every packet on this machine, and `down` leaves nothing of it on the host."""
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
-import json
 import os
-import shlex
 import shutil
 import subprocess
 import time
@@ -17,40 +13,31 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from kubernetes import client
 
-from chaos.cluster import addons, dockerd, kube, processes, serving_certs
+from chaos.cluster import (
+    addons,
+    dockerd,
+    kind_cni,
+    kind_config,
+    kind_host,
+    kube,
+    processes,
+    serving_certs,
+)
 from chaos.cluster.base import ClusterStatus, Progress
 from chaos.cluster.layout import API_PORT, metrics_server_binary
 from chaos.errors import ClusterError, FaultError, SetupError
 from chaos.images import sample as images
-from chaos.images.node import NODE_IMAGE
 from chaos.resources import (
-    ETCD_VERSION,
-    KUBERNETES_VERSION,
     METRICS_SERVER_VERSION,
     cache_dir,
-    shipped,
 )
 
 KIND_VERSION = "0.33.0"
 KIND_TIMEOUT = 900
 """Seconds a kind call may take (creating a cluster is the slowest)."""
 UP_TIMEOUT = 180.0
-CONFIG = shipped("manifests", "kind", "cluster.yaml")
-POD_SUBNET = "10.250.0.0/16"
-SERVICE_SUBNET = "10.251.0.0/16"
-"""Apart from the local cluster's 10.244.0.0/16 and 10.96.0.0/12, and from kind's defaults."""
-NETWORK = "chaos-drill"
-BRIDGE = "cdrill-kind"
-"""The Docker network the nodes join (created here, so its bridge has a name we know)."""
-NETWORK_SUBNET = "172.30.0.0/24"
-"""The nodes' addresses; CHAOS_DRILL_KIND_SUBNET chooses another where this one is taken."""
-API_ADDRESS = "127.0.0.1"
-"""Where kind publishes the API server on the host (loopback only)."""
-EGRESS_COMMENT = "chaos-drill: nothing leaves the machine"
-CNI_FILE = "/etc/cni/net.d/10-chaosdrill.conflist"
 CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 
 
@@ -58,29 +45,13 @@ def state_dir() -> Path:
     return Path(os.environ.get("CHAOS_DRILL_KIND_STATE", "/var/lib/chaos-drill/kind"))
 
 
-def network_subnet() -> str:
-    return os.environ.get("CHAOS_DRILL_KIND_SUBNET", NETWORK_SUBNET)
-
-
 def kind_binary() -> str:
     built = cache_dir() / f"kind-v{KIND_VERSION}" / "bin" / "kind"
     return str(built) if built.exists() else "kind"
 
 
-def node_image_dir() -> Path:
-    return cache_dir() / f"kind-node-v{KUBERNETES_VERSION}"
-
-
-def _built_node_image() -> Path:
-    """The folder of the node image `make kind` built; a SetupError naming the fix if none."""
-    built = node_image_dir()
-    if not (built / "image-id").exists():
-        raise SetupError(f"node image {NODE_IMAGE} is not built ({built} missing): run "
-                         "'make kind', or pass --kind-image IMAGE")
-    return built
-
-
-def create_command(name: str, config: Path = CONFIG, image: str | None = None) -> list[str]:
+def create_command(name: str, config: Path = kind_config.CONFIG,
+                   image: str | None = None) -> list[str]:
     """No --wait: the nodes cannot be Ready before our CNI is in place, which comes after."""
     command = ["kind", "create", "cluster", "--name", name, "--config", str(config)]
     return command + (["--image", image] if image else [])
@@ -98,115 +69,6 @@ def kill_command(node: str, container_id: str) -> list[str]:
     """SIGKILLs a container's main process through the node container's own containerd."""
     return ["docker", "exec", node, "ctr", "--namespace", "k8s.io", "tasks", "kill",
             "--signal", "SIGKILL", container_id]
-
-
-def cluster_config(base: dict[str, Any], local_image: bool,
-                   serving_certs: bool = False) -> dict[str, Any]:
-    """BASE (manifests/kind/cluster.yaml) with our subnets, no default CNI, and the local
-    cluster's quick node failure handling (a stopped node is NotReady after 16 s, its pods are
-    evicted 20 s later); with the local node image, kubeadm runs the etcd it preloads (our build,
-    not registry.k8s.io's). Maps for extraArgs: kind writes kubeadm v1beta3 for Kubernetes 1.34.
-    SERVING_CERTS: the kubelets ask the cluster CA for their serving certs (serverTLSBootstrap)
-    instead of signing their own, so metrics-server can verify them; someone must approve the
-    requests (`up` does: chaos/cluster/serving_certs.py)."""
-    config = dict(base)
-    config["networking"] = {**base.get("networking", {}), "disableDefaultCNI": True,
-                            "podSubnet": POD_SUBNET, "serviceSubnet": SERVICE_SUBNET,
-                            "apiServerAddress": API_ADDRESS, "apiServerPort": API_PORT}
-    patch: dict[str, Any] = {
-        "kind": "ClusterConfiguration",  # any kubeadm API version kind writes
-        "apiServer": {"extraArgs": {"default-not-ready-toleration-seconds": "20",
-                                    "default-unreachable-toleration-seconds": "20"}},
-        "controllerManager": {"extraArgs": {"node-monitor-period": "2s",
-                                            "node-monitor-grace-period": "16s"}},
-    }
-    if local_image:
-        patch["etcd"] = {"local": {"imageRepository": "chaosdrill.local",
-                                   "imageTag": f"v{ETCD_VERSION}"}}
-    patches = [yaml.safe_dump(patch)]
-    if serving_certs:
-        patches.append(yaml.safe_dump({"kind": "KubeletConfiguration",
-                                       "serverTLSBootstrap": True}))
-    config["kubeadmConfigPatches"] = [*base.get("kubeadmConfigPatches", []), *patches]
-    return config
-
-
-def write_cluster_config(path: Path, image: str | None = None,
-                         serving_certs: bool = False) -> Path:
-    """Writes to PATH the kind config chaos-drill runs: manifests/kind/cluster.yaml through
-    cluster_config, for IMAGE (None: the node image `make kind` builds). pytest-kind users pass
-    it to `KindCluster.create(config_file=...)` (without serving certs: nothing approves them
-    there)."""
-    base = yaml.safe_load(CONFIG.read_text())
-    path.write_text(yaml.safe_dump(cluster_config(base, image in (None, NODE_IMAGE),
-                                                  serving_certs)))
-    return path
-
-
-def cni_config(pod_cidr: str) -> dict[str, Any]:
-    """A node's CNI network: a veth per pod (ptp), addresses from the node's podCIDR."""
-    return {
-        "cniVersion": "0.4.0", "name": "chaosdrill",
-        "plugins": [
-            {"type": "ptp", "ipMasq": False, "mtu": 1500,
-             "ipam": {"type": "host-local", "ranges": [[{"subnet": pod_cidr}]],
-                      "routes": [{"dst": "0.0.0.0/0"}]}},
-            {"type": "portmap", "capabilities": {"portMappings": True}},
-        ],
-    }
-
-
-def route_commands(node: str, nodes: dict[str, tuple[str, str]]) -> list[list[str]]:
-    """`ip route replace` on NODE for every other node's pod range, via that node's IP;
-    NODES maps name -> (internal IP, podCIDR)."""
-    return [["ip", "route", "replace", cidr, "via", ip]
-            for other, (ip, cidr) in sorted(nodes.items()) if other != node]
-
-
-def egress_rule(bridge: str, out: str) -> list[str]:
-    """Rejects what the nodes send through the default route's interface."""
-    return ["-i", bridge, "-o", out, "-m", "comment", "--comment", EGRESS_COMMENT,
-            "-j", "REJECT"]
-
-
-def corefile_without_upstream(corefile: str) -> str:
-    """kubeadm's Corefile without its `forward` block: cluster names only, nothing asked out."""
-    kept, depth = [], 0
-    for line in corefile.splitlines():
-        if depth == 0 and line.strip().startswith("forward "):
-            depth = line.count("{") - line.count("}")
-            continue
-        if depth > 0:
-            depth += line.count("{") - line.count("}")
-            continue
-        kept.append(line)
-    return "\n".join(kept) + "\n"
-
-
-def overlapping_route(subnet: str, routes: Sequence[str], own: str = BRIDGE) -> str | None:
-    """The first line of `ip -o -4 route` (ROUTES) whose destination overlaps SUBNET, leaving
-    out the default route and those on OWN (our bridge, left from an earlier run)."""
-    wanted = ipaddress.ip_network(subnet)
-    for line in routes:
-        words = line.split()
-        if words[:1] in (["blackhole"], ["unreachable"], ["prohibit"], ["throw"]):
-            words = words[1:]
-        device = words[words.index("dev") + 1] if "dev" in words[:-1] else None
-        if not words or words[0] == "default" or device == own:
-            continue
-        try:
-            destination = ipaddress.ip_network(words[0], strict=False)
-        except ValueError:
-            continue
-        if destination.overlaps(wanted):
-            return line.strip()
-    return None
-
-
-def default_interface() -> str:
-    routes = subprocess.run(["ip", "route", "show", "default"], capture_output=True, text=True,
-                            timeout=30).stdout.split()
-    return routes[routes.index("dev") + 1] if "dev" in routes else ""
 
 
 def local_cluster_up() -> bool:
@@ -243,7 +105,7 @@ class KindCluster:
         if shutil.which(binary) is None:
             raise SetupError("kind not found: run 'make kind' (builds kind v"
                              f"{KIND_VERSION}), or use --provider local")
-        env = {**os.environ, "KIND_EXPERIMENTAL_DOCKER_NETWORK": NETWORK,
+        env = {**os.environ, "KIND_EXPERIMENTAL_DOCKER_NETWORK": kind_host.NETWORK,
                "PATH": "/usr/bin:" + os.environ.get("PATH", "")}
         try:
             result = subprocess.run([binary, *args], capture_output=True, text=True,
@@ -313,7 +175,8 @@ class KindCluster:
         if shutil.which(self.kind_path or kind_binary()) is None:
             raise SetupError("kind not found: run 'make kind', or use --provider local")
         if not self.image:
-            _built_node_image()  # checked before dockerd starts, so a refusal leaves nothing
+            # checked before dockerd starts, so a refusal leaves nothing
+            kind_host.built_node_image()
         if not metrics_server_binary().exists():
             raise SetupError(f"metrics-server v{METRICS_SERVER_VERSION} is not built "
                              f"({metrics_server_binary()} missing): run 'make kind'")
@@ -323,14 +186,10 @@ class KindCluster:
         elif self._exists():
             return  # the port and subnet are its own
         processes.ensure_port_free(
-            API_PORT, API_ADDRESS, f"port {API_PORT} (for the kind API server) is already in use "
-            f"on {API_ADDRESS}: stop what listens there ('ss -ltnp sport = :{API_PORT}' shows it)")
-        routes = subprocess.run(["ip", "-o", "-4", "route"], capture_output=True, text=True,
-                                timeout=30).stdout.splitlines()
-        taken = overlapping_route(network_subnet(), routes)
-        if taken:
-            raise SetupError(f"the kind nodes' subnet {network_subnet()} is taken on this host "
-                             f"({taken}): set CHAOS_DRILL_KIND_SUBNET to a free one")
+            API_PORT, kind_config.API_ADDRESS, f"port {API_PORT} (for the kind API server) is "
+            f"already in use on {kind_config.API_ADDRESS}: stop what listens there "
+            f"('ss -ltnp sport = :{API_PORT}' shows it)")
+        kind_host.check_subnet_free()
 
     def _check_existing(self) -> None:
         """A ClusterError naming what is wrong with the cluster already there."""
@@ -352,16 +211,17 @@ class KindCluster:
         it, our network and its egress rule. Returns the node image."""
         self.engine.ensure(progress)
         image = self._node_image(progress)
-        self._network(progress)
+        kind_host.ensure_network(progress)
         return image
 
     def _create(self, image: str, progress: Progress) -> None:
-        config = write_cluster_config(self.state / "cluster.yaml", image, serving_certs=True)
+        config = kind_config.write_cluster_config(self.state / "cluster.yaml", image,
+                                                  serving_certs=True)
         progress(f"creating kind cluster {self.cluster_name} (3 nodes, image {image})")
         self._kind(*create_command(self.cluster_name, config, image)[1:])
         self.install_cni(progress)
         self._approve_serving_certs(progress)
-        self._dns_without_upstream(progress)
+        kind_host.dns_without_upstream(self.kubeconfig(), progress)
         self._wait("nodes Ready", self._nodes_ready, progress)
         self.load_images([*images.build_archives(images.archive_dir()),
                           *addons.build_archives(images.archive_dir(), ("metrics-server",))],
@@ -400,56 +260,13 @@ class KindCluster:
 
     def _node_image(self, progress: Progress) -> str:
         """The image to run: --kind-image, else ours, loaded into Docker when it changed."""
-        if self.image:
-            return self.image
-        built = _built_node_image()
-        want = (built / "image-id").read_text().strip()
-        have = dockerd.run("image", "inspect", "--format", "{{.Id}}", NODE_IMAGE,
-                           check=False, timeout=60).strip()
-        if have != want:
-            progress(f"loading {NODE_IMAGE} into Docker (from {built})")
-            names = [p.name for p in built.iterdir() if not p.name.startswith(".")
-                     and p.name != "image-id"]
-            tar = subprocess.Popen(["tar", "-C", str(built), "-c", *names],
-                                   stdout=subprocess.PIPE)
-            try:
-                load = subprocess.run([dockerd.docker(), "load"], stdin=tar.stdout,
-                                      capture_output=True, timeout=dockerd.DOCKER_TIMEOUT)
-            finally:
-                tar.wait(timeout=60)
-            if load.returncode != 0:
-                raise ClusterError("docker load of the node image failed: "
-                                   + load.stderr.decode(errors="replace").strip())
-        return NODE_IMAGE
-
-    def _network(self, progress: Progress) -> None:
-        """The nodes' Docker network, IPv4 only, with a bridge name we know, and a rule so that
-        nothing from it leaves through the default route."""
-        existing = dockerd.run("network", "ls", "--format", "{{.Name}}", timeout=60).split()
-        if NETWORK not in existing:
-            progress(f"creating Docker network {NETWORK} (bridge {BRIDGE})")
-            dockerd.run("network", "create", "--driver", "bridge", "--subnet", network_subnet(),
-                        "-o", f"com.docker.network.bridge.name={BRIDGE}",
-                        "-o", "com.docker.network.bridge.enable_ip_masquerade=false",
-                        NETWORK, timeout=60)
-        out = default_interface()
-        if out:
-            rule = egress_rule(BRIDGE, out)
-            check = subprocess.run(["iptables", "-w", "-C", "DOCKER-USER", *rule],
-                                   capture_output=True, timeout=30)
-            if check.returncode != 0:
-                added = subprocess.run(["iptables", "-w", "-I", "DOCKER-USER", *rule],
-                                       capture_output=True, text=True, timeout=30)
-                if added.returncode != 0:
-                    raise ClusterError("could not block egress from the kind nodes: iptables: "
-                                       + added.stderr.strip())
-            progress(f"blocking egress from {BRIDGE} through {out}")
+        return self.image or kind_host.load_node_image(progress)
 
     def install_cni(self, progress: Progress) -> None:
         """Gives every node chaos-drill's CNI (config and routes), once each has a pod range."""
         nodes = self._wait_for_pod_cidrs(progress)
         for name, (_, cidr) in sorted(nodes.items()):
-            self._configure_node(name, nodes)
+            kind_cni.configure_node(name, nodes)
             progress(f"CNI on {name}: pods from {cidr}")
 
     def lacks_cni(self) -> bool:
@@ -465,51 +282,17 @@ class KindCluster:
         return any(dockerd.run("exec", node, "sh", "-c", script, timeout=60).strip() == "none"
                    for node in self._nodes())
 
-    def _configure_node(self, name: str, nodes: dict[str, tuple[str, str]]) -> None:
-        config = json.dumps(cni_config(nodes[name][1]), indent=1).encode()
-        dockerd.run("exec", "-i", name, "sh", "-c", f"cat > {CNI_FILE}", stdin=config,
-                    timeout=60)
-        for command in route_commands(name, nodes):
-            dockerd.run("exec", name, *command, timeout=60)
-
-    def _node_addresses(self) -> dict[str, tuple[str, str]]:
-        with kube.api_client(self.kubeconfig()) as api:
-            items = client.CoreV1Api(api).list_node(_request_timeout=30).items
-        found = {}
-        for node in items:
-            ip = next((a.address for a in node.status.addresses or []
-                       if a.type == "InternalIP"), None)
-            if ip and node.spec.pod_cidr:
-                found[node.metadata.name] = (ip, node.spec.pod_cidr)
-        return found
-
     def _wait_for_pod_cidrs(self, progress: Progress) -> dict[str, tuple[str, str]]:
         want = len(self._nodes())
         found: dict[str, tuple[str, str]] = {}
 
         def all_have_cidrs() -> bool:
             nonlocal found
-            found = self._node_addresses()
+            found = kind_cni.node_addresses(self.kubeconfig())
             return len(found) == want
 
         self._wait("a pod range on every node", all_have_cidrs, progress)
         return found
-
-    def _dns_without_upstream(self, progress: Progress) -> None:
-        with kube.api_client(self.kubeconfig()) as api:
-            core = client.CoreV1Api(api)
-            config = core.read_namespaced_config_map("coredns", "kube-system",
-                                                     _request_timeout=30)
-            corefile = corefile_without_upstream(config.data["Corefile"])
-            core.patch_namespaced_config_map("coredns", "kube-system",
-                                             {"data": {"Corefile": corefile}},
-                                             _request_timeout=30)
-            stamp = {"spec": {"template": {"metadata": {"annotations": {
-                "chaosdrill.dev/corefile": hashlib.sha256(corefile.encode()).hexdigest()[:12],
-            }}}}}
-            client.AppsV1Api(api).patch_namespaced_deployment("coredns", "kube-system", stamp,
-                                                              _request_timeout=30)
-        progress("CoreDNS answers cluster names only (no upstream)")
 
     def _nodes_ready(self) -> bool:
         try:
@@ -540,11 +323,8 @@ class KindCluster:
             if self._exists():
                 progress(f"deleting kind cluster {self.cluster_name}")
                 self._kind(*delete_command(self.cluster_name)[1:])
-            networks = dockerd.run("network", "ls", "--format", "{{.Name}}", timeout=60).split()
-            if NETWORK in networks:
-                progress(f"removing Docker network {NETWORK}")
-                dockerd.run("network", "rm", NETWORK, timeout=60)
-        self._remove_egress_rules()
+            kind_host.remove_network(progress)
+        kind_host.remove_egress_rules()
         self.engine.stop(progress)
         (self.state / "cluster").unlink(missing_ok=True)
         shutil.rmtree(self.state / "pki", ignore_errors=True)
@@ -554,26 +334,18 @@ class KindCluster:
                                "'chaos-drill cluster down --provider kind' again")
         progress(f"kind cluster {self.cluster_name} down")
 
-    def _remove_egress_rules(self) -> None:
-        listing = subprocess.run(["iptables", "-w", "-S", "DOCKER-USER"], capture_output=True,
-                                 text=True, timeout=30).stdout.splitlines()
-        for line in listing:
-            if EGRESS_COMMENT in line:
-                subprocess.run(["iptables", "-w", "-D", *shlex.split(line)[1:]],
-                               capture_output=True, timeout=30)
-
     def leftovers(self) -> list[str]:
         """What of ours is still on the host: containers, network, bridge, rules, dockerd."""
         left = []
         engine = dockerd.engine_up()
         if engine:
             left += [f"container {n}" for n in self._nodes()]
-            networks = dockerd.run("network", "ls", "--format", "{{.Name}}", timeout=60).split()
-            left += [f"network {NETWORK}"] if NETWORK in networks else []
+            left += [f"network {kind_host.NETWORK}"] if kind_host.network_exists() else []
         links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
                                timeout=30).stdout
-        left += [f"interface {BRIDGE}"] if f" {BRIDGE}:" in links else []
-        marks = [EGRESS_COMMENT, BRIDGE]
+        bridge = kind_host.BRIDGE
+        left += [f"interface {bridge}"] if f" {bridge}:" in links else []
+        marks = [kind_host.EGRESS_COMMENT, bridge]
         if not engine:  # with no engine running, none of its rules or volumes may stay
             marks.append("DOCKER")
             left += [f"Docker volume {v}" for v in dockerd.leftover_volumes()]
@@ -609,9 +381,5 @@ class KindCluster:
     def start_node(self, name: str, progress: Progress) -> None:
         """`docker start` again; the node's network namespace is new, so routes go back in."""
         dockerd.run("start", name, timeout=120)
-        nodes = self._node_addresses()
-        for node in self._nodes():
-            if node in nodes:
-                for command in route_commands(node, nodes):
-                    dockerd.run("exec", node, *command, timeout=60)
+        kind_cni.add_routes(self._nodes(), kind_cni.node_addresses(self.kubeconfig()))
         progress(f"node {name} started again")

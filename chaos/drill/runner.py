@@ -4,12 +4,9 @@ what it changed even when interrupted, and always leaves a journal and results."
 from __future__ import annotations
 
 import contextlib
-import http.client
-import os
 import random
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,12 +18,14 @@ from kubernetes.client.exceptions import ApiException
 
 from chaos.cluster import kube
 from chaos.cluster.base import ClusterProvider, Progress
-from chaos.cluster.kube import WORKLOAD_KINDS, Workload, apps_call
+from chaos.cluster.kube import WORKLOAD_KINDS
 from chaos.drill import restore
 from chaos.drill.fault_types import Follow, fault_type
 from chaos.drill.faults import Fault, FaultContext, FaultTarget, fault_for
+from chaos.drill.probing import choose_origin, probe_url, prober_image
+from chaos.drill.resolve import resolve_workload
 from chaos.drill.restore import restore_dead_runs
-from chaos.drill.spec import DEFAULT_LOAD_SECONDS, Drill, ProbeSpec, Target
+from chaos.drill.spec import DEFAULT_LOAD_SECONDS, Drill, ProbeSpec
 from chaos.drill.targeting import (
     OPT_IN_LABEL,
     PodInfo,
@@ -36,10 +35,10 @@ from chaos.drill.targeting import (
     select_targets,
 )
 from chaos.drill.timeline import Incident, incident_id, scale_in_seconds
-from chaos.errors import ClusterError, FaultError, SafetyError, SetupError, SpecError
-from chaos.monitoring.metrics import DrillMetrics
+from chaos.errors import FaultError, SafetyError
+from chaos.monitoring.drill_metrics import DrillMetrics
 from chaos.observe.observer import Observer
-from chaos.observe.prober_pod import IMAGE_ENV, pod_name
+from chaos.observe.prober_pod import pod_name
 from chaos.results import JOURNAL_NAME, rebuild_results
 from chaos.results.journal import Journal
 from chaos.results.summary import Summary
@@ -47,8 +46,6 @@ from chaos.results.summary import Summary
 STEADY_GRACE_SECONDS = 10.0
 AUTOSCALER_SYNC_SECONDS = 15.0
 """The HPA controller's default sync period: how long its status may lag the pods."""
-REACH_TIMEOUT = 1.0
-"""How long spec.probe.from: auto waits for the host's one GET before probing from the cluster."""
 PROBER_DEADLINE_MARGIN = 600
 
 
@@ -64,84 +61,6 @@ class RunOptions:
     on_incident: Callable[[Incident], None] | None = None
 
 
-def resolve_workload(api: Any, drill: Drill) -> Workload:
-    """The drill's target in the cluster; one-line errors for a missing namespace or workload."""
-    return resolve_target(api, drill.namespace, drill.target)
-
-
-def resolve_target(api: Any, namespace: str, target: Target,
-                   flag: str = "spec.target") -> Workload:
-    """TARGET in NAMESPACE as found in the cluster; one-line errors for a missing namespace or
-    workload, naming FLAG (where the target was given)."""
-    core = client.CoreV1Api(api)
-    try:
-        core.read_namespace(namespace)
-    except ApiException as error:
-        if error.status == 404:
-            raise SpecError(f"namespace {namespace} not found: create it, or run "
-                            "'chaos-drill deploy' for the sample workload") from None
-        raise ClusterError(f"cannot read namespace {namespace}: {error.reason}") from None
-    if target.name is None:
-        return Workload("Pods", "selector", namespace, dict(target.match_labels))
-    assert target.kind is not None
-    if target.kind not in WORKLOAD_KINDS:
-        raise SpecError(f"{flag} kind {target.kind} is not supported: use one of "
-                        f"{', '.join(WORKLOAD_KINDS)}, or a label selector")
-    try:
-        found = apps_call(api, "read", target.kind)(target.name, namespace)
-    except ApiException as error:
-        raise SpecError(f"{target.kind} {namespace}/{target.name} not found "
-                        f"({error.reason}): fix {flag} or deploy it first") from None
-    labels = dict(found.spec.selector.match_labels or {})
-    return Workload(target.kind, target.name, namespace, labels)
-
-
-def probe_url(api: Any, drill: Drill) -> str:
-    """The probe's URL through its Service's cluster IP; one-line errors naming spec.probe."""
-    probe = drill.probe
-    assert probe is not None
-    try:
-        service = client.CoreV1Api(api).read_namespaced_service(probe.service, drill.namespace)
-    except ApiException as error:
-        if error.status == 404:
-            raise SpecError(f"spec.probe.service: Service {drill.namespace}/{probe.service} not "
-                            "found: fix the name or create the Service") from None
-        raise
-    ports = [p.port for p in service.spec.ports or []]
-    if probe.port not in ports:
-        raise SpecError(f"spec.probe.port: Service {drill.namespace}/{probe.service} has no "
-                        f"port {probe.port} (it has {', '.join(map(str, ports)) or 'none'}): "
-                        "fix spec.probe.port")
-    ip = service.spec.cluster_ip
-    if not ip or ip == "None":
-        raise SpecError(f"spec.probe.service: Service {drill.namespace}/{probe.service} has no "
-                        "cluster IP (headless): probe a Service with one")
-    return f"http://{ip}:{probe.port}{probe.path}"
-
-
-def reachable_from_host(url: str, timeout: float = REACH_TIMEOUT) -> bool:
-    """True if one GET of URL from here gets any HTTP answer (even a 5xx) within TIMEOUT."""
-    parts = urllib.parse.urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80,
-                                            timeout=timeout)
-    try:
-        connection.request("GET", parts.path or "/", headers={"Connection": "close"})
-        connection.getresponse()
-        return True
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        connection.close()
-
-
-def choose_origin(setting: str, url: str, timeout: float = REACH_TIMEOUT) -> str:
-    """Where to probe URL from, "host" or "cluster", for spec.probe.from SETTING: auto is the
-    host when it gets an answer from there."""
-    if setting != "auto":
-        return setting
-    return "host" if reachable_from_host(url, timeout) else "cluster"
-
-
 def max_run_seconds(drill: Drill) -> int:
     """A bound on how long a run of DRILL lasts (every wait at its longest, and a margin): the
     prober pod's activeDeadlineSeconds, a backstop if nothing removes it."""
@@ -150,30 +69,6 @@ def max_run_seconds(drill: Drill) -> int:
     per_round = (drill.interval_seconds + 2 * drill.recovery_timeout_seconds + load
                  + STEADY_GRACE_SECONDS + AUTOSCALER_SYNC_SECONDS)
     return int(drill.rounds * per_round) + PROBER_DEADLINE_MARGIN
-
-
-def prober_image(provider: ClusterProvider, api: Any, say: Progress) -> str:
-    """The prober pod's image: CHAOS_DRILL_PROBER_IMAGE if set (the operator's pod), else the
-    operator image, built (cached) and loaded unless every node has it already."""
-    named = os.environ.get(IMAGE_ENV)
-    if named:
-        return named
-    if provider.name == "in-cluster":
-        raise SetupError(f"spec.probe.from: cluster needs {IMAGE_ENV} in the operator's pod: "
-                         "run 'chaos-drill operator install' again")
-    from chaos.images import operator as operator_image
-
-    try:
-        archive, reference = operator_image.build(say)
-    except SetupError as error:
-        raise SetupError(f"{error}; or name an image the cluster can pull in {IMAGE_ENV}, or set "
-                         "spec.probe.from: host") from None
-    nodes = client.CoreV1Api(api).list_node().items
-    if not nodes or not all(any(reference in (image.names or []) for image in
-                                (node.status.images or [])) for node in nodes):
-        say(f"loading {reference} ({archive.stat().st_size >> 20} MiB) for the prober pod")
-        provider.load_images([archive], say)
-    return reference
 
 
 class DrillRun:

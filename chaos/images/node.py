@@ -16,7 +16,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from chaos.images import sample as images
+from chaos.images.archive import add_entry, config_bytes, packed
 from chaos.resources import KUBERNETES_VERSION
 
 NODE_IMAGE = f"chaosdrill.local/kind-node:v{KUBERNETES_VERSION}"
@@ -90,14 +90,14 @@ def layer(tree: Tree) -> bytes:
                    for parent in PurePosixPath(name).parents if str(parent) != "."}
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        images.add_entry(tar, "tmp", mode=0o1777)
+        add_entry(tar, "tmp", mode=0o1777)
         for directory in sorted(directories - {"tmp"}):
-            images.add_entry(tar, directory)
+            add_entry(tar, directory)
         for name, target in sorted(tree.links.items()):
             if name not in directories:
-                images.add_entry(tar, name, link=target)
+                add_entry(tar, name, link=target)
         for name, source in sorted(tree.files.items()):
-            images.add_entry(tar, name, source.read_bytes(), mode=source.stat().st_mode & 0o7777)
+            add_entry(tar, name, source.read_bytes(), mode=source.stat().st_mode & 0o7777)
     return buffer.getvalue()
 
 
@@ -108,7 +108,7 @@ def binary_archive(reference: str, tree: Tree, entrypoint: list[str] | None = No
     config: dict[str, object] = {"Env": [PATH], "WorkingDir": "/"}
     if entrypoint:
         config["Entrypoint"] = entrypoint
-    return images.packed(reference, layer_bytes, images.config_bytes(config, diff_id))
+    return packed(reference, layer_bytes, config_bytes(config, diff_id))
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def control_plane_archives(inputs: Inputs) -> dict[str, bytes]:
 
 
 def node_config(diff_id: str) -> bytes:
-    return images.config_bytes({
+    return config_bytes({
         "Env": [PATH, "container=docker"], "Entrypoint": NODE_ENTRYPOINT,
         "StopSignal": NODE_STOP_SIGNAL,
     }, diff_id)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chaos.errors import SetupError
-from chaos.images import sample as images
+from chaos.images.archive import config_bytes, packed
 from chaos.images.node import PATH, Tree, collect, layer, needed_libraries
 from chaos.resources import shipped
 
@@ -69,7 +69,7 @@ def image_archive(tree: Tree, reference: str, container_config: dict[str, object
     """TREE as the one layer of image REFERENCE, started as CONTAINER_CONFIG says."""
     layer_bytes = layer(tree)
     diff_id = f"sha256:{hashlib.sha256(layer_bytes).hexdigest()}"
-    return images.packed(reference, layer_bytes, images.config_bytes(container_config, diff_id))
+    return packed(reference, layer_bytes, config_bytes(container_config, diff_id))
 
 
 OPERATOR_CONFIG: dict[str, object] = {

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from chaos.errors import SetupError
+from chaos.images.archive import add_entry, config_bytes, packed
 from chaos.resources import cache_dir
 
 BUSYBOX = Path("/bin/busybox")
@@ -69,21 +69,6 @@ WEB = Image(
 ALL = (PAUSE, WEB)
 
 
-def add_entry(tar: tarfile.TarFile, name: str, data: bytes | None = None, *, mode: int = 0o755,
-         uid: int = 0, link: str | None = None) -> None:
-    info = tarfile.TarInfo(name)
-    info.mode, info.uid, info.gid, info.mtime = mode, uid, uid, 0
-    if link is not None:
-        info.type, info.linkname = tarfile.SYMTYPE, link
-        tar.addfile(info)
-    elif data is None:
-        info.type = tarfile.DIRTYPE
-        tar.addfile(info)
-    else:
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-
-
 def layer(image: Image, busybox: bytes) -> bytes:
     """The image's only layer, byte-for-byte the same on every build."""
     buffer = io.BytesIO()
@@ -111,37 +96,11 @@ def image_config(image: Image, diff_id: str) -> bytes:
     }, diff_id)
 
 
-def config_bytes(container_config: dict[str, object], diff_id: str) -> bytes:
-    """An image config holding one layer, DIFF_ID, and how its container starts."""
-    config = {
-        "architecture": "amd64",
-        "os": "linux",
-        "config": container_config,
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        "history": [{"created_by": "chaos-drill images.py"}],
-    }
-    return json.dumps(config, sort_keys=True).encode()
-
-
 def archive(image: Image, busybox: bytes) -> bytes:
     """A `docker save` style archive holding IMAGE."""
     layer_bytes = layer(image, busybox)
     diff_id = f"sha256:{hashlib.sha256(layer_bytes).hexdigest()}"
     return packed(image.reference, layer_bytes, image_config(image, diff_id))
-
-
-def packed(reference: str, layer_bytes: bytes, config: bytes) -> bytes:
-    """A `docker save` style archive of one image: its layer, its config, a manifest."""
-    layer_digest = hashlib.sha256(layer_bytes).hexdigest()
-    config_name = f"{hashlib.sha256(config).hexdigest()}.json"
-    manifest = [{"Config": config_name, "RepoTags": [reference],
-                 "Layers": [f"{layer_digest}/layer.tar"]}]
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        add_entry(tar, f"{layer_digest}/layer.tar", layer_bytes, mode=0o644)
-        add_entry(tar, config_name, config, mode=0o644)
-        add_entry(tar, "manifest.json", json.dumps(manifest).encode(), mode=0o644)
-    return buffer.getvalue()
 
 
 def build_archives(directory: Path, busybox: Path = BUSYBOX) -> list[Path]:

@@ -17,7 +17,7 @@ from chaos.cluster import processes
 from chaos.cluster.processes import Process
 from chaos.errors import SetupError
 from chaos.monitoring import MONITORING_DIR
-from chaos.monitoring.metrics import DEFAULT_METRICS_PORT
+from chaos.monitoring.metrics_server import DEFAULT_METRICS_PORT
 from chaos.monitoring.query import api_get
 from chaos.resources import cache_dir
 

@@ -25,15 +25,17 @@ from chaos.cluster import kube
 from chaos.cluster.base import ClusterProvider
 from chaos.cluster.incluster import InClusterProvider, running_in_cluster
 from chaos.cluster.kubeconfig import KubeconfigCluster
+from chaos.drill.loading import drill_from_object
 from chaos.drill.runner import DrillRun, RunOptions
 from chaos.drill.signals import SignalStop
-from chaos.drill.spec import GROUP, PLURAL, VERSION, drill_from_object
+from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.drill.timeline import Incident
 from chaos.errors import ChaosDrillError
-from chaos.monitoring import metrics
+from chaos.monitoring import drill_metrics, metrics, metrics_server
 from chaos.operator import journal as operator_journal
 from chaos.results import JOURNAL_NAME, fresh_out_dir
-from chaos.results.summary import IncidentResult, Summary
+from chaos.results.incidents import IncidentResult
+from chaos.results.summary import Summary
 
 FINISHED = ("Passed", "Failed")
 registry = kopf.OperatorRegistry()
@@ -182,7 +184,7 @@ def run_drill(body: kopf.Body, name: str, namespace: str | None, uid: str,
         **counts})
     try:
         drill = drill_from_object(body)
-        options.metrics = metrics.for_drill(METRICS, drill)
+        options.metrics = drill_metrics.for_drill(METRICS, drill)
         with DRILLS.running(options.stop):
             summary = DrillRun(drill, cluster, options, logger.info).run()
     except (ChaosDrillError, *kube.USER_ERRORS) as error:  # a Failed status, never a retry loop
@@ -244,7 +246,7 @@ def run(namespaces: list[str], metrics_port: int | None = None, metrics_host: st
     only then does kopf stop and hand over (kopf's own handler would leave the peering at once,
     and the standby's next attempt would race this one's restore)."""
     metrics.register_families(METRICS)
-    server = metrics.serve(METRICS, metrics_port, metrics_host) if metrics_port else None
+    server = metrics_server.serve(METRICS, metrics_port, metrics_host) if metrics_port else None
     settings = kopf.OperatorSettings()
     settings.peering.lifetime = PEERING_LIFETIME
     shutdown, kopf_stop = threading.Event(), threading.Event()

@@ -13,7 +13,7 @@ from chaos.cluster.kind import KindCluster
 from chaos.cluster.kubeconfig import KubeconfigCluster
 from chaos.cluster.local import LocalCluster
 from chaos.drill.fault_types import FAULTS, OBSERVED, FaultType
-from chaos.drill.spec import CRD_PATH, crd_schema
+from chaos.drill.loading import CRD_PATH, crd_schema
 from chaos.reference.markdown import code, header, paragraph, table
 
 PROVIDERS: tuple[tuple[str, type[Any]], ...] = (

@@ -1,4 +1,4 @@
-"""docs/reference/metrics.md: every metric family of chaos.metrics, registered on a fresh
+"""docs/reference/metrics.md: every metric family of chaos.monitoring.metrics, registered on a fresh
 registry and read back: name as scraped, type, labels, help and a histogram's buckets."""
 
 from __future__ import annotations
@@ -8,12 +8,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from chaos.monitoring.metrics import (
-    DEFAULT_METRICS_PORT,
-    INCIDENT_RESULTS,
-    PROBE_RESULTS,
-    _register,
-)
+from chaos.monitoring.metrics import INCIDENT_RESULTS, PROBE_RESULTS, _register
+from chaos.monitoring.metrics_server import DEFAULT_METRICS_PORT
 from chaos.reference.markdown import code, header, table
 
 

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from chaos.drill.spec import crd_schema
+from chaos.drill.loading import crd_schema
 from chaos.reference.markdown import code, header, paragraph, table
 
 LIMITS = (("minimum", "≥"), ("maximum", "≤"), ("minLength", "length ≥"),

@@ -7,7 +7,10 @@ from html import escape
 from itertools import pairwise
 
 from chaos.drill.timeline import phases_for
-from chaos.results.summary import Availability, IncidentResult, SloCheck, Summary
+from chaos.results.availability import Availability
+from chaos.results.incidents import IncidentResult
+from chaos.results.slo import SloCheck
+from chaos.results.summary import Summary
 
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }

@@ -201,6 +201,7 @@ step_node() {
   src=$(pause_source)
   pause_version=$(awk '$1 == "TAG" {print $3}' "$src/Makefile")
   key=$(cat "$0" "$repo/chaos/images/node.py" "$repo/chaos/images/sample.py" \
+        "$repo/chaos/images/archive.py" \
         <(echo "$rootfs $k8s $etcd $coredns_key $CRICTL_VERSION $KIND_VERSION $pause_version") \
         | sha256sum | cut -c1-12)
   dir="$cache/kind-node-v$k8s"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pytest_kind import KindCluster
 
-from chaos.cluster.kind import write_cluster_config
+from chaos.cluster.kind_config import write_cluster_config
 from chaos.images import sample as images
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,8 +20,8 @@ from kubernetes import client
 
 from chaos.cluster import kube, tuning, workloads
 from chaos.cluster.local import LocalCluster
+from chaos.drill.loading import load_drill
 from chaos.drill.runner import DrillRun, RunOptions
-from chaos.drill.spec import load_drill
 
 from support import Figures, write_drill
 

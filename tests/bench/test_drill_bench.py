@@ -32,8 +32,8 @@ from kubernetes import client
 
 from chaos.cluster import workloads
 from chaos.cluster.local import LocalCluster
+from chaos.drill.loading import load_drill
 from chaos.drill.runner import DrillRun, RunOptions
-from chaos.drill.spec import load_drill
 from chaos.drill.timeline import Incident
 from chaos.observe.tracker import Tracker
 from chaos.observe.watch import ResourceWatch

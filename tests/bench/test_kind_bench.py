@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from benchsupport import memory_of, memory_sample
 
-from chaos.cluster import dockerd, kind, processes
+from chaos.cluster import dockerd, kind, kind_host, processes
 from chaos.cluster.base import ClusterProvider
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.local import LocalCluster
+from chaos.drill.loading import load_drill
 from chaos.drill.runner import DrillRun, RunOptions
-from chaos.drill.spec import load_drill
 
 from support import FAULTS, Figures, fresh_sample_workload, write_drill
 
@@ -41,8 +41,8 @@ def say(message: str) -> None:
 @pytest.fixture(scope="module")
 def figures(cluster_lock: None) -> Iterator[Figures]:
     """The module's figures; the kind cluster is down at its end, whatever happened."""
-    if not kind.node_image_dir().joinpath("image-id").exists():
-        pytest.fail(f"{kind.node_image_dir()} missing: run 'make kind' first")
+    if not kind_host.node_image_dir().joinpath("image-id").exists():
+        pytest.fail(f"{kind_host.node_image_dir()} missing: run 'make kind' first")
     found = Figures()
     try:
         yield found

@@ -29,8 +29,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from chaos.cluster import kube, workloads
 from chaos.cluster.kube import Workload
-from chaos.drill.spec import Drill, parse_drill
-from chaos.monitoring.metrics import for_drill, serve
+from chaos.drill.loading import parse_drill
+from chaos.drill.spec import Drill
+from chaos.monitoring.drill_metrics import for_drill
+from chaos.monitoring.metrics_server import serve
 from chaos.observe.observer import Observer
 from chaos.results.journal import Journal
 

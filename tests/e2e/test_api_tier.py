@@ -14,8 +14,8 @@ from kubernetes import client
 
 from chaos.cluster import workloads
 from chaos.cluster.local import LocalCluster
+from chaos.drill.loading import load_drill
 from chaos.drill.runner import DrillRun, RunOptions
-from chaos.drill.spec import load_drill
 from chaos.results import read_journal
 from chaos.results.journal import JournalRecord
 

@@ -24,7 +24,7 @@ from chaos import resources
 from chaos.cluster import kube, network, processes, workloads
 from chaos.cluster import layout as L
 from chaos.cluster.local import LocalCluster
-from chaos.monitoring import metrics
+from chaos.monitoring import metrics_server
 
 from support import Listener, listeners
 
@@ -68,7 +68,7 @@ def cluster_listeners(cluster: LocalCluster) -> dict[str, set[Listener]]:
 
 
 def test_every_socket_is_on_loopback_or_the_bridge(cluster: LocalCluster) -> None:
-    with metrics.serve(CollectorRegistry(), 0) as exporter:
+    with metrics_server.serve(CollectorRegistry(), 0) as exporter:
         found = cluster_listeners(cluster)
         found["chaos-drill exporter"] = set(listeners(os.getpid()))
     every = [(name, s) for name, sockets in sorted(found.items())

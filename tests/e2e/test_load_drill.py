@@ -14,8 +14,8 @@ from kubernetes import client
 from chaos.cluster.local import LocalCluster
 from chaos.drill.fault_types import LOAD_PHASES
 from chaos.drill.faults.load import LOAD_LABEL
+from chaos.drill.loading import load_drill
 from chaos.drill.runner import DrillRun, RunOptions
-from chaos.drill.spec import load_drill
 from chaos.results.journal import read_journal
 
 from support import cli, one_error, start_cli, write_drill

@@ -27,8 +27,9 @@ from prometheus_client import CollectorRegistry
 from chaos.cluster import workloads
 from chaos.cluster.local import LocalCluster
 from chaos.drill.fault_types import NAMES
+from chaos.drill.loading import parse_drill
 from chaos.drill.runner import DrillRun, RunOptions
-from chaos.drill.spec import Drill, parse_drill
+from chaos.drill.spec import Drill
 from chaos.monitoring import render
 from chaos.monitoring.dashboards import (
     dashboard_files,
@@ -38,7 +39,8 @@ from chaos.monitoring.dashboards import (
     panel_queries,
     variable_queries,
 )
-from chaos.monitoring.metrics import MetricsServer, for_drill, serve
+from chaos.monitoring.drill_metrics import for_drill
+from chaos.monitoring.metrics_server import MetricsServer, serve
 from chaos.monitoring.process import PrometheusProcess, start_prometheus, stop_prometheus
 from chaos.monitoring.query import query, query_range, wait_for
 

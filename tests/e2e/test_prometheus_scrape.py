@@ -24,7 +24,8 @@ from chaos.monitoring.dashboards import (
     grafana_to_promql,
     variable_queries,
 )
-from chaos.monitoring.metrics import DrillMetrics, serve
+from chaos.monitoring.drill_metrics import DrillMetrics
+from chaos.monitoring.metrics_server import serve
 from chaos.monitoring.process import (
     RECORD_FILE,
     PrometheusProcess,

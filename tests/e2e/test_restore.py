@@ -13,8 +13,8 @@ from kubernetes import client
 from chaos.cluster import kube
 from chaos.cluster.local import LocalCluster
 from chaos.drill import restore
+from chaos.drill.loading import load_drill
 from chaos.drill.runner import DrillRun, RunOptions
-from chaos.drill.spec import load_drill
 from chaos.results import read_journal
 
 from support import FAULTS, cli, start_cli, write_drill

@@ -23,11 +23,12 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 from kubernetes.utils import parse_quantity
 
-from chaos.cluster import dockerd, kind, kube, serving_certs
+from chaos.cluster import dockerd, kind, kind_host, kube, serving_certs
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.local import LocalCluster
+from chaos.drill.loading import load_drill
 from chaos.drill.runner import DrillRun, RunOptions
-from chaos.drill.spec import GROUP, PLURAL, VERSION, load_drill
+from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.errors import SetupError
 from chaos.images import node as nodeimage
 from chaos.operator import install as operator_install
@@ -63,8 +64,8 @@ class Session:
 def kind_session(cluster_lock: None) -> Iterator[Session]:
     """The kind cluster of this module: the local cluster is taken down first, the kind one at
     the end."""
-    if not kind.node_image_dir().joinpath("image-id").exists():
-        pytest.fail(f"{kind.node_image_dir()} missing: run 'make kind' first")
+    if not kind_host.node_image_dir().joinpath("image-id").exists():
+        pytest.fail(f"{kind_host.node_image_dir()} missing: run 'make kind' first")
     LocalCluster().down(say)
     with sysctls_set(PROVOKING_SYSCTLS):
         session = Session(KindCluster(), host_sysctls())
@@ -156,7 +157,7 @@ def egress_rejected() -> int:
     listing = subprocess.run(["iptables", "-w", "-L", "DOCKER-USER", "-n", "-v", "-x"],
                              capture_output=True, text=True, timeout=30, check=True).stdout
     return sum(int(line.split()[0]) for line in listing.splitlines()
-               if kind.EGRESS_COMMENT in line)
+               if kind_host.EGRESS_COMMENT in line)
 
 
 def test_what_a_node_sends_outside_is_rejected_here(kind_up: Session) -> None:

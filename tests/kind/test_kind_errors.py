@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.cluster import dockerd, kind
+from chaos.cluster import dockerd, kind, kind_config, kind_host
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.layout import API_PORT
 from chaos.cluster.local import LocalCluster
@@ -58,7 +58,7 @@ def test_no_docker_engine_and_no_dockerd(no_cluster: KindCluster) -> None:
 def test_api_port_taken(no_cluster: KindCluster) -> None:
     with socket.socket() as taken:
         taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the last cluster's TIME_WAITs
-        taken.bind((kind.API_ADDRESS, API_PORT))
+        taken.bind((kind_config.API_ADDRESS, API_PORT))
         taken.listen()
         message = one_error(cli(*UP))
     assert message == (f"port {API_PORT} (for the kind API server) is already in use on "
@@ -100,7 +100,7 @@ def test_metrics_server_not_built(no_cluster: KindCluster, tmp_path: Path) -> No
     starts (every kind cluster chaos-drill brings up gets metrics-server)."""
     cache = tmp_path / "cache"
     cache.mkdir()
-    for built in (kind.kind_binary().rsplit("/bin/", 1)[0], str(kind.node_image_dir())):
+    for built in (kind.kind_binary().rsplit("/bin/", 1)[0], str(kind_host.node_image_dir())):
         (cache / Path(built).name).symlink_to(built)
     message = one_error(cli(*UP, env={**os.environ, "CHAOS_DRILL_CACHE": str(cache)}))
     assert message == (f"metrics-server v{METRICS_SERVER_VERSION} is not built ({cache}/"

@@ -15,6 +15,7 @@ import pytest
 
 from chaos.cluster import dockerd, kind
 from chaos.cluster.kind import KindCluster
+from chaos.cluster.kind_host import NETWORK, node_image_dir
 from chaos.cluster.local import LocalCluster
 from chaos.images.node import NODE_IMAGE
 from chaos.resources import KUBERNETES_VERSION, cache_dir
@@ -35,8 +36,8 @@ def say(message: str) -> None:
 @pytest.fixture
 def kind_host(cluster_lock: None) -> Iterator[KindCluster]:
     """The host ready for pytest-kind (no cluster yet); everything removed afterwards."""
-    if not kind.node_image_dir().joinpath("image-id").exists():
-        pytest.fail(f"{kind.node_image_dir()} missing: run 'make kind' first")
+    if not node_image_dir().joinpath("image-id").exists():
+        pytest.fail(f"{node_image_dir()} missing: run 'make kind' first")
     LocalCluster().down(say)
     if kind.running_here():
         KindCluster().down(say)
@@ -57,7 +58,7 @@ def test_the_example_smoke_test_passes_through_pytest_kind(kind_host: KindCluste
     command = [sys.executable, "-m", "pytest", str(EXAMPLE), "-p", "no:cacheprovider", "-rP",
                "--cluster-name", NAME, "--kind-bin", kind.kind_binary(),
                "--kind-image", NODE_IMAGE, "--kind-kubectl-bin", str(KUBECTL)]
-    env = {**os.environ, "KIND_EXPERIMENTAL_DOCKER_NETWORK": kind.NETWORK,
+    env = {**os.environ, "KIND_EXPERIMENTAL_DOCKER_NETWORK": NETWORK,
            "PATH": "/usr/bin:" + os.environ.get("PATH", "")}  # Debian's docker client for kind
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=720)

@@ -15,7 +15,7 @@ from chaos.cluster.local import LocalCluster
 from chaos.drill import fault_types
 from chaos.drill.fault_types import FAULTS, NAMES, Follow, fault_type
 from chaos.drill.faults import fault_for
-from chaos.drill.spec import crd_schema
+from chaos.drill.loading import crd_schema
 from chaos.drill.timeline import Incident
 from chaos.errors import FaultError
 from chaos.observe.tracker import Tracker

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from chaos.cluster import dockerd, kind, providers
+from chaos.cluster import dockerd, kind, kind_cni, kind_config, kind_host, providers
 from chaos.cluster.kind import KindCluster
+from chaos.cluster.kind_host import overlapping_route
 from chaos.cluster.layout import API_PORT
 from chaos.errors import SetupError
 
@@ -30,18 +31,19 @@ def test_create_uses_the_given_config_and_image_and_does_not_wait() -> None:
     assert command == ["kind", "create", "cluster", "--name", "drill", "--config",
                        "/state/cluster.yaml", "--image", "img:1"]
     assert "--wait" not in command, "nodes are not Ready before the CNI goes in"
-    assert kind.CONFIG.is_file()
+    assert kind_config.CONFIG.is_file()
 
 
 def test_cluster_config_has_a_control_plane_and_two_workers() -> None:
-    config = yaml.safe_load(kind.CONFIG.read_text())
+    config = yaml.safe_load(kind_config.CONFIG.read_text())
     assert config["kind"] == "Cluster"
     assert config["apiVersion"] == "kind.x-k8s.io/v1alpha4"
     assert [n["role"] for n in config["nodes"]] == ["control-plane", "worker", "worker"]
 
 
 def test_written_config_keeps_clear_of_the_local_clusters_subnets() -> None:
-    config = kind.cluster_config(yaml.safe_load(kind.CONFIG.read_text()), local_image=False)
+    base = yaml.safe_load(kind_config.CONFIG.read_text())
+    config = kind_config.cluster_config(base, local_image=False)
     networking = config["networking"]
     assert networking["disableDefaultCNI"] is True
     for subnet in (networking["podSubnet"], networking["serviceSubnet"]):
@@ -52,7 +54,8 @@ def test_written_config_keeps_clear_of_the_local_clusters_subnets() -> None:
 
 
 def test_with_the_local_image_kubeadm_runs_the_preloaded_etcd() -> None:
-    config = kind.cluster_config(yaml.safe_load(kind.CONFIG.read_text()), local_image=True)
+    base = yaml.safe_load(kind_config.CONFIG.read_text())
+    config = kind_config.cluster_config(base, local_image=True)
     patch = yaml.safe_load(config["kubeadmConfigPatches"][0])
     assert patch["kind"] == "ClusterConfiguration"
     assert patch["etcd"]["local"] == {"imageRepository": "chaosdrill.local",
@@ -60,7 +63,7 @@ def test_with_the_local_image_kubeadm_runs_the_preloaded_etcd() -> None:
 
 
 def test_each_node_hands_out_pod_ips_from_its_own_range() -> None:
-    config = kind.cni_config("10.250.1.0/24")
+    config = kind_cni.cni_config("10.250.1.0/24")
     ptp = config["plugins"][0]
     assert ptp["type"] == "ptp" and ptp["ipMasq"] is False
     assert ptp["ipam"]["ranges"] == [[{"subnet": "10.250.1.0/24"}]]
@@ -69,13 +72,13 @@ def test_each_node_hands_out_pod_ips_from_its_own_range() -> None:
 def test_routes_lead_to_every_other_nodes_pods() -> None:
     nodes = {"cp": ("172.18.0.2", "10.250.0.0/24"), "w1": ("172.18.0.3", "10.250.1.0/24"),
              "w2": ("172.18.0.4", "10.250.2.0/24")}
-    assert kind.route_commands("w1", nodes) == [
+    assert kind_cni.route_commands("w1", nodes) == [
         ["ip", "route", "replace", "10.250.0.0/24", "via", "172.18.0.2"],
         ["ip", "route", "replace", "10.250.2.0/24", "via", "172.18.0.4"]]
 
 
 def test_egress_rule_rejects_what_leaves_by_the_default_route() -> None:
-    rule = kind.egress_rule("cdrill-kind", "eth0")
+    rule = kind_host.egress_rule("cdrill-kind", "eth0")
     assert rule[:4] == ["-i", "cdrill-kind", "-o", "eth0"] and rule[-2:] == ["-j", "REJECT"]
 
 
@@ -98,7 +101,7 @@ COREFILE = """.:53 {
 
 
 def test_corefile_loses_its_upstream_and_nothing_else() -> None:
-    kept = kind.corefile_without_upstream(COREFILE)
+    kept = kind_host.corefile_without_upstream(COREFILE)
     assert "forward" not in kept and "max_concurrent" not in kept
     assert kept.count("{") == kept.count("}") == 3
     for line in ("errors", "prometheus :9153", "loop", "pods insecure", "cache 30 {"):
@@ -183,12 +186,12 @@ def test_the_command_line_chooses_the_kind_image_and_name() -> None:
 
 
 def test_the_config_written_for_pytest_kind_is_the_providers(tmp_path: Path) -> None:
-    base = yaml.safe_load(kind.CONFIG.read_text())
-    ours = yaml.safe_load(kind.write_cluster_config(tmp_path / "a.yaml").read_text())
-    assert ours == kind.cluster_config(base, local_image=True)
-    other = yaml.safe_load(kind.write_cluster_config(tmp_path / "b.yaml", "kindest/node:x")
+    base = yaml.safe_load(kind_config.CONFIG.read_text())
+    ours = yaml.safe_load(kind_config.write_cluster_config(tmp_path / "a.yaml").read_text())
+    assert ours == kind_config.cluster_config(base, local_image=True)
+    other = yaml.safe_load(kind_config.write_cluster_config(tmp_path / "b.yaml", "kindest/node:x")
                            .read_text())
-    assert other == kind.cluster_config(base, local_image=False)
+    assert other == kind_config.cluster_config(base, local_image=False)
     assert other["networking"]["disableDefaultCNI"] is True
 
 
@@ -201,16 +204,17 @@ ROUTES = [
 
 
 def test_a_route_overlapping_the_nodes_subnet_is_found_but_not_our_own_bridge() -> None:
-    assert kind.overlapping_route("172.30.0.0/24", ROUTES) == "172.16.0.0/12 dev tun0 scope link"
-    assert kind.overlapping_route("172.30.0.0/24", ROUTES[:3]) is None
-    assert kind.overlapping_route("192.0.2.128/25", ROUTES) == ROUTES[1]
-    assert kind.overlapping_route("10.0.0.0/8", ROUTES) is None, "the default route is no clash"
-    assert kind.overlapping_route("10.1.2.0/24", ["blackhole 10.1.0.0/16 proto static"]) == (
+    assert overlapping_route("172.30.0.0/24", ROUTES) == "172.16.0.0/12 dev tun0 scope link"
+    assert overlapping_route("172.30.0.0/24", ROUTES[:3]) is None
+    assert overlapping_route("192.0.2.128/25", ROUTES) == ROUTES[1]
+    assert overlapping_route("10.0.0.0/8", ROUTES) is None, "the default route is no clash"
+    assert overlapping_route("10.1.2.0/24", ["blackhole 10.1.0.0/16 proto static"]) == (
         "blackhole 10.1.0.0/16 proto static")
 
 
 def test_the_api_server_is_published_on_a_fixed_loopback_port() -> None:
-    config = kind.cluster_config(yaml.safe_load(kind.CONFIG.read_text()), local_image=True)
+    base = yaml.safe_load(kind_config.CONFIG.read_text())
+    config = kind_config.cluster_config(base, local_image=True)
     assert config["networking"]["apiServerAddress"] == "127.0.0.1"
     assert config["networking"]["apiServerPort"] == API_PORT
 
@@ -218,9 +222,9 @@ def test_the_api_server_is_published_on_a_fixed_loopback_port() -> None:
 def test_only_chaos_drills_own_clusters_ask_the_ca_for_kubelet_serving_certs(
         tmp_path: Path) -> None:
     """pytest-kind's clusters keep self-signed kubelet certs: nothing approves their CSRs."""
-    base = yaml.safe_load(kind.CONFIG.read_text())
-    ours = kind.cluster_config(base, local_image=True, serving_certs=True)
+    base = yaml.safe_load(kind_config.CONFIG.read_text())
+    ours = kind_config.cluster_config(base, local_image=True, serving_certs=True)
     patches = [yaml.safe_load(p) for p in ours["kubeadmConfigPatches"]]
     assert {"kind": "KubeletConfiguration", "serverTLSBootstrap": True} in patches
-    written = yaml.safe_load(kind.write_cluster_config(tmp_path / "c.yaml").read_text())
+    written = yaml.safe_load(kind_config.write_cluster_config(tmp_path / "c.yaml").read_text())
     assert not any("serverTLSBootstrap" in p for p in written["kubeadmConfigPatches"])

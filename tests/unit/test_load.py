@@ -11,10 +11,10 @@ import pytest
 from chaos.drill import restore
 from chaos.drill.fault_types import LOAD_PHASES, Follow
 from chaos.drill.faults.load import DEADLINE_MARGIN_SECONDS, REQUESTS_PER_SECOND_CAP, load_job
-from chaos.drill.spec import drill_from_object
+from chaos.drill.loading import drill_from_object
 from chaos.drill.timeline import Incident, scale_in_seconds
 from chaos.observe.tracker import Tracker, hpa_utilization
-from chaos.results.summary import _scale_check
+from chaos.results.slo import _scale_check
 
 from support import pod
 

@@ -9,9 +9,10 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from chaos.drill.fault_types import NAMES, OBSERVED, PHASES_BY_FAULT
-from chaos.drill.spec import load_drill
+from chaos.drill.loading import load_drill
 from chaos.errors import SetupError
-from chaos.monitoring.metrics import DrillMetrics, for_drill, for_watch, serve
+from chaos.monitoring.drill_metrics import DrillMetrics, for_drill, for_watch
+from chaos.monitoring.metrics_server import serve
 
 from support import REPO
 

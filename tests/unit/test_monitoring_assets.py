@@ -17,7 +17,8 @@ from prometheus_client import CollectorRegistry
 
 from chaos.monitoring import MONITORING_DIR
 from chaos.monitoring.dashboards import dashboard_files, dashboard_queries
-from chaos.monitoring.metrics import DEFAULT_METRICS_PORT, DrillMetrics
+from chaos.monitoring.drill_metrics import DrillMetrics
+from chaos.monitoring.metrics_server import DEFAULT_METRICS_PORT
 
 METRIC_NAME = re.compile(r"\bchaosdrill_[a-z_]+")
 RECORDED_NAME = re.compile(r"\bchaosdrill:[a-z0-9_:]+")

@@ -7,7 +7,7 @@ import threading
 import time
 
 from chaos.operator.handlers import Drills, incident_status
-from chaos.results.summary import IncidentResult
+from chaos.results.incidents import IncidentResult
 
 
 def test_status_lists_each_incidents_phases_and_load_figures() -> None:

@@ -16,8 +16,9 @@ import yaml
 from kubernetes import client
 
 from chaos.drill import restore
-from chaos.drill.runner import choose_origin, max_run_seconds, reachable_from_host
-from chaos.drill.spec import CRD_PATH, crd_schema, drill_from_object, parse_drill
+from chaos.drill.loading import CRD_PATH, crd_schema, drill_from_object, parse_drill
+from chaos.drill.probing import choose_origin, reachable_from_host
+from chaos.drill.runner import max_run_seconds
 from chaos.errors import SafetyError, SpecError
 from chaos.observe.probe_lines import parse_line, slot_outcomes, window_from
 from chaos.observe.prober import ProbeWindow

@@ -7,13 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chaos.drill.spec import (
-    CRD_PATH,
-    crd_schema,
-    drill_from_object,
-    load_drill,
-    parse_drill,
-)
+from chaos.drill.loading import CRD_PATH, crd_schema, drill_from_object, load_drill, parse_drill
 from chaos.errors import SpecError
 
 from support import REPO

@@ -16,7 +16,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chaos.drill.spec import Drill, crd_schema, drill_from_object, parse_drill
+from chaos.drill.loading import crd_schema, drill_from_object, parse_drill
+from chaos.drill.spec import Drill
 from chaos.errors import SpecError
 
 from support import REPO

@@ -17,7 +17,7 @@ from kubernetes.client import (
     V1PodStatus,
 )
 
-from chaos.drill.spec import load_drill
+from chaos.drill.loading import load_drill
 from chaos.drill.targeting import (
     OPT_IN_LABEL,
     PodInfo,

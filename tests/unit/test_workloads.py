@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from chaos.cluster import workloads
-from chaos.drill import spec, targeting
+from chaos.drill import loading, targeting
 from chaos.images import sample as images
 
 needs_busybox = pytest.mark.skipif(not images.BUSYBOX.exists(),
@@ -77,7 +77,7 @@ def test_web_calls_the_api_service_by_its_cluster_name() -> None:
 
 
 def test_the_api_drill_takes_every_api_pod_down_and_probes_through_web() -> None:
-    drill = spec.load_drill(workloads.MANIFESTS / "drills" / "api-pod-kill.yaml")
+    drill = loading.load_drill(workloads.MANIFESTS / "drills" / "api-pod-kill.yaml")
     replicas = find("Deployment", "api")["spec"]["replicas"]
     assert (drill.target.name, drill.fault.type) == ("api", "pod_delete")
     assert drill.fault.count == drill.max_unavailable == replicas

@@ -1,0 +1,64 @@
+"""The kind cluster config chaos-drill runs: manifests/kind/cluster.yaml with our subnets, no
+default CNI and quick node failure handling; pytest-kind users write it with
+write_cluster_config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chaos.cluster.layout import API_PORT
+from chaos.images.node import NODE_IMAGE
+from chaos.resources import ETCD_VERSION, shipped
+
+CONFIG = shipped("manifests", "kind", "cluster.yaml")
+POD_SUBNET = "10.250.0.0/16"
+SERVICE_SUBNET = "10.251.0.0/16"
+"""Apart from the local cluster's 10.244.0.0/16 and 10.96.0.0/12, and from kind's defaults."""
+API_ADDRESS = "127.0.0.1"
+"""Where kind publishes the API server on the host (loopback only)."""
+
+
+def cluster_config(base: dict[str, Any], local_image: bool,
+                   serving_certs: bool = False) -> dict[str, Any]:
+    """BASE (manifests/kind/cluster.yaml) with our subnets, no default CNI, and the local
+    cluster's quick node failure handling (a stopped node is NotReady after 16 s, its pods are
+    evicted 20 s later); with the local node image, kubeadm runs the etcd it preloads (our build,
+    not registry.k8s.io's). Maps for extraArgs: kind writes kubeadm v1beta3 for Kubernetes 1.34.
+    SERVING_CERTS: the kubelets ask the cluster CA for their serving certs (serverTLSBootstrap)
+    instead of signing their own, so metrics-server can verify them; someone must approve the
+    requests (`up` does: chaos/cluster/serving_certs.py)."""
+    config = dict(base)
+    config["networking"] = {**base.get("networking", {}), "disableDefaultCNI": True,
+                            "podSubnet": POD_SUBNET, "serviceSubnet": SERVICE_SUBNET,
+                            "apiServerAddress": API_ADDRESS, "apiServerPort": API_PORT}
+    patch: dict[str, Any] = {
+        "kind": "ClusterConfiguration",  # any kubeadm API version kind writes
+        "apiServer": {"extraArgs": {"default-not-ready-toleration-seconds": "20",
+                                    "default-unreachable-toleration-seconds": "20"}},
+        "controllerManager": {"extraArgs": {"node-monitor-period": "2s",
+                                            "node-monitor-grace-period": "16s"}},
+    }
+    if local_image:
+        patch["etcd"] = {"local": {"imageRepository": "chaosdrill.local",
+                                   "imageTag": f"v{ETCD_VERSION}"}}
+    patches = [yaml.safe_dump(patch)]
+    if serving_certs:
+        patches.append(yaml.safe_dump({"kind": "KubeletConfiguration",
+                                       "serverTLSBootstrap": True}))
+    config["kubeadmConfigPatches"] = [*base.get("kubeadmConfigPatches", []), *patches]
+    return config
+
+
+def write_cluster_config(path: Path, image: str | None = None,
+                         serving_certs: bool = False) -> Path:
+    """Writes to PATH the kind config chaos-drill runs: manifests/kind/cluster.yaml through
+    cluster_config, for IMAGE (None: the node image `make kind` builds). pytest-kind users pass
+    it to `KindCluster.create(config_file=...)` (without serving certs: nothing approves them
+    there)."""
+    base = yaml.safe_load(CONFIG.read_text())
+    path.write_text(yaml.safe_dump(cluster_config(base, image in (None, NODE_IMAGE),
+                                                  serving_certs)))
+    return path

@@ -1,0 +1,185 @@
+"""What the host needs before `kind create`, and what `down` takes back: the node image loaded
+into Docker, the nodes' Docker network with a bridge name we know, and the iptables rule that
+keeps their packets on this machine; and CoreDNS with no upstream, so nothing is asked out."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import shlex
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from kubernetes import client
+
+from chaos.cluster import dockerd, kube
+from chaos.cluster.base import Progress
+from chaos.errors import ClusterError, SetupError
+from chaos.images.node import NODE_IMAGE
+from chaos.resources import KUBERNETES_VERSION, cache_dir
+
+NETWORK = "chaos-drill"
+BRIDGE = "cdrill-kind"
+"""The Docker network the nodes join (created here, so its bridge has a name we know)."""
+NETWORK_SUBNET = "172.30.0.0/24"
+"""The nodes' addresses; CHAOS_DRILL_KIND_SUBNET chooses another where this one is taken."""
+EGRESS_COMMENT = "chaos-drill: nothing leaves the machine"
+
+
+def network_subnet() -> str:
+    return os.environ.get("CHAOS_DRILL_KIND_SUBNET", NETWORK_SUBNET)
+
+
+def node_image_dir() -> Path:
+    return cache_dir() / f"kind-node-v{KUBERNETES_VERSION}"
+
+
+def built_node_image() -> Path:
+    """The folder of the node image `make kind` built; a SetupError naming the fix if none."""
+    built = node_image_dir()
+    if not (built / "image-id").exists():
+        raise SetupError(f"node image {NODE_IMAGE} is not built ({built} missing): run "
+                         "'make kind', or pass --kind-image IMAGE")
+    return built
+
+
+def load_node_image(progress: Progress) -> str:
+    """Our node image, loaded into Docker when it changed; returns its reference."""
+    built = built_node_image()
+    want = (built / "image-id").read_text().strip()
+    have = dockerd.run("image", "inspect", "--format", "{{.Id}}", NODE_IMAGE,
+                       check=False, timeout=60).strip()
+    if have != want:
+        progress(f"loading {NODE_IMAGE} into Docker (from {built})")
+        names = [p.name for p in built.iterdir() if not p.name.startswith(".")
+                 and p.name != "image-id"]
+        tar = subprocess.Popen(["tar", "-C", str(built), "-c", *names],
+                               stdout=subprocess.PIPE)
+        try:
+            load = subprocess.run([dockerd.docker(), "load"], stdin=tar.stdout,
+                                  capture_output=True, timeout=dockerd.DOCKER_TIMEOUT)
+        finally:
+            tar.wait(timeout=60)
+        if load.returncode != 0:
+            raise ClusterError("docker load of the node image failed: "
+                               + load.stderr.decode(errors="replace").strip())
+    return NODE_IMAGE
+
+
+def egress_rule(bridge: str, out: str) -> list[str]:
+    """Rejects what the nodes send through the default route's interface."""
+    return ["-i", bridge, "-o", out, "-m", "comment", "--comment", EGRESS_COMMENT,
+            "-j", "REJECT"]
+
+
+def overlapping_route(subnet: str, routes: Sequence[str], own: str = BRIDGE) -> str | None:
+    """The first line of `ip -o -4 route` (ROUTES) whose destination overlaps SUBNET, leaving
+    out the default route and those on OWN (our bridge, left from an earlier run)."""
+    wanted = ipaddress.ip_network(subnet)
+    for line in routes:
+        words = line.split()
+        if words[:1] in (["blackhole"], ["unreachable"], ["prohibit"], ["throw"]):
+            words = words[1:]
+        device = words[words.index("dev") + 1] if "dev" in words[:-1] else None
+        if not words or words[0] == "default" or device == own:
+            continue
+        try:
+            destination = ipaddress.ip_network(words[0], strict=False)
+        except ValueError:
+            continue
+        if destination.overlaps(wanted):
+            return line.strip()
+    return None
+
+
+def check_subnet_free() -> None:
+    """A SetupError naming the fix when a route on this host overlaps the nodes' subnet."""
+    routes = subprocess.run(["ip", "-o", "-4", "route"], capture_output=True, text=True,
+                            timeout=30).stdout.splitlines()
+    taken = overlapping_route(network_subnet(), routes)
+    if taken:
+        raise SetupError(f"the kind nodes' subnet {network_subnet()} is taken on this host "
+                         f"({taken}): set CHAOS_DRILL_KIND_SUBNET to a free one")
+
+
+def default_interface() -> str:
+    routes = subprocess.run(["ip", "route", "show", "default"], capture_output=True, text=True,
+                            timeout=30).stdout.split()
+    return routes[routes.index("dev") + 1] if "dev" in routes else ""
+
+
+def network_exists() -> bool:
+    return NETWORK in dockerd.run("network", "ls", "--format", "{{.Name}}", timeout=60).split()
+
+
+def ensure_network(progress: Progress) -> None:
+    """The nodes' Docker network, IPv4 only, with a bridge name we know, and a rule so that
+    nothing from it leaves through the default route."""
+    if not network_exists():
+        progress(f"creating Docker network {NETWORK} (bridge {BRIDGE})")
+        dockerd.run("network", "create", "--driver", "bridge", "--subnet", network_subnet(),
+                    "-o", f"com.docker.network.bridge.name={BRIDGE}",
+                    "-o", "com.docker.network.bridge.enable_ip_masquerade=false",
+                    NETWORK, timeout=60)
+    out = default_interface()
+    if out:
+        rule = egress_rule(BRIDGE, out)
+        check = subprocess.run(["iptables", "-w", "-C", "DOCKER-USER", *rule],
+                               capture_output=True, timeout=30)
+        if check.returncode != 0:
+            added = subprocess.run(["iptables", "-w", "-I", "DOCKER-USER", *rule],
+                                   capture_output=True, text=True, timeout=30)
+            if added.returncode != 0:
+                raise ClusterError("could not block egress from the kind nodes: iptables: "
+                                   + added.stderr.strip())
+        progress(f"blocking egress from {BRIDGE} through {out}")
+
+
+def remove_network(progress: Progress) -> None:
+    """The nodes' Docker network, when there (the engine must be up)."""
+    if network_exists():
+        progress(f"removing Docker network {NETWORK}")
+        dockerd.run("network", "rm", NETWORK, timeout=60)
+
+
+def remove_egress_rules() -> None:
+    listing = subprocess.run(["iptables", "-w", "-S", "DOCKER-USER"], capture_output=True,
+                             text=True, timeout=30).stdout.splitlines()
+    for line in listing:
+        if EGRESS_COMMENT in line:
+            subprocess.run(["iptables", "-w", "-D", *shlex.split(line)[1:]],
+                           capture_output=True, timeout=30)
+
+
+def corefile_without_upstream(corefile: str) -> str:
+    """kubeadm's Corefile without its `forward` block: cluster names only, nothing asked out."""
+    kept, depth = [], 0
+    for line in corefile.splitlines():
+        if depth == 0 and line.strip().startswith("forward "):
+            depth = line.count("{") - line.count("}")
+            continue
+        if depth > 0:
+            depth += line.count("{") - line.count("}")
+            continue
+        kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+def dns_without_upstream(kubeconfig: Path, progress: Progress) -> None:
+    """CoreDNS answering cluster names only: its Corefile without `forward`, pods restarted."""
+    with kube.api_client(kubeconfig) as api:
+        core = client.CoreV1Api(api)
+        config = core.read_namespaced_config_map("coredns", "kube-system",
+                                                 _request_timeout=30)
+        corefile = corefile_without_upstream(config.data["Corefile"])
+        core.patch_namespaced_config_map("coredns", "kube-system",
+                                         {"data": {"Corefile": corefile}},
+                                         _request_timeout=30)
+        stamp = {"spec": {"template": {"metadata": {"annotations": {
+            "chaosdrill.dev/corefile": hashlib.sha256(corefile.encode()).hexdigest()[:12],
+        }}}}}
+        client.AppsV1Api(api).patch_namespaced_deployment("coredns", "kube-system", stamp,
+                                                          _request_timeout=30)
+    progress("CoreDNS answers cluster names only (no upstream)")

@@ -1,0 +1,91 @@
+"""Where a drill's probe runs and what it calls: the Service URL it probes, whether the host gets
+an answer from it (spec.probe.from: auto), and the image of the prober pod when it runs in the
+cluster."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import urllib.parse
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from chaos.cluster.base import ClusterProvider, Progress
+from chaos.drill.spec import Drill
+from chaos.errors import SetupError, SpecError
+from chaos.observe.prober_pod import IMAGE_ENV
+
+REACH_TIMEOUT = 1.0
+"""How long spec.probe.from: auto waits for the host's one GET before probing from the cluster."""
+
+
+def probe_url(api: Any, drill: Drill) -> str:
+    """The probe's URL through its Service's cluster IP; one-line errors naming spec.probe."""
+    probe = drill.probe
+    assert probe is not None
+    try:
+        service = client.CoreV1Api(api).read_namespaced_service(probe.service, drill.namespace)
+    except ApiException as error:
+        if error.status == 404:
+            raise SpecError(f"spec.probe.service: Service {drill.namespace}/{probe.service} not "
+                            "found: fix the name or create the Service") from None
+        raise
+    ports = [p.port for p in service.spec.ports or []]
+    if probe.port not in ports:
+        raise SpecError(f"spec.probe.port: Service {drill.namespace}/{probe.service} has no "
+                        f"port {probe.port} (it has {', '.join(map(str, ports)) or 'none'}): "
+                        "fix spec.probe.port")
+    ip = service.spec.cluster_ip
+    if not ip or ip == "None":
+        raise SpecError(f"spec.probe.service: Service {drill.namespace}/{probe.service} has no "
+                        "cluster IP (headless): probe a Service with one")
+    return f"http://{ip}:{probe.port}{probe.path}"
+
+
+def reachable_from_host(url: str, timeout: float = REACH_TIMEOUT) -> bool:
+    """True if one GET of URL from here gets any HTTP answer (even a 5xx) within TIMEOUT."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80,
+                                            timeout=timeout)
+    try:
+        connection.request("GET", parts.path or "/", headers={"Connection": "close"})
+        connection.getresponse()
+        return True
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+def choose_origin(setting: str, url: str, timeout: float = REACH_TIMEOUT) -> str:
+    """Where to probe URL from, "host" or "cluster", for spec.probe.from SETTING: auto is the
+    host when it gets an answer from there."""
+    if setting != "auto":
+        return setting
+    return "host" if reachable_from_host(url, timeout) else "cluster"
+
+
+def prober_image(provider: ClusterProvider, api: Any, say: Progress) -> str:
+    """The prober pod's image: CHAOS_DRILL_PROBER_IMAGE if set (the operator's pod), else the
+    operator image, built (cached) and loaded unless every node has it already."""
+    named = os.environ.get(IMAGE_ENV)
+    if named:
+        return named
+    if provider.name == "in-cluster":
+        raise SetupError(f"spec.probe.from: cluster needs {IMAGE_ENV} in the operator's pod: "
+                         "run 'chaos-drill operator install' again")
+    from chaos.images import operator as operator_image
+
+    try:
+        archive, reference = operator_image.build(say)
+    except SetupError as error:
+        raise SetupError(f"{error}; or name an image the cluster can pull in {IMAGE_ENV}, or set "
+                         "spec.probe.from: host") from None
+    nodes = client.CoreV1Api(api).list_node().items
+    if not nodes or not all(any(reference in (image.names or []) for image in
+                                (node.status.images or [])) for node in nodes):
+        say(f"loading {reference} ({archive.stat().st_size >> 20} MiB) for the prober pod")
+        provider.load_images([archive], say)
+    return reference
