@@ -5,10 +5,10 @@ The map, lowest layer first (a module imports only its own layer and those below
     images/      every image built here (sample app, kind node, operator, Prometheus), no registry
     cluster/     providers (local, kind, kubeconfig) behind protocols, the API client, manifests
     drill/       spec, loading, targeting, the fault registry, faults/, timeline, restore, signals
-    observe/     watches (pods, events, workloads, nodes, EndpointSlices) and the open-loop prober
+    observe/     watches (pods, events, workloads, nodes, the HPA) and the open-loop prober
     results/     journal, summary (incidents, availability, slo), causes, junit.xml, report.html
     monitoring/  the exporter (metrics, drill_metrics, metrics_server), Prometheus, dashboards
-    drill/runner the drill run that wires drill/ to observe/, results/ and metrics (and probing)
+    run/         the drill run (runner, probing): wires drill/ to observe/, results/, monitoring/
     view/        one view model; the web page and the terminal view
     operator/    kopf handlers that call the runner, their install, the in-cluster journal
     pytest_plugin  drills as pytest fixtures

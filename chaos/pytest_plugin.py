@@ -75,8 +75,8 @@ def chaos_drill(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     With `kind_cluster` in the test's fixtures, the cluster is pytest-kind's."""
     from chaos.cluster.kubeconfig import KubeconfigCluster
     from chaos.drill.loading import load_drill
-    from chaos.drill.runner import DrillRun, RunOptions
     from chaos.results import fresh_out_dir
+    from chaos.run.runner import DrillRun, RunOptions
 
     if KIND_FIXTURE in request.fixturenames:
         provider = kind_provider(request.getfixturevalue(KIND_FIXTURE))

@@ -30,13 +30,13 @@ from chaos import resources
 from chaos.cluster import kind_host, kube, workloads
 from chaos.cluster.base import ClusterProvider
 from chaos.drill.loading import load_drill
-from chaos.drill.runner import DrillRun, RunOptions
 from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.monitoring.query import Sample, Series
 from chaos.operator import handlers as operator
 from chaos.resources import KUBERNETES_VERSION, cache_dir
 from chaos.results import JournalRecord, read_journal
 from chaos.results.summary import Summary
+from chaos.run.runner import DrillRun, RunOptions
 
 needs_prometheus = pytest.mark.skipif(
     shutil.which("prometheus") is None,

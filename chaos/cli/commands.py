@@ -13,13 +13,13 @@ from chaos.cli import views
 from chaos.cluster import providers
 from chaos.cluster.base import Progress
 from chaos.drill.loading import load_drill
-from chaos.drill.runner import DrillRun, RunOptions
 from chaos.drill.signals import SignalStop
 from chaos.errors import UsageError
 from chaos.monitoring import drill_metrics, metrics_server
 from chaos.resources import shipped
 from chaos.results import rebuild_results
 from chaos.results.summary import Summary
+from chaos.run.runner import DrillRun, RunOptions
 from chaos.view.live import LiveView
 
 DEMO_DRILL = shipped("manifests", "drills", "web-pod-kill.yaml")

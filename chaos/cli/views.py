@@ -9,9 +9,9 @@ from types import MappingProxyType
 
 from chaos.cluster.base import Progress
 from chaos.cluster.kube import WORKLOAD_KINDS
-from chaos.drill.runner import DrillRun
 from chaos.drill.spec import Drill, Target
 from chaos.errors import UsageError
+from chaos.run.runner import DrillRun
 from chaos.view.model import ViewModel
 from chaos.view.web import WebView
 

@@ -26,7 +26,6 @@ from chaos.cluster.base import ClusterProvider
 from chaos.cluster.incluster import InClusterProvider, running_in_cluster
 from chaos.cluster.kubeconfig import KubeconfigCluster
 from chaos.drill.loading import drill_from_object
-from chaos.drill.runner import DrillRun, RunOptions
 from chaos.drill.signals import SignalStop
 from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.drill.timeline import Incident
@@ -36,6 +35,7 @@ from chaos.operator import journal as operator_journal
 from chaos.results import JOURNAL_NAME, fresh_out_dir
 from chaos.results.incidents import IncidentResult
 from chaos.results.summary import Summary
+from chaos.run.runner import DrillRun, RunOptions
 
 FINISHED = ("Passed", "Failed")
 registry = kopf.OperatorRegistry()

@@ -21,7 +21,7 @@ from kubernetes import client
 from chaos.cluster import kube, tuning, workloads
 from chaos.cluster.local import LocalCluster
 from chaos.drill.loading import load_drill
-from chaos.drill.runner import DrillRun, RunOptions
+from chaos.run.runner import DrillRun, RunOptions
 
 from support import Figures, write_drill
 

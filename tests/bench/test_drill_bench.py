@@ -33,12 +33,12 @@ from kubernetes import client
 from chaos.cluster import workloads
 from chaos.cluster.local import LocalCluster
 from chaos.drill.loading import load_drill
-from chaos.drill.runner import DrillRun, RunOptions
 from chaos.drill.timeline import Incident
 from chaos.observe.tracker import Tracker
 from chaos.observe.watch import ResourceWatch
 from chaos.results import read_journal
 from chaos.results.summary import Summary
+from chaos.run.runner import DrillRun, RunOptions
 
 from support import REPO, Figures, wait_settled
 

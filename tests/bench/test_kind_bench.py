@@ -21,7 +21,7 @@ from chaos.cluster.base import ClusterProvider
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.local import LocalCluster
 from chaos.drill.loading import load_drill
-from chaos.drill.runner import DrillRun, RunOptions
+from chaos.run.runner import DrillRun, RunOptions
 
 from support import FAULTS, Figures, fresh_sample_workload, write_drill
 

@@ -15,9 +15,9 @@ from kubernetes import client
 from chaos.cluster import workloads
 from chaos.cluster.local import LocalCluster
 from chaos.drill.loading import load_drill
-from chaos.drill.runner import DrillRun, RunOptions
 from chaos.results import read_journal
 from chaos.results.journal import JournalRecord
+from chaos.run.runner import DrillRun, RunOptions
 
 from support import REPO, cli, run_in
 

@@ -15,8 +15,8 @@ from chaos.cluster.local import LocalCluster
 from chaos.drill.fault_types import LOAD_PHASES
 from chaos.drill.faults.load import LOAD_LABEL
 from chaos.drill.loading import load_drill
-from chaos.drill.runner import DrillRun, RunOptions
 from chaos.results.journal import read_journal
+from chaos.run.runner import DrillRun, RunOptions
 
 from support import cli, one_error, start_cli, write_drill
 

@@ -28,7 +28,6 @@ from chaos.cluster import workloads
 from chaos.cluster.local import LocalCluster
 from chaos.drill.fault_types import NAMES
 from chaos.drill.loading import parse_drill
-from chaos.drill.runner import DrillRun, RunOptions
 from chaos.drill.spec import Drill
 from chaos.monitoring import render
 from chaos.monitoring.dashboards import (
@@ -43,6 +42,7 @@ from chaos.monitoring.drill_metrics import for_drill
 from chaos.monitoring.metrics_server import MetricsServer, serve
 from chaos.monitoring.process import PrometheusProcess, start_prometheus, stop_prometheus
 from chaos.monitoring.query import query, query_range, wait_for
+from chaos.run.runner import DrillRun, RunOptions
 
 from support import (
     REPO,

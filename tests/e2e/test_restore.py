@@ -14,8 +14,8 @@ from chaos.cluster import kube
 from chaos.cluster.local import LocalCluster
 from chaos.drill import restore
 from chaos.drill.loading import load_drill
-from chaos.drill.runner import DrillRun, RunOptions
 from chaos.results import read_journal
+from chaos.run.runner import DrillRun, RunOptions
 
 from support import FAULTS, cli, start_cli, write_drill
 

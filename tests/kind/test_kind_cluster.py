@@ -27,11 +27,11 @@ from chaos.cluster import dockerd, kind, kind_host, kube, serving_certs
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.local import LocalCluster
 from chaos.drill.loading import load_drill
-from chaos.drill.runner import DrillRun, RunOptions
 from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.errors import SetupError
 from chaos.images import node as nodeimage
 from chaos.operator import install as operator_install
+from chaos.run.runner import DrillRun, RunOptions
 
 from support import (
     FAULTS,

@@ -30,7 +30,7 @@ LAYERS: dict[str, int] = {
     "chaos.monitoring": 6,
     # 7 the runner: wires the drill to observe/, results/ and metrics; probing sets up its prober
     # (the prober pod's image setting is observe/'s)
-    "chaos.drill.runner": 7, "chaos.drill.probing": 7,
+    "chaos.run": 7,
     # 8 fronts that run drills or show them: live views, the operator, the pytest plugin
     "chaos.view": 8, "chaos.operator": 8, "chaos.pytest_plugin": 8,
     # 9 the command line, on top of everything

@@ -17,8 +17,6 @@ from kubernetes import client
 
 from chaos.drill import restore
 from chaos.drill.loading import CRD_PATH, crd_schema, drill_from_object, parse_drill
-from chaos.drill.probing import choose_origin, reachable_from_host
-from chaos.drill.runner import max_run_seconds
 from chaos.errors import SafetyError, SpecError
 from chaos.observe.probe_lines import parse_line, slot_outcomes, window_from
 from chaos.observe.prober import ProbeWindow
@@ -30,6 +28,8 @@ from chaos.observe.prober_pod import (
     time_base,
 )
 from chaos.operator import install as operator_install
+from chaos.run.probing import choose_origin, reachable_from_host
+from chaos.run.runner import max_run_seconds
 
 IMAGE = "chaosdrill.local/operator:abc123"
 DRILL = """\

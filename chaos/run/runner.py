@@ -22,7 +22,6 @@ from chaos.cluster.kube import WORKLOAD_KINDS
 from chaos.drill import restore
 from chaos.drill.fault_types import Follow, fault_type
 from chaos.drill.faults import Fault, FaultContext, FaultTarget, fault_for
-from chaos.drill.probing import choose_origin, probe_url, prober_image
 from chaos.drill.resolve import resolve_workload
 from chaos.drill.restore import restore_dead_runs
 from chaos.drill.spec import DEFAULT_LOAD_SECONDS, Drill, ProbeSpec
@@ -42,6 +41,7 @@ from chaos.observe.prober_pod import pod_name
 from chaos.results import JOURNAL_NAME, rebuild_results
 from chaos.results.journal import Journal
 from chaos.results.summary import Summary
+from chaos.run.probing import choose_origin, probe_url, prober_image
 
 STEADY_GRACE_SECONDS = 10.0
 AUTOSCALER_SYNC_SECONDS = 15.0
