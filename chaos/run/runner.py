@@ -18,7 +18,6 @@ from kubernetes.client.exceptions import ApiException
 
 from chaos.cluster import kube
 from chaos.cluster.base import ClusterProvider, Progress
-from chaos.cluster.kube import WORKLOAD_KINDS
 from chaos.drill import restore
 from chaos.drill.fault_types import Follow, fault_type
 from chaos.drill.faults import Fault, FaultContext, FaultTarget, fault_for
@@ -42,10 +41,8 @@ from chaos.results import JOURNAL_NAME, rebuild_results
 from chaos.results.journal import Journal
 from chaos.results.summary import Summary
 from chaos.run.probing import choose_origin, probe_url, prober_image
+from chaos.run.steady import AUTOSCALER_SYNC_SECONDS, STEADY_GRACE_SECONDS, SteadyState
 
-STEADY_GRACE_SECONDS = 10.0
-AUTOSCALER_SYNC_SECONDS = 15.0
-"""The HPA controller's default sync period: how long its status may lag the pods."""
 PROBER_DEADLINE_MARGIN = 600
 
 
@@ -71,7 +68,7 @@ def max_run_seconds(drill: Drill) -> int:
     return int(drill.rounds * per_round) + PROBER_DEADLINE_MARGIN
 
 
-class DrillRun:
+class DrillRun(SteadyState):
     """One run of one drill; `run` returns the summary, also written to the output folder."""
 
     def __init__(self, drill: Drill, provider: ClusterProvider, options: RunOptions,
@@ -219,53 +216,6 @@ class DrillRun:
         self.journal.write("probe_started", url=self.probe_url, origin=origin,
                            setting=probe.origin, rate=probe.rate_per_second,
                            timeout=probe.timeout_seconds, **fields)
-
-    def _steady(self) -> bool:
-        """Every pod of the workload available, none terminating, and as many as desired."""
-        pods = [PodInfo.from_dict(p) for p in self.observer.tracker.pods.values()]
-        if not pods or not all(p.available for p in pods):
-            return False
-        status = self.observer.workload_status
-        if self.workload.kind in WORKLOAD_KINDS:
-            return status.get("desired") == status.get("ready") == len(pods)
-        return True
-
-    def _check_steady(self, grace: float) -> None:
-        """Waits up to GRACE seconds (on watch events) for steady state, else refuses."""
-        if not self._wait_steady(grace):
-            status = self.observer.workload_status
-            pods = len(self.observer.tracker.pods)
-            raise SafetyError(
-                f"{self.workload.kind} {self.workload.namespace}/{self.workload.name} "
-                f"is not steady ({status.get('ready', '?')}/"
-                f"{status.get('desired', '?')} Ready, {pods} pods): wait for it to "
-                "recover or fix it before drilling")
-
-    def _autoscaler_settled(self) -> bool:
-        """No autoscaler followed, or its status counts the replicas it wants (it catches up on
-        its next sync, after the pods have)."""
-        status = self.observer.autoscaler_status
-        return not status or status.get("current") == status.get("desired")
-
-    def _wait_steady(self, timeout: float, autoscaler: bool = False) -> bool:
-        """Waits up to TIMEOUT seconds (on watch events) for steady state (and with AUTOSCALER
-        for the autoscaler's status to catch up); True if reached."""
-        deadline = time.monotonic() + timeout
-        with self.observer.changed:
-            while not (self._steady() and (not autoscaler or self._autoscaler_settled())):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self.observer.changed.wait(min(left, 1.0))
-        return True
-
-    def _steady_after(self) -> None:
-        """The after-check: the workload's own status catches up with its pods' (the Deployment
-        controller counts a Ready pod a moment later), so the journal and the replica metrics
-        end on the healed state rather than on the last incident's; so does an HPA's."""
-        allowance = AUTOSCALER_SYNC_SECONDS if self.observer.autoscaler_status else 0.0
-        steady = self._wait_steady(STEADY_GRACE_SECONDS + allowance, autoscaler=True)
-        self.journal.write("steady_after", steady=steady, **self.observer.workload_status)
 
     def _round(self, round_number: int) -> None:
         drill = self.drill

@@ -17,7 +17,7 @@ from chaos.drill.loading import load_drill
 from chaos.results import read_journal
 from chaos.run.runner import DrillRun, RunOptions
 
-from support import FAULTS, cli, start_cli, write_drill
+from support import FAULTS, cli, run_drill, scale, start_cli, write_drill
 
 pytestmark = pytest.mark.e2e
 
@@ -100,3 +100,46 @@ def test_next_run_restores_what_a_killed_run_left(web: Any, cluster: LocalCluste
     deployment = client.AppsV1Api(web).read_namespaced_deployment("web", "demo")
     assert deployment.spec.replicas == 3
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["passed"] is True
+
+
+def test_a_scale_drill_after_a_dead_runs_scale_starts_from_the_restored_count(
+        web: Any, cluster: LocalCluster, tmp_path: Path) -> None:
+    """A dead run left web scaled to 5: the next run restores 3 and must wait until its watch has
+    seen that, or its own scale to 5 is 'recovered' by the pods about to go (the operator's
+    second attempt after a SIGKILL met this)."""
+    dead = restore.Record("dead-run", "scale", 3, "another-host", 1, "2026-01-01T00:00:00+00:00")
+    restore.mark_workload(web, "Deployment", "web", "demo", dead)
+    scale(web, 5)
+    path = write_drill(tmp_path, {"type": "scale", "replicas": 5}, probe=None)
+    summary = run_drill(cluster, path, tmp_path / "out")
+    records = read_journal(tmp_path / "out" / "journal.jsonl")
+    assert [(r.get("name"), r.get("original")) for r in records
+            if r.event == "restored_leftover"] == [("web", 3)]
+    order = [r.event if r.event != "phase" else r.get("phase") for r in records
+             if r.event in ("fault_injected", "phase")]
+    assert order[0] == "fault_injected", order
+    [incident] = summary.incidents
+    assert incident.recovery_seconds is not None and incident.recovery_seconds > 0.1, incident
+    assert summary.passed, summary.slo_checks
+
+
+def test_a_replica_change_the_watch_has_not_delivered_is_not_steady(
+        web: Any, cluster: LocalCluster, tmp_path: Path) -> None:
+    """The race behind the case above, made certain: with the workload watch held back, a
+    replica change made through the API keeps the run from calling the workload steady, where
+    the watch's last word (3 of 3 Ready) alone would."""
+    path = write_drill(tmp_path, {"type": "scale", "replicas": 5}, probe=None)
+    run = DrillRun(load_drill(path), cluster, RunOptions(out_dir=tmp_path / "out"), print)
+    try:
+        run.observer.start()
+        assert run._wait_steady(30), "web is steady before the change"
+        [workload_watch] = [w for w in run.observer.watches if w.name == "workload"]
+        workload_watch.stop()
+        client.AppsV1Api(web).patch_namespaced_deployment_scale(
+            "web", "demo", {"spec": {"replicas": 4}}, _request_timeout=30)
+        assert run.observer.workload_status["desired"] == 3, "the watch did not deliver it"
+        assert not run._wait_steady(2.0)
+    finally:
+        run.observer.stop()
+        run.journal.close()
+        scale(web, 3)
