@@ -152,7 +152,7 @@ class PodProber:
                     fix = (f"{IMAGE_FIX} {self.image}" if "Image" in state
                            else "fix that, or set spec.probe.from: host")
                     raise ClusterError(f"{where} cannot start ({state[:300]}): {fix}")
-                time.sleep(0.5)
+                time.sleep(0.2)
             self._thread.start()
             while not self._started.wait(0.2):
                 if not self._thread.is_alive() or time.monotonic() > deadline:
