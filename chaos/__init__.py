@@ -8,11 +8,13 @@ The map, lowest layer first (a module imports only its own layer and those below
     observe/     watches (pods, events, workloads, nodes, the HPA) and the open-loop prober
     results/     journal, summary (incidents, availability, slo), causes, junit.xml, report.html
     monitoring/  the exporter (metrics, drill_metrics, metrics_server), Prometheus, dashboards
-    run/         the drill run (runner, probing): wires drill/ to observe/, results/, monitoring/
+    run/         the drill run (runner, steady, probing): wires drill/ to observe/, results/,
+                 monitoring/
     view/        one view model; the web page and the terminal view
     operator/    kopf handlers that call the runner, their install, the in-cluster journal
     pytest_plugin  drills as pytest fixtures
     cli/         the argument parser and one module per command group; no logic
+    reference/   the docs' reference pages, generated from the parser, registry, schema, metrics
 """
 
 __version__ = "0.1.0"
