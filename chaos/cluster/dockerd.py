@@ -13,6 +13,7 @@ from pathlib import Path
 
 from chaos.cluster import mounts, processes
 from chaos.cluster.base import Progress
+from chaos.cluster.network import KUBELET_SYSCTLS
 from chaos.errors import ClusterError, SetupError
 from chaos.resources import shipped
 
@@ -25,8 +26,7 @@ EXEC_ROOT = Path("/run/docker")
 VOLUMES = Path("/var/lib/docker/volumes")
 HOST_SYSCTLS = (
     "fs/file-max", "fs/nr_open", "fs/inotify/max_user_watches", "fs/inotify/max_user_instances",
-    "kernel/pid_max", "kernel/panic", "kernel/panic_on_oops", "kernel/keys/root_maxkeys",
-    "kernel/keys/root_maxbytes", "vm/overcommit_memory", "vm/panic_on_oom",
+    "kernel/pid_max", *KUBELET_SYSCTLS,
     "net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding", "net/ipv6/conf/default/forwarding",
     "net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables",
     "net/netfilter/nf_conntrack_max",
