@@ -143,7 +143,14 @@ MAX_ATTEMPTS = 3
 over) before it could finish; then it is Failed, never left Running."""
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, registry=registry, cancellation_timeout=60)
+DELETION_POLL_SECONDS = 1.0
+"""How often kopf checks whether a deleted object's drill has ended (restored), to release it.
+kopf never cancels the drill's thread: with a cancellation timeout it would re-check only when
+the timeout ran out (or another event came), holding a deleted ChaosDrill for a minute."""
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, registry=registry,
+             cancellation_polling=DELETION_POLL_SECONDS)
 def run_drill(body: kopf.Body, name: str, namespace: str | None, uid: str,
               stopped: kopf.DaemonStopped, logger: Any, **_: Any) -> None:
     """One drill per object: a finished object (Passed/Failed) is left alone; an attempt whose
