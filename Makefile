@@ -5,8 +5,10 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := containerd runc containernetworking-plugins busybox-static \
 	iptables iproute2 conntrack prometheus curl chromium tmux
 PYTEST_ARGS ?=
+CACHE := $(or $(CHAOS_DRILL_CACHE),$(HOME)/.cache/chaos-drill)
+WHEELHOUSE := $(CACHE)/wheelhouse
 
-.PHONY: setup apt venv kubernetes kind operator-image prometheus-image test test-kind unit e2e lint bench demo down clean
+.PHONY: setup apt venv wheelhouse kubernetes kind operator-image prometheus-image test test-kind unit e2e lint bench demo down clean
 
 # make setup KIND=1 also makes kind (below)
 setup: apt venv kubernetes $(if $(KIND),kind)
@@ -20,12 +22,19 @@ apt:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py
 	@echo "==> Python virtualenv in $(VENV)"
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip
 	@$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
+
+# The dependencies' wheels, so a test installs the built wheel into a fresh virtualenv offline.
+wheelhouse: $(WHEELHOUSE)/.complete
+
+$(WHEELHOUSE)/.complete: pyproject.toml | venv
+	@echo "==> dependency wheels in $(WHEELHOUSE)"
+	@rm -rf $(WHEELHOUSE) && timeout 600 $(PY) -m pip download -q -d $(WHEELHOUSE) . && touch $@
 
 # Kubernetes v1.34, etcd 3.6, and the add-ons metrics-server v0.9.0 and CoreDNS v1.12.1, from
 # Go modules into the cache (cluster/build/build.sh); warm, it only checks.
@@ -60,7 +69,7 @@ lint: venv
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy examples/kind-smoke
 
-test: setup kind operator-image prometheus-image lint
+test: setup kind operator-image prometheus-image wheelhouse lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Only the kind tests (also part of `make test`): one kind cluster, brought up and down by pytest.
@@ -71,7 +80,7 @@ unit: venv
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
 # The e2e tests on the real local cluster (also part of `make test`).
-e2e: setup kind operator-image prometheus-image lint
+e2e: setup kind operator-image prometheus-image wheelhouse lint
 	$(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS)
 
 bench: setup kind

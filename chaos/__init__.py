@@ -1,7 +1,8 @@
 """chaos-drill: kill pods and containers on purpose and measure how Kubernetes heals.
 
 The map, lowest layer first (a module imports only its own layer and those below):
-    errors, latency, resources  the exception tree; stdlib latency figures; shipped files, cache
+    errors, latency, resources  the exception tree; stdlib latency figures; shipped files (package
+                 data when installed), the cache
     images/      every image built here (sample app, kind node, operator, Prometheus), no registry
     cluster/     providers (local, kind, kubeconfig) behind protocols, the API client, manifests
     drill/       spec, loading, targeting, the fault registry, faults/, timeline, restore, signals

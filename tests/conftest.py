@@ -17,7 +17,7 @@ import pytest
 from chaos.cluster import kube, workloads
 from chaos.cluster.local import LocalCluster
 
-from support import fresh_sample_workload
+from support import build_dist, fresh_sample_workload
 
 
 def _say(message: str) -> None:
@@ -152,6 +152,12 @@ def taken_port() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         yield int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """This checkout's sdist and wheel, built once per session."""
+    return build_dist(tmp_path_factory.mktemp("dist"))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -172,6 +172,14 @@ def pod(uid: str, *, ready: bool = True, node: str = "node-1", deleting: bool = 
                                               "containerID": f"containerd://{uid}"}]}}
 
 
+def build_dist(out: Path) -> tuple[Path, Path]:
+    """The sdist of this checkout and the wheel built from it (as `python -m build` makes them,
+    offline: the virtualenv's setuptools), in OUT."""
+    subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out),
+                    str(REPO)], check=True, capture_output=True, timeout=300)
+    return next(out.glob("*.tar.gz")), next(out.glob("*.whl"))
+
+
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`python -m chaos ARGS` to its end (at most ten minutes)."""
     return subprocess.run([sys.executable, "-m", "chaos", *args], capture_output=True,

@@ -103,6 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: all namespaces; nodes are always checked)")
     providers.add_arguments(restore)
     commands.add_parser("faults", help="list every fault with its phases and what it needs")
+    init = commands.add_parser("init", help="copy the example drills (and dashboards) into a "
+                               "folder to edit")
+    init.add_argument("dir", nargs="?", default=".", help="the folder (default: here); drills "
+                      "go to DIR/drills")
+    init.add_argument("--dashboards", action="store_true",
+                      help="also the Grafana dashboards, into DIR/dashboards")
+    init.add_argument("--force", action="store_true", help="overwrite files that exist")
+    validate = commands.add_parser("validate", help="check drill files against the schema, "
+                                   "without a cluster")
+    validate.add_argument("files", nargs="+", metavar="FILE", help="drill files (YAML)")
 
     report = commands.add_parser("report", help="rebuild summary, JUnit and HTML from a journal")
     report.add_argument("out", help="a results folder holding journal.jsonl")
@@ -154,6 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print("\n".join(describe()))
             return 0
+        if args.command in ("init", "validate"):
+            from chaos.cli import files
+
+            command = files.init_command if args.command == "init" else files.validate_command
+            return command(args, _say)
         if args.command == "report":
             from chaos.cli.commands import report_command
 

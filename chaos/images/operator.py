@@ -9,13 +9,14 @@ import argparse
 import hashlib
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from chaos.errors import SetupError
 from chaos.images.archive import config_bytes, packed
 from chaos.images.node import PATH, Tree, collect, layer, needed_libraries
-from chaos.resources import shipped
+from chaos.resources import SOURCE_ROOT, shipped
 
 REPO = shipped()
 BUILD_SCRIPT = REPO / "cluster" / "operator" / "build.sh"
@@ -98,11 +99,12 @@ def run_build(script: Path, what: str, make_target: str,
               progress: Callable[[str], None]) -> tuple[Path, str]:
     """Runs a cluster/*/build.sh (cached: warm, it only checks) and returns the archive it
     printed last and the image's name."""
-    python = os.environ.get("PYTHON", str(REPO / ".venv" / "bin" / "python"))
+    python = os.environ.get("PYTHON", sys.executable)
     # timeout(1) signals the script's whole process group, so stderr closes at the deadline
     command = ["timeout", "-k", "10", str(BUILD_TIMEOUT), "bash", str(script)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env={**os.environ, "PYTHON": python})
+                               text=True, env={**os.environ, "PYTHON": python,
+                                                "CHAOS_DRILL_SOURCE_ROOT": str(SOURCE_ROOT)})
     assert process.stderr is not None and process.stdout is not None
     for line in process.stderr:
         progress(line.rstrip())

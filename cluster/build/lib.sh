@@ -3,6 +3,7 @@
 # filesystem (debootstrap minbase plus packages) built once per its inputs, for the images.
 cache=${CHAOS_DRILL_CACHE:-$HOME/.cache/chaos-drill}
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+src_root=${CHAOS_DRILL_SOURCE_ROOT:-$repo_root}  # holds chaos/: the checkout, or site-packages
 
 pinned() {  # pinned MODFILE MODULE -> version without the leading v
   awk -v m="$2" '$1 == "require" {$1 = ""; $0 = $0} $1 == m {sub("^v", "", $2); print $2}' "$1"

@@ -62,8 +62,10 @@ step_deps() {
 }
 
 source_key() {  # what the image holds of this repository, and how it is packed
-  (cd "$repo" && find chaos manifests/crds -type f ! -path '*__pycache__*' ! -name '*.pyc' \
-     | LC_ALL=C sort | xargs sha256sum; sha256sum cluster/operator/build.sh) | sha256sum | cut -c1-12
+  { (cd "$src_root" && find chaos -type f ! -path '*__pycache__*' ! -name '*.pyc' \
+       | LC_ALL=C sort | xargs sha256sum)
+    (cd "$repo" && find manifests/crds -type f | LC_ALL=C sort | xargs sha256sum
+     sha256sum cluster/operator/build.sh); } | sha256sum | cut -c1-12
 }
 
 step_image() {
@@ -75,7 +77,7 @@ step_image() {
   echo "==> operator image chaosdrill.local/operator:$key: packing into $dir"
   work="$cache/operator-work"
   rm -rf "$work" "$cache"/operator-image-* && mkdir -p "$work/app/manifests" "$dir"  # older keys too
-  (cd "$repo" && find chaos -type f ! -path '*__pycache__*' ! -name '*.pyc' -print0 \
+  (cd "$src_root" && find chaos -type f ! -path '*__pycache__*' ! -name '*.pyc' -print0 \
      | xargs -0 cp --parents -t "$work/app")
   cp -r "$repo/manifests/crds" "$work/app/manifests/"
   mkdir -p "$rootfs/app/src"

@@ -22,7 +22,7 @@ make_rootfs() {  # make_rootfs DIR: Debian SUITE minbase plus PACKAGES
 
 step_image() {
   local key dir start=$SECONDS
-  key=$(cat "$0" "$repo/chaos/images/prometheus.py" "$repo/chaos/images/operator.py" \
+  key=$(cat "$0" "$src_root/chaos/images/prometheus.py" "$src_root/chaos/images/operator.py" \
         <(echo "$rootfs") | sha256sum | cut -c1-12)
   dir="$cache/prometheus-image-$key"
   archive=$dir/prometheus.tar

@@ -1,7 +1,7 @@
 """Where chaos-drill's files are: the shipped ones (manifests/: workloads, add-ons, the CRD,
 drills, monitoring; dashboards/; cluster/: build scripts), found by one function whether chaos/
-runs from a checkout or from a copy beside them; the cache it builds into, and the versions pinned
-there."""
+runs from a checkout (beside them) or from an installed wheel (package data here); the cache it
+builds into, and the versions pinned there."""
 
 from __future__ import annotations
 
@@ -14,8 +14,15 @@ COREDNS_VERSION = "1.12.1"
 METRICS_SERVER_VERSION = "0.9.0"
 """The pinned versions built into the cache (cluster/build/build.sh builds the same ones)."""
 
-ROOT = Path(__file__).resolve().parent.parent
-"""The directory that holds chaos/ and, beside it, manifests/, dashboards/ and cluster/."""
+SHIPPED = ("manifests", "dashboards", "cluster")
+"""The top-level folders of shipped files: beside chaos/ in a checkout, in this package when
+installed (pyproject.toml maps them here)."""
+HERE = Path(__file__).resolve().parent
+SOURCE_ROOT = HERE.parent.parent
+"""The directory that holds the chaos package: a checkout, or site-packages when installed."""
+INSTALLED = (HERE / "manifests").is_dir()
+ROOT = HERE if INSTALLED else SOURCE_ROOT
+"""The directory that holds manifests/, dashboards/ and cluster/."""
 
 
 def shipped(*parts: str) -> Path:
