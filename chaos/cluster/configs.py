@@ -18,8 +18,7 @@ SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 def write_pki(lay: Layout) -> None:
     """The CA, the serving and client certs of every component, and the ServiceAccount keys."""
-    d = lay.pki
-    d.mkdir(parents=True, exist_ok=True)
+    d = pki.private_dir(lay.pki)
     if (d / "ca.crt").exists():
         return
     pki.make_ca(d)
@@ -46,6 +45,7 @@ def write_pki(lay: Layout) -> None:
     for request in requests:
         pki.issue(d, request)
     write_front_proxy_pki(lay)
+    write_etcd_pki(lay)
 
 
 METRICS_SERVER_NAMES = ("metrics-server.kube-system.svc",
@@ -58,10 +58,22 @@ FRONT_PROXY_CLIENT = "front-proxy-client"
 def write_front_proxy_pki(lay: Layout) -> None:
     """A CA of its own for the aggregation layer: kube-apiserver proxies to metrics-server with
     the front-proxy client cert, and metrics-server trusts the user headers only from it."""
-    d = lay.front_proxy_pki
-    d.mkdir(parents=True, exist_ok=True)
+    d = pki.private_dir(lay.front_proxy_pki)
     pki.make_ca(d)
     pki.issue(d, pki.CertRequest(FRONT_PROXY_CLIENT, FRONT_PROXY_CLIENT))
+
+
+ETCD_CLIENT = "apiserver-etcd-client"
+
+
+def write_etcd_pki(lay: Layout) -> None:
+    """A CA of etcd's own: etcd serves (clients and its peer port) with the etcd cert and
+    accepts only clients it signed, which is the API server alone."""
+    d = pki.private_dir(lay.etcd_pki)
+    pki.make_ca(d, "chaos-drill-etcd-ca")
+    pki.issue(d, pki.CertRequest("etcd", "etcd", dns_names=("localhost",),
+                                 ip_addresses=(L.LOOPBACK,), server=True, client=True))
+    pki.issue(d, pki.CertRequest(ETCD_CLIENT, "kube-apiserver-etcd-client"))
 
 
 def write_kubeconfig(path: Path, lay: Layout, cert: str) -> None:
@@ -189,19 +201,29 @@ def kube_proxy_config(lay: Layout) -> dict[str, object]:
     }
 
 
+ETCD_URL = f"https://{L.LOOPBACK}:{L.ETCD_PORT}"
+
+
 def etcd_command(lay: Layout) -> list[str]:
-    client = f"http://{L.LOOPBACK}:{L.ETCD_PORT}"
-    peer = f"http://{L.LOOPBACK}:{L.ETCD_PEER_PORT}"
+    """etcd over TLS on loopback, clients and peers alike proving themselves with a cert of
+    etcd's CA: a local user cannot read or write the cluster's objects through it."""
+    client, peer = ETCD_URL, f"https://{L.LOOPBACK}:{L.ETCD_PEER_PORT}"
+    ca, cert, key = (str(lay.etcd_pki / name) for name in ("ca.crt", "etcd.crt", "etcd.key"))
     return [str(L.etcd_binary()), "--name", "local", "--data-dir", str(lay.state / "etcd"),
             "--listen-client-urls", client, "--advertise-client-urls", client,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", f"local={peer}", "--log-level", "warn"]
+            "--initial-cluster", f"local={peer}",
+            "--client-cert-auth", "--trusted-ca-file", ca, "--cert-file", cert, "--key-file", key,
+            "--peer-client-cert-auth", "--peer-trusted-ca-file", ca, "--peer-cert-file", cert,
+            "--peer-key-file", key, "--log-level", "warn"]
 
 
 def apiserver_command(lay: Layout) -> list[str]:
     pk = lay.pki
     return [str(L.bin_dir() / "kube-apiserver"),
-            f"--etcd-servers=http://{L.LOOPBACK}:{L.ETCD_PORT}",
+            f"--etcd-servers={ETCD_URL}", f"--etcd-cafile={lay.etcd_pki / 'ca.crt'}",
+            f"--etcd-certfile={lay.etcd_pki / f'{ETCD_CLIENT}.crt'}",
+            f"--etcd-keyfile={lay.etcd_pki / f'{ETCD_CLIENT}.key'}",
             f"--secure-port={L.API_PORT}", f"--advertise-address={L.NODE_IP}",
             # the bridge only: host clients and pods (via the kubernetes Service) both reach it
             f"--bind-address={L.NODE_IP}", "--anonymous-auth=false",

@@ -108,6 +108,12 @@ class Layout:
         return self.pki / "front-proxy"
 
     @property
+    def etcd_pki(self) -> Path:
+        """etcd's own CA: its serving and peer cert, and the API server's client cert, which
+        is the only one etcd accepts."""
+        return self.pki / "etcd"
+
+    @property
     def logs(self) -> Path:
         return self.state / "logs"
 

@@ -75,7 +75,8 @@ class LocalCluster:
         self._start("etcd", configs.etcd_command(lay), "etcd")
         for node in lay.nodes:
             self._start_runtime(node, progress)
-        self._wait("etcd healthy", lambda: _http_ok(f"http://{L.LOOPBACK}:{L.ETCD_PORT}/health"),
+        etcd = _client_context(lay.etcd_pki, configs.ETCD_CLIENT)
+        self._wait("etcd healthy", lambda: _http_ok(f"{configs.ETCD_URL}/health", etcd),
                    progress)
         self._start("kube-apiserver", configs.apiserver_command(lay), "control-plane")
         # the images go into the nodes while the control plane starts
@@ -335,6 +336,11 @@ def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
 def _https_ok(lay: Layout, path: str) -> bool:
     if not (lay.pki / "admin.crt").exists():
         return False
-    context = ssl.create_default_context(cafile=str(lay.pki / "ca.crt"))
-    context.load_cert_chain(str(lay.pki / "admin.crt"), str(lay.pki / "admin.key"))
-    return _http_ok(f"{lay.api_url}{path}", context)
+    return _http_ok(f"{lay.api_url}{path}", _client_context(lay.pki, "admin"))
+
+
+def _client_context(directory: Path, cert: str) -> ssl.SSLContext:
+    """TLS trusting DIRECTORY's CA, presenting its client cert CERT."""
+    context = ssl.create_default_context(cafile=str(directory / "ca.crt"))
+    context.load_cert_chain(str(directory / f"{cert}.crt"), str(directory / f"{cert}.key"))
+    return context

@@ -1,9 +1,11 @@
-"""Certificates and keys for the local cluster, made in Python: one CA signs every cert."""
+"""Certificates and keys for the local cluster, made in Python: a CA signs every cert of its
+directory. Keys are 0600 from their first byte and replaced in one rename, in 0700 directories."""
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,15 +47,33 @@ def _pem_cert(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+def private_dir(path: Path) -> Path:
+    """PATH as a directory only its owner can enter (0700), made if missing."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
 def _write(path: Path, data: bytes, private: bool = False) -> None:
-    path.write_bytes(data)
-    path.chmod(0o600 if private else 0o644)
+    """DATA into PATH through a temporary file created with its final mode (0600 if PRIVATE),
+    synced and renamed over PATH: never readable by others, never half-written."""
+    mode = 0o600 if private else 0o644
+    partial = path.with_name(f".{path.name}.partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    try:
+        os.fchmod(fd, mode)  # the umask may have taken bits away
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(partial, path)
 
 
-def make_ca(directory: Path) -> None:
+def make_ca(directory: Path, common_name: str = "chaos-drill-ca") -> None:
     """Writes ca.crt and ca.key, a self-signed CA for the cluster."""
     key = _key()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chaos-drill-ca")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -12,7 +15,7 @@ from kubernetes import client
 from kubernetes.stream import stream
 
 from chaos import resources
-from chaos.cluster import kube, network
+from chaos.cluster import configs, kube, network
 from chaos.cluster.local import LocalCluster
 
 from support import ready_pods
@@ -110,3 +113,47 @@ def test_forward_guard_comes_before_any_kube_proxy_rule(cluster: LocalCluster) -
     guard = subprocess.run(["iptables", "-w", "-t", "mangle", "-S", network.GUARD_CHAIN],
                            capture_output=True, text=True, check=True, timeout=30).stdout
     assert f"-i {network.BRIDGE} ! -o {network.BRIDGE} -j DROP" in guard
+
+
+RANGE_READ = """
+import base64, json, socket, ssl, sys, urllib.request
+body = json.dumps({"key": base64.b64encode(b"/registry/").decode(),
+                   "range_end": base64.b64encode(b"/registry0").decode(),
+                   "count_only": True}).encode()
+outcomes = {}
+for scheme, context in (("http", None), ("https", ssl._create_unverified_context())):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(
+                f"{scheme}://127.0.0.1:2379/v3/kv/range", data=body), timeout=5,
+                context=context) as response:
+            outcomes[scheme] = "read " + json.loads(response.read()).get("count", "0")
+    except Exception as error:
+        outcomes[scheme] = "refused: " + type(error).__name__
+for key in sys.argv[1:]:
+    try:
+        open(key, "rb").close()
+        outcomes[key] = "opened"
+    except OSError as error:
+        outcomes[key] = "refused: " + type(error).__name__
+print(json.dumps(outcomes))
+"""
+
+
+def test_etcd_refuses_a_local_user_that_is_not_the_api_server(cluster: LocalCluster) -> None:
+    """As nobody: no plain HTTP, no TLS without etcd's client cert, and no key to borrow. Root
+    with the API server's etcd client cert reads the same range, so the refusals are real."""
+    pk = cluster.lay.etcd_pki
+    keys = [str(pk / f"{configs.ETCD_CLIENT}.key"), str(cluster.lay.pki / "ca.key")]
+    as_nobody = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
+         "-c", RANGE_READ, *keys], capture_output=True, text=True, timeout=60, check=True)
+    outcomes = json.loads(as_nobody.stdout)
+    assert all(value.startswith("refused") for value in outcomes.values()), outcomes
+    context = ssl.create_default_context(cafile=str(pk / "ca.crt"))
+    context.load_cert_chain(str(pk / f"{configs.ETCD_CLIENT}.crt"), keys[0])
+    body = json.dumps({"key": base64.b64encode(b"/registry/").decode(),
+                       "range_end": base64.b64encode(b"/registry0").decode(),
+                       "count_only": True}).encode()
+    request = urllib.request.Request(f"{configs.ETCD_URL}/v3/kv/range", data=body)
+    with urllib.request.urlopen(request, timeout=10, context=context) as response:
+        assert int(json.loads(response.read())["count"]) > 0
