@@ -22,6 +22,7 @@ from chaos.cluster import (
     kind_config,
     kind_host,
     kube,
+    pki,
     processes,
     serving_certs,
 )
@@ -134,7 +135,10 @@ class KindCluster:
             return self.kubeconfig_path
         path = cache_dir() / f"kind-{self.cluster_name}.kubeconfig"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self._kind("get", "kubeconfig", "--name", self.cluster_name))
+        text = self._kind("get", "kubeconfig", "--name", self.cluster_name).encode()
+        # it holds a client key: 0600, rewritten only when kind's differs
+        if not path.exists() or path.read_bytes() != text or path.stat().st_mode & 0o077:
+            pki.write_file(path, text, private=True)
         return path
 
     # -- up -------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def _write(path: Path, data: bytes, private: bool = False) -> None:
+def write_file(path: Path, data: bytes, private: bool = False) -> None:
     """DATA into PATH through a temporary file created with its final mode (0600 if PRIVATE),
     synced and renamed over PATH: never readable by others, never half-written."""
     mode = 0o600 if private else 0o644
@@ -94,8 +94,8 @@ def make_ca(directory: Path, common_name: str = "chaos-drill-ca") -> None:
         )
         .sign(key, hashes.SHA256())
     )
-    _write(directory / "ca.key", _pem_key(key), private=True)
-    _write(directory / "ca.crt", _pem_cert(cert))
+    write_file(directory / "ca.key", _pem_key(key), private=True)
+    write_file(directory / "ca.crt", _pem_cert(cert))
 
 
 def issue(directory: Path, request: CertRequest) -> None:
@@ -128,15 +128,15 @@ def issue(directory: Path, request: CertRequest) -> None:
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())
-    _write(directory / f"{request.name}.key", _pem_key(key), private=True)
-    _write(directory / f"{request.name}.crt", _pem_cert(cert))
+    write_file(directory / f"{request.name}.key", _pem_key(key), private=True)
+    write_file(directory / f"{request.name}.crt", _pem_cert(cert))
 
 
 def make_service_account_keys(directory: Path) -> None:
     """Writes sa.key and sa.pub, the key pair that signs ServiceAccount tokens."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    _write(directory / "sa.key", _pem_key(key), private=True)
+    write_file(directory / "sa.key", _pem_key(key), private=True)
     public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    _write(directory / "sa.pub", public)
+    write_file(directory / "sa.pub", public)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -134,6 +135,17 @@ def test_three_nodes_ready_with_their_own_pod_ranges(kind_up: Session) -> None:
         "chaos-drill-control-plane", "chaos-drill-worker", "chaos-drill-worker2"]
     cidrs = {n.spec.pod_cidr for n in nodes}
     assert len(cidrs) == 3 and all(c.startswith("10.250.") for c in cidrs)
+
+
+def test_the_admin_kubeconfig_is_private_and_kept(kind_up: Session) -> None:
+    """It holds the admin's client key: 0600 under any umask, not rewritten when unchanged."""
+    path = kind_up.provider.kubeconfig()
+    path.chmod(0o644)
+    again = kind_up.provider.kubeconfig()
+    assert again == path and stat.S_IMODE(path.stat().st_mode) == 0o600
+    inode = path.stat().st_ino
+    kind_up.provider.kubeconfig()
+    assert path.stat().st_ino == inode
 
 
 def test_nodes_apply_no_host_wide_sysctl(kind_up: Session) -> None:
