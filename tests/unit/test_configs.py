@@ -134,7 +134,7 @@ def test_write_all_writes_configs_that_parse(lay: Layout) -> None:
 def test_control_plane_uses_the_fixed_ports_and_ranges(lay: Layout) -> None:
     apiserver = configs.apiserver_command(lay)
     assert f"--secure-port={L.API_PORT}" in apiserver
-    assert f"--etcd-servers=http://127.0.0.1:{L.ETCD_PORT}" in apiserver
+    assert f"--etcd-servers=https://127.0.0.1:{L.ETCD_PORT}" in apiserver
     assert f"--service-cluster-ip-range={network.SERVICE_CIDR}" in apiserver
     assert "--authorization-mode=Node,RBAC" in apiserver
     controller = configs.controller_manager_command(lay)
@@ -173,7 +173,7 @@ def test_every_component_listens_where_the_layout_says(lay: Layout) -> None:
     etcd = configs.etcd_command(lay)
     for option, port in (("--listen-client-urls", L.ETCD_PORT),
                          ("--listen-peer-urls", L.ETCD_PEER_PORT)):
-        assert etcd[etcd.index(option) + 1] == f"http://{ports[port][0]}:{port}"
+        assert etcd[etcd.index(option) + 1] == f"https://{ports[port][0]}:{port}"
     proxy = configs.kube_proxy_config(lay)
     for field, port in (("healthzBindAddress", L.PROXY_HEALTHZ_PORT),
                         ("metricsBindAddress", L.PROXY_METRICS_PORT)):
