@@ -142,7 +142,7 @@ def test_control_plane_uses_the_fixed_ports_and_ranges(lay: Layout) -> None:
     assert f"--service-cluster-ip-range={network.SERVICE_CIDR}" in controller
     assert f"--secure-port={L.SCHEDULER_PORT}" in configs.scheduler_command(lay)
     etcd = configs.etcd_command(lay)
-    assert etcd[etcd.index("--listen-client-urls") + 1] == f"http://127.0.0.1:{L.ETCD_PORT}"
+    assert etcd[etcd.index("--listen-client-urls") + 1] == f"https://127.0.0.1:{L.ETCD_PORT}"
 
 
 def test_controllers_start_unthrottled(lay: Layout) -> None:
