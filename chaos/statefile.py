@@ -1,0 +1,80 @@
+"""State files that outlive a crash: written whole or not at all (a temporary file beside the
+target, mode 0600 from creation, fsynced, renamed over it, the directory fsynced), and read back
+as content or as a `Malformed` result that names the file, never as a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A state file that exists but cannot be used: truncated, not JSON, or of the wrong shape."""
+
+    path: Path
+    reason: str
+
+    def warning(self, consequence: str) -> str:
+        """One line for the user: which file, what is wrong with it, what happens instead."""
+        return f"{self.path} is unreadable ({self.reason}): {consequence}"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replaces PATH with DATA in one rename, so a crash leaves the old file or the new one."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Makes the rename itself durable: without it a power cut may lose the new name."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json(path: Path, content: object) -> None:
+    write_atomic(path, json.dumps(content, indent=1).encode())
+
+
+def read_json(path: Path, parse: Callable[[Any], T]) -> T | Malformed | None:
+    """PATH's JSON turned into a value by PARSE (which raises ValueError, TypeError or KeyError
+    on content of the wrong shape); None when there is no file; Malformed when it is empty,
+    truncated, not JSON or of the wrong shape."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        return Malformed(path, error.strerror or type(error).__name__)
+    if not data.strip():
+        return Malformed(path, "empty")
+    try:
+        content = json.loads(data)
+    except json.JSONDecodeError as error:
+        return Malformed(path, f"truncated or not JSON: {error.msg} at character {error.pos}")
+    except ValueError:
+        return Malformed(path, "not UTF-8")
+    try:
+        return parse(content)
+    except (ValueError, TypeError, KeyError) as error:
+        return Malformed(path, f"unexpected content: {error}")
