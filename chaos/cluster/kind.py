@@ -34,6 +34,7 @@ from chaos.resources import (
     METRICS_SERVER_VERSION,
     cache_dir,
 )
+from chaos.statefile import Malformed
 
 KIND_VERSION = "0.33.0"
 KIND_TIMEOUT = 900
@@ -75,7 +76,9 @@ def kill_command(node: str, container_id: str) -> list[str]:
 def local_cluster_up() -> bool:
     from chaos.cluster.layout import Layout
 
-    recorded = processes.load(Layout.default().processes)
+    recorded = processes.read(Layout.default().processes)
+    if isinstance(recorded, Malformed):  # its processes are still in their cgroups
+        return bool(processes.cgroup_pids())
     return any(processes.is_alive(p) for p in recorded)
 
 
