@@ -23,6 +23,7 @@ from chaos.cluster.processes import Process
 from chaos.errors import ClusterError, SetupError
 from chaos.images import sample as images
 from chaos.resources import ETCD_VERSION, KUBERNETES_VERSION
+from chaos.statefile import Malformed
 
 UP_TIMEOUT = 120.0
 HOST_TOOLS = {
@@ -53,7 +54,8 @@ class LocalCluster:
         if self.healthy():
             progress(f"local cluster already up (kubeconfig {self.lay.kubeconfig})")
             return
-        if processes.load(self.lay.processes) or network.bridge_exists():
+        if (processes.read(self.lay.processes) != [] or network.bridge_exists()
+                or processes.cgroup_pids()):
             progress("cleaning up the remains of an earlier local cluster")
             self.down(progress)
         preflight_ports(self.lay)
@@ -115,14 +117,14 @@ class LocalCluster:
     def start_node(self, name: str, progress: Progress) -> None:
         """Starts again the runtime and kubelet of a node stopped by stop_node."""
         node = self._node(name)
-        self.started = processes.load(self.lay.processes)
+        self.started = self._recorded()
         self._start_runtime(node, progress)
         self._start_kubelet(node)
 
     def stop_node(self, name: str) -> None:
         """Stops a node's kubelet and containerd and kills its pods, as if the machine died."""
         node = self._node(name)
-        recorded = processes.load(self.lay.processes)
+        recorded = self._recorded()
         for process in recorded:
             if process.name.endswith(f" {node.name}"):
                 processes.stop(process, timeout=0.5)
@@ -133,7 +135,7 @@ class LocalCluster:
 
     def restart_component(self, name: str, progress: Progress) -> None:
         """Stops one control-plane process and starts it again (e.g. kube-apiserver)."""
-        recorded = processes.load(self.lay.processes)
+        recorded = self._recorded()
         process = next((p for p in recorded if p.name == name), None)
         if process is None:
             raise ClusterError(f"no component {name!r} is running: see 'chaos-drill cluster "
@@ -144,6 +146,14 @@ class LocalCluster:
         self._start(name, list(process.command), cgroup)
         if name == "kube-apiserver":
             self._wait("kube-apiserver ready", lambda: self._api_ok("/readyz"), progress)
+
+    def _recorded(self) -> list[Process]:
+        """The recorded processes, or a ClusterError naming the fix when the record is
+        unreadable (then nothing can be stopped or started by it)."""
+        found = processes.read(self.lay.processes)
+        if isinstance(found, Malformed):
+            raise ClusterError(found.warning("run 'sudo chaos-drill cluster down', then up"))
+        return found
 
     def _node(self, name: str) -> Node:
         for node in self.lay.nodes:
@@ -194,16 +204,7 @@ class LocalCluster:
     def down(self, progress: Progress) -> None:
         """Stops every process and removes every mount, interface, route, rule and cgroup."""
         preflight_root()
-        recorded = processes.load(self.lay.processes)
-        order = ("kube-proxy", "kubelet", "containerd", "kube-scheduler",
-                 "kube-controller-manager", "kube-apiserver", "etcd")
-        for prefix in order:
-            for process in recorded:
-                if process.name.split(" ")[0] == prefix:
-                    progress(f"stopping {process.name} (pid {process.pid})")
-                    processes.stop(process)
-            if prefix == "containerd":
-                processes.kill_cgroup_processes()
+        self._stop_processes(progress)
         self._cleanup_proxy_rules()
         mounts.unmount_under((self.lay.run, self.lay.state))
         network.remove_kubernetes_chains()
@@ -219,6 +220,44 @@ class LocalCluster:
             raise ClusterError("cluster down left " + "; ".join(left[:5]) + ": run "
                                "'chaos-drill cluster down' again and report it if it stays")
         progress("local cluster down")
+
+    def _stop_processes(self, progress: Progress) -> None:
+        """Every process of the cluster: by the record, or when it cannot be read, by our
+        cgroups, saying so in one line."""
+        recorded = processes.read(self.lay.processes)
+        if isinstance(recorded, Malformed):
+            progress(recorded.warning("stopping what runs in chaos-drill's cgroups instead"))
+            self._stop_by_cgroup(progress)
+        else:
+            self._stop_recorded(recorded, progress)
+
+    def _stop_recorded(self, recorded: Sequence[Process], progress: Progress) -> None:
+        """Each recorded process by its PID, users before what they use; pods with their
+        runtime; then whatever our cgroups still hold (started but not yet recorded)."""
+        order = ("kube-proxy", "kubelet", "containerd", "kube-scheduler",
+                 "kube-controller-manager", "kube-apiserver", "etcd")
+        for prefix in order:
+            for process in recorded:
+                if process.name.split(" ")[0] == prefix:
+                    progress(f"stopping {process.name} (pid {process.pid})")
+                    processes.stop(process)
+            if prefix == "containerd":
+                processes.kill_cgroup_processes()
+        processes.kill_cgroup_processes()
+
+    def _stop_by_cgroup(self, progress: Progress) -> None:
+        """Without a record: the same order, by the cgroups each component was started in
+        (every process in them is ours; none is ever looked for by name)."""
+        nodes = self.lay.nodes
+        order = (("kube-proxy",), tuple(f"{n.name}/kubelet" for n in nodes),
+                 tuple(f"{n.name}/runtime" for n in nodes), ("control-plane",), ("etcd",))
+        for cgroups in order:
+            found = processes.stop_cgroups(cgroups)
+            if found:
+                progress(f"stopped pid {', '.join(map(str, sorted(found)))} in cgroup "
+                         + ", ".join(f"{processes.CGROUP_PARENT}/{c}" for c in cgroups))
+            if cgroups[0].endswith("/runtime"):
+                processes.kill_cgroup_processes()
 
     def leftovers(self) -> list[str]:
         """What of the cluster still exists: processes, mounts, interfaces, routes, rules."""
@@ -245,7 +284,11 @@ class LocalCluster:
     # -- status and runtime access ---------------------------------------------------------------
 
     def status(self) -> ClusterStatus:
-        recorded = processes.load(self.lay.processes)
+        recorded = processes.read(self.lay.processes)
+        if isinstance(recorded, Malformed):
+            unreadable = ComponentStatus(self.lay.processes.name, False, recorded.warning(
+                "run 'sudo chaos-drill cluster down', then up"))
+            return ClusterStatus("local", False, None, (unreadable,))
         parts = tuple(
             ComponentStatus(p.name, processes.is_alive(p),
                             f"pid {p.pid}" if processes.is_alive(p) else
