@@ -26,6 +26,8 @@ from chaos.resources import ETCD_VERSION, KUBERNETES_VERSION
 from chaos.statefile import Malformed
 
 UP_TIMEOUT = 120.0
+RESTARTABLE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
+               "kube-proxy")
 HOST_TOOLS = {
     "containerd": "containerd", "runc": "runc", "ctr": "containerd",
     "iptables": "iptables", "ip": "iproute2", "conntrack": "conntrack",
@@ -134,12 +136,19 @@ class LocalCluster:
         processes.save(self.lay.processes, remaining)
 
     def restart_component(self, name: str, progress: Progress) -> None:
-        """Stops one control-plane process and starts it again (e.g. kube-apiserver)."""
+        """Stops one control-plane process and starts it again (e.g. kube-apiserver), with the
+        arguments it was started with (its settings, CHAOS_DRILL_* among them) but only ever
+        its own binary, whatever the record says."""
         recorded = self._recorded()
         process = next((p for p in recorded if p.name == name), None)
-        if process is None:
+        if process is None or name not in RESTARTABLE:
             raise ClusterError(f"no component {name!r} is running: see 'chaos-drill cluster "
                                "status'")
+        binary = str(L.etcd_binary() if name == "etcd" else L.bin_dir() / name)
+        if process.command[:1] != (binary,):
+            program = process.command[0] if process.command else "no program"
+            raise ClusterError(f"{self.lay.processes} records {name} as {program}, not "
+                               f"{binary}: run 'sudo chaos-drill cluster down', then up")
         processes.stop(process)
         self.started = [p for p in recorded if p.name != name]
         cgroup = {"etcd": "etcd", "kube-proxy": "kube-proxy"}.get(name, "control-plane")

@@ -1,5 +1,6 @@
-"""The local provider with an unreadable process record: `down` stops what its cgroups hold
-instead, in the same order, and says so in one line; node control names the fix."""
+"""The local provider with an unreadable or odd process record: `down` stops what its cgroups
+hold instead, in the same order, and says so in one line; node control names the fix; a restart
+never runs a program the record names unless it is the component's own binary."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from chaos.cluster import layout as L
 from chaos.cluster import processes
 from chaos.cluster.layout import Layout
 from chaos.cluster.local import LocalCluster
@@ -71,6 +73,18 @@ def test_a_readable_record_stops_each_process_by_pid_then_sweeps_our_cgroups(
     cluster._stop_processes(lambda _: None)
     assert calls == ["stop kube-proxy 13", "stop kubelet node-1 12", "kill cgroups ",
                      "stop etcd 11", "kill cgroups "]
+
+
+def test_a_restart_never_runs_a_program_the_record_names(
+        cluster: LocalCluster, calls: list[str]) -> None:
+    processes.save(cluster.lay.processes,
+                   [Process("kube-apiserver", 4242, 1, "log", ("/tmp/x", "--y"))])
+    with pytest.raises(ClusterError) as refused:
+        cluster.restart_component("kube-apiserver", lambda _: None)
+    assert str(refused.value) == (
+        f"{cluster.lay.processes} records kube-apiserver as /tmp/x, not "
+        f"{L.bin_dir() / 'kube-apiserver'}: run 'sudo chaos-drill cluster down', then up")
+    assert calls == []
 
 
 def test_node_control_with_an_unreadable_record_names_the_fix(
