@@ -78,3 +78,10 @@ def read_json(path: Path, parse: Callable[[Any], T]) -> T | Malformed | None:
         return parse(content)
     except (ValueError, TypeError, KeyError) as error:
         return Malformed(path, f"unexpected content: {error}")
+
+
+def json_object(content: Any) -> dict[str, Any]:
+    """A PARSE for read_json: any JSON object (its entries are for the caller to check)."""
+    if not isinstance(content, dict):
+        raise TypeError(f"a JSON object expected, not {type(content).__name__}")
+    return content

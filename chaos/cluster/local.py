@@ -75,7 +75,7 @@ class LocalCluster:
         configs.write_all(lay)
         archives = images.build_archives(images.archive_dir())
         archives += addons.build_archives(images.archive_dir())
-        network.set_up(lay.state)
+        network.set_up(lay.state, progress)
         self._start("etcd", configs.etcd_command(lay), "etcd")
         for node in lay.nodes:
             self._start_runtime(node, progress)
@@ -217,7 +217,7 @@ class LocalCluster:
         self._cleanup_proxy_rules()
         mounts.unmount_under((self.lay.run, self.lay.state))
         network.remove_kubernetes_chains()
-        network.tear_down(self.lay.state)
+        network.tear_down(self.lay.state, progress)
         processes.remove_cgroups()
         shutil.rmtree(self.lay.run, ignore_errors=True)
         for child in self.lay.state.glob("*") if self.lay.state.exists() else []:
