@@ -15,6 +15,7 @@ from typing import Any
 
 from kubernetes import client
 
+from chaos import statefile
 from chaos.cluster import (
     addons,
     dockerd,
@@ -153,7 +154,7 @@ class KindCluster:
         self.preflight()
         began = time.monotonic()
         (self.state / "logs").mkdir(parents=True, exist_ok=True)
-        (self.state / "cluster").write_text(self.cluster_name)
+        statefile.write_atomic(self.state / "cluster", self.cluster_name.encode())
         try:
             image = self.prepare_host(progress)
             existing = self._exists()
