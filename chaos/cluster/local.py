@@ -15,7 +15,17 @@ from pathlib import Path
 
 from kubernetes import client
 
-from chaos.cluster import addons, configs, kube, mounts, network, processes, runtime, tuning
+from chaos.cluster import (
+    addons,
+    configs,
+    kube,
+    mounts,
+    network,
+    processes,
+    routes,
+    runtime,
+    tuning,
+)
 from chaos.cluster import layout as L
 from chaos.cluster.base import ClusterStatus, ComponentStatus, Progress
 from chaos.cluster.layout import Layout, Node
@@ -53,6 +63,7 @@ class LocalCluster:
         preflight_tools()
         preflight_no_kind()
         tuning.current()  # a bad CHAOS_DRILL_* setting stops here, before anything starts
+        preflight_ranges()
         if self.healthy():
             progress(f"local cluster already up (kubeconfig {self.lay.kubeconfig})")
             return
@@ -368,6 +379,22 @@ def preflight_no_kind() -> None:
     if kind.running_here():
         raise SetupError("a kind cluster of chaos-drill is up: run 'chaos-drill cluster down "
                          "--provider kind' first (the local and kind providers cannot run at once)")
+
+
+RANGES = {network.SERVICE_CIDR: "service range", network.POD_CIDR: "pod range"}
+"""What the cluster adds to the host: the service range's route and the pod range on its bridge
+(the bridge's own address, 10.244.0.1/16, and every node's pods are in it)."""
+
+
+def preflight_ranges() -> None:
+    """A SetupError naming the route or address and the fix when this host already holds part
+    of a range the cluster adds, outside its own bridge (left from an earlier run, which up
+    cleans away)."""
+    clash = routes.host_clash(tuple(RANGES), own=network.BRIDGE)
+    if clash:
+        raise SetupError(f"the local cluster's {RANGES[clash.wanted]} {clash.wanted} is taken "
+                         f"on this host ({clash.held}): remove it ('sudo {clash.remove}'), or "
+                         "use --provider kind (the local cluster's ranges are fixed)")
 
 
 def preflight_ports(lay: Layout) -> None:

@@ -1,6 +1,7 @@
 """The local provider with an unreadable or odd process record: `down` stops what its cgroups
 hold instead, in the same order, and says so in one line; node control names the fix; a restart
-never runs a program the record names unless it is the component's own binary."""
+never runs a program the record names unless it is the component's own binary; `up` refuses a
+taken address range before anything else."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from chaos.cluster import layout as L
-from chaos.cluster import processes
+from chaos.cluster import local, network, processes, routes
 from chaos.cluster.layout import Layout
 from chaos.cluster.local import LocalCluster
 from chaos.cluster.processes import Process
-from chaos.errors import ClusterError
+from chaos.errors import ClusterError, SetupError
 
 
 @pytest.fixture
@@ -94,3 +95,21 @@ def test_node_control_with_an_unreadable_record_names_the_fix(
                        r"JSON: .*\): run 'sudo chaos-drill cluster down', then up$"):
         cluster.stop_node("node-1")
     assert calls == []
+
+
+def test_up_refuses_a_taken_range_before_it_looks_at_or_changes_anything(
+        cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    vpn = {"dst": "10.96.0.0/12", "dev": "wg0", "scope": "link", "flags": []}
+    monkeypatch.setattr(routes, "_ip_json", lambda what: [vpn] if what == "route" else [])
+    for check in ("preflight_root", "preflight_tools", "preflight_no_kind"):
+        monkeypatch.setattr(local, check, lambda: None)
+
+    def touched(*_: object) -> bool:
+        raise AssertionError("up went past its checks")
+
+    for step in ("healthy", "down", "_start_all"):
+        monkeypatch.setattr(LocalCluster, step, touched)
+    monkeypatch.setattr(network, "bridge_exists", touched)
+    with pytest.raises(SetupError, match=r"^the local cluster's service range 10\.96\.0\.0/12 "
+                       r"is taken on this host \(10\.96\.0\.0/12 dev wg0 scope link\): "):
+        cluster.up(lambda _: None)
