@@ -1,6 +1,7 @@
 """State files that outlive a crash: written whole or not at all (a temporary file beside the
-target, mode 0600 from creation, fsynced, renamed over it, the directory fsynced), and read back
-as content or as a `Malformed` result that names the file, never as a traceback."""
+target, 0600 or the mode asked from its creation, fsynced, renamed over it, the directory
+fsynced), and read back as content or as a `Malformed` result that names the file, never as a
+traceback. The local cluster's keys are written the same way (cluster/pki.py)."""
 
 from __future__ import annotations
 
@@ -26,16 +27,22 @@ class Malformed:
         return f"{self.path} is unreadable ({self.reason}): {consequence}"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replaces PATH with DATA in one rename, so a crash leaves the old file or the new one."""
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replaces PATH with DATA in one rename, so a crash leaves the old file or the new one;
+    the temporary file has MODE from its creation (whatever the umask), before any byte."""
     partial = path.with_name(f".{path.name}.partial")
     partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(partial, flags, mode)
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
+        try:
+            os.fchmod(fd, mode)  # the umask may have taken bits away
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)
