@@ -78,7 +78,7 @@ def read_json(path: Path, parse: Callable[[Any], T]) -> T | Malformed | None:
     try:
         content = json.loads(data)
     except json.JSONDecodeError as error:
-        return Malformed(path, f"truncated or not JSON: {error.msg} at character {error.pos}")
+        return Malformed(path, f"truncated or not JSON: {error}")
     except ValueError:
         return Malformed(path, "not UTF-8")
     try:
