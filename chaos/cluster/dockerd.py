@@ -1,21 +1,24 @@
 """The Docker engine under the kind provider: starts Debian's dockerd when none runs (recorded by
 PID, with the runc wrapper this host needs), and on stop puts the host back: Docker's iptables
-chains and rules, the FORWARD policy, the sysctls Docker and the nodes' systemd changed."""
+chains and rules, and when chaos-drill started the engine, the FORWARD policy and the sysctls
+Docker and the nodes' systemd changed."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from chaos.cluster import mounts, processes
+from chaos import statefile
+from chaos.cluster import mounts, processes, sysctls
 from chaos.cluster.base import Progress
 from chaos.cluster.network import KUBELET_SYSCTLS
 from chaos.errors import ClusterError, SetupError
 from chaos.resources import shipped
+from chaos.statefile import Malformed
 
 DOCKER_TIMEOUT = 600
 """Seconds a docker call may take (loading the node image is the slowest)."""
@@ -33,6 +36,13 @@ HOST_SYSCTLS = (
 )
 """Host-wide settings that dockerd, kubelet or a node's systemd may write (they are not
 namespaced): saved before dockerd starts, restored after it stops."""
+POLICY_TOOLS = ("iptables", "ip6tables")
+FORWARD_POLICIES = ("ACCEPT", "DROP")
+ENGINE = "engine"
+ENGINE_STARTED = "started by chaos-drill"
+"""host.json's ENGINE entry once chaos-drill starts dockerd: only then are the sysctls and
+FORWARD policies it saved put back (another engine's settings are its owner's)."""
+LIB_MODULES = "lib-modules"
 DOCKER_CHAIN_PREFIX = "DOCKER"
 
 
@@ -94,15 +104,20 @@ class Engine:
         return recorded[0] if recorded else None
 
     def ensure(self, progress: Progress) -> None:
-        """Saves the host's settings (once), then starts dockerd unless an engine answers."""
+        """Records whether /lib/modules existed (once), then starts dockerd unless an engine
+        answers; the host's settings are saved, with that fact, just before it starts."""
         self.state.mkdir(parents=True, exist_ok=True)
-        if not self.saved.exists():
-            self.saved.write_text(json.dumps(save_host()))
+        saved = self._read_saved(progress, "saving the host's settings of now instead")
+        if LIB_MODULES not in saved:
+            saved[LIB_MODULES] = "present" if Path("/lib/modules").exists() else "absent"
+            statefile.write_json(self.saved, saved)
         create_lib_modules()
         if engine_up():
             owner = "ours" if self.started() else "not started by chaos-drill"
             progress(f"using the running Docker engine ({owner})")
             return
+        # values saved by an earlier up that did not come down are older: they stay
+        statefile.write_json(self.saved, {**save_host(), **saved, ENGINE: ENGINE_STARTED})
         command = [check_installed(), "--add-runtime", f"{RUNTIME}={RUNC_WRAPPER}",
                    "--default-runtime", RUNTIME, "--bridge=none"]
         process = processes.start("dockerd", command, self.state / "logs" / "dockerd.log")
@@ -119,7 +134,12 @@ class Engine:
 
     def stop(self, progress: Progress) -> None:
         """Stops the dockerd we started (by its PID) and puts the host back as it was."""
-        process = self.started()
+        recorded = processes.read(self.record)
+        if isinstance(recorded, Malformed):
+            progress(recorded.warning("a dockerd chaos-drill started is left running, if one "
+                                      "runs ('docker info' tells)"))
+            self.record.unlink()
+        process = recorded[0] if isinstance(recorded, list) and recorded else None
         if process is not None:
             children = child_pids(process.pid)
             progress(f"stopping dockerd (pid {process.pid})")
@@ -132,11 +152,20 @@ class Engine:
             remove_docker_rules()
             if EXEC_ROOT.exists() and not mounts.mounts_under((EXEC_ROOT,)):
                 shutil.rmtree(EXEC_ROOT, ignore_errors=True)
-        if self.saved.exists():
-            changed = restore_host(json.loads(self.saved.read_text()))
+        saved = self._read_saved(progress, "the host settings it held are left as they are")
+        if saved:
+            ours = saved.get(ENGINE) == ENGINE_STARTED or process is not None
+            changed = restore_host(saved, ours, self.saved, progress)
             if changed:
                 progress("restored host settings: " + ", ".join(changed))
-            self.saved.unlink()
+        self.saved.unlink(missing_ok=True)
+
+    def _read_saved(self, progress: Progress, otherwise: str) -> dict[str, Any]:
+        """host.json's entries; none when it is missing, or unreadable (said in one line)."""
+        found = statefile.read_json(self.saved, statefile.json_object)
+        if isinstance(found, Malformed):
+            progress(found.warning(otherwise))
+        return found if isinstance(found, dict) else {}
 
 
 def child_pids(parent: int) -> list[int]:
@@ -153,36 +182,70 @@ def child_pids(parent: int) -> list[int]:
 
 
 def save_host() -> dict[str, str]:
-    """The host settings dockerd and the nodes may change: sysctls, FORWARD policies, whether
-    /lib/modules existed."""
-    saved = {f"sysctl:{key}": Path("/proc/sys", key).read_text().strip()
-             for key in HOST_SYSCTLS if Path("/proc/sys", key).exists()}
-    for tool in ("iptables", "ip6tables"):
+    """The host settings dockerd and the nodes may change: sysctls and FORWARD policies."""
+    saved = {f"sysctl:{key}": value for key, value in sysctls.current(HOST_SYSCTLS).items()}
+    for tool in POLICY_TOOLS:
         saved[f"policy:{tool}"] = forward_policy(tool)
-    saved["lib-modules"] = "present" if Path("/lib/modules").exists() else "absent"
     return saved
 
 
-def restore_host(saved: dict[str, str]) -> list[str]:
-    """Puts back every saved setting that differs now; returns what it changed."""
-    changed = []
+def restore_host(saved: Mapping[str, object], ours: bool, source: Path,
+                 say: Progress) -> list[str]:
+    """Puts back every saved setting that differs now and may be put back: /lib/modules always
+    (chaos-drill made it), sysctls and FORWARD policies only when OURS (chaos-drill started the
+    engine that changed them), and only known names and values: anything else is skipped with
+    one line. Returns what it changed."""
+    sysctl_values: dict[str, object] = {}
+    policies: dict[str, object] = {}
     for key, value in saved.items():
         kind, _, name = key.partition(":")
-        if kind == "sysctl":
-            path = Path("/proc/sys", name)
-            if path.exists() and path.read_text().strip() != value:
-                path.write_text(value)
-                changed.append(name.replace("/", "."))
-        elif kind == "policy" and forward_policy(name) != value:
-            subprocess.run([name, "-w", "-P", "FORWARD", value], check=True, timeout=30)
-            changed.append(f"{name} FORWARD policy {value}")
-    if saved.get("lib-modules") == "absent" and Path("/lib/modules").is_dir():
+        if kind == "sysctl" and name:
+            sysctl_values[name] = value
+        elif kind == "policy" and name:
+            policies[name] = value
+        elif key not in (ENGINE, LIB_MODULES):
+            say(f"not restoring {key!r} from {source}: not a setting chaos-drill changes")
+    changed = []
+    if ours:
+        changed += sysctls.restore(sysctl_values, HOST_SYSCTLS, source, say)
+        changed += _restore_policies(policies, source, say)
+    elif sysctl_values or policies:
+        say("the host's sysctls and FORWARD policies are left as they are: the Docker engine "
+            "was not started by chaos-drill")
+    return changed + _restore_lib_modules(saved.get(LIB_MODULES), source, say)
+
+
+def policy_skip_reason(tool: str, policy: object) -> str | None:
+    """Why a saved FORWARD policy must not be set back, or None when it may."""
+    if tool not in POLICY_TOOLS:
+        return f"not one of {', '.join(POLICY_TOOLS)}"
+    if policy not in FORWARD_POLICIES:
+        return f"{policy!r} is not a FORWARD policy"
+    return None
+
+
+def _restore_policies(policies: Mapping[str, object], source: Path, say: Progress) -> list[str]:
+    changed = []
+    for tool, policy in policies.items():
+        reason = policy_skip_reason(tool, policy)
+        if reason is not None:
+            say(f"not restoring 'policy:{tool}' from {source}: {reason}")
+        elif forward_policy(tool) != policy:
+            subprocess.run([tool, "-w", "-P", "FORWARD", str(policy)], check=True, timeout=30)
+            changed.append(f"{tool} FORWARD policy {policy}")
+    return changed
+
+
+def _restore_lib_modules(state: object, source: Path, say: Progress) -> list[str]:
+    if state not in (None, "present", "absent"):
+        say(f"not restoring {LIB_MODULES!r} from {source}: {state!r} is not present or absent")
+    elif state == "absent" and Path("/lib/modules").is_dir():
         try:
             Path("/lib/modules").rmdir()
-            changed.append("/lib/modules removed")
+            return ["/lib/modules removed"]
         except OSError:
             pass
-    return changed
+    return []
 
 
 def create_lib_modules() -> None:

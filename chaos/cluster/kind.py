@@ -15,6 +15,7 @@ from typing import Any
 
 from kubernetes import client
 
+from chaos import statefile
 from chaos.cluster import (
     addons,
     dockerd,
@@ -34,6 +35,7 @@ from chaos.resources import (
     METRICS_SERVER_VERSION,
     cache_dir,
 )
+from chaos.statefile import Malformed
 
 KIND_VERSION = "0.33.0"
 KIND_TIMEOUT = 900
@@ -75,7 +77,9 @@ def kill_command(node: str, container_id: str) -> list[str]:
 def local_cluster_up() -> bool:
     from chaos.cluster.layout import Layout
 
-    recorded = processes.load(Layout.default().processes)
+    recorded = processes.read(Layout.default().processes)
+    if isinstance(recorded, Malformed):  # its processes are still in their cgroups
+        return bool(processes.cgroup_pids())
     return any(processes.is_alive(p) for p in recorded)
 
 
@@ -150,7 +154,7 @@ class KindCluster:
         self.preflight()
         began = time.monotonic()
         (self.state / "logs").mkdir(parents=True, exist_ok=True)
-        (self.state / "cluster").write_text(self.cluster_name)
+        statefile.write_atomic(self.state / "cluster", self.cluster_name.encode())
         try:
             image = self.prepare_host(progress)
             existing = self._exists()

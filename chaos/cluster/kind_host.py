@@ -5,16 +5,14 @@ keeps their packets on this machine; and CoreDNS with no upstream, so nothing is
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 import shlex
 import subprocess
-from collections.abc import Sequence
 from pathlib import Path
 
 from kubernetes import client
 
-from chaos.cluster import dockerd, kube
+from chaos.cluster import dockerd, kube, routes
 from chaos.cluster.base import Progress
 from chaos.errors import ClusterError, SetupError
 from chaos.images.node import NODE_IMAGE
@@ -74,34 +72,13 @@ def egress_rule(bridge: str, out: str) -> list[str]:
             "-j", "REJECT"]
 
 
-def overlapping_route(subnet: str, routes: Sequence[str], own: str = BRIDGE) -> str | None:
-    """The first line of `ip -o -4 route` (ROUTES) whose destination overlaps SUBNET, leaving
-    out the default route and those on OWN (our bridge, left from an earlier run)."""
-    wanted = ipaddress.ip_network(subnet)
-    for line in routes:
-        words = line.split()
-        if words[:1] in (["blackhole"], ["unreachable"], ["prohibit"], ["throw"]):
-            words = words[1:]
-        device = words[words.index("dev") + 1] if "dev" in words[:-1] else None
-        if not words or words[0] == "default" or device == own:
-            continue
-        try:
-            destination = ipaddress.ip_network(words[0], strict=False)
-        except ValueError:
-            continue
-        if destination.overlaps(wanted):
-            return line.strip()
-    return None
-
-
 def check_subnet_free() -> None:
-    """A SetupError naming the fix when a route on this host overlaps the nodes' subnet."""
-    routes = subprocess.run(["ip", "-o", "-4", "route"], capture_output=True, text=True,
-                            timeout=30).stdout.splitlines()
-    taken = overlapping_route(network_subnet(), routes)
-    if taken:
+    """A SetupError naming the fix when a route or address on this host overlaps the nodes'
+    subnet (our own bridge, left from an earlier run, aside)."""
+    clash = routes.host_clash((network_subnet(),), own=BRIDGE)
+    if clash:
         raise SetupError(f"the kind nodes' subnet {network_subnet()} is taken on this host "
-                         f"({taken}): set CHAOS_DRILL_KIND_SUBNET to a free one")
+                         f"({clash.held}): set CHAOS_DRILL_KIND_SUBNET to a free one")
 
 
 def default_interface() -> str:

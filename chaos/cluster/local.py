@@ -15,7 +15,17 @@ from pathlib import Path
 
 from kubernetes import client
 
-from chaos.cluster import addons, configs, kube, mounts, network, processes, runtime, tuning
+from chaos.cluster import (
+    addons,
+    configs,
+    kube,
+    mounts,
+    network,
+    processes,
+    routes,
+    runtime,
+    tuning,
+)
 from chaos.cluster import layout as L
 from chaos.cluster.base import ClusterStatus, ComponentStatus, Progress
 from chaos.cluster.layout import Layout, Node
@@ -23,8 +33,11 @@ from chaos.cluster.processes import Process
 from chaos.errors import ClusterError, SetupError
 from chaos.images import sample as images
 from chaos.resources import ETCD_VERSION, KUBERNETES_VERSION
+from chaos.statefile import Malformed
 
 UP_TIMEOUT = 120.0
+RESTARTABLE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
+               "kube-proxy")
 HOST_TOOLS = {
     "containerd": "containerd", "runc": "runc", "ctr": "containerd",
     "iptables": "iptables", "ip": "iproute2", "conntrack": "conntrack",
@@ -50,10 +63,12 @@ class LocalCluster:
         preflight_tools()
         preflight_no_kind()
         tuning.current()  # a bad CHAOS_DRILL_* setting stops here, before anything starts
+        preflight_ranges()
         if self.healthy():
             progress(f"local cluster already up (kubeconfig {self.lay.kubeconfig})")
             return
-        if processes.load(self.lay.processes) or network.bridge_exists():
+        if (processes.read(self.lay.processes) != [] or network.bridge_exists()
+                or processes.cgroup_pids()):
             progress("cleaning up the remains of an earlier local cluster")
             self.down(progress)
         preflight_ports(self.lay)
@@ -71,7 +86,7 @@ class LocalCluster:
         configs.write_all(lay)
         archives = images.build_archives(images.archive_dir())
         archives += addons.build_archives(images.archive_dir())
-        network.set_up(lay.state)
+        network.set_up(lay.state, progress)
         self._start("etcd", configs.etcd_command(lay), "etcd")
         for node in lay.nodes:
             self._start_runtime(node, progress)
@@ -115,14 +130,14 @@ class LocalCluster:
     def start_node(self, name: str, progress: Progress) -> None:
         """Starts again the runtime and kubelet of a node stopped by stop_node."""
         node = self._node(name)
-        self.started = processes.load(self.lay.processes)
+        self.started = self._recorded()
         self._start_runtime(node, progress)
         self._start_kubelet(node)
 
     def stop_node(self, name: str) -> None:
         """Stops a node's kubelet and containerd and kills its pods, as if the machine died."""
         node = self._node(name)
-        recorded = processes.load(self.lay.processes)
+        recorded = self._recorded()
         for process in recorded:
             if process.name.endswith(f" {node.name}"):
                 processes.stop(process, timeout=0.5)
@@ -132,18 +147,33 @@ class LocalCluster:
         processes.save(self.lay.processes, remaining)
 
     def restart_component(self, name: str, progress: Progress) -> None:
-        """Stops one control-plane process and starts it again (e.g. kube-apiserver)."""
-        recorded = processes.load(self.lay.processes)
+        """Stops one control-plane process and starts it again (e.g. kube-apiserver), with the
+        arguments it was started with (its settings, CHAOS_DRILL_* among them) but only ever
+        its own binary, whatever the record says."""
+        recorded = self._recorded()
         process = next((p for p in recorded if p.name == name), None)
-        if process is None:
+        if process is None or name not in RESTARTABLE:
             raise ClusterError(f"no component {name!r} is running: see 'chaos-drill cluster "
                                "status'")
+        binary = str(L.etcd_binary() if name == "etcd" else L.bin_dir() / name)
+        if process.command[:1] != (binary,):
+            program = process.command[0] if process.command else "no program"
+            raise ClusterError(f"{self.lay.processes} records {name} as {program}, not "
+                               f"{binary}: run 'sudo chaos-drill cluster down', then up")
         processes.stop(process)
         self.started = [p for p in recorded if p.name != name]
         cgroup = {"etcd": "etcd", "kube-proxy": "kube-proxy"}.get(name, "control-plane")
         self._start(name, list(process.command), cgroup)
         if name == "kube-apiserver":
             self._wait("kube-apiserver ready", lambda: self._api_ok("/readyz"), progress)
+
+    def _recorded(self) -> list[Process]:
+        """The recorded processes, or a ClusterError naming the fix when the record is
+        unreadable (then nothing can be stopped or started by it)."""
+        found = processes.read(self.lay.processes)
+        if isinstance(found, Malformed):
+            raise ClusterError(found.warning("run 'sudo chaos-drill cluster down', then up"))
+        return found
 
     def _node(self, name: str) -> Node:
         for node in self.lay.nodes:
@@ -194,20 +224,11 @@ class LocalCluster:
     def down(self, progress: Progress) -> None:
         """Stops every process and removes every mount, interface, route, rule and cgroup."""
         preflight_root()
-        recorded = processes.load(self.lay.processes)
-        order = ("kube-proxy", "kubelet", "containerd", "kube-scheduler",
-                 "kube-controller-manager", "kube-apiserver", "etcd")
-        for prefix in order:
-            for process in recorded:
-                if process.name.split(" ")[0] == prefix:
-                    progress(f"stopping {process.name} (pid {process.pid})")
-                    processes.stop(process)
-            if prefix == "containerd":
-                processes.kill_cgroup_processes()
+        self._stop_processes(progress)
         self._cleanup_proxy_rules()
         mounts.unmount_under((self.lay.run, self.lay.state))
         network.remove_kubernetes_chains()
-        network.tear_down(self.lay.state)
+        network.tear_down(self.lay.state, progress)
         processes.remove_cgroups()
         shutil.rmtree(self.lay.run, ignore_errors=True)
         for child in self.lay.state.glob("*") if self.lay.state.exists() else []:
@@ -219,6 +240,44 @@ class LocalCluster:
             raise ClusterError("cluster down left " + "; ".join(left[:5]) + ": run "
                                "'chaos-drill cluster down' again and report it if it stays")
         progress("local cluster down")
+
+    def _stop_processes(self, progress: Progress) -> None:
+        """Every process of the cluster: by the record, or when it cannot be read, by our
+        cgroups, saying so in one line."""
+        recorded = processes.read(self.lay.processes)
+        if isinstance(recorded, Malformed):
+            progress(recorded.warning("stopping what runs in chaos-drill's cgroups instead"))
+            self._stop_by_cgroup(progress)
+        else:
+            self._stop_recorded(recorded, progress)
+
+    def _stop_recorded(self, recorded: Sequence[Process], progress: Progress) -> None:
+        """Each recorded process by its PID, users before what they use; pods with their
+        runtime; then whatever our cgroups still hold (started but not yet recorded)."""
+        order = ("kube-proxy", "kubelet", "containerd", "kube-scheduler",
+                 "kube-controller-manager", "kube-apiserver", "etcd")
+        for prefix in order:
+            for process in recorded:
+                if process.name.split(" ")[0] == prefix:
+                    progress(f"stopping {process.name} (pid {process.pid})")
+                    processes.stop(process)
+            if prefix == "containerd":
+                processes.kill_cgroup_processes()
+        processes.kill_cgroup_processes()
+
+    def _stop_by_cgroup(self, progress: Progress) -> None:
+        """Without a record: the same order, by the cgroups each component was started in
+        (every process in them is ours; none is ever looked for by name)."""
+        nodes = self.lay.nodes
+        order = (("kube-proxy",), tuple(f"{n.name}/kubelet" for n in nodes),
+                 tuple(f"{n.name}/runtime" for n in nodes), ("control-plane",), ("etcd",))
+        for cgroups in order:
+            found = processes.stop_cgroups(cgroups)
+            if found:
+                progress(f"stopped pid {', '.join(map(str, sorted(found)))} in cgroup "
+                         + ", ".join(f"{processes.CGROUP_PARENT}/{c}" for c in cgroups))
+            if cgroups[0].endswith("/runtime"):
+                processes.kill_cgroup_processes()
 
     def leftovers(self) -> list[str]:
         """What of the cluster still exists: processes, mounts, interfaces, routes, rules."""
@@ -245,7 +304,11 @@ class LocalCluster:
     # -- status and runtime access ---------------------------------------------------------------
 
     def status(self) -> ClusterStatus:
-        recorded = processes.load(self.lay.processes)
+        recorded = processes.read(self.lay.processes)
+        if isinstance(recorded, Malformed):
+            unreadable = ComponentStatus(self.lay.processes.name, False, recorded.warning(
+                "run 'sudo chaos-drill cluster down', then up"))
+            return ClusterStatus("local", False, None, (unreadable,))
         parts = tuple(
             ComponentStatus(p.name, processes.is_alive(p),
                             f"pid {p.pid}" if processes.is_alive(p) else
@@ -316,6 +379,22 @@ def preflight_no_kind() -> None:
     if kind.running_here():
         raise SetupError("a kind cluster of chaos-drill is up: run 'chaos-drill cluster down "
                          "--provider kind' first (the local and kind providers cannot run at once)")
+
+
+RANGES = {network.SERVICE_CIDR: "service range", network.POD_CIDR: "pod range"}
+"""What the cluster adds to the host: the service range's route and the pod range on its bridge
+(the bridge's own address, 10.244.0.1/16, and every node's pods are in it)."""
+
+
+def preflight_ranges() -> None:
+    """A SetupError naming the route or address and the fix when this host already holds part
+    of a range the cluster adds, outside its own bridge (left from an earlier run, which up
+    cleans away)."""
+    clash = routes.host_clash(tuple(RANGES), own=network.BRIDGE)
+    if clash:
+        raise SetupError(f"the local cluster's {RANGES[clash.wanted]} {clash.wanted} is taken "
+                         f"on this host ({clash.held}): remove it ('sudo {clash.remove}'), or "
+                         "use --provider kind (the local cluster's ranges are fixed)")
 
 
 def preflight_ports(lay: Layout) -> None:

@@ -3,9 +3,13 @@ and a guard so nothing from the bridge leaves through another interface."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
+
+from chaos import statefile
+from chaos.cluster import sysctls
+from chaos.cluster.base import Progress
+from chaos.statefile import Malformed
 
 BRIDGE = "cdrill0"
 POD_CIDR = "10.244.0.0/16"
@@ -24,6 +28,8 @@ KUBELET_SYSCTLS = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic",
                    "kernel/panic_on_oops", "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes")
 """Host-wide settings kubelet changes at start (its protectKernelDefaults is off): saved with
 ours, put back on down."""
+SAVED_SYSCTLS = "sysctls.json"
+"""In the state directory: the values of SYSCTLS and KUBELET_SYSCTLS from before `up`."""
 
 
 def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -35,48 +41,53 @@ def node_range(index: int) -> tuple[str, str]:
     return f"10.244.{index}.2", f"10.244.{index}.254"
 
 
-def set_up(state: Path) -> None:
+def set_up(state: Path, progress: Progress) -> None:
     """Creates the bridge, the service route and the forward guard; saves sysctls it changes."""
     if not bridge_exists():
         _run("ip", "link", "add", BRIDGE, "type", "bridge")
     _run("ip", "addr", "replace", f"{GATEWAY}/16", "dev", BRIDGE)
     _run("ip", "link", "set", BRIDGE, "up")
     _run("ip", "route", "replace", SERVICE_CIDR, "dev", BRIDGE)
-    _set_sysctls(state / "sysctls.json")
+    save_sysctls(state / SAVED_SYSCTLS, progress)
+    for key, value in SYSCTLS.items():
+        (sysctls.PROC_SYS / key).write_text(value)
     _add_guard()
 
 
-def tear_down(state: Path) -> None:
+def tear_down(state: Path, progress: Progress) -> None:
     """Removes the guard, the bridge (and with it its routes) and restores saved sysctls."""
     _remove_guard()
     if bridge_exists():
         _run("ip", "link", "delete", BRIDGE)
-    saved = state / "sysctls.json"
-    if saved.exists():
-        for key, value in json.loads(saved.read_text()).items():
-            path = Path("/proc/sys", key)
-            if path.read_text().strip() != value:
-                path.write_text(value)
-        saved.unlink()
+    restore_sysctls(state / SAVED_SYSCTLS, progress)
 
 
 def bridge_exists() -> bool:
     return _run("ip", "link", "show", BRIDGE, check=False).returncode == 0
 
 
-def _set_sysctls(saved: Path) -> None:
-    """Saves the originals (before any is changed, and in one rename) of ours and kubelet's,
-    then sets ours."""
-    old = json.loads(saved.read_text()) if saved.exists() else {}
-    for key in (*SYSCTLS, *KUBELET_SYSCTLS):
-        path = Path("/proc/sys", key)
-        if path.exists():
-            old.setdefault(key, path.read_text().strip())
-    partial = saved.with_name(saved.name + ".partial")
-    partial.write_text(json.dumps(old))
-    partial.replace(saved)
-    for key, value in SYSCTLS.items():
-        Path("/proc/sys", key).write_text(value)
+RESTORED_SYSCTLS = (*SYSCTLS, *KUBELET_SYSCTLS)
+
+
+def save_sysctls(saved: Path, progress: Progress) -> None:
+    """Saves the originals of ours and kubelet's before any is changed; values an earlier `up`
+    saved stay, as they are older."""
+    old = statefile.read_json(saved, statefile.json_object)
+    if isinstance(old, Malformed):
+        progress(old.warning("saving the values of now instead"))
+    earlier = old if isinstance(old, dict) else {}
+    statefile.write_json(saved, {**sysctls.current(RESTORED_SYSCTLS), **earlier})
+
+
+def restore_sysctls(saved: Path, progress: Progress) -> None:
+    """Puts back the saved sysctls of ours and kubelet's, and nothing else, then forgets them."""
+    found = statefile.read_json(saved, statefile.json_object)
+    if isinstance(found, Malformed):
+        progress(found.warning("the sysctls it held are left as they are: "
+                               + ", ".join(k.replace("/", ".") for k in RESTORED_SYSCTLS)))
+    elif found is not None:
+        sysctls.restore(found, RESTORED_SYSCTLS, saved, progress)
+    saved.unlink(missing_ok=True)
 
 
 GUARD_TABLE = ("iptables", "-w", "-t", "mangle")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +12,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from chaos import statefile
 
 VALIDITY = dt.timedelta(days=365)
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -55,19 +56,9 @@ def private_dir(path: Path) -> Path:
 
 
 def write_file(path: Path, data: bytes, private: bool = False) -> None:
-    """DATA into PATH through a temporary file created with its final mode (0600 if PRIVATE),
-    synced and renamed over PATH: never readable by others, never half-written."""
-    mode = 0o600 if private else 0o644
-    partial = path.with_name(f".{path.name}.partial")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-    try:
-        os.fchmod(fd, mode)  # the umask may have taken bits away
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(partial, path)
+    """DATA into PATH, 0600 from its first byte if PRIVATE (else 0644), replaced in one rename:
+    never readable by others, never half-written."""
+    statefile.write_atomic(path, data, 0o600 if private else 0o644)
 
 
 def make_ca(directory: Path, common_name: str = "chaos-drill-ca") -> None:

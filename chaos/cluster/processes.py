@@ -4,17 +4,19 @@ the monitoring Prometheus), and checks that the ports they will listen on are fr
 from __future__ import annotations
 
 import errno
-import json
 import os
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
+from chaos import statefile
 from chaos.errors import ComponentDied, SetupError
+from chaos.statefile import Malformed
 
 CGROUP_BASE = Path("/sys/fs/cgroup")
 CGROUP_PARENT = "chaosdrill"
@@ -164,6 +166,25 @@ def _reap(pid: int) -> None:
         pass
 
 
+def stop_cgroups(relatives: Sequence[str], timeout: float = 10.0) -> set[int]:
+    """SIGTERM to every process in our cgroups under RELATIVES, up to TIMEOUT for them to go,
+    then SIGKILL: how the local cluster stops what it can no longer name by its record. Only
+    cgroups of ours hold them, so nothing else is touched. Returns the PIDs it found."""
+    found = cgroup_pids(relatives)
+    for pid in found:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while cgroup_pids(relatives) and time.monotonic() < deadline:
+        for pid in found:
+            _reap(pid)
+        time.sleep(0.05)
+    kill_cgroup_processes(prefixes=relatives)
+    return found
+
+
 def kill_cgroup_processes(timeout: float = 10.0, prefixes: Sequence[str] = ("",)) -> None:
     """SIGKILLs every process left in our cgroups (pods, shims) until none remain."""
     deadline = time.monotonic() + timeout
@@ -222,11 +243,42 @@ def check_alive(process: Process) -> None:
 
 
 def save(path: Path, processes: Sequence[Process]) -> None:
-    path.write_text(json.dumps([asdict(p) for p in processes], indent=1))
+    """Records PROCESSES in PATH, replaced whole (a crash leaves the old record or the new)."""
+    statefile.write_json(path, [asdict(p) for p in processes])
+
+
+def read(path: Path) -> list[Process] | Malformed:
+    """The processes PATH records ([] when there is no record), or Malformed when it cannot be
+    read: the caller says so and finds its processes another way."""
+    found = statefile.read_json(path, _parse_records)
+    return [] if found is None else found
 
 
 def load(path: Path) -> list[Process]:
-    if not path.exists():
-        return []
-    records = json.loads(path.read_text())
-    return [Process(**{**r, "command": tuple(r["command"])}) for r in records]
+    """The processes PATH records; none when there is no record or it cannot be read (callers
+    that must act on an unreadable one use `read`)."""
+    found = read(path)
+    return [] if isinstance(found, Malformed) else found
+
+
+FIELDS = {f.name for f in fields(Process)}
+
+
+def _parse_records(content: Any) -> list[Process]:
+    if not isinstance(content, list):
+        raise TypeError(f"a list of processes expected, not {type(content).__name__}")
+    return [_parse_record(record) for record in content]
+
+
+def _parse_record(record: Any) -> Process:
+    """One record, every field of the right type, or a ValueError naming what is wrong."""
+    if not isinstance(record, dict) or set(record) != FIELDS:
+        raise ValueError(f"a process record needs exactly {', '.join(sorted(FIELDS))}")
+    name, pid, start_time, log, command = (record[f] for f in
+                                           ("name", "pid", "start_time", "log", "command"))
+    if not (isinstance(name, str) and isinstance(log, str) and isinstance(command, list)
+            and all(isinstance(word, str) for word in command)):
+        raise ValueError(f"process record {name!r} has a field of the wrong type")
+    if type(pid) is not int or pid < 2 or type(start_time) is not int:
+        raise ValueError(f"process record {name!r} has no valid pid and start time")
+    return Process(name, pid, start_time, log, tuple(command))

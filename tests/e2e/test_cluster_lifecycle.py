@@ -65,6 +65,48 @@ def test_up_and_down_leave_every_host_sysctl_as_found(cluster_down: LocalCluster
     assert {k: (v, after.get(k)) for k, v in before.items() if after.get(k) != v} == {}
 
 
+def test_down_with_a_truncated_process_record_says_so_and_leaves_nothing(
+        cluster: LocalCluster) -> None:
+    """A record cut short (as an in-place write interrupted by a crash left it): down stops what
+    runs in the cluster's own cgroups instead, in one line of warning and no traceback."""
+    record = cluster.lay.processes
+    whole = record.read_text()
+    record.write_text(whole[: len(whole) // 2])
+    result = run_cli("cluster", "down")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "is unreadable" in line]
+    assert len(warnings) == 1, result.stderr
+    assert warnings[0].startswith(f"chaos-drill: {record} is unreadable (truncated or not JSON")
+    assert warnings[0].endswith("): stopping what runs in chaos-drill's cgroups instead")
+    assert "chaos-drill: local cluster down" in result.stderr.splitlines()
+    assert_nothing_left(cluster)
+
+
+def test_a_route_on_the_service_range_is_refused_at_up_and_kept(
+        cluster_down: LocalCluster) -> None:
+    """A route of the host's own on 10.96.0.0/12 (a VPN's, say; here on a bridge the test makes,
+    as this kernel has no dummy interfaces): up refuses before changing anything, naming the
+    route and the fix, and the route is still there, on its own interface."""
+    link = "cdrill-test1"
+    subprocess.run(["ip", "link", "add", link, "type", "bridge"], check=True, timeout=30)
+    try:
+        subprocess.run(["ip", "link", "set", link, "up"], check=True, timeout=30)
+        subprocess.run(["ip", "route", "add", network.SERVICE_CIDR, "dev", link], check=True,
+                       timeout=30)
+        result = run_cli("cluster", "up")
+        kept = subprocess.run(["ip", "-4", "route", "show", network.SERVICE_CIDR],
+                              capture_output=True, text=True, check=True, timeout=30).stdout
+    finally:
+        subprocess.run(["ip", "link", "del", link], check=True, timeout=30)
+    one_line_error(result, f"the local cluster's service range {network.SERVICE_CIDR} is taken "
+                   f"on this host ({network.SERVICE_CIDR} dev {link} ",
+                   f"remove it ('sudo ip route del {network.SERVICE_CIDR} dev {link}'), or use "
+                   "--provider kind")
+    assert kept.split()[:3] == [network.SERVICE_CIDR, "dev", link], kept
+    assert_nothing_left(cluster_down)
+
+
 def test_status_names_a_dead_component(cluster: LocalCluster) -> None:
     scheduler = next(p for p in processes.load(cluster.lay.processes)
                      if p.name == "kube-scheduler")

@@ -17,7 +17,6 @@ import yaml
 
 from chaos.cluster import dockerd, kind, kind_cni, kind_config, kind_host, providers
 from chaos.cluster.kind import KindCluster
-from chaos.cluster.kind_host import overlapping_route
 from chaos.cluster.layout import API_PORT
 from chaos.errors import SetupError
 
@@ -193,23 +192,6 @@ def test_the_config_written_for_pytest_kind_is_the_providers(tmp_path: Path) -> 
                            .read_text())
     assert other == kind_config.cluster_config(base, local_image=False)
     assert other["networking"]["disableDefaultCNI"] is True
-
-
-ROUTES = [
-    "default via 192.0.2.1 dev eth0",
-    "192.0.2.0/24 dev eth0 proto kernel scope link src 192.0.2.2",
-    "172.30.0.0/24 dev cdrill-kind proto kernel scope link src 172.30.0.1",
-    "172.16.0.0/12 dev tun0 scope link",
-]
-
-
-def test_a_route_overlapping_the_nodes_subnet_is_found_but_not_our_own_bridge() -> None:
-    assert overlapping_route("172.30.0.0/24", ROUTES) == "172.16.0.0/12 dev tun0 scope link"
-    assert overlapping_route("172.30.0.0/24", ROUTES[:3]) is None
-    assert overlapping_route("192.0.2.128/25", ROUTES) == ROUTES[1]
-    assert overlapping_route("10.0.0.0/8", ROUTES) is None, "the default route is no clash"
-    assert overlapping_route("10.1.2.0/24", ["blackhole 10.1.0.0/16 proto static"]) == (
-        "blackhole 10.1.0.0/16 proto static")
 
 
 def test_the_api_server_is_published_on_a_fixed_loopback_port() -> None:
