@@ -41,6 +41,8 @@ KIND_VERSION = "0.33.0"
 KIND_TIMEOUT = 900
 """Seconds a kind call may take (creating a cluster is the slowest)."""
 UP_TIMEOUT = 180.0
+NODES_READY_WAIT = 60.0
+"""Seconds an existing cluster whose node containers all run gets for its nodes to be Ready."""
 CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 
 
@@ -165,7 +167,7 @@ class KindCluster:
             self.down(lambda _: None)
             raise
         if existing:
-            self._check_existing()
+            self._check_existing(progress)
             progress(f"kind cluster {self.cluster_name} already up")
             return
         progress(f"kind cluster {self.cluster_name} up in {time.monotonic() - began:.1f}s: "
@@ -199,8 +201,9 @@ class KindCluster:
             f"('ss -ltnp sport = :{API_PORT}' shows it)")
         kind_host.check_subnet_free()
 
-    def _check_existing(self) -> None:
-        """A ClusterError naming what is wrong with the cluster already there."""
+    def _check_existing(self, progress: Progress) -> None:
+        """A ClusterError naming what is wrong with the cluster already there; nodes whose
+        containers all run (one just started again, say) get NODES_READY_WAIT to be Ready."""
         states = dict(line.split(maxsplit=1) for line in dockerd.run(
             "ps", "-a", "--filter", f"label={CLUSTER_LABEL}={self.cluster_name}",
             "--format", "{{.Names}} {{.State}}", timeout=60).splitlines() if line.strip())
@@ -209,9 +212,16 @@ class KindCluster:
         if down:
             raise ClusterError(f"kind cluster {self.cluster_name} exists but is broken: node "
                                f"container {down[0]} is {states[down[0]]}: {fix}")
-        if not self._nodes_ready():
-            raise ClusterError(f"kind cluster {self.cluster_name} exists but is broken: not "
-                               f"every node is Ready: {fix}")
+        if self._nodes_ready():
+            return
+        progress(f"waiting up to {NODES_READY_WAIT:.0f}s for every node to be Ready")
+        deadline = time.monotonic() + NODES_READY_WAIT
+        while time.monotonic() < deadline:
+            time.sleep(1)
+            if self._nodes_ready():
+                return
+        raise ClusterError(f"kind cluster {self.cluster_name} exists but is broken: not every "
+                           f"node is Ready after {NODES_READY_WAIT:.0f}s: {fix}")
 
     def prepare_host(self, progress: Progress) -> str:
         """What any kind cluster here needs before `kind create`, chaos-drill's or pytest-kind's
