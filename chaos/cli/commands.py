@@ -10,6 +10,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from chaos.cli import views
+from chaos.cli.steps import StepClock
 from chaos.cluster import providers
 from chaos.cluster.base import Progress
 from chaos.drill.loading import load_drill
@@ -58,7 +59,8 @@ def run_command(args: argparse.Namespace, say: Progress) -> int:
 
 
 def _run(args: argparse.Namespace, view: LiveView, options: RunOptions) -> int:
-    say = view.say
+    clock = StepClock(view.say, stamp=False)  # the view shows each line its own way
+    say: Progress = clock
     drill = load_drill(args.drill)
     out = Path(args.out) if args.out else default_out(drill.name)
     if (out / "journal.jsonl").exists():
@@ -95,7 +97,8 @@ def _run(args: argparse.Namespace, view: LiveView, options: RunOptions) -> int:
             server.close()
         if web is not None:
             web.close()
-    return verdict(summary, out, say)
+    clock.finish(f"drill {drill.name}", getattr(args, "timings", None))  # demo has none
+    return verdict(summary, out, view.say)
 
 
 def demo_command(args: argparse.Namespace, say: Progress) -> int:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from chaos import __version__
+from chaos.cli.steps import StepClock
 from chaos.cluster import providers
 from chaos.errors import ChaosDrillError
 from chaos.monitoring.metrics_server import DEFAULT_METRICS_PORT
@@ -27,11 +28,15 @@ def build_parser() -> argparse.ArgumentParser:
     cluster = commands.add_parser("cluster", help="bring a cluster up or down, or report on it")
     cluster.add_argument("action", choices=["up", "down", "status", "kubeconfig"])
     providers.add_arguments(cluster)
+    cluster.add_argument("--timings", metavar="FILE", help="up: write each step's duration "
+                         "there as JSON")
 
     deploy = commands.add_parser("deploy", help="deploy the sample workloads (web calling api) "
                                  "and wait until Ready")
     providers.add_arguments(deploy)
     deploy.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for Ready")
+    deploy.add_argument("--timings", metavar="FILE",
+                        help="write each step's duration there as JSON")
     deploy.add_argument("--autoscale", action="store_true",
                         help="also apply web's HorizontalPodAutoscaler (for load drills); "
                         "without it, any is removed so replicas stay as set")
@@ -39,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a drill file against the cluster")
     run.add_argument("drill", help="a ChaosDrill YAML file (see manifests/drills/)")
     run.add_argument("--dry-run", action="store_true", help="select and log; change nothing")
+    run.add_argument("--timings", metavar="FILE",
+                     help="write each step's duration (and the longest steps) there as JSON")
     run.add_argument("--seed", type=int, help="overrides spec.seed: the same seed, same victims")
     run.add_argument("--out", help="results folder (default chaos-drill-results/NAME-TIME)")
     run.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
@@ -196,7 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cluster_command(args: argparse.Namespace) -> int:
     provider = providers.from_args(args)
     if args.action == "up":
-        provider.up(_say)
+        clock = StepClock(_say)
+        provider.up(clock)
+        clock.finish(f"{args.provider} cluster up", args.timings)
     elif args.action == "down":
         provider.down(_say)
     elif args.action == "kubeconfig":
@@ -260,5 +269,7 @@ def deploy_command(args: argparse.Namespace) -> int:
     from chaos.cluster import workloads
 
     provider = providers.from_args(args)
-    workloads.deploy(provider, _say, timeout=args.timeout, autoscale=args.autoscale)
+    clock = StepClock(_say)
+    workloads.deploy(provider, clock, timeout=args.timeout, autoscale=args.autoscale)
+    clock.finish("deployed", args.timings)
     return 0
