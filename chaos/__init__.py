@@ -4,6 +4,7 @@ The map, lowest layer first (a module imports only its own layer and those below
     errors, latency, resources  the exception tree; stdlib latency figures; shipped files (package
                  data when installed), the cache
     statefile    state files written whole or not at all, read back without a traceback
+    serving      the bounded HTTP server (connection cap, idle timeout) of the exporter and page
     images/      every image built here (sample app, kind node, operator, Prometheus), no registry
     cluster/     providers (local, kind, kubeconfig) behind protocols, the API client, manifests
     drill/       spec, loading, targeting, the fault registry, faults/, timeline, restore, signals

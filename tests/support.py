@@ -8,6 +8,7 @@ import json
 import math
 import os
 import platform
+import selectors
 import shutil
 import socket
 import statistics
@@ -552,3 +553,79 @@ def wait_for_record(journal: Path, found: Callable[[JournalRecord], bool],
         time.sleep(0.02)  # the poll period of a file another process appends to
     pytest.fail(f"no such record in {journal} within {timeout}s; last records:\n"
                 + "\n".join(f"{r.event} {dict(r.fields)}" for r in records[-10:]))
+
+
+def thread_count() -> int:
+    """This process's threads, as the kernel counts them."""
+    return len(os.listdir("/proc/self/task"))
+
+
+@dataclass
+class IdleCrowd:
+    """How COUNT connections that never sent a byte fared: the most threads this process had
+    while they were open, and how the server ended each one."""
+
+    peak_threads: int
+    turned_away: list[float] = field(default_factory=list)
+    """Seconds from connecting to the end, for those answered 503."""
+    held: list[float] = field(default_factory=list)
+    """Seconds from connecting to the end, for those closed without an answer."""
+    still_open: int = 0
+
+
+def idle_crowd(host: str, port: int, count: int, held_now: Callable[[], int],
+               timeout: float) -> IdleCrowd:
+    """Opens COUNT connections to HOST:PORT that send nothing and waits, at most TIMEOUT seconds
+    in all, until the server has closed every one (end of stream or reset). HELD_NOW says how many
+    the server holds open: the connections go in batches, each once the server has taken the
+    last, as many clients would (one process alone outruns the accepting thread and overflows
+    the kernel's queue, which then delays them by a SYN retransmission)."""
+    deadline = time.monotonic() + timeout
+    crowd = IdleCrowd(peak_threads=thread_count())
+    opened: dict[socket.socket, tuple[float, bytearray]] = {}
+    selector = selectors.DefaultSelector()
+
+    def read(wait: float) -> None:
+        crowd.peak_threads = max(crowd.peak_threads, thread_count())
+        for key, _ in selector.select(wait):
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            started, data = opened[sock]
+            try:
+                chunk = sock.recv(4096)
+            except BlockingIOError:
+                continue
+            except ConnectionResetError:
+                chunk = b""
+            data += chunk
+            if not chunk:
+                ended = time.monotonic() - started
+                (crowd.turned_away if data.startswith(b"HTTP/1.1 503") else crowd.held).append(
+                    ended)
+                selector.unregister(sock)
+                sock.close()
+                del opened[sock]
+
+    def taken() -> bool:
+        """Every connection so far is held by the server, or answered."""
+        answered = sum(1 for _, data in opened.values() if data)
+        return held_now() + answered >= len(opened)
+
+    try:
+        for number in range(count):
+            sock = socket.create_connection((host, port), timeout=5)
+            sock.setblocking(False)
+            opened[sock] = (time.monotonic(), bytearray())
+            selector.register(sock, selectors.EVENT_READ)
+            if number % 100 == 99:
+                read(0)
+                while not taken() and time.monotonic() < deadline:
+                    read(0.01)
+        while opened and time.monotonic() < deadline:
+            read(0.05)
+        crowd.still_open = len(opened)
+        return crowd
+    finally:
+        for sock in opened:
+            sock.close()
+        selector.close()

@@ -9,11 +9,12 @@ import json
 import threading
 import time
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any
 
 from chaos.errors import UsageError
+from chaos.serving import BoundedHTTPServer
 from chaos.view.model import ViewModel
 
 LOOPBACK = "127.0.0.1"
@@ -25,6 +26,10 @@ POLL_SECONDS = 0.5
 MIN_GAP_SECONDS = 0.05
 """At most twenty snapshots a second per browser: probes alone change the state 20 times."""
 RETRY_MS = 1000
+MAX_CONNECTIONS = 512
+"""A room of browsers, each holding its event stream and fetching the page's files."""
+IDLE_SECONDS = 10.0
+"""A connection whose browser sends nothing (or stops reading) this long is closed."""
 
 
 def static_file(name: str) -> bytes:
@@ -32,9 +37,12 @@ def static_file(name: str) -> bytes:
 
 
 class WebView:
-    """Serves MODEL on HOST:PORT until close()."""
+    """Serves MODEL on HOST:PORT until close(), to at most MAX_CONNECTIONS connections at a time,
+    each closed after IDLE_SECONDS of silence."""
 
-    def __init__(self, model: ViewModel, port: int, host: str = LOOPBACK) -> None:
+    def __init__(self, model: ViewModel, port: int, host: str = LOOPBACK,
+                 max_connections: int = MAX_CONNECTIONS,
+                 idle_seconds: float = IDLE_SECONDS) -> None:
         if not 0 <= port <= 65535:
             raise UsageError(f"--web {port} is not a TCP port: pick one from 1 to 65535")
         self.model = model
@@ -43,11 +51,10 @@ class WebView:
         """The version each connected browser was last sent, by handler id."""
         handler = type("Handler", (_Handler,), {"view": self})
         try:
-            self.server = ThreadingHTTPServer((host, port), handler)
+            self.server = BoundedHTTPServer((host, port), handler, max_connections, idle_seconds)
         except OSError as error:
             raise UsageError(f"cannot serve the web view on {host}:{port} ({error.strerror}): "
                              "pick another --web port") from None
-        self.server.daemon_threads = True
         self.host, self.port = host, int(self.server.server_address[1])
         self._thread = threading.Thread(target=self.server.serve_forever, name="web-view",
                                         kwargs={"poll_interval": 0.2}, daemon=True)

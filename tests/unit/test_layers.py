@@ -15,9 +15,10 @@ PACKAGE = REPO / "chaos"
 LAYERS: dict[str, int] = {
     # 0 base: the exception tree, the stdlib-only latency figures (the prober pod runs them
     # alone), where shipped files, the build cache and the pinned versions are, state files
-    # written whole or not at all
+    # written whole or not at all, the bounded HTTP server that the exporter and the live page
+    # share
     "chaos": 0, "chaos.errors": 0, "chaos.latency": 0, "chaos.resources": 0,
-    "chaos.statefile": 0,
+    "chaos.statefile": 0, "chaos.serving": 0,
     # 1 images: image archives built with no registry; they know no cluster
     "chaos.images": 1,
     # 2 cluster: providers, the API client (kube), applying manifests (workloads); loads images

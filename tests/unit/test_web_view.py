@@ -17,6 +17,12 @@ from chaos.errors import UsageError
 from chaos.view.model import ViewModel
 from chaos.view.web import WebView, static_file
 
+from support import idle_crowd, thread_count
+
+CAP = 50
+IDLE = 1.0
+"""The idle timeout the tests give the servers, in seconds."""
+
 
 @pytest.fixture
 def served() -> Iterator[tuple[ViewModel, WebView]]:
@@ -111,3 +117,17 @@ def test_serve_says_the_url_and_no_warning_on_loopback() -> None:
     assert said == [f"live page on {web.url}"] and web.url.startswith("http://127.0.0.1:")
     assert serve(argparse.Namespace(web=None, web_host="127.0.0.1"), ViewModel("t"),
                  said.append) is None
+
+
+def test_idle_connections_are_capped_and_closed_after_the_idle_timeout() -> None:
+    web = WebView(ViewModel("t"), 0, max_connections=CAP, idle_seconds=IDLE)
+    try:
+        threads = thread_count()
+        crowd = idle_crowd(web.host, web.port, 2000, web.server.open_connections, timeout=30)
+    finally:
+        web.close(drain_seconds=0)
+    assert crowd.still_open == 0, "the server closes every connection"
+    assert crowd.peak_threads <= threads + CAP + 3, "one thread per held connection at most"
+    assert len(crowd.held) >= CAP and len(crowd.turned_away) >= 1000
+    assert min(crowd.held) >= IDLE * 0.95, "a held connection lasts the idle timeout"
+    assert max(crowd.turned_away) < IDLE / 2, "one over the cap is answered at once"

@@ -1,0 +1,94 @@
+"""Bounded HTTP servers for the live page and the exporter: at most MAX_CONNECTIONS connections at
+a time, one thread each; a connection is closed once its client stays silent (or stops reading)
+for IDLE_SECONDS; a connection over the cap is answered 503 and closed at once, with no thread."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+from http.server import ThreadingHTTPServer
+from socketserver import BaseRequestHandler
+from typing import Any
+
+Request = socket.socket | tuple[bytes, socket.socket]
+"""What socketserver hands over; a TCP server always gets the socket."""
+BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n")
+CLOSE_SECONDS = 2.0
+"""How long close() waits for the connections' threads to end."""
+
+
+class BoundedHTTPServer(ThreadingHTTPServer):
+    """A ThreadingHTTPServer with a connection cap and an idle timeout; server_close() also ends
+    the open connections."""
+
+    daemon_threads = True
+    block_on_close = False  # server_close() waits itself, with a deadline
+    request_queue_size = 1024  # a room of browsers may connect at once
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseRequestHandler],
+                 max_connections: int, idle_seconds: float) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.max_connections, self.idle_seconds = max_connections, idle_seconds
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._open: set[socket.socket] = set()
+        self._changed = threading.Condition()
+        super().__init__(address, handler)
+
+    def open_connections(self) -> int:
+        """How many connections hold a slot now."""
+        with self._changed:
+            return len(self._open)
+
+    def verify_request(self, request: Request, client_address: Any) -> bool:
+        """Takes a slot for the connection, or turns it away here, in the accepting thread."""
+        assert isinstance(request, socket.socket)
+        if not self._slots.acquire(blocking=False):
+            _turn_away(request)
+            return False  # socketserver closes it
+        request.settimeout(self.idle_seconds)  # bounds every read and write of the handler
+        with self._changed:
+            self._open.add(request)
+        return True
+
+    def shutdown_request(self, request: Request) -> None:
+        """Closes a connection and frees its slot (a turned-away one had none)."""
+        assert isinstance(request, socket.socket)
+        with self._changed:
+            held = request in self._open
+            self._open.discard(request)
+        super().shutdown_request(request)
+        if held:
+            self._slots.release()
+            with self._changed:
+                self._changed.notify_all()
+
+    def handle_error(self, request: Request, client_address: Any) -> None:
+        """Quiet for a client that went away or went silent; a traceback for anything else."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+    def server_close(self) -> None:
+        """Stops listening, ends the open connections and waits (a little) for their threads."""
+        super().server_close()
+        with self._changed:
+            for connection in self._open:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked on it
+                except OSError:
+                    pass
+            self._changed.wait_for(lambda: not self._open, CLOSE_SECONDS)
+
+
+def _turn_away(connection: socket.socket) -> None:
+    """Answers 503 if the socket takes it at once; never blocks the accepting thread."""
+    connection.setblocking(False)
+    try:
+        connection.recv(65536)  # what already came, so that closing sends FIN rather than RST
+    except OSError:
+        pass
+    try:
+        connection.send(BUSY)
+    except OSError:
+        pass
