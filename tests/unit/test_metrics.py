@@ -12,9 +12,9 @@ from chaos.drill.fault_types import NAMES, OBSERVED, PHASES_BY_FAULT
 from chaos.drill.loading import load_drill
 from chaos.errors import SetupError
 from chaos.monitoring.drill_metrics import DrillMetrics, for_drill, for_watch
-from chaos.monitoring.metrics_server import serve
+from chaos.monitoring.metrics_server import MetricsServer, serve
 
-from support import REPO
+from support import REPO, idle_crowd, thread_count
 
 # The drill spec owns the real list (chaos.drill.fault_types.NAMES); these tests need only some
 # names.
@@ -168,6 +168,30 @@ def test_serve_answers_metrics_on_loopback(registry: CollectorRegistry) -> None:
         with urllib.request.urlopen(server.url, timeout=5) as response:
             body = response.read().decode()
     assert 'chaosdrill_faults_injected_total{fault="pod_delete"' in body
+
+
+def test_the_metrics_are_marked_nosniff(registry: CollectorRegistry) -> None:
+    with serve(registry, port=0) as server:
+        with urllib.request.urlopen(server.url, timeout=5) as response:
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+            assert response.headers["Content-Type"].startswith("text/plain")
+
+
+def test_idle_connections_are_capped_and_closed_after_the_idle_timeout(
+    registry: CollectorRegistry,
+) -> None:
+    cap, idle = 8, 1.0
+    with MetricsServer(registry, 0, "127.0.0.1", max_connections=cap,
+                       idle_seconds=idle) as server:
+        threads = thread_count()
+        crowd = idle_crowd(server.host, server.port, 300, server.open_connections, timeout=30)
+        with urllib.request.urlopen(server.url, timeout=5) as response:
+            assert response.status == 200, "the exporter still answers afterwards"
+    assert crowd.still_open == 0, "the server closes every connection"
+    assert crowd.peak_threads <= threads + cap + 3, "one thread per held connection at most"
+    assert len(crowd.held) >= cap and len(crowd.turned_away) >= 200
+    assert min(crowd.held) >= idle * 0.95, "a held connection lasts the idle timeout"
+    assert max(crowd.turned_away) < idle / 2, "one over the cap is answered at once"
 
 
 def test_serve_on_a_taken_port_says_what_to_do(
