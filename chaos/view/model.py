@@ -10,6 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chaos.drill.timeline import Incident
@@ -182,17 +183,19 @@ class ViewModel:
             return self.version
 
     def snapshot(self) -> dict[str, Any]:
+        """The state as a JSON-friendly dict. Only copying it holds the lock (the watches and the
+        prober wait for it); drawing it up from the copy does not."""
         with self._changed:
-            now = self.clock()
-            return {
-                "version": self.version, "title": self.title, "mode": self.mode,
-                "workload": dict(self._workload),
-                "nodes": self._node_list(),
-                "pods": self._pod_list(),
-                "incidents": [self._incident(i, now) for i in self._incidents.values()],
-                "availability": self._availability(),
-                "progress": dict(self._progress),
-            }
+            state = _State(
+                version=self.version, title=self.title, mode=self.mode, now=self.clock(),
+                workload=dict(self._workload), nodes=dict(self._nodes), pods=dict(self._pods),
+                arrived=dict(self._arrived),
+                incidents=[replace(i, phases=dict(i.phases)) for i in self._incidents.values()],
+                closed=set(self._closed), replacements=dict(self._replacements),
+                events={key: list(value) for key, value in self._events.items()},
+                probes=list(self._probes), requests=self._requests, failures=self._failures,
+                longest_outage=self._longest_outage, progress=dict(self._progress))
+        return state.render()
 
     @contextmanager
     def _change(self) -> Iterator[None]:
@@ -202,20 +205,50 @@ class ViewModel:
             self.version += 1
             self._changed.notify_all()
 
+
+@dataclass
+class _State:
+    """A copy of the model's state, taken under its lock; rendered without it. Pod objects are
+    shared, not copied: the model replaces them whole and never changes one."""
+
+    version: int
+    title: str
+    mode: str
+    now: float
+    workload: dict[str, Any]
+    nodes: dict[str, bool]
+    pods: dict[str, dict[str, Any]]
+    arrived: dict[str, int]
+    incidents: list[Incident]
+    closed: set[str]
+    replacements: dict[str, str]
+    events: dict[str, list[IncidentEvent]]
+    probes: list[bool]
+    requests: int
+    failures: int
+    longest_outage: float
+    progress: dict[str, Any]
+
+    def render(self) -> dict[str, Any]:
+        return {"version": self.version, "title": self.title, "mode": self.mode,
+                "workload": self.workload, "nodes": self._node_list(), "pods": self._pod_list(),
+                "incidents": [self._incident(i) for i in self.incidents],
+                "availability": self._availability(), "progress": self.progress}
+
     def _node_list(self) -> list[dict[str, Any]]:
-        names = set(self._nodes) | {p.get("spec", {}).get("nodeName") or "" for p in
-                                    self._pods.values()}
-        return [{"name": name, "ready": self._nodes.get(name, bool(name))}
+        names = set(self.nodes) | {p.get("spec", {}).get("nodeName") or "" for p in
+                                   self.pods.values()}
+        return [{"name": name, "ready": self.nodes.get(name, bool(name))}
                 for name in sorted(names)]
 
     def _pod_list(self) -> list[dict[str, Any]]:
-        shown = [i for i in self._incidents.values() if i.id not in self._closed]
+        shown = {i.id for i in self.incidents if i.id not in self.closed}
         # a victim stays marked while its incident is open or while it is still going away
-        victims = {i.target_uid: i.id for i in self._incidents.values() if i.target_uid and (
-            i in shown or pod_state(self._pods.get(i.target_uid, {})) == "terminating")}
-        marked = {i.id for i in shown} | set(list(self._incidents)[-1:])
-        replacements = {uid: iid for uid, iid in self._replacements.items() if iid in marked}
-        pods = sorted(self._pods.values(),
+        victims = {i.target_uid: i.id for i in self.incidents if i.target_uid and (
+            i.id in shown or pod_state(self.pods.get(i.target_uid, {})) == "terminating")}
+        marked = shown | {i.id for i in self.incidents[-1:]}
+        replacements = {uid: iid for uid, iid in self.replacements.items() if iid in marked}
+        pods = sorted(self.pods.values(),
                       key=lambda p: (p["metadata"].get("creationTimestamp") or "",
                                      p["metadata"].get("name", "")))
         return [{"uid": p["metadata"]["uid"], "name": p["metadata"].get("name", ""),
@@ -223,16 +256,17 @@ class ViewModel:
                  "restarts": restart_count(p),
                  "victim": victims.get(p["metadata"]["uid"], ""),
                  "replacement": replacements.get(p["metadata"]["uid"], ""),
-                 "arrived": self._arrived.get(p["metadata"]["uid"], 0)}
+                 "arrived": self.arrived.get(p["metadata"]["uid"], 0)}
                 for p in pods]
 
-    def _incident(self, incident: Incident, now: float) -> dict[str, Any]:
+    def _incident(self, incident: Incident) -> dict[str, Any]:
+        now = self.now
         offsets = incident.offsets()
-        closed = incident.id in self._closed
+        closed = incident.id in self.closed
         status = ("recovered" if incident.recovered else "not recovered" if closed
                   else "open")
         start = incident.phases.get("injected", now)
-        events = self._events.get(incident.id, [])
+        events = self.events.get(incident.id, [])
         waiting = None if closed or incident.recovered else now - start
         causes = causes_of(offsets, incident.expected_phases, events, waiting)
         return {"id": incident.id, "fault": incident.fault, "target": incident.target_pod,
@@ -249,8 +283,8 @@ class ViewModel:
                 "restarts": incident.restart_count}
 
     def _availability(self) -> dict[str, Any]:
-        requests = self._requests
-        return {"requests": requests, "failures": self._failures,
-                "ratio": None if not requests else (requests - self._failures) / requests,
-                "longest_outage_seconds": round(self._longest_outage, 3),
-                "recent": "".join("1" if ok else "0" for ok in self._probes)}
+        requests = self.requests
+        return {"requests": requests, "failures": self.failures,
+                "ratio": None if not requests else (requests - self.failures) / requests,
+                "longest_outage_seconds": round(self.longest_outage, 3),
+                "recent": "".join("1" if ok else "0" for ok in self.probes)}

@@ -7,6 +7,8 @@ import argparse
 import http.client
 import json
 import re
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +19,7 @@ from chaos.errors import UsageError
 from chaos.view.model import ViewModel
 from chaos.view.web import WebView, static_file
 
-from support import idle_crowd, thread_count
+from support import idle_crowd, pod, thread_count
 
 CAP = 50
 IDLE = 1.0
@@ -131,3 +133,22 @@ def test_idle_connections_are_capped_and_closed_after_the_idle_timeout() -> None
     assert len(crowd.held) >= CAP and len(crowd.turned_away) >= 1000
     assert min(crowd.held) >= IDLE * 0.95, "a held connection lasts the idle timeout"
     assert max(crowd.turned_away) < IDLE / 2, "one over the cap is answered at once"
+
+
+def test_a_change_does_not_wait_for_a_snapshot_to_be_drawn(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    model = ViewModel("t")
+    model.pod_changed("ADDED", pod("a"), time.monotonic())
+    changed: list[bool] = []
+
+    def drawing(pod: Any) -> str:  # another thread changes the model meanwhile
+        if not changed:
+            thread = threading.Thread(target=model.probed, args=(True, 0.0))
+            thread.start()
+            thread.join(timeout=2)
+            changed.append(not thread.is_alive())
+        return "ready"
+
+    monkeypatch.setattr("chaos.view.model.pod_state", drawing)
+    model.snapshot()
+    assert changed == [True]
