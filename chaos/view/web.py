@@ -5,7 +5,6 @@ after a restart redraws everything."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from http import HTTPStatus
@@ -16,6 +15,7 @@ from typing import Any
 from chaos.errors import UsageError
 from chaos.serving import BoundedHTTPServer
 from chaos.view.model import ViewModel
+from chaos.view.stream import TICK_SECONDS, Frames
 
 LOOPBACK = "127.0.0.1"
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
@@ -23,8 +23,6 @@ STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
           "/style.css": ("style.css", "text/css; charset=utf-8")}
 HEARTBEAT_SECONDS = 10.0
 POLL_SECONDS = 0.5
-MIN_GAP_SECONDS = 0.05
-"""At most twenty snapshots a second per browser: probes alone change the state 20 times."""
 RETRY_MS = 1000
 MAX_CONNECTIONS = 512
 """A room of browsers, each holding its event stream and fetching the page's files."""
@@ -46,6 +44,7 @@ class WebView:
         if not 0 <= port <= 65535:
             raise UsageError(f"--web {port} is not a TCP port: pick one from 1 to 65535")
         self.model = model
+        self.frames = Frames(model)
         self.stopping = threading.Event()
         self.sent: dict[int, int] = {}
         """The version each connected browser was last sent, by handler id."""
@@ -121,27 +120,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         self.close_connection = True
-        model, stopping = self.view.model, self.view.stopping
+        frames, stopping = self.view.frames, self.view.stopping
         seen, idle = -1, 0.0
         self.view.sent[id(self)] = seen
         try:
             self.wfile.write(f"retry: {RETRY_MS}\n\n".encode())
             while not stopping.is_set():
-                if model.wait_change(seen, POLL_SECONDS) == seen:
+                found = frames.after(seen, POLL_SECONDS)
+                if found is None:
                     idle += POLL_SECONDS
                     if idle >= HEARTBEAT_SECONDS:  # keeps proxies and dead peers honest
                         self.wfile.write(b": still here\n\n")
                         self.wfile.flush()
                         idle = 0.0
                     continue
-                snapshot = model.snapshot()
-                snapshot["sent"] = round(time.time() * 1000)  # wall ms: pages measure lag by it
-                data = json.dumps(snapshot, separators=(",", ":"))
-                self.wfile.write(f"event: state\ndata: {data}\n\n".encode())
+                seen, frame = found
+                self.wfile.write(frame)
                 self.wfile.flush()
-                seen, idle = snapshot["version"], 0.0
+                idle = 0.0
                 self.view.sent[id(self)] = seen
-                stopping.wait(MIN_GAP_SECONDS)
+                stopping.wait(TICK_SECONDS)
         except OSError:  # the browser went away
             return
         finally:

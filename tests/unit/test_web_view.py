@@ -17,6 +17,7 @@ import pytest
 from chaos.cli.views import is_loopback, serve
 from chaos.errors import UsageError
 from chaos.view.model import ViewModel
+from chaos.view.stream import TICK_SECONDS
 from chaos.view.web import WebView, static_file
 
 from support import idle_crowd, pod, thread_count
@@ -133,6 +134,37 @@ def test_idle_connections_are_capped_and_closed_after_the_idle_timeout() -> None
     assert len(crowd.held) >= CAP and len(crowd.turned_away) >= 1000
     assert min(crowd.held) >= IDLE * 0.95, "a held connection lasts the idle timeout"
     assert max(crowd.turned_away) < IDLE / 2, "one over the cap is answered at once"
+
+
+class CountingModel(ViewModel):
+    """A view model that counts its snapshots."""
+
+    snapshots = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        self.snapshots += 1
+        return super().snapshot()
+
+
+def test_many_browsers_share_one_snapshot_per_tick() -> None:
+    model = CountingModel("t")
+    web = WebView(model, 0)
+    try:
+        streams = [request(web, "GET", "/events") for _ in range(50)]
+        for stream in streams:
+            next_state(stream)
+        before, start = model.snapshots, time.monotonic()
+        while time.monotonic() < start + 1:  # the prober's pace, 200 results a second
+            model.probed(True, time.monotonic())
+            threading.Event().wait(0.005)
+        final = model.version
+        for stream in streams:
+            while next_state(stream)["version"] < final:
+                pass
+        ticks = (time.monotonic() - start) / TICK_SECONDS
+    finally:
+        web.close(drain_seconds=0)
+    assert model.snapshots - before <= ticks + 2, "one snapshot a tick for 50 browsers"
 
 
 def test_a_change_does_not_wait_for_a_snapshot_to_be_drawn(
