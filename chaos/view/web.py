@@ -1,16 +1,20 @@
 """The live web view: serves the page in chaos/view/static and a server-sent-events stream of
 the view model's snapshots from the standard library's HTTP server, in daemon threads. Read-only
 (GET and HEAD only); each new connection gets the full state first, so a browser that reconnects
-after a restart redraws everything."""
+after a restart redraws everything. It answers only requests addressed to it by a loopback name or
+the address it listens on (a page elsewhere that rebinds its own name to this machine gets
+nothing), and forbids the page anything not served from here."""
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 from chaos.errors import UsageError
 from chaos.serving import BoundedHTTPServer
@@ -28,10 +32,43 @@ MAX_CONNECTIONS = 512
 """A room of browsers, each holding its event stream and fetching the page's files."""
 IDLE_SECONDS = 10.0
 """A connection whose browser sends nothing (or stops reading) this long is closed."""
+SECURITY_HEADERS = (
+    ("Content-Security-Policy",
+     "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+    ("X-Content-Type-Options", "nosniff"))
+LOOPBACK_NAMES = frozenset({"localhost"})
 
 
 def static_file(name: str) -> bytes:
     return resources.files("chaos.view").joinpath("static", name).read_bytes()
+
+
+def host_allowed(header: str, bound: str, port: int) -> bool:
+    """Whether a request's Host header names this server: its port, and a loopback name or
+    address, or the address it listens on (any address when that is 0.0.0.0 or ::). A name
+    other than the bound one is refused: it could be a page's own, rebound to this machine."""
+    if not header or any(c in header for c in "@/\\?# "):
+        return False
+    try:
+        parts = urlsplit(f"//{header}")
+        name, asked_port = (parts.hostname or "").rstrip("."), parts.port or 80
+    except ValueError:
+        return False
+    if not name or asked_port != port:
+        return False
+    if name in LOOPBACK_NAMES or name == bound.lower():
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if address.is_loopback:
+        return True
+    try:
+        listening = ipaddress.ip_address(bound)
+    except ValueError:  # it listens on a name: that name, checked above, is the only one
+        return False
+    return address == listening or listening.is_unspecified
 
 
 class WebView:
@@ -84,6 +121,29 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the terminal belongs to the drill."""
+
+    def parse_request(self) -> bool:
+        """Reads the request; refuses one whose Host header is not this server's."""
+        if not super().parse_request():
+            return False
+        host = self.headers.get("Host", "")
+        if host_allowed(host, self.view.host, self.view.port):
+            return True
+        body = f"421 not this server: Host {host!r}; open {self.view.url}\n".encode()
+        self.send_response(HTTPStatus.MISDIRECTED_REQUEST)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        return False
+
+    def end_headers(self) -> None:
+        for name, value in SECURITY_HEADERS:
+            self.send_header(name, value)
+        super().end_headers()
 
     def do_HEAD(self) -> None:
         self._static(body=False)

@@ -15,11 +15,13 @@ from typing import Any
 import pytest
 
 from chaos.cli.views import is_loopback, serve
+from chaos.drill.timeline import Incident
 from chaos.errors import UsageError
 from chaos.view.model import ViewModel
 from chaos.view.stream import TICK_SECONDS
-from chaos.view.web import WebView, static_file
+from chaos.view.web import WebView, host_allowed, static_file
 
+from browser import Chromium, needs_chromium
 from support import idle_crowd, pod, thread_count
 
 CAP = 50
@@ -35,9 +37,10 @@ def served() -> Iterator[tuple[ViewModel, WebView]]:
     web.close(drain_seconds=0)
 
 
-def request(web: WebView, method: str, path: str) -> http.client.HTTPResponse:
+def request(web: WebView, method: str, path: str,
+            host: str | None = None) -> http.client.HTTPResponse:
     connection = http.client.HTTPConnection(web.host, web.port, timeout=10)
-    connection.request(method, path)
+    connection.request(method, path, headers={"Host": host} if host else {})
     return connection.getresponse()
 
 
@@ -67,6 +70,73 @@ def test_the_page_and_its_files_are_served_from_the_package(served: Any) -> None
         'name="viewport"', ""), "the page loads nothing from elsewhere"
     assert "://" not in static_file("app.js").decode() + static_file("style.css").decode()
     assert request(web, "GET", "/nothing").status == 404
+
+
+@pytest.mark.parametrize("path", ["/", "/app.js", "/style.css", "/events", "/nothing"])
+def test_every_answer_forbids_other_origins_and_sniffing(served: Any, path: str) -> None:
+    _, web = served
+    response = request(web, "GET", path)
+    csp = response.getheader("Content-Security-Policy", "")
+    assert "default-src 'self'" in csp and "unsafe" not in csp and "frame-ancestors 'none'" in csp
+    assert response.getheader("X-Content-Type-Options") == "nosniff"
+
+
+def test_a_foreign_host_is_refused_and_loopback_names_work(served: Any) -> None:
+    _, web = served
+    for host in (f"127.0.0.1:{web.port}", f"localhost:{web.port}", f"LOCALHOST:{web.port}",
+                 f"[::1]:{web.port}"):
+        assert request(web, "GET", "/", host).status == 200, host
+    for host in (f"evil.example:{web.port}", "127.0.0.1", f"127.0.0.1:{web.port + 1}",
+                 f"evil.example@127.0.0.1:{web.port}", f"localhost.evil.example:{web.port}"):
+        for path in ("/", "/events"):
+            response = request(web, "GET", path, host)
+            body = response.read().decode()
+            assert response.status == 421, host
+            assert body.count("\n") == 1 and "not this server" in body
+            assert response.getheader("X-Content-Type-Options") == "nosniff"
+
+
+@pytest.mark.parametrize(("header", "bound", "allowed"), [
+    ("127.0.0.1:8000", "127.0.0.1", True), ("localhost:8000", "127.0.0.1", True),
+    ("127.0.0.2:8000", "127.0.0.1", True), ("[::1]:8000", "127.0.0.1", True),
+    ("localhost.:8000", "127.0.0.1", True), ("localhost:80", "127.0.0.1", False),
+    ("192.168.1.10:8000", "192.168.1.10", True), ("192.168.1.11:8000", "192.168.1.10", False),
+    ("192.168.1.11:8000", "0.0.0.0", True), ("[fd00::1]:8000", "::", True),
+    ("trainer.local:8000", "trainer.local", True), ("other.local:8000", "0.0.0.0", False),
+    ("evil.example:8000", "0.0.0.0", False), ("", "127.0.0.1", False),
+    (":8000", "127.0.0.1", False), ("localhost:x", "127.0.0.1", False),
+    ("a b:8000", "127.0.0.1", False), ("localhost/:8000", "127.0.0.1", False)])
+def test_which_host_headers_name_this_server(header: str, bound: str, allowed: bool) -> None:
+    assert host_allowed(header, bound, 8000) is allowed
+
+
+@needs_chromium
+def test_the_page_draws_under_its_own_policy() -> None:
+    model = ViewModel("drill t")
+    model.pod_changed("ADDED", pod("a"), time.monotonic())
+    incident = Incident(id="r1-i1", round=1, fault="pod_delete", namespace="demo",
+                        workload="web", target_pod="web-a", target_uid="a")
+    incident.mark("injected", time.monotonic() - 2)
+    incident.mark("target_gone", time.monotonic() - 1)
+    model.incident_opened(incident)
+    web = WebView(model, 0)
+    page = Chromium(web.url)
+    try:
+        page.call("Page.enable")
+        page.call("Page.addScriptToEvaluateOnNewDocument", source=(
+            "window.refused = []; document.addEventListener('securitypolicyviolation', "
+            "(e) => window.refused.push(`${e.violatedDirective} ${e.blockedURI}`));"))
+        page.call("Page.reload")
+        page.wait_for("document.querySelectorAll('.tile, .seg.waiting').length == 2", timeout=30)
+        assert page.evaluate("window.refused") == []
+        grows = page.evaluate("[...document.querySelectorAll('.seg')].map("
+                              "(s) => Number(getComputedStyle(s).flexGrow))")
+        assert grows[0] == 1000 and grows[1] >= 1000, "target_gone 1 s after injected; waiting"
+        assert page.evaluate("getComputedStyle(document.querySelector('#legend span'))"
+                             ".getPropertyValue('--swatch')") != ""
+    finally:
+        page.close()
+        web.close(drain_seconds=0)
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
