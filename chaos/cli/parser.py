@@ -226,7 +226,8 @@ def add_web_arguments(parser: argparse.ArgumentParser) -> None:
                         help="serve the live page on http://127.0.0.1:PORT/ (0: any free port)")
     parser.add_argument("--web-host", default="127.0.0.1", metavar="ADDRESS",
                         help="listen on this address instead, e.g. 0.0.0.0 to share the page "
-                             "on a LAN (read-only, but anyone who reaches it sees pod names)")
+                             "on a LAN at this machine's IP address (read-only, but anyone who "
+                             "reaches it sees pod names)")
 
 
 def watch(args: argparse.Namespace) -> int:
