@@ -134,6 +134,10 @@ def test_the_page_draws_under_its_own_policy() -> None:
         assert grows[0] == 1000 and grows[1] >= 1000, "target_gone 1 s after injected; waiting"
         assert page.evaluate("getComputedStyle(document.querySelector('#legend span'))"
                              ".getPropertyValue('--swatch')") != ""
+        page.evaluate("document.body.setAttribute('style', 'flex-grow: 7')")  # an injected style
+        assert page.evaluate("getComputedStyle(document.body).flexGrow") == "0"
+        page.wait_for("window.refused.length == 1", timeout=5, what="the style refused")
+        assert page.evaluate("window.refused") == ["style-src-attr inline"]
     finally:
         page.close()
         web.close(drain_seconds=0)
