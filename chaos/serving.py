@@ -1,6 +1,7 @@
 """Bounded HTTP servers for the live page and the exporter: at most MAX_CONNECTIONS connections at
-a time, one thread each; a connection is closed once its client stays silent (or stops reading)
-for IDLE_SECONDS; a connection over the cap is answered 503 and closed at once, with no thread."""
+a time, one thread each; no read or write on a connection waits longer than IDLE_SECONDS, so a
+client that sends no request, or stops reading, is dropped; a connection over the cap is
+answered 503 and closed at once, with no thread."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class BoundedHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], handler: type[BaseRequestHandler],
                  max_connections: int, idle_seconds: float) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.max_connections, self.idle_seconds = max_connections, idle_seconds
+        self.idle_seconds = idle_seconds
         self._slots = threading.BoundedSemaphore(max_connections)
         self._open: set[socket.socket] = set()
         self._changed = threading.Condition()

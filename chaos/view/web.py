@@ -31,7 +31,7 @@ RETRY_MS = 1000
 MAX_CONNECTIONS = 512
 """A room of browsers, each holding its event stream and fetching the page's files."""
 IDLE_SECONDS = 10.0
-"""A connection whose browser sends nothing (or stops reading) this long is closed."""
+"""A connection that brings no request, or whose browser stops reading, this long is closed."""
 SECURITY_HEADERS = (
     ("Content-Security-Policy",
      "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
@@ -72,8 +72,8 @@ def host_allowed(header: str, bound: str, port: int) -> bool:
 
 
 class WebView:
-    """Serves MODEL on HOST:PORT until close(), to at most MAX_CONNECTIONS connections at a time,
-    each closed after IDLE_SECONDS of silence."""
+    """Serves MODEL on HOST:PORT until close(), to at most MAX_CONNECTIONS connections at a time;
+    one that waits IDLE_SECONDS for a request, or for its browser to read, is closed."""
 
     def __init__(self, model: ViewModel, port: int, host: str = LOOPBACK,
                  max_connections: int = MAX_CONNECTIONS,
