@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes.utils import parse_quantity
 
 from chaos.cluster import addons, kube, network
 
@@ -56,6 +57,7 @@ def test_pod_metrics_come_through_the_metrics_api(web: Any) -> None:
     for item in items:
         if item["metadata"]["name"] in pods:
             usage = item["containers"][0]["usage"]
-            assert usage["cpu"] and usage["memory"].endswith("Ki")
+            # quantities in canonical form: 2 MiB exactly is "2Mi", not "2048Ki"
+            assert parse_quantity(usage["cpu"]) > 0 and parse_quantity(usage["memory"]) > 0
     nodes = metrics.list_cluster_custom_object("metrics.k8s.io", "v1beta1", "nodes")["items"]
     assert sorted(n["metadata"]["name"] for n in nodes) == kube.node_names(web)
