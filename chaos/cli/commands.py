@@ -123,7 +123,7 @@ def restore_command(args: argparse.Namespace, say: Progress) -> int:
 
     provider = providers.from_args(args)
     api = kube.api_client(provider.kubeconfig())
-    done = restore.restore_dead_runs(api, args.namespace, say)
+    done = restore.restore_dead_runs(api, args.namespace, say, provider)
     counts = [f"restored {len(done.restored)} change(s)" if done.restored
               else "nothing left to restore"]
     if done.left:

@@ -22,7 +22,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
-from chaos.cluster.base import Progress
+from chaos.cluster.base import NodeControl, Progress
 from chaos.cluster.kube import WORKLOAD_KINDS, apps_call
 from chaos.drill import leases
 from chaos.errors import FaultError, RestoreError
@@ -33,6 +33,8 @@ PROBER_LABEL = "chaosdrill.dev/prober"
 RUN_LABEL = "chaosdrill.dev/run"
 PROBER_POD = "ProberPod"
 """The kind of a Leftover that is a prober pod (a Pod with PROBER_LABEL)."""
+STOPPED_NODE = "StoppedNode"
+"""The kind of a Leftover that is a Node node_stop took down."""
 HEAL_LIVENESS = ["/bin/busybox", "sh", "-c", "test -f /www/healthz || echo ok > /www/healthz"]
 RECORD_FIELDS = ("run", "fault", "original", "host", "pid", "at")
 
@@ -48,8 +50,9 @@ def new_run_id() -> str:
 @dataclass(frozen=True)
 class Record:
     """What a run changed on one object and the value to put back: replicas (a whole number) on
-    a workload, spec.unschedulable (true/false) for node_drain's cordon, null where the undo
-    needs no value (a liveness_break pod, a load Job, a prober pod)."""
+    a workload, spec.unschedulable (true/false) for node_drain's cordon, the provider's name
+    for node_stop (what can start the node again), null where the undo needs no value (a
+    liveness_break pod, a load Job, a prober pod)."""
 
     run: str
     fault: str
@@ -110,7 +113,10 @@ class Record:
             raise RestoreError(f"its original is {shown}, not a replica count")
         if kind == "Node" and self.fault == "node_drain" and not isinstance(value, bool):
             raise RestoreError(f"its original is {shown}, not true or false (the cordon)")
-        if kind == "Node" and self.fault != "node_drain":
+        if kind == "Node" and self.fault == "node_stop" and (not isinstance(value, str)
+                                                             or not value):
+            raise RestoreError(f"its original is {shown}, not the provider that stopped it")
+        if kind == "Node" and self.fault not in ("node_drain", "node_stop"):
             raise RestoreError(f"its fault is {self.fault}, which changes no node")
 
     def runs_here(self) -> bool:
@@ -136,8 +142,8 @@ class Leftover:
 
     def describe(self) -> str:
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
-        kind = self.kind
-        what = {"Node": "cordoned", "Pod": "liveness broken",
+        kind = "Node" if self.kind == STOPPED_NODE else self.kind
+        what = {"Node": "cordoned", STOPPED_NODE: "stopped", "Pod": "liveness broken",
                 "Job": "load running", PROBER_POD: "prober left running"}.get(
             self.kind, f"replicas (originally {self.record.original})")
         return (f"{kind} {where}: {what} by {self.record.fault} run {self.record.run} "
@@ -192,11 +198,16 @@ def mark_pod(api: Any, name: str, namespace: str, record: Record) -> None:
 
 # -- undoing ---------------------------------------------------------------------------------
 
-def undo(api: Any, leftover: Leftover) -> None:
+def undo(api: Any, leftover: Leftover, provider: object = None,
+         say: Progress = lambda _: None) -> None:
     """Puts the original value back and drops the record, in one patch; a vanished object is
-    nothing left to undo."""
+    nothing left to undo. A stopped node needs PROVIDER, the one that stopped it (RestoreError
+    otherwise)."""
     try:
-        _UNDO[leftover.kind](api, leftover)
+        if leftover.kind == STOPPED_NODE:
+            _undo_stopped_node(api, leftover, provider, say)
+        else:
+            _UNDO[leftover.kind](api, leftover)
     except ApiException as error:
         if error.status != 404:
             raise
@@ -210,6 +221,19 @@ def _undo_workload(api: Any, left: Leftover) -> None:
 def _undo_node(api: Any, left: Leftover) -> None:
     body = {**_annotations(None), "spec": {"unschedulable": bool(left.record.original)}}
     client.CoreV1Api(api).patch_node(left.name, body)
+
+
+def _undo_stopped_node(api: Any, left: Leftover, provider: object, say: Progress) -> None:
+    """Starts the node again through the provider that stopped it (a node already running is
+    left running), then drops the record."""
+    wanted = str(left.record.original)
+    if not isinstance(provider, NodeControl) or getattr(provider, "name", "") != wanted:
+        raise RestoreError(
+            f"skipped Node {left.name}: stopped by {left.record.fault} run {left.record.run} "
+            f"on the {wanted} provider, and only that provider can start it: run 'chaos-drill "
+            f"restore --provider {wanted}' where that cluster runs")
+    provider.start_node(left.name, say)
+    client.CoreV1Api(api).patch_node(left.name, _annotations(None))
 
 
 def _undo_pod(api: Any, left: Leftover) -> None:
@@ -255,7 +279,8 @@ class Findings:
 
 def find(api: Any, namespace: str | None = None) -> Findings:
     """Every object carrying a restore record: workloads and pods in NAMESPACE (or in all
-    namespaces), and nodes; a pod labelled PROBER_LABEL is a PROBER_POD."""
+    namespaces), and nodes; a pod labelled PROBER_LABEL is a PROBER_POD, a node node_stop
+    took down a STOPPED_NODE."""
     found = Findings()
     core = client.CoreV1Api(api)
     _sort("Node", core.list_node().items, found)
@@ -294,6 +319,8 @@ def _sort(kind: str, items: list[Any], found: Findings) -> None:
             continue
         if kind == "Pod" and (item.metadata.labels or {}).get(PROBER_LABEL) == "true":
             kind_found = PROBER_POD
+        elif kind == "Node" and record.fault == "node_stop":
+            kind_found = STOPPED_NODE
         else:
             kind_found = kind
         found.leftovers.append(Leftover(kind_found, name, namespace, record))
@@ -331,7 +358,8 @@ class Restored:
     unreadable: list[Unreadable] = field(default_factory=list)
 
 
-def restore_dead_runs(api: Any, namespace: str | None, say: Progress) -> Restored:
+def restore_dead_runs(api: Any, namespace: str | None, say: Progress,
+                      provider: object = None) -> Restored:
     """Undoes what every dead run left; a live run's changes and prober pod are left to it, a
     record that cannot be read or undone here is skipped with one line; the rest go on."""
     findings = find(api, namespace)
@@ -350,7 +378,7 @@ def restore_dead_runs(api: Any, namespace: str | None, say: Progress) -> Restore
         say(f"restoring {left.describe()}" if left.kind != PROBER_POD
             else f"deleting {left.describe()}")
         try:
-            undo(api, left)
+            undo(api, left, provider, say)
         except RestoreError as error:
             say(str(error))
             done.skipped.append(str(error))

@@ -166,7 +166,8 @@ class DrillRun(SteadyState):
         """Undoes what dead runs left in the namespace and on nodes; refuses (SafetyError) when
         the target itself carries a change it cannot undo: a live run's without a target Lease
         (an older chaos-drill), or a record that cannot be read."""
-        done: Restored = restore_dead_runs(self.api, self.workload.namespace, self.say)
+        done: Restored = restore_dead_runs(self.api, self.workload.namespace, self.say,
+                                           self.provider)
         for left in done.restored:
             self.journal.write("restored_leftover", kind=left.kind, name=left.name,
                                namespace=left.namespace, run=left.record.run,

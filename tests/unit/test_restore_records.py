@@ -55,6 +55,8 @@ def test_a_run_in_this_process_writes_its_lease_into_its_records() -> None:
     ("ReplicaSet", text(original=-1), "its original is -1, not a replica count"),
     ("Node", text(fault="node_drain", original=1),
      "its original is 1, not true or false (the cordon)"),
+    ("Node", text(fault="node_stop", original=None),
+     "its original is null, not the provider that stopped it"),
     ("Node", text(fault="scale"), "its fault is scale, which changes no node"),
     ("Pod", text(pid="42"), "its pid is \"42\", not a number"),
     ("Pod", text(run=""), "its run is \"\", not a name"),
@@ -71,6 +73,8 @@ def test_records_whose_value_is_unused_accept_null() -> None:
         assert restore.Record.parse(text(original=None), kind).original is None
     assert restore.Record.parse(text(fault="node_drain", original=False), "Node").original is \
         False
+    assert restore.Record.parse(text(fault="node_stop", original="local"), "Node").original == \
+        "local"
 
 
 def obj(name: str, annotation: str, namespace: str | None = "demo",
@@ -98,6 +102,26 @@ def test_unreadable_records_are_set_apart_with_one_line_naming_the_object_and_fi
     assert nodes.unreadable[0].describe().startswith("skipped Node node-1: ")
     assert "kubectl annotate node node-1 chaosdrill.dev/restore-" in \
         nodes.unreadable[0].describe()
+
+
+def test_a_stopped_node_is_its_own_kind_of_leftover() -> None:
+    found = restore.Findings()
+    restore._sort("Node", [obj("node-2", text(fault="node_stop", original="local"), None),
+                           obj("node-1", text(fault="node_drain", original=False), None)], found)
+    assert [(left.kind, left.name) for left in found.leftovers] == [
+        (restore.STOPPED_NODE, "node-2"), ("Node", "node-1")]
+    assert found.leftovers[0].describe().startswith("Node node-2: stopped by node_stop run abc")
+
+
+def test_a_stopped_node_is_started_only_by_its_own_provider() -> None:
+    record = restore.Record.parse(text(fault="node_stop", original="kind"), "Node")
+    left = restore.Leftover(restore.STOPPED_NODE, "chaos-drill-worker", "", record)
+    with pytest.raises(RestoreError) as caught:
+        restore.undo(None, left, provider=None)
+    assert str(caught.value) == (
+        "skipped Node chaos-drill-worker: stopped by node_stop run abc on the kind provider, "
+        "and only that provider can start it: run 'chaos-drill restore --provider kind' where "
+        "that cluster runs")
 
 
 def test_runs_are_judged_without_the_api_when_they_name_no_lease() -> None:
