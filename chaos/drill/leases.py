@@ -336,23 +336,26 @@ class LeaseKeeper:
         return True
 
     def _renew_until_stopped(self) -> None:
+        """Renews until stopped; gives up (ON_LOST) once a Lease was taken or deleted, or when
+        the next renewal would come after the Leases lapse, so the run stops before another
+        can take its target."""
         renewed = time.monotonic()
         while not self._stop.wait(RENEW_SECONDS):
             try:
                 self.renew()
                 renewed = time.monotonic()
+                continue
             except ApiException as error:
                 if error.status in (404, 409):
                     self._lose(f"its Lease was deleted or taken by another run ({error.status})")
                     return
-                if time.monotonic() - renewed > LEASE_SECONDS:
-                    self._lose(f"its Leases could not be renewed for {LEASE_SECONDS}s "
-                               f"({error.status} {error.reason})")
-                    return
-            except Exception as error:  # the API unreachable: retried until the lease lapses
-                if time.monotonic() - renewed > LEASE_SECONDS:
-                    self._lose(f"its Leases could not be renewed for {LEASE_SECONDS}s ({error})")
-                    return
+                why = f"{error.status} {error.reason}"
+            except Exception as error:  # the API unreachable: retried while the Leases hold
+                why = str(error)
+            if time.monotonic() - renewed + RENEW_SECONDS >= LEASE_SECONDS:
+                self._lose(f"its Leases could not be renewed for "
+                           f"{time.monotonic() - renewed:.0f}s ({why})")
+                return
 
     def renew(self) -> None:
         """Renews both Leases with one renewTime, the run's first, so a target Lease found
@@ -365,7 +368,7 @@ class LeaseKeeper:
                               old.metadata.resource_version, int(old.spec.lease_transitions or 0))
             body["spec"]["acquireTime"] = micro_time(old.spec.acquire_time or now)
             lease, _, headers = self._coordination.replace_namespaced_lease_with_http_info(
-                name, self.namespace, body, _request_timeout=REQUEST_SECONDS)
+                name, self.namespace, body, _request_timeout=RENEW_SECONDS)
             self.clock.learn(headers)
             self.held[name] = lease
 
