@@ -160,11 +160,15 @@ class Unreadable:
     problem: str
 
     def describe(self) -> str:
-        where = f"-n {self.namespace} " if self.namespace else ""
         shown = f"{self.namespace}/{self.name}" if self.namespace else self.name
-        return (f"skipped {self.kind} {shown}: its restore record cannot be used "
-                f"({self.problem}): check the object by hand, then remove the annotation "
-                f"(kubectl annotate {self.kind.lower()} {where}{self.name} {ANNOTATION}-)")
+        return f"skipped {self.kind} {shown}: {self.trouble()}"
+
+    def trouble(self) -> str:
+        """What is wrong, and what to do about it."""
+        where = f"-n {self.namespace} " if self.namespace else ""
+        return (f"its restore record cannot be used ({self.problem}): check the object by "
+                f"hand, then remove the annotation (kubectl annotate {self.kind.lower()} "
+                f"{where}{self.name} {ANNOTATION}-)")
 
 
 def _annotations(record: Record | None) -> dict[str, Any]:

@@ -175,13 +175,14 @@ class DrillRun(SteadyState):
         for line in done.skipped:
             self.journal.write("warning", message=line)
         w = self.workload
-        mine = [left.describe() for left, _why in done.left
-                if (left.kind, left.name, left.namespace) == (w.kind, w.name, w.namespace)]
-        mine += [bad.describe() for bad in done.unreadable
-                 if (bad.kind, bad.name, bad.namespace) == (w.kind, w.name, w.namespace)]
-        if mine:
-            raise SafetyError(f"the target carries a change this run cannot undo ({mine[0]}): "
-                              "wait for that run to end, or fix the record, then retry")
+        target = (w.kind, w.name, w.namespace)
+        for bad in done.unreadable:
+            if (bad.kind, bad.name, bad.namespace) == target:
+                raise SafetyError(f"{w.kind} {w.namespace}/{w.name}: {bad.trouble()}")
+        for left, why in done.left:
+            if (left.kind, left.name, left.namespace) == target:
+                raise SafetyError(f"{left.describe()}, and that run is alive ({why}) without "
+                                  "holding the target: wait for it to end, then retry")
 
     def _refuse_early(self) -> None:
         """The checks that need the cluster but no fault: a probe Service that answers on the
