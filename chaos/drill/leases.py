@@ -230,6 +230,40 @@ def judge(api: Any, places: Iterable[str], say: Progress,
     return found
 
 
+def expired_ones(found: Iterable[Any], now: datetime) -> list[Any]:
+    """The Leases among FOUND that have expired at NOW: their runs are dead."""
+    return [lease for lease in found if expired(lease.spec, now)]
+
+
+def sweep(api: Any, namespace: str | None) -> list[str]:
+    """Deletes chaos-drill's expired Leases in NAMESPACE (or in all namespaces), each only as it
+    was read (resourceVersion as precondition): a run killed outright cannot delete its own.
+    Gone or expired say the same (dead), so nothing changes its verdict. Their names."""
+    coordination = client.CoordinationV1Api(api)
+    selector = ",".join(f"{k}={v}" for k, v in LABELS.items())
+    if namespace:
+        found, _, headers = coordination.list_namespaced_lease_with_http_info(
+            namespace, label_selector=selector, _request_timeout=REQUEST_SECONDS)
+    else:
+        found, _, headers = coordination.list_lease_for_all_namespaces_with_http_info(
+            label_selector=selector, _request_timeout=REQUEST_SECONDS)
+    now = server_date(headers) or datetime.now(UTC)
+    deleted = []
+    for lease in expired_ones(found.items, now):
+        meta = lease.metadata
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(
+            resource_version=meta.resource_version))
+        try:
+            coordination.delete_namespaced_lease(meta.name, meta.namespace, body=options,
+                                                 _request_timeout=REQUEST_SECONDS)
+        except ApiException as error:
+            if error.status not in (404, 409):  # gone, or renewed or taken meanwhile
+                raise
+            continue
+        deleted.append(f"{meta.namespace}/{meta.name}")
+    return deleted
+
+
 # -- holding a run's Leases ------------------------------------------------------------------
 
 def lease_body(name: str, namespace: str, holder: Holder, now: datetime,

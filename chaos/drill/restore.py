@@ -365,7 +365,8 @@ class Restored:
 def restore_dead_runs(api: Any, namespace: str | None, say: Progress,
                       provider: object = None) -> Restored:
     """Undoes what every dead run left; a live run's changes and prober pod are left to it, a
-    record that cannot be read or undone here is skipped with one line; the rest go on."""
+    record that cannot be read or undone here is skipped with one line; the rest go on. Then
+    the expired Leases of dead runs are deleted."""
     findings = find(api, namespace)
     done = Restored(unreadable=findings.unreadable)
     for bad in findings.unreadable:
@@ -388,4 +389,5 @@ def restore_dead_runs(api: Any, namespace: str | None, say: Progress,
             done.skipped.append(str(error))
             continue
         done.restored.append(left)
+    leases.sweep(api, namespace)
     return done

@@ -60,6 +60,12 @@ def test_a_lease_expires_its_duration_after_its_last_renewal() -> None:
     assert leases.expired(lease(NOW, seconds=None).spec, NOW), "no duration: holds nothing"
 
 
+def test_only_expired_leases_are_swept() -> None:
+    fresh, old, unset = lease(NOW - timedelta(seconds=5)), lease(NOW - timedelta(seconds=21)), \
+        lease(None)
+    assert leases.expired_ones([fresh, old, unset], NOW) == [old, unset]
+
+
 def test_one_look_decides_only_gone_or_expired() -> None:
     assert leases.decide(None, None, NOW) == leases.Judgement(False, "its Lease is gone")
     old = lease(NOW - timedelta(seconds=25))
