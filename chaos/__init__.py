@@ -7,7 +7,8 @@ The map, lowest layer first (a module imports only its own layer and those below
     serving      the bounded HTTP server (connection cap, idle timeout) of the exporter and page
     images/      every image built here (sample app, kind node, operator, Prometheus), no registry
     cluster/     providers (local, kind, kubeconfig) behind protocols, the API client, manifests
-    drill/       spec, loading, targeting, the fault registry, faults/, timeline, restore, signals
+    drill/       spec, loading, targeting, the fault registry, faults/, timeline, restore, leases,
+                 signals
     observe/     watches (pods, events, workloads, nodes, the HPA) and the open-loop prober
     results/     journal, summary (incidents, availability, slo), causes, junit.xml, report.html
     monitoring/  the exporter (metrics, drill_metrics, metrics_server), Prometheus, dashboards

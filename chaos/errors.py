@@ -7,7 +7,8 @@
     │   └── ComponentDied      a local cluster process exited; carries its last log lines
     ├── SetupError             a missing package, port, privilege or build
     ├── SafetyError            a target that did not opt in, or a workload that is not steady
-    └── FaultError             a fault that could not be injected
+    ├── FaultError             a fault that could not be injected
+    └── RestoreError           a restore record that cannot be read, or undone from here
 """
 
 
@@ -43,3 +44,8 @@ class SafetyError(ChaosDrillError):
 
 class FaultError(ChaosDrillError):
     """A fault that could not be injected."""
+
+
+class RestoreError(ChaosDrillError):
+    """A restore record that cannot be read, or a change that cannot be undone from here (a
+    stopped node without its provider); restore skips it with one line and goes on."""

@@ -119,15 +119,22 @@ def demo_command(args: argparse.Namespace, say: Progress) -> int:
 
 
 def restore_command(args: argparse.Namespace, say: Progress) -> int:
-    """Undoes every change a dead drill left, found by the records drills write first."""
+    """Undoes every change a dead drill left, found by the records drills write first; live
+    runs' changes are left to them. Exit 1 when a record was skipped (each said in one line)."""
     from chaos.cluster import kube
     from chaos.drill import restore
 
     provider = providers.from_args(args)
     api = kube.api_client(provider.kubeconfig())
-    restored = restore.restore_dead_runs(api, args.namespace, say)
-    say(f"restored {len(restored)} change(s)" if restored else "nothing left to restore")
-    return 0
+    done = restore.restore_dead_runs(api, args.namespace, say, provider)
+    counts = [f"restored {len(done.restored)} change(s)" if done.restored
+              else "nothing left to restore"]
+    if done.left:
+        counts.append(f"left {len(done.left)} to live runs")
+    if done.skipped:
+        counts.append(f"skipped {len(done.skipped)}: see above")
+    say("; ".join(counts))
+    return 1 if done.skipped else 0
 
 
 def report_command(args: argparse.Namespace, say: Progress) -> int:

@@ -104,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     providers.add_arguments(operator)
 
     restore = commands.add_parser(
-        "restore", help="put back what dead drills changed: replicas, cordons, broken probes; "
-        "remove their load Jobs and prober pods")
+        "restore", help="put back what dead drills changed: replicas, cordons, broken probes, "
+        "stopped nodes; remove their load Jobs and prober pods; live drills' changes are left "
+        "alone; exit 1 if a record was skipped")
     restore.add_argument("--namespace", help="only workloads and pods in this namespace "
                          "(default: all namespaces; nodes are always checked)")
     providers.add_arguments(restore)

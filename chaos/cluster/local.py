@@ -128,11 +128,15 @@ class LocalCluster:
         self._start(f"kubelet {node.name}", configs.kubelet_command(node), f"{node.name}/kubelet")
 
     def start_node(self, name: str, progress: Progress) -> None:
-        """Starts again the runtime and kubelet of a node stopped by stop_node."""
+        """Starts again the runtime and kubelet of a node stopped by stop_node; those still
+        running are left alone (a restore may find the node never stopped, or started again)."""
         node = self._node(name)
         self.started = self._recorded()
-        self._start_runtime(node, progress)
-        self._start_kubelet(node)
+        running = {p.name for p in self.started if processes.is_alive(p)}
+        if f"containerd {node.name}" not in running:
+            self._start_runtime(node, progress)
+        if f"kubelet {node.name}" not in running:
+            self._start_kubelet(node)
 
     def stop_node(self, name: str) -> None:
         """Stops a node's kubelet and containerd and kills its pods, as if the machine died."""

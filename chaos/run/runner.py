@@ -18,11 +18,12 @@ from kubernetes.client.exceptions import ApiException
 
 from chaos.cluster import kube
 from chaos.cluster.base import ClusterProvider, Progress
-from chaos.drill import restore
+from chaos.cluster.kube import WORKLOAD_KINDS
+from chaos.drill import leases, restore
 from chaos.drill.fault_types import Follow, fault_type
 from chaos.drill.faults import Fault, FaultContext, FaultTarget, fault_for
 from chaos.drill.resolve import resolve_workload
-from chaos.drill.restore import restore_dead_runs
+from chaos.drill.restore import Restored, restore_dead_runs
 from chaos.drill.spec import DEFAULT_LOAD_SECONDS, Drill, ProbeSpec
 from chaos.drill.targeting import (
     OPT_IN_LABEL,
@@ -90,6 +91,17 @@ class DrillRun(SteadyState):
         self.run_id = restore.new_run_id()
         self.ctx = FaultContext(self.api, provider, drill, self.workload, say, {}, self.run_id)
         self.probe_url = ""
+        w = self.workload
+        target = (w.kind, w.name) if w.kind in WORKLOAD_KINDS else ("Pods", w.selector)
+        holder = leases.Holder.this_process(self.run_id, f"{drill.namespace}/{drill.name}")
+        self.leases = leases.LeaseKeeper(self.api, w.namespace, holder, target, say,
+                                         self._lost_leases)
+
+    def _lost_leases(self, why: str) -> None:
+        """Another run may now take the target: stop injecting and restore at once."""
+        self.say(f"{why}: stopping and restoring")
+        self.journal.write("warning", message=why)
+        self.options.stop.set()
 
     def _check_autoscaling(self) -> str | None:
         """For load: the workload's HPA and Service, found before anything starts (a one-line
@@ -108,13 +120,13 @@ class DrillRun(SteadyState):
         drill, journal = self.drill, self.journal
         journal.write("drill_started", drill=drill.to_object(), dry_run=self.options.dry_run,
                       workload=f"{self.workload.kind}/{self.workload.name}", run=self.run_id)
-        restore.ACTIVE_RUNS.add(self.run_id)
+        restore.ACTIVE_RUNS[self.run_id] = "" if self.options.dry_run else self.leases.place
         reason: str | None = None
         try:
             self._prepare()
             for round_number in range(1, drill.rounds + 1):
                 if self.options.stop.is_set():
-                    reason = "stopped"
+                    reason = self.leases.lost or "stopped"
                     break
                 self._round(round_number)
                 if round_number < drill.rounds:
@@ -133,15 +145,14 @@ class DrillRun(SteadyState):
         return rebuild_results(self.options.out_dir)
 
     def _prepare(self) -> None:
-        """Everything before the first fault: watches, checks that can refuse, leftovers of
-        dead runs undone, the prober, steady state."""
+        """Everything before the first fault: the target held (its Lease), watches, checks that
+        can refuse, leftovers of dead runs undone, the prober, steady state."""
+        if not self.options.dry_run:
+            self.leases.take()
         self.observer.start()
         self._refuse_early()
         if not self.options.dry_run:
-            for left in restore_dead_runs(self.api, self.workload.namespace, self.say):
-                self.journal.write("restored_leftover", kind=left.kind, name=left.name,
-                                   namespace=left.namespace, run=left.record.run,
-                                   original=left.record.original)
+            self._restore_dead_runs()
         metrics, slo = self.options.metrics, self.drill.slo
         if metrics:
             metrics.running(True)
@@ -150,6 +161,28 @@ class DrillRun(SteadyState):
             metrics.scale_slo(slo.max_scale_out_seconds, slo.max_scale_in_seconds)
         self._start_prober()
         self._check_steady(STEADY_GRACE_SECONDS)
+
+    def _restore_dead_runs(self) -> None:
+        """Undoes what dead runs left in the namespace and on nodes; refuses (SafetyError) when
+        the target itself carries a change it cannot undo: a live run's without a target Lease
+        (an older chaos-drill), or a record that cannot be read."""
+        done: Restored = restore_dead_runs(self.api, self.workload.namespace, self.say,
+                                           self.provider)
+        for left in done.restored:
+            self.journal.write("restored_leftover", kind=left.kind, name=left.name,
+                               namespace=left.namespace, run=left.record.run,
+                               original=left.record.original)
+        for line in done.skipped:
+            self.journal.write("warning", message=line)
+        w = self.workload
+        target = (w.kind, w.name, w.namespace)
+        for bad in done.unreadable:
+            if (bad.kind, bad.name, bad.namespace) == target:
+                raise SafetyError(f"{w.kind} {w.namespace}/{w.name}: {bad.trouble()}")
+        for left, why in done.left:
+            if (left.kind, left.name, left.namespace) == target:
+                raise SafetyError(f"{left.describe()}, and that run is alive ({why}) without "
+                                  "holding the target: wait for it to end, then retry")
 
     def _refuse_early(self) -> None:
         """The checks that need the cluster but no fault: a probe Service that answers on the
@@ -164,18 +197,20 @@ class DrillRun(SteadyState):
                               f"its pod template {OPT_IN_LABEL}=true to allow drills on it")
 
     def _finish(self, reason: str | None) -> None:
+        reason = reason or self.leases.lost
         try:
             self.fault.restore(self.ctx)
         except Exception as error:
             reason = reason or f"restore failed: {kube.explain(error)}"
             self.say(f"could not restore ({kube.explain(error)}): run 'chaos-drill restore'")
         finally:
-            restore.ACTIVE_RUNS.discard(self.run_id)
+            restore.ACTIVE_RUNS.pop(self.run_id, None)
             try:
                 self.observer.stop()
             except Exception as error:  # the prober pod stays: restore removes it
                 self.say(kube.explain(error))
                 self.journal.write("warning", message=kube.explain(error))
+            self.leases.release()  # after the prober pod: what is left belongs to a dead run
             if self.options.metrics:
                 self.options.metrics.running(False)
             aborted = reason is not None or self.options.stop.is_set()

@@ -1,23 +1,32 @@
 """Nothing is left changed, even after SIGKILL: a drill records what it changes on the object
-first, and `chaos-drill restore` (or the next run) puts back replicas, cordons and probes."""
+first, and `chaos-drill restore` (or the next run) puts back replicas, cordons, probes and
+stopped nodes; what a live run changed, from whichever machine, is left to it (its Lease says it
+is alive), two drills never change one target at once, and a record that cannot be read is
+skipped in one line."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
-from chaos.cluster import kube
+from chaos.cluster import kube, processes
 from chaos.cluster.local import LocalCluster
-from chaos.drill import restore
+from chaos.drill import leases, restore
 from chaos.drill.loading import load_drill
 from chaos.results import read_journal
 from chaos.run.runner import DrillRun, RunOptions
 
-from support import FAULTS, cli, run_drill, scale, start_cli, write_drill
+from support import FAULTS, cli, error_line, run_drill, scale, start_cli, write_drill
 
 pytestmark = pytest.mark.e2e
 
@@ -143,3 +152,187 @@ def test_a_replica_change_the_watch_has_not_delivered_is_not_steady(
         run.observer.stop()
         run.journal.close()
         scale(web, 3)
+
+
+# -- Leases: one drill per target, live runs left alone, whichever machine they run on ----------
+
+def chaos_leases(api: Any) -> dict[str, str]:
+    """chaos-drill's Leases in demo: name -> holder (run id)."""
+    found = client.CoordinationV1Api(api).list_namespaced_lease(
+        "demo", label_selector="app.kubernetes.io/managed-by=chaos-drill").items
+    return {lease.metadata.name: lease.spec.holder_identity for lease in found}
+
+
+def test_two_scale_drills_started_together_on_one_deployment_one_is_refused_in_one_line(
+        web: Any, tmp_path: Path) -> None:
+    runs = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        path = write_drill(tmp_path / name, {"type": "scale", "replicas": 5}, probe=None,
+                           rounds=2, intervalSeconds=2)
+        runs.append((tmp_path / name / "out", *start_cli("run", str(path), "--out",
+                                                         str(tmp_path / name / "out"))))
+    codes, stderrs = [], []
+    for _out, proc, output in runs:
+        codes.append(proc.wait(timeout=300))
+        stderrs.append(output.finish(timeout=30))
+    assert sorted(codes) == [0, 2], stderrs
+    winner, loser = (0, 1) if codes[0] == 0 else (1, 0)
+    run_ids = [next(r.get("run") for r in read_journal(out / "journal.jsonl")
+                    if r.event == "drill_started") for out, _proc, _output in runs]
+    message = error_line(stderrs[loser], f"Deployment demo/web is being drilled by run "
+                         f"{run_ids[winner]} (drill demo/e2e, pid {runs[winner][1].pid} on ",
+                         "wait for it to end or stop it")
+    assert "scaled" not in stderrs[loser], "the refused drill must change nothing"
+    assert "PASSED" in stderrs[winner], stderrs[winner]
+    deployment = client.AppsV1Api(web).read_namespaced_deployment("web", "demo")
+    assert deployment.spec.replicas == 3, message
+    assert restore.ANNOTATION not in (deployment.metadata.annotations or {})
+    left = [name for name, holder in chaos_leases(web).items() if holder in run_ids]
+    assert left == [], "both runs delete their Leases"
+
+
+@contextmanager
+def renewed_lease(api: Any, holder: leases.Holder, seconds: int) -> Iterator[threading.Event]:
+    """A run Lease for HOLDER in demo, lasting SECONDS, renewed every second as another
+    machine's run would renew it, until the event yielded is set; deleted afterwards."""
+    coordination = client.CoordinationV1Api(api)
+    name = leases.run_lease_name(holder.run)
+
+    def body(version: str | None = None) -> dict[str, Any]:
+        made = leases.lease_body(name, "demo", holder, datetime.now(UTC), version)
+        made["spec"]["leaseDurationSeconds"] = seconds
+        return made
+
+    held = coordination.create_namespaced_lease("demo", body(), _request_timeout=10)
+    stop = threading.Event()
+
+    def renew() -> None:
+        nonlocal held
+        while not stop.wait(1.0):
+            held = coordination.replace_namespaced_lease(
+                name, "demo", body(held.metadata.resource_version), _request_timeout=10)
+
+    renewer = threading.Thread(target=renew, name="other-host-renewer", daemon=True)
+    renewer.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        renewer.join(timeout=15)
+        try:
+            coordination.delete_namespaced_lease(name, "demo", _request_timeout=10)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+
+def test_a_change_by_a_live_run_on_another_host_is_left_alone_until_its_lease_expires(
+        web: Any) -> None:
+    apps = client.AppsV1Api(web)
+    holder = leases.Holder("elsewhere01", "demo/theirs", "another-host", 4242,
+                           "2026-01-01T00:00:00+00:00")
+    record = restore.Record("elsewhere01", "scale", 3, "another-host", 4242,
+                            "2026-01-01T00:00:00+00:00",
+                            f"demo/{leases.run_lease_name('elsewhere01')}")
+    try:
+        with renewed_lease(web, holder, seconds=6) as stop_renewing:
+            restore.mark_workload(web, "Deployment", "web", "demo", record)
+            scale(web, 4)
+            result = cli("restore", "--namespace", "demo")
+            assert result.returncode == 0, result.stderr
+            assert ("leaving Deployment demo/web: replicas (originally 3) by scale run "
+                    "elsewhere01 (pid 4242 on another-host, 2026-01-01T00:00:00+00:00): the run "
+                    "is alive (its Lease is being renewed)") in result.stderr, result.stderr
+            deployment = apps.read_namespaced_deployment("web", "demo")
+            assert deployment.spec.replicas == 4
+            assert restore.ANNOTATION in (deployment.metadata.annotations or {})
+            stop_renewing.set()  # the other machine's run dies: its Lease lapses in 6 s
+            result = cli("restore", "--namespace", "demo")
+            assert result.returncode == 0, result.stderr
+            assert "restoring Deployment demo/web" in result.stderr, result.stderr
+            assert leases.run_lease_name("elsewhere01") not in chaos_leases(web), (
+                "restore deletes a dead run's expired Lease")
+        deployment = apps.read_namespaced_deployment("web", "demo")
+        assert deployment.spec.replicas == 3
+        assert restore.ANNOTATION not in (deployment.metadata.annotations or {})
+    finally:
+        apps.patch_namespaced_deployment("web", "demo", {"metadata": {"annotations": {
+            restore.ANNOTATION: None}}})
+        scale(web, 3)
+
+
+def test_a_tampered_record_is_skipped_in_one_line_and_the_others_are_restored(
+        web: Any) -> None:
+    apps, core = client.AppsV1Api(web), client.CoreV1Api(web)
+    dead = restore.Record("deadrun0001", "scale", 3, "another-host", 1,
+                          "2026-01-01T00:00:00+00:00", "demo/chaos-drill-run-deadrun0001")
+    tampered = json.dumps({**json.loads(dead.to_json()), "original": None})
+    node = sorted(n.metadata.name for n in core.list_node().items)[-1]
+    try:
+        restore.mark_workload(web, "Deployment", "web", "demo", dead)
+        scale(web, 4)
+        apps.patch_namespaced_deployment("api", "demo", {"metadata": {"annotations": {
+            restore.ANNOTATION: tampered}}})
+        core.patch_node(node, {"metadata": {"annotations": {restore.ANNOTATION: "{oops"}}})
+        result = cli("restore", "--namespace", "demo")
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        skipped = [line for line in result.stderr.splitlines() if "skipped" in line]
+        assert skipped[:2] == [
+            f"chaos-drill: skipped Node {node}: its restore record cannot be used (it is not "
+            f"JSON): check the object by hand, then remove the annotation (kubectl annotate "
+            f"node {node} {restore.ANNOTATION}-)",
+            "chaos-drill: skipped Deployment demo/api: its restore record cannot be used (its "
+            "original is null, not a replica count): check the object by hand, then remove the "
+            f"annotation (kubectl annotate deployment -n demo api {restore.ANNOTATION}-)"]
+        assert "restoring Deployment demo/web" in result.stderr, result.stderr
+        assert result.stderr.strip().splitlines()[-1] == (
+            "chaos-drill: restored 1 change(s); skipped 2: see above")
+        web_now = apps.read_namespaced_deployment("web", "demo")
+        assert web_now.spec.replicas == 3
+        assert restore.ANNOTATION not in (web_now.metadata.annotations or {})
+        api_now = apps.read_namespaced_deployment("api", "demo")
+        assert api_now.metadata.annotations[restore.ANNOTATION] == tampered, "left for a person"
+    finally:
+        unmark = {"metadata": {"annotations": {restore.ANNOTATION: None}}}
+        for deployment in ("api", "web"):
+            apps.patch_namespaced_deployment(deployment, "demo", unmark)
+        core.patch_node(node, unmark)
+        scale(web, 3)
+
+
+# -- node_stop ---------------------------------------------------------------------------------
+
+def node_processes(cluster: LocalCluster, node: str) -> list[str]:
+    """The node's recorded processes that run (containerd NODE, kubelet NODE)."""
+    return sorted(p.name for p in processes.load(cluster.lay.processes)
+                  if p.name.endswith(f" {node}") and processes.is_alive(p))
+
+
+def wait_node_ready(api: Any, node: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if kube.node_ready(client.CoreV1Api(api).read_node(node, _request_timeout=10)):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"node {node} not Ready within {timeout:.0f}s")
+
+
+def test_restore_after_sigkill_mid_node_stop_starts_the_node_again(
+        web: Any, cluster: LocalCluster, tmp_path: Path) -> None:
+    core = client.CoreV1Api(web)
+    kill_after(write_drill(tmp_path, FAULTS["node_stop"]), tmp_path / "out", "stopped node")
+    stopped = [n for n in core.list_node().items
+               if restore.ANNOTATION in (n.metadata.annotations or {})]
+    assert len(stopped) == 1, "node_stop records the stop on the node"
+    node = stopped[0].metadata.name
+    assert (record_of(stopped[0]).fault, record_of(stopped[0]).original) == ("node_stop", "local")
+    assert node_processes(cluster, node) == [], "the killed run left the node stopped"
+    result = cli("restore", "--namespace", "demo")
+    assert result.returncode == 0, result.stderr
+    assert f"restoring Node {node}: stopped by node_stop run " in result.stderr, result.stderr
+    assert node_processes(cluster, node) == [f"containerd {node}", f"kubelet {node}"]
+    wait_node_ready(web, node, timeout=90)
+    assert restore.ANNOTATION not in (core.read_node(node).metadata.annotations or {})
+    assert "nothing left to restore" in restore_cli()

@@ -17,7 +17,7 @@ from kubernetes import client
 
 from chaos.drill import restore
 from chaos.drill.loading import CRD_PATH, crd_schema, drill_from_object, parse_drill
-from chaos.errors import SafetyError, SpecError
+from chaos.errors import SpecError
 from chaos.observe.probe_lines import parse_line, slot_outcomes, window_from
 from chaos.observe.prober import ProbeWindow
 from chaos.observe.prober_pod import (
@@ -318,26 +318,17 @@ def prober_pod(run: str) -> client.V1Pod:
 
 
 def test_prober_pods_of_dead_runs_are_removed_and_live_ones_left() -> None:
-    dead, live = restore._leftovers("Pod", [prober_pod("1"), prober_pod("2")])
-    assert dead.kind == restore.PROBER_POD
-    restore.ACTIVE_RUNS.add(live.record.run)
+    found = restore.Findings()
+    restore._sort("Pod", [prober_pod("1"), prober_pod("2")], found)
+    dead, live = found.leftovers
+    assert dead.kind == live.kind == restore.PROBER_POD
+    restore.ACTIVE_RUNS[live.record.run] = ""
     try:
-        assert restore.dead_runs_leftovers([dead, live]) == [dead]
+        judged = restore.judge_runs(None, [dead.record, live.record], print)
     finally:
-        restore.ACTIVE_RUNS.discard(live.record.run)
+        restore.ACTIVE_RUNS.pop(live.record.run)
+    assert (judged[dead.record.run].alive, judged[live.record.run].alive) == (False, True)
     assert "prober left running by probe run r1" in dead.describe()
-
-
-def test_a_live_runs_change_still_refuses() -> None:
-    [pod] = restore._leftovers("Pod", [prober_pod("3")])
-    changed = restore.Leftover("Deployment", "web", "demo", restore.Record(
-        pod.record.run, "scale", 3, "elsewhere", 1, "2024-01-01T00:00:00"))
-    restore.ACTIVE_RUNS.add(pod.record.run)
-    try:
-        with pytest.raises(SafetyError, match="Deployment demo/web"):
-            restore.dead_runs_leftovers([pod, changed])
-    finally:
-        restore.ACTIVE_RUNS.discard(pod.record.run)
 
 
 def test_the_operator_may_run_prober_pods_and_names_their_image() -> None:
