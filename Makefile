@@ -29,12 +29,15 @@ $(VENV)/.installed: pyproject.toml setup.py
 	@$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-# The dependencies' wheels, so a test installs the built wheel into a fresh virtualenv offline.
-wheelhouse: $(WHEELHOUSE)/.complete
+# The dependencies' wheels, so a test installs the built wheel into a fresh virtualenv offline;
+# keyed by pyproject.toml's content, so a fresh clone finds them.
+WHEELHOUSE_KEY := $(shell sha256sum pyproject.toml | cut -c1-12)
+wheelhouse: $(WHEELHOUSE)/.complete-$(WHEELHOUSE_KEY)
 
-$(WHEELHOUSE)/.complete: pyproject.toml | venv
+$(WHEELHOUSE)/.complete-$(WHEELHOUSE_KEY): | venv
 	@echo "==> dependency wheels in $(WHEELHOUSE)"
-	@rm -rf $(WHEELHOUSE) && timeout 600 $(PY) -m pip download -q -d $(WHEELHOUSE) . && touch $@
+	@rm -rf $(WHEELHOUSE) && timeout 600 $(PY) -m pip download -q -d $(WHEELHOUSE) . \
+	  && touch $(WHEELHOUSE)/.complete $@
 
 # Kubernetes v1.34, etcd 3.6, and the add-ons metrics-server v0.9.0 and CoreDNS v1.12.1, from
 # Go modules into the cache (cluster/build/build.sh); warm, it only checks.
