@@ -60,12 +60,15 @@ def test_a_workload_with_no_opted_in_pod_is_refused(web: Any, tmp_path: Path) ->
 
 
 def viewer_kubeconfig(cluster: LocalCluster, api: Any, path: Path) -> Path:
-    """A user who may read everything in namespaces and watch nodes, and change nothing."""
+    """A user who may read everything in namespaces and watch nodes, and hold a run's Leases
+    (which a drill takes first), and change nothing else."""
     pki.issue(cluster.lay.pki, pki.CertRequest("viewer", "viewer"))
     configs.write_kubeconfig(path, cluster.lay, "viewer")
     rbac = client.RbacAuthorizationV1Api(api)
     rbac.create_cluster_role({"metadata": {"name": "viewer-nodes"}, "rules": [
-        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]}]})
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+         "verbs": ["get", "list", "watch", "create", "update", "delete"]}]})
     for role in ("view", "viewer-nodes"):
         rbac.create_cluster_role_binding({
             "metadata": {"name": f"viewer-{role}"},
