@@ -80,7 +80,10 @@ def test_ten_rounds_ten_incidents_and_seeds_repeat(web: Any, cluster: LocalClust
 
 
 def versions(api: Any) -> dict[str, str]:
-    pods = client.CoreV1Api(api).list_namespaced_pod("demo").items
+    """The sample workload's pods and web's Deployment, each with its resourceVersion. Only
+    those: another test's pods (a load Job's, a prober's) may still be going away meanwhile."""
+    pods = client.CoreV1Api(api).list_namespaced_pod(
+        "demo", label_selector="app in (web, api)").items
     deployment = client.AppsV1Api(api).read_namespaced_deployment("web", "demo")
     found = {p.metadata.uid: p.metadata.resource_version for p in pods}
     found["deployment"] = deployment.metadata.resource_version
