@@ -87,7 +87,7 @@ def _record(api: Any, workload: Workload, model: ViewModel, drill_metrics: Drill
     written (into OUT) even when it ends with an error."""
     # Without --out there is nothing to keep: an unnamed file the system removes when closed.
     journal = (Journal.open(out / JOURNAL_NAME) if out else
-               Journal(tempfile.TemporaryFile("w+", encoding="utf-8")))
+               Journal(tempfile.TemporaryFile("w+b", buffering=0)))
     journal.write("watch_started", namespace=workload.namespace,
                   workload=f"{workload.kind}/{workload.name}", selector=workload.selector)
     observer = Observer(api, workload, journal, drill_metrics, record_others=True)
