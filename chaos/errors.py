@@ -8,7 +8,8 @@
     ├── SetupError             a missing package, port, privilege or build
     ├── SafetyError            a target that did not opt in, or a workload that is not steady
     ├── FaultError             a fault that could not be injected
-    └── RestoreError           a restore record that cannot be read, or undone from here
+    ├── RestoreError           a restore record that cannot be read, or undone from here
+    └── JournalError           the run's journal could not be written (a full disk)
 """
 
 
@@ -49,3 +50,8 @@ class FaultError(ChaosDrillError):
 class RestoreError(ChaosDrillError):
     """A restore record that cannot be read, or a change that cannot be undone from here (a
     stopped node without its provider); restore skips it with one line and goes on."""
+
+
+class JournalError(ChaosDrillError):
+    """A write to the run's journal failed (a full disk, an I/O error): the drill stops
+    injecting, restores, and ends with this."""

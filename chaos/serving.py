@@ -1,14 +1,18 @@
 """Bounded HTTP servers for the live page and the exporter: at most MAX_CONNECTIONS connections at
 a time, one thread each; no read or write on a connection waits longer than IDLE_SECONDS, so a
-client that sends no request, or stops reading, is dropped; a connection over the cap is
-answered 503 and closed at once, with no thread."""
+client that sends no request, or stops reading, is dropped; a request's line and headers must
+all arrive within HEADER_SECONDS (a BoundedHandler's), so a client that trickles a byte at a
+time is dropped too; a connection over the cap is answered 503 and closed at once, with no
+thread."""
 
 from __future__ import annotations
 
+import io
 import socket
 import sys
 import threading
-from http.server import ThreadingHTTPServer
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import BaseRequestHandler
 from typing import Any
 
@@ -18,6 +22,8 @@ BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=
         b"Content-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n")
 CLOSE_SECONDS = 2.0
 """How long close() waits for the connections' threads to end."""
+HEADER_SECONDS = 10.0
+"""How long a request's line and headers may take to arrive, in all."""
 
 
 class BoundedHTTPServer(ThreadingHTTPServer):
@@ -29,9 +35,11 @@ class BoundedHTTPServer(ThreadingHTTPServer):
     request_queue_size = 1024  # a room of browsers may connect at once
 
     def __init__(self, address: tuple[str, int], handler: type[BaseRequestHandler],
-                 max_connections: int, idle_seconds: float) -> None:
+                 max_connections: int, idle_seconds: float,
+                 header_seconds: float = HEADER_SECONDS) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.idle_seconds = idle_seconds
+        self.header_seconds = header_seconds
         self._slots = threading.BoundedSemaphore(max_connections)
         self._open: set[socket.socket] = set()
         self._changed = threading.Condition()
@@ -80,6 +88,58 @@ class BoundedHTTPServer(ThreadingHTTPServer):
                 except OSError:
                     pass
             self._changed.wait_for(lambda: not self._open, CLOSE_SECONDS)
+
+
+class BoundedHandler(BaseHTTPRequestHandler):
+    """A handler whose request line and headers must arrive within the server's header_seconds
+    in all, not only within idle_seconds per read; the body and the answer are not bounded so
+    (an event stream lasts)."""
+
+    server: BoundedHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # the socket's own file: reads go through the deadline instead
+        self._reader = _DeadlineReader(self.connection, self.server.idle_seconds)
+        self.rfile = io.BufferedReader(self._reader)
+        self._reader.arm(self.server.header_seconds)
+
+    def handle_one_request(self) -> None:
+        self._reader.arm(self.server.header_seconds)  # each request of a kept-alive connection
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        try:
+            return super().parse_request()
+        finally:
+            self._reader.disarm()
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Reads a socket, each read waiting at most IDLE seconds, or until the deadline if armed."""
+
+    def __init__(self, connection: socket.socket, idle: float) -> None:
+        self.connection, self.idle = connection, idle
+        self.deadline: float | None = None
+
+    def arm(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def disarm(self) -> None:
+        self.deadline = None
+        self.connection.settimeout(self.idle)  # writes wait IDLE again
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        wait = self.idle
+        if self.deadline is not None:
+            wait = min(wait, self.deadline - time.monotonic())
+            if wait <= 0:
+                raise TimeoutError("the request's headers took too long")
+        self.connection.settimeout(wait)
+        return self.connection.recv_into(buffer)
 
 
 def _turn_away(connection: socket.socket) -> None:

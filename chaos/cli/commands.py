@@ -31,6 +31,13 @@ def default_out(name: str) -> Path:
 
 
 def verdict(summary: Summary, out: Path, say: Progress) -> int:
+    figures(summary, say)
+    say(f"{'PASSED' if summary.passed else 'FAILED'}; results in {out}")
+    return 0 if summary.passed else 1
+
+
+def figures(summary: Summary, say: Progress) -> None:
+    """The incidents, recovery, availability and SLO checks of SUMMARY, a line each."""
     stats = summary.recovery
     ratio = summary.availability.ratio
     say(f"{len(summary.incidents)} incidents, recovery median "
@@ -38,8 +45,15 @@ def verdict(summary: Summary, out: Path, say: Progress) -> int:
         f"{'n/a' if ratio is None else f'{ratio:.2%}'}")
     for check in summary.slo_checks:
         say(f"  {'PASS' if check.passed else 'FAIL'} {check.name}: {check.detail}")
-    say(f"{'PASSED' if summary.passed else 'FAILED'}; results in {out}")
-    return 0 if summary.passed else 1
+
+
+def _unwritten(summary: Summary) -> None:
+    """What a drill measured until its journal failed, on stdout: no file could hold it."""
+    counts = summary.availability
+    lines = [f"results could not be written; measured until the journal failed: "
+             f"{counts.requests} probes, {counts.failures} failed"]
+    figures(summary, lines.append)
+    print("\n".join(lines), flush=True)
 
 
 def _s(value: float | None) -> str:
@@ -86,6 +100,8 @@ def _run(args: argparse.Namespace, view: LiveView, options: RunOptions) -> int:
             summary = run.run()
         except BaseException as error:
             model.finished(None, str(error))
+            if run.unwritten_summary is not None:
+                _unwritten(run.unwritten_summary)
             raise
         model.finished(None if summary.aborted else summary.passed,
                        f"{len(summary.incidents)} incidents")

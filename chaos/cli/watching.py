@@ -87,13 +87,14 @@ def _record(api: Any, workload: Workload, model: ViewModel, drill_metrics: Drill
     written (into OUT) even when it ends with an error."""
     # Without --out there is nothing to keep: an unnamed file the system removes when closed.
     journal = (Journal.open(out / JOURNAL_NAME) if out else
-               Journal(tempfile.TemporaryFile("w+", encoding="utf-8")))
+               Journal(tempfile.TemporaryFile("w+b", buffering=0)))
+    stop = threading.Event()
+    journal.on_failure = lambda _: stop.set()  # a full disk ends the watch, in one line
     journal.write("watch_started", namespace=workload.namespace,
                   workload=f"{workload.kind}/{workload.name}", selector=workload.selector)
     observer = Observer(api, workload, journal, drill_metrics, record_others=True)
     observer.announce = view.say
     observer.add_listener(model)
-    stop = threading.Event()
     signals = SignalStop(stop, view.say, doing="ending the watch and writing results").start()
     reason = None
     try:
@@ -111,6 +112,7 @@ def _record(api: Any, workload: Workload, model: ViewModel, drill_metrics: Drill
         if out is not None and reason is not None:
             with contextlib.suppress(Exception):  # the error being raised matters more
                 rebuild_results(out)
+    journal.check()
 
 
 def _metrics(args: argparse.Namespace, namespace: str, workload: str,

@@ -15,7 +15,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from chaos.errors import SetupError
-from chaos.serving import BoundedHTTPServer
+from chaos.serving import HEADER_SECONDS, BoundedHandler, BoundedHTTPServer
 
 DEFAULT_METRICS_PORT = 9464
 MAX_CONNECTIONS = 16
@@ -30,8 +30,10 @@ class MetricsServer:
 
     def __init__(self, registry: CollectorRegistry, port: int, host: str,
                  max_connections: int = MAX_CONNECTIONS,
-                 idle_seconds: float = IDLE_SECONDS) -> None:
-        self._server = _Server((host, port), _QuietHandler, max_connections, idle_seconds)
+                 idle_seconds: float = IDLE_SECONDS,
+                 header_seconds: float = HEADER_SECONDS) -> None:
+        self._server = _Server((host, port), _QuietHandler, max_connections, idle_seconds,
+                               header_seconds)
         self._server.set_app(nosniff(make_wsgi_app(registry)))
         self._thread = threading.Thread(target=self._server.serve_forever, name="metrics",
                                         daemon=True)
@@ -74,7 +76,7 @@ class _Server(BoundedHTTPServer, WSGIServer):
     """A WSGI server with chaos.serving's bounds."""
 
 
-class _QuietHandler(WSGIRequestHandler):
+class _QuietHandler(BoundedHandler, WSGIRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: a scrape every few seconds is no news."""
 

@@ -29,7 +29,7 @@ from chaos.drill.loading import drill_from_object
 from chaos.drill.signals import SignalStop
 from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.drill.timeline import Incident
-from chaos.errors import ChaosDrillError
+from chaos.errors import ChaosDrillError, JournalError
 from chaos.monitoring import drill_metrics, metrics, metrics_server
 from chaos.operator import journal as operator_journal
 from chaos.results import JOURNAL_NAME, fresh_out_dir
@@ -195,11 +195,17 @@ def run_drill(body: kopf.Body, name: str, namespace: str | None, uid: str,
         with DRILLS.running(options.stop):
             summary = DrillRun(drill, cluster, options, logger.info).run()
     except (ChaosDrillError, *kube.USER_ERRORS) as error:  # a Failed status, never a retry loop
-        keep_journal()
+        with contextlib.suppress(JournalError):  # the error that stopped the drill says more
+            keep_journal()
         patch_status(api, namespace, name, {"phase": "Failed", "passed": False,
                                             "message": kube.explain(error)})
         return
-    keep_journal()
+    try:
+        keep_journal()
+    except JournalError as error:
+        patch_status(api, namespace, name, {"phase": "Failed", "passed": False,
+                                            "message": str(error)})
+        return
     if not stopped and not DRILLS.stopping:
         patch_status(api, namespace, name, final_status(summary, out))
     elif not (stopped.reason and stopped.reason & kopf.DaemonStoppingReason.RESOURCE_DELETED):
@@ -221,14 +227,20 @@ def journal_place(namespace: str, name: str, uid: str, attempt: int,
 
 def journal_keeper(api: Any, namespace: str, name: str, uid: str, attempt: int,
                    out: Path) -> Callable[[], None]:
-    """A call that copies the attempt's journal to its ConfigMap (in the cluster only)."""
+    """A call that copies the attempt's journal to its ConfigMap (in the cluster only); one that
+    fails raises JournalError, which stops the drill (it restores) as a full disk does."""
     place = journal_place(namespace, name, uid, attempt, out)
     if "configMap" not in place:
         return lambda: None
     where, configmap = place["configMap"].split("/")
 
     def keep() -> None:
-        operator_journal.save(api, where, configmap, place["key"], out / JOURNAL_NAME)
+        try:
+            operator_journal.save(api, where, configmap, place["key"], out / JOURNAL_NAME)
+        except kube.USER_ERRORS as error:
+            raise JournalError(f"cannot keep the journal in ConfigMap {where}/{configmap}: "
+                               f"{kube.explain(error)}; the drill stopped and restored what it "
+                               "changed") from None
 
     return keep
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
+from chaos.errors import ChaosDrillError
 from chaos.results.journal import Journal, JournalRecord, read_journal
 from chaos.results.junit import junit_xml
 from chaos.results.report import render_report
@@ -26,6 +28,7 @@ __all__ = [
     "fresh_out_dir",
     "read_journal",
     "rebuild_results",
+    "salvage_results",
     "write_results",
 ]
 
@@ -60,9 +63,31 @@ def rebuild_results(out_dir: str | Path) -> Summary:
     return summary
 
 
+def salvage_results(
+    out_dir: str | Path, unwritten: Sequence[JournalRecord]
+) -> tuple[Summary, bool]:
+    """After the journal failed: the summary of the records on disk and the UNWRITTEN ones
+    kept in memory, and whether its files could be written into out_dir (a full disk: no)."""
+    try:
+        records = read_journal(Path(out_dir) / JOURNAL_NAME)
+    except ChaosDrillError:
+        records = []
+    summary = build_summary([*records, *unwritten])
+    try:
+        write_results(out_dir, summary)
+    except OSError:
+        return summary, False
+    return summary, True
+
+
 def _write_atomically(path: Path, text: str) -> Path:
-    """Readers never see half a file: write beside it, then rename over it."""
+    """Readers never see half a file: write beside it, then rename over it (a failed write,
+    a full disk, leaves neither)."""
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+        raise
     return path

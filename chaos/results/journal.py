@@ -1,8 +1,12 @@
 """The run journal: one JSON object per line, written, flushed and fsynced as each event happens,
-so a crashed run keeps everything up to the crash. summary.py documents the event types."""
+so a crashed run keeps everything up to the crash. summary.py documents the event types. A write
+that fails (a full disk) never raises in the writer's thread: the file keeps its whole lines, the
+journal keeps the records it could not write in memory, and tells on_failure once."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import threading
@@ -14,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from chaos.errors import ChaosDrillError
+from chaos.errors import ChaosDrillError, JournalError
 
 _RESERVED = ("event", "ts", "mono")
 
@@ -41,14 +45,24 @@ class Journal:
 
     def __init__(
         self,
-        stream: IO[str],
+        stream: IO[bytes],
         wall: Callable[[], datetime] = _wall_clock,
         mono: Callable[[], float] = time.monotonic,
+        path: str | Path | None = None,
     ) -> None:
         self._stream = stream
         self._wall = wall
         self._mono = mono
         self._lock = threading.Lock()
+        self.path = str(path if path is not None else getattr(stream, "name", "the journal"))
+        self._size = _size_of(stream)
+        """Bytes of whole lines in the file: what it is cut back to after a failed write."""
+        self.failure: JournalError | None = None
+        """Set by the first write that failed; no write touches the file after it."""
+        self.unwritten: list[JournalRecord] = []
+        """The records from the failed one on, in order, kept for the summary."""
+        self.on_failure: Callable[[JournalError], None] | None = None
+        """Told once, from the writing thread, when the first write fails."""
 
     @classmethod
     def open(
@@ -62,12 +76,12 @@ class Journal:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            return cls(open(path, "x", encoding="utf-8"), wall, mono)
+            return cls(open(path, "xb", buffering=0), wall, mono, path)
         except FileExistsError:
             if path.stat().st_size:
                 raise ChaosDrillError(f"{path} already holds the journal of another run: "
                                       "write this run to a new results folder") from None
-        return cls(open(path, "a", encoding="utf-8"), wall, mono)  # empty: nothing to mix with
+        return cls(open(path, "ab", buffering=0), wall, mono, path)  # empty: nothing to mix with
 
     def write(self, event: str, *, mono: float | None = None, **fields: Any) -> JournalRecord:
         """Append one event; mono defaults to now (pass it when the event was seen earlier)."""
@@ -86,13 +100,48 @@ class Journal:
             separators=(",", ":"),
         )
         with self._lock:
-            self._stream.write(line + "\n")
-            self._stream.flush()
-            os.fsync(self._stream.fileno())
+            if self.failure is None:
+                try:
+                    self._append((line + "\n").encode())
+                    return record
+                except OSError as error:
+                    self._failed(error)
+            self.unwritten.append(record)
+            failure, first = self.failure, len(self.unwritten) == 1
+        if first and failure is not None and self.on_failure is not None:
+            self.on_failure(failure)
         return record
 
+    def _append(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = self._stream.write(view)
+            if not written:
+                raise OSError(errno.EIO, "the journal took no bytes")
+            view = view[written:]
+        self._stream.flush()
+        os.fsync(self._stream.fileno())
+        self._size += len(data)
+
+    def _failed(self, error: OSError) -> None:
+        """Remembers the failure and cuts a partly written line off the file."""
+        why = error.strerror or str(error)
+        self.failure = JournalError(f"cannot write the journal to {self.path}: {why}; free "
+                                    "space or pass --out DIR, then run chaos-drill restore if "
+                                    "anything remains")
+        try:
+            os.ftruncate(self._stream.fileno(), self._size)
+            self._stream.seek(self._size)
+        except (OSError, ValueError):  # not a file: nothing to cut
+            pass
+
+    def check(self) -> None:
+        """Raises the failure of an earlier write, if any."""
+        if self.failure is not None:
+            raise self.failure
+
     def close(self) -> None:
-        with self._lock:
+        with self._lock, contextlib.suppress(OSError):  # a failed write was told already
             self._stream.close()
 
     def __enter__(self) -> Journal:
@@ -105,6 +154,13 @@ class Journal:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _size_of(stream: IO[bytes]) -> int:
+    try:
+        return os.fstat(stream.fileno()).st_size
+    except (OSError, ValueError):
+        return 0
 
 
 def _json_default(value: object) -> object:

@@ -34,11 +34,11 @@ from chaos.drill.targeting import (
     select_targets,
 )
 from chaos.drill.timeline import Incident, incident_id, scale_in_seconds
-from chaos.errors import FaultError, SafetyError
+from chaos.errors import FaultError, JournalError, SafetyError
 from chaos.monitoring.drill_metrics import DrillMetrics
 from chaos.observe.observer import Observer
 from chaos.observe.prober_pod import pod_name
-from chaos.results import JOURNAL_NAME, rebuild_results
+from chaos.results import JOURNAL_NAME, rebuild_results, salvage_results
 from chaos.results.journal import Journal
 from chaos.results.summary import Summary
 from chaos.run.probing import choose_origin, probe_url, prober_image
@@ -86,6 +86,8 @@ class DrillRun(SteadyState):
         options.out_dir.mkdir(parents=True, exist_ok=True)
         self.autoscaler = self._check_autoscaling()
         self.journal = Journal.open(options.out_dir / JOURNAL_NAME)
+        self.journal.on_failure = self._journal_failed
+        self.unwritten_summary: Summary | None = None  # set when results cannot be written
         self.observer = Observer(self.api, self.workload, self.journal, options.metrics,
                                  autoscaler=self.autoscaler)
         self.run_id = restore.new_run_id()
@@ -101,6 +103,11 @@ class DrillRun(SteadyState):
         """Another run may now take the target: stop injecting and restore at once."""
         self.say(f"{why}: stopping and restoring")
         self.journal.write("warning", message=why)
+        self.options.stop.set()
+
+    def _journal_failed(self, error: JournalError) -> None:
+        """The first failed journal write (any thread): no more faults; run() raises it."""
+        self.say("the journal cannot be written: stopping and restoring")
         self.options.stop.set()
 
     def _check_autoscaling(self) -> str | None:
@@ -123,6 +130,7 @@ class DrillRun(SteadyState):
         restore.ACTIVE_RUNS[self.run_id] = "" if self.options.dry_run else self.leases.place
         reason: str | None = None
         try:
+            self.journal.check()
             self._prepare()
             for round_number in range(1, drill.rounds + 1):
                 if self.options.stop.is_set():
@@ -136,13 +144,22 @@ class DrillRun(SteadyState):
         except KeyboardInterrupt:
             reason = "interrupted"
         except Exception as error:
-            reason = kube.explain(error)
-            self._finish(reason)
+            self._finish(kube.explain(error))
+            if self.journal.failure is not None:  # the cause: its stop made the error
+                raise self._salvage(self.journal.failure) from None
             with contextlib.suppress(Exception):  # the error raised below matters more
                 rebuild_results(self.options.out_dir)
             raise
         self._finish(reason)
+        if self.journal.failure is not None:
+            raise self._salvage(self.journal.failure)
         return rebuild_results(self.options.out_dir)
+
+    def _salvage(self, failure: JournalError) -> JournalError:
+        """Writes the results it can; keeps the summary when they cannot be written."""
+        summary, written = salvage_results(self.options.out_dir, self.journal.unwritten)
+        self.unwritten_summary = None if written else summary
+        return failure
 
     def _prepare(self) -> None:
         """Everything before the first fault: the target held (its Lease), watches, checks that
@@ -280,6 +297,7 @@ class DrillRun(SteadyState):
         self.fault.restore(self.ctx)
 
     def _inject(self, round_number: int, index: int, target: FaultTarget) -> Incident:
+        self.journal.check()
         pod = target.pod
         incident = Incident(incident_id(round_number, index), round_number, self.drill.fault.type,
                             self.workload.namespace, self.workload.name,
@@ -296,7 +314,11 @@ class DrillRun(SteadyState):
                            target_pod=incident.target_pod, target_uid=incident.target_uid,
                            node=incident.node, api_time=wall.isoformat())
         try:
+            self.journal.check()  # a fault the journal cannot hold is not injected
             done = self.fault.act(self.ctx, target)
+        except JournalError:
+            self.observer.close(incident)
+            raise
         except FaultError as error:
             self.observer.close(incident)
             self.journal.write("incident_closed", incident=incident.id, recovered=False,

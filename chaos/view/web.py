@@ -11,13 +11,12 @@ import ipaddress
 import threading
 import time
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
 from chaos.errors import UsageError
-from chaos.serving import BoundedHTTPServer
+from chaos.serving import HEADER_SECONDS, BoundedHandler, BoundedHTTPServer
 from chaos.view.model import ViewModel
 from chaos.view.stream import TICK_SECONDS, Frames
 
@@ -77,7 +76,8 @@ class WebView:
 
     def __init__(self, model: ViewModel, port: int, host: str = LOOPBACK,
                  max_connections: int = MAX_CONNECTIONS,
-                 idle_seconds: float = IDLE_SECONDS) -> None:
+                 idle_seconds: float = IDLE_SECONDS,
+                 header_seconds: float = HEADER_SECONDS) -> None:
         if not 0 <= port <= 65535:
             raise UsageError(f"--web {port} is not a TCP port: pick one from 1 to 65535")
         self.model = model
@@ -87,7 +87,8 @@ class WebView:
         """The version each connected browser was last sent, by handler id."""
         handler = type("Handler", (_Handler,), {"view": self})
         try:
-            self.server = BoundedHTTPServer((host, port), handler, max_connections, idle_seconds)
+            self.server = BoundedHTTPServer((host, port), handler, max_connections, idle_seconds,
+                                            header_seconds)
         except OSError as error:
             raise UsageError(f"cannot serve the web view on {host}:{port} ({error.strerror}): "
                              "pick another --web port") from None
@@ -114,7 +115,7 @@ class WebView:
         self._thread.join(timeout=2)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(BoundedHandler):
     view: WebView
     server_version = "chaos-drill"
     protocol_version = "HTTP/1.1"

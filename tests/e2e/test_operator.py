@@ -16,8 +16,10 @@ from kubernetes.client.exceptions import ApiException
 
 from chaos.cluster import workloads
 from chaos.cluster.local import LocalCluster
+from chaos.drill import restore
 from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.operator import handlers as operator
+from chaos.operator import journal as operator_journal
 from chaos.results import read_journal
 
 from support import REPO, wait_finished
@@ -189,3 +191,33 @@ def test_a_drill_on_a_missing_workload_fails_in_one_line_without_retrying(
     # a user error is a verdict, not a reason for kopf to try again
     assert status["attempts"] == 1, status
     assert "will retry" not in runner.output and "Traceback" not in runner.output, runner.output
+
+
+def test_a_journal_that_cannot_be_kept_fails_the_drill_restored(
+        operator_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    web = operator_env
+    # the journal's ConfigMap goes to a namespace that does not exist: every write fails
+    monkeypatch.setenv(operator_journal.NAMESPACE_ENV, "chaos-drill-nowhere")
+    doc = drill_object("op-unkept")
+    doc["spec"].update(rounds=3, intervalSeconds=1, fault={"type": "scale", "replicas": 5})
+    custom = client.CustomObjectsApi(web)
+    with KopfRunner(["run", "--standalone", "--namespace", "demo"],
+                    registry=operator.registry, timeout=240) as runner:
+        custom.create_namespaced_custom_object(GROUP, VERSION, "demo", PLURAL, doc)
+        try:
+            status = wait_finished(web, "op-unkept", 180)
+        finally:
+            custom.delete_namespaced_custom_object(GROUP, VERSION, "demo", PLURAL, "op-unkept")
+        wait_gone(custom, "op-unkept", 60)
+    assert runner.exit_code == 0, runner.output
+    assert status["phase"] == "Failed" and status["attempts"] == 1, status
+    message = status["message"]
+    assert message.startswith("cannot keep the journal in ConfigMap chaos-drill-nowhere/"), message
+    assert "restored" in message and "\n" not in message, message
+    assert "will retry" not in runner.output and "Traceback" not in runner.output, runner.output
+    records = read_journal(Path(status["resultsDir"]) / "journal.jsonl")
+    assert [r.get("round") for r in records if r.event == "fault_injected"] == [1], (
+        "the first incident's keep failed: no further round")
+    deployment = client.AppsV1Api(web).read_namespaced_deployment("web", "demo")
+    assert deployment.spec.replicas == 3
+    assert restore.ANNOTATION not in (deployment.metadata.annotations or {})

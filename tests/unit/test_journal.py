@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from chaos.errors import ChaosDrillError
+from chaos.errors import ChaosDrillError, JournalError
 from chaos.results import JOURNAL_NAME, fresh_out_dir
 from chaos.results.journal import Journal, parse_journal, read_journal
 
@@ -101,3 +105,50 @@ def test_corrupt_line_before_the_end_is_an_error() -> None:
 def test_missing_journal(tmp_path: Path) -> None:
     with pytest.raises(ChaosDrillError, match="cannot read journal"):
         read_journal(tmp_path / "nope.jsonl")
+
+
+class FillsUp(io.FileIO):
+    """A journal file on a disk with ROOM bytes left: a write beyond them stores what fits,
+    then fails as a full disk does."""
+
+    def __init__(self, path: Path, room: int) -> None:
+        super().__init__(path, "xb")
+        self.room = room
+
+    def write(self, data: Any) -> int:
+        if not self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        taken = super().write(bytes(data)[: self.room])
+        assert taken is not None
+        self.room -= taken
+        return taken
+
+
+def test_a_full_disk_keeps_whole_lines_and_tells_once(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    journal = Journal(FillsUp(path, room=150), wall=lambda: T0, path=path)
+    told: list[JournalError] = []
+    journal.on_failure = told.append
+    journal.write("round_started", round=1)  # about 80 bytes: fits
+    journal.write("fault_injected", incident="r1-i1")  # half of it fits: cut off again
+    journal.write("incident_closed", incident="r1-i1")  # never reaches the file
+    journal.close()  # no error: the failure was told already
+    assert [r.event for r in read_journal(path)] == ["round_started"]
+    assert path.read_text().endswith("}\n"), "the partial line is cut off"
+    assert [r.event for r in journal.unwritten] == ["fault_injected", "incident_closed"]
+    assert len(told) == 1 and told[0] is journal.failure
+    assert str(told[0]) == (f"cannot write the journal to {path}: No space left on device; "
+                            "free space or pass --out DIR, then run chaos-drill restore if "
+                            "anything remains")
+    with pytest.raises(JournalError):
+        journal.check()
+
+
+def test_a_write_to_a_full_device_fails_without_raising() -> None:
+    journal = Journal(open("/dev/full", "wb", buffering=0), path="/dev/full")
+    journal.check()
+    record = journal.write("a", n=1)
+    assert record.get("n") == 1 and journal.unwritten == [record]
+    assert journal.failure is not None
+    assert "/dev/full: No space left on device" in str(journal.failure)
+    journal.close()
