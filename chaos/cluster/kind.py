@@ -11,7 +11,6 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from kubernetes import client
 
@@ -43,6 +42,7 @@ KIND_TIMEOUT = 900
 UP_TIMEOUT = 180.0
 NODES_READY_WAIT = 60.0
 """Seconds an existing cluster whose node containers all run gets for its nodes to be Ready."""
+POLL_SECONDS = 0.5
 CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 
 
@@ -212,15 +212,9 @@ class KindCluster:
         if down:
             raise ClusterError(f"kind cluster {self.cluster_name} exists but is broken: node "
                                f"container {down[0]} is {states[down[0]]}: {fix}")
-        if self._nodes_ready():
-            return
-        progress(f"waiting up to {NODES_READY_WAIT:.0f}s for every node to be Ready")
-        deadline = time.monotonic() + NODES_READY_WAIT
-        while time.monotonic() < deadline:
-            time.sleep(1)
-            if self._nodes_ready():
-                return
-        raise ClusterError(f"kind cluster {self.cluster_name} exists but is broken: not every "
+        self._wait("every node to be Ready", self._nodes_ready, progress,
+                   timeout=NODES_READY_WAIT,
+                   message=f"kind cluster {self.cluster_name} exists but is broken: not every "
                            f"node is Ready after {NODES_READY_WAIT:.0f}s: {fix}")
 
     def prepare_host(self, progress: Progress) -> str:
@@ -320,18 +314,23 @@ class KindCluster:
             return False
         return len(nodes) == len(self._nodes()) and all(kube.node_ready(n) for n in nodes)
 
-    def _wait(self, what: str, ready: Any, progress: Progress,
-              missing: Callable[[], str] | None = None) -> None:
-        """Until READY(); else a ClusterError naming WHAT (and what is MISSING, when given)."""
-        progress(f"waiting for {what}")
-        deadline = time.monotonic() + UP_TIMEOUT
+    def _wait(self, what: str, ready: Callable[[], bool], progress: Progress,
+              missing: Callable[[], str] | None = None, timeout: float = UP_TIMEOUT,
+              message: str | None = None) -> None:
+        """Until READY() (said only when it is not at once), polled every POLL_SECONDS for up to
+        TIMEOUT seconds; else a ClusterError: MESSAGE, or one naming WHAT (and what is MISSING,
+        when given)."""
+        if ready():
+            return
+        progress(f"waiting up to {timeout:.0f}s for {what}")
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
             if ready():
                 return
-            time.sleep(1)
         detail = f" ({missing()})" if missing else ""
-        raise ClusterError(f"timed out after {UP_TIMEOUT:.0f}s waiting for {what}{detail}: see "
-                           f"'kind export logs --name {self.cluster_name}'")
+        raise ClusterError(message or f"timed out after {timeout:.0f}s waiting for {what}"
+                           f"{detail}: see 'kind export logs --name {self.cluster_name}'")
 
     # -- down -----------------------------------------------------------------------------------
 
