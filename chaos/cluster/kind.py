@@ -21,6 +21,7 @@ from chaos.cluster import (
     kind_cni,
     kind_config,
     kind_host,
+    kind_images,
     kube,
     pki,
     processes,
@@ -375,9 +376,8 @@ class KindCluster:
         return ClusterStatus("kind", exists, self.kubeconfig() if exists else None)
 
     def load_images(self, archives: Sequence[Path], progress: Progress) -> None:
-        for archive in archives:
-            progress(f"loading {archive.name} into kind cluster {self.cluster_name}")
-            self._kind(*load_command(self.cluster_name, archive)[1:])
+        kind_images.load(self._nodes(), archives, f"kind cluster {self.cluster_name}", progress,
+                         lambda a: self._kind(*load_command(self.cluster_name, a)[1:]))
 
     def container_kill(self, node: str, container_id: str) -> None:
         try:
