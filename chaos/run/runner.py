@@ -162,6 +162,9 @@ class DrillRun(SteadyState):
             if slo.max_recovery_seconds and slo.min_availability is not None:
                 metrics.slo(slo.max_recovery_seconds, slo.min_availability)
             metrics.scale_slo(slo.max_scale_out_seconds, slo.max_scale_in_seconds)
+        # steady before the prober starts too: a workload still coming up (deploy --no-wait)
+        # must not count as failed requests before the first fault
+        self._check_steady(STEADY_GRACE_SECONDS)
         self._start_prober()
         self._check_steady(STEADY_GRACE_SECONDS)
 
