@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from kubernetes import client
@@ -274,8 +275,9 @@ class KindCluster:
     def install_cni(self, progress: Progress) -> None:
         """Gives every node chaos-drill's CNI (config and routes), once each has a pod range."""
         nodes = self._wait_for_pod_cidrs(progress)
+        with ThreadPoolExecutor(max_workers=len(nodes) or 1) as pool:  # all nodes at once
+            list(pool.map(lambda name: kind_cni.configure_node(name, nodes), nodes))
         for name, (_, cidr) in sorted(nodes.items()):
-            kind_cni.configure_node(name, nodes)
             progress(f"CNI on {name}: pods from {cidr}")
 
     def lacks_cni(self) -> bool:
