@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for Ready")
     deploy.add_argument("--timings", metavar="FILE",
                         help="write each step's duration there as JSON")
+    deploy.add_argument("--no-wait", action="store_true",
+                        help="return once applied, without waiting for Ready: a drill waits "
+                        "for its own target to be steady before its first fault")
     deploy.add_argument("--autoscale", action="store_true",
                         help="also apply web's HorizontalPodAutoscaler (for load drills); "
                         "without it, any is removed so replicas stay as set")
@@ -272,6 +275,7 @@ def deploy_command(args: argparse.Namespace) -> int:
 
     provider = providers.from_args(args)
     clock = StepClock(_say)
-    workloads.deploy(provider, clock, timeout=args.timeout, autoscale=args.autoscale)
+    workloads.deploy(provider, clock, timeout=args.timeout, autoscale=args.autoscale,
+                     wait=not args.no_wait)
     clock.finish("deployed", args.timings)
     return 0

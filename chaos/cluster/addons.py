@@ -1,11 +1,14 @@
 """The clusters' add-ons: CoreDNS as kube-dns and metrics-server behind the aggregation layer on
 the local cluster, metrics-server alone on kind (which has CoreDNS). Their images are archives
 of the binaries cluster/build/ built, their manifests live in manifests/addons/, and `not_ready`
-and `metrics_missing` are what `cluster up` waits for."""
+are what the local `cluster up` waits for; `wait_for_metrics` is what a drill that needs the metrics
+API (load) waits for, so kind's `cluster up` need not."""
 
 from __future__ import annotations
 
 import base64
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,13 +19,17 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from chaos import resources
-from chaos.cluster import configs, pki, tuning, workloads
+from chaos.cluster import configs, kube, pki, tuning, workloads
 from chaos.cluster import layout as L
+from chaos.errors import ClusterError
 from chaos.images import node as nodeimage
 
 MANIFESTS = workloads.MANIFESTS / "addons"
 METRICS_SERVER = MANIFESTS / "metrics-server.yaml"
 METRICS_API = "v1beta1.metrics.k8s.io"
+METRICS_WAIT_SECONDS = 120.0
+"""How long a drill waits for the metrics API of a cluster just brought up (metrics-server
+starts, then scrapes every kubelet once; about 12 s on kind here)."""
 
 
 @dataclass(frozen=True)
@@ -102,20 +109,37 @@ def write_metrics_server_pki(directory: Path) -> Path:
 
 
 def metrics_missing(api: Any, nodes: list[str]) -> list[str]:
-    """What the metrics API does not serve yet: NodeMetrics of each of NODES, PodMetrics of
-    metrics-server's own pod; [] when it serves them all."""
+    """What the metrics API does not serve yet: NodeMetrics of each of NODES (a node's pods are
+    scraped with it); [] when it serves them all."""
     custom = client.CustomObjectsApi(api)
     try:
         node_items = custom.list_cluster_custom_object("metrics.k8s.io", "v1beta1", "nodes",
                                                        _request_timeout=10)["items"]
-        pod_items = custom.list_namespaced_custom_object(
-            "metrics.k8s.io", "v1beta1", "kube-system", "pods",
-            label_selector="k8s-app=metrics-server", _request_timeout=10)["items"]
     except (ApiException, HTTPError) as error:
         return [f"the metrics API ({str(error).splitlines()[0]})"]
     served = {item["metadata"]["name"] for item in node_items}
-    missing = [f"NodeMetrics {name}" for name in nodes if name not in served]
-    return missing + ([] if pod_items else ["PodMetrics of kube-system/metrics-server"])
+    return [f"NodeMetrics {name}" for name in nodes if name not in served]
+
+
+def wait_for_metrics(api: Any, say: Callable[[str], None],
+                     timeout: float = METRICS_WAIT_SECONDS) -> None:
+    """Returns once the metrics API serves every node, saying so when it has to wait; a
+    ClusterError naming what is missing after TIMEOUT seconds."""
+    nodes = kube.node_names(api)
+    missing = metrics_missing(api, nodes)
+    if not missing:
+        return
+    say(f"waiting up to {timeout:.0f}s for the metrics API (metrics-server), which the "
+        "autoscaler reads")
+    deadline = time.monotonic() + timeout
+    while missing and time.monotonic() < deadline:
+        time.sleep(1)
+        missing = metrics_missing(api, nodes)
+    if missing:
+        raise ClusterError(f"the metrics API does not serve {'; '.join(missing)} after "
+                           f"{timeout:.0f}s: see 'kubectl -n kube-system logs "
+                           "deployment/metrics-server'")
+    say("the metrics API serves every node")
 
 
 def deployments() -> list[tuple[str, str]]:

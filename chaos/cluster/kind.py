@@ -10,8 +10,8 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from kubernetes import client
 
@@ -22,6 +22,7 @@ from chaos.cluster import (
     kind_cni,
     kind_config,
     kind_host,
+    kind_images,
     kube,
     pki,
     processes,
@@ -43,6 +44,7 @@ KIND_TIMEOUT = 900
 UP_TIMEOUT = 180.0
 NODES_READY_WAIT = 60.0
 """Seconds an existing cluster whose node containers all run gets for its nodes to be Ready."""
+POLL_SECONDS = 0.5
 CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 
 
@@ -212,15 +214,9 @@ class KindCluster:
         if down:
             raise ClusterError(f"kind cluster {self.cluster_name} exists but is broken: node "
                                f"container {down[0]} is {states[down[0]]}: {fix}")
-        if self._nodes_ready():
-            return
-        progress(f"waiting up to {NODES_READY_WAIT:.0f}s for every node to be Ready")
-        deadline = time.monotonic() + NODES_READY_WAIT
-        while time.monotonic() < deadline:
-            time.sleep(1)
-            if self._nodes_ready():
-                return
-        raise ClusterError(f"kind cluster {self.cluster_name} exists but is broken: not every "
+        self._wait("every node to be Ready", self._nodes_ready, progress,
+                   timeout=NODES_READY_WAIT,
+                   message=f"kind cluster {self.cluster_name} exists but is broken: not every "
                            f"node is Ready after {NODES_READY_WAIT:.0f}s: {fix}")
 
     def prepare_host(self, progress: Progress) -> str:
@@ -266,15 +262,11 @@ class KindCluster:
 
     def _metrics_server(self, progress: Progress) -> None:
         """metrics-server (its image loaded just before) with a serving cert from a CA of its
-        own, waited for until the metrics API serves every node."""
+        own; not waited for: a drill that reads the metrics API (load) waits for it."""
         progress("installing metrics-server")
         pki_dir = addons.write_metrics_server_pki(self.state / "pki")
         with kube.api_client(self.kubeconfig()) as api:
             addons.install(api, pki_dir, only_metrics_server=True)
-            nodes = kube.node_names(api)
-            self._wait("the metrics API (metrics-server)",
-                       lambda: not addons.metrics_missing(api, nodes), progress,
-                       lambda: "; ".join(addons.metrics_missing(api, nodes)) + " not served")
 
     def _node_image(self, progress: Progress) -> str:
         """The image to run: --kind-image, else ours, loaded into Docker when it changed."""
@@ -283,8 +275,9 @@ class KindCluster:
     def install_cni(self, progress: Progress) -> None:
         """Gives every node chaos-drill's CNI (config and routes), once each has a pod range."""
         nodes = self._wait_for_pod_cidrs(progress)
+        with ThreadPoolExecutor(max_workers=len(nodes) or 1) as pool:  # all nodes at once
+            list(pool.map(lambda name: kind_cni.configure_node(name, nodes), nodes))
         for name, (_, cidr) in sorted(nodes.items()):
-            kind_cni.configure_node(name, nodes)
             progress(f"CNI on {name}: pods from {cidr}")
 
     def lacks_cni(self) -> bool:
@@ -320,18 +313,23 @@ class KindCluster:
             return False
         return len(nodes) == len(self._nodes()) and all(kube.node_ready(n) for n in nodes)
 
-    def _wait(self, what: str, ready: Any, progress: Progress,
-              missing: Callable[[], str] | None = None) -> None:
-        """Until READY(); else a ClusterError naming WHAT (and what is MISSING, when given)."""
-        progress(f"waiting for {what}")
-        deadline = time.monotonic() + UP_TIMEOUT
+    def _wait(self, what: str, ready: Callable[[], bool], progress: Progress,
+              missing: Callable[[], str] | None = None, timeout: float = UP_TIMEOUT,
+              message: str | None = None) -> None:
+        """Until READY() (said only when it is not at once), polled every POLL_SECONDS for up to
+        TIMEOUT seconds; else a ClusterError: MESSAGE, or one naming WHAT (and what is MISSING,
+        when given)."""
+        if ready():
+            return
+        progress(f"waiting up to {timeout:.0f}s for {what}")
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
             if ready():
                 return
-            time.sleep(1)
         detail = f" ({missing()})" if missing else ""
-        raise ClusterError(f"timed out after {UP_TIMEOUT:.0f}s waiting for {what}{detail}: see "
-                           f"'kind export logs --name {self.cluster_name}'")
+        raise ClusterError(message or f"timed out after {timeout:.0f}s waiting for {what}"
+                           f"{detail}: see 'kind export logs --name {self.cluster_name}'")
 
     # -- down -----------------------------------------------------------------------------------
 
@@ -380,9 +378,8 @@ class KindCluster:
         return ClusterStatus("kind", exists, self.kubeconfig() if exists else None)
 
     def load_images(self, archives: Sequence[Path], progress: Progress) -> None:
-        for archive in archives:
-            progress(f"loading {archive.name} into kind cluster {self.cluster_name}")
-            self._kind(*load_command(self.cluster_name, archive)[1:])
+        kind_images.load(self._nodes(), archives, f"kind cluster {self.cluster_name}", progress,
+                         lambda a: self._kind(*load_command(self.cluster_name, a)[1:]))
 
     def container_kill(self, node: str, container_id: str) -> None:
         try:

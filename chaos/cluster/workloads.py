@@ -112,9 +112,9 @@ def set_autoscaling(api: Any, on: bool, progress: Progress) -> None:
 
 
 def deploy(provider: ClusterProvider, progress: Progress, timeout: float = 120.0,
-           autoscale: bool = False) -> None:
+           autoscale: bool = False, wait: bool = True) -> None:
     """Loads the images, applies manifests/workloads/ (with its autoscalers if AUTOSCALE, else
-    without any) and waits until every Deployment is steady."""
+    without any) and, with WAIT, waits until every Deployment is steady."""
     api = kube.api_client(provider.kubeconfig())
     archives = images.build_archives(images.archive_dir())
     provider.load_images(archives, progress)
@@ -122,6 +122,9 @@ def deploy(provider: ClusterProvider, progress: Progress, timeout: float = 120.0
     try:
         apply(api, docs, progress)
         set_autoscaling(api, autoscale, progress)
+        if not wait:
+            progress("sample workloads applied (not waited for)")
+            return
         for doc in docs:
             if doc["kind"] == "Deployment":
                 progress(f"waiting for deployment {doc['metadata']['name']} to be Ready")

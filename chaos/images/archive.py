@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import tarfile
+from pathlib import Path
 
 
 def add_entry(tar: tarfile.TarFile, name: str, data: bytes | None = None, *, mode: int = 0o755,
@@ -48,3 +49,14 @@ def packed(reference: str, layer_bytes: bytes, config: bytes) -> bytes:
         add_entry(tar, config_name, config, mode=0o644)
         add_entry(tar, "manifest.json", json.dumps(manifest).encode(), mode=0o644)
     return buffer.getvalue()
+
+
+def image_of(archive: Path) -> tuple[str, str]:
+    """(reference, image ID) of the one image in a `docker save` style ARCHIVE made by
+    `packed`: the ID is its config's digest, as a runtime reports it (`crictl images`)."""
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile("manifest.json")
+        if member is None:
+            raise ValueError(f"{archive} holds no manifest.json")
+        (entry,) = json.loads(member.read())
+    return entry["RepoTags"][0], "sha256:" + entry["Config"].removesuffix(".json")

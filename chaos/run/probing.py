@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import time
 import urllib.parse
 from typing import Any
 
@@ -19,6 +20,9 @@ from chaos.observe.prober_pod import IMAGE_ENV
 
 REACH_TIMEOUT = 1.0
 """How long spec.probe.from: auto waits for the host's one GET before probing from the cluster."""
+REFUSED_RETRY_SECONDS = 3.0
+"""How long auto asks again while the host's GET is refused: kube-proxy refuses (its REJECT rule
+for a Service without endpoints) until it has the endpoints of pods just Ready, about a second."""
 
 
 def probe_url(api: Any, drill: Drill) -> str:
@@ -44,27 +48,40 @@ def probe_url(api: Any, drill: Drill) -> str:
     return f"http://{ip}:{probe.port}{probe.path}"
 
 
-def reachable_from_host(url: str, timeout: float = REACH_TIMEOUT) -> bool:
-    """True if one GET of URL from here gets any HTTP answer (even a 5xx) within TIMEOUT."""
+def host_answer(url: str, timeout: float = REACH_TIMEOUT) -> str:
+    """What one GET of URL from here gets within TIMEOUT: "answer" (any HTTP answer, even a
+    5xx), "refused" (the connection), or "none"."""
     parts = urllib.parse.urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80,
                                             timeout=timeout)
     try:
         connection.request("GET", parts.path or "/", headers={"Connection": "close"})
         connection.getresponse()
-        return True
+        return "answer"
+    except ConnectionRefusedError:
+        return "refused"
     except (OSError, http.client.HTTPException):
-        return False
+        return "none"
     finally:
         connection.close()
 
 
-def choose_origin(setting: str, url: str, timeout: float = REACH_TIMEOUT) -> str:
+def reachable_from_host(url: str, timeout: float = REACH_TIMEOUT) -> bool:
+    """True if one GET of URL from here gets any HTTP answer (even a 5xx) within TIMEOUT."""
+    return host_answer(url, timeout) == "answer"
+
+
+def choose_origin(setting: str, url: str, timeout: float = REACH_TIMEOUT,
+                  refused_retry: float = REFUSED_RETRY_SECONDS) -> str:
     """Where to probe URL from, "host" or "cluster", for spec.probe.from SETTING: auto is the
-    host when it gets an answer from there."""
+    host when it gets an answer from there, asked again for up to REFUSED_RETRY seconds while
+    the connection is refused."""
     if setting != "auto":
         return setting
-    return "host" if reachable_from_host(url, timeout) else "cluster"
+    deadline = time.monotonic() + refused_retry
+    while (answer := host_answer(url, timeout)) == "refused" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return "host" if answer == "answer" else "cluster"
 
 
 def prober_image(provider: ClusterProvider, api: Any, say: Progress) -> str:

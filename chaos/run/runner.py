@@ -16,7 +16,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from chaos.cluster import kube
+from chaos.cluster import addons, kube
 from chaos.cluster.base import ClusterProvider, Progress
 from chaos.cluster.kube import WORKLOAD_KINDS
 from chaos.drill import leases, restore
@@ -112,13 +112,16 @@ class DrillRun(SteadyState):
 
     def _check_autoscaling(self) -> str | None:
         """For load: the workload's HPA and Service, found before anything starts (a one-line
-        SpecError otherwise); None for every other fault."""
+        SpecError otherwise), and the metrics API the HPA reads, waited for (a cluster just
+        brought up may still be starting metrics-server); None for every other fault."""
         if self.fault_type.follow is not Follow.AUTOSCALE:
             return None
         from chaos.drill.faults.load import autoscaler_for, service_for
 
         service_for(self.api, self.workload)
-        return autoscaler_for(self.api, self.workload)
+        autoscaler = autoscaler_for(self.api, self.workload)
+        addons.wait_for_metrics(self.api, self.say)
+        return autoscaler
 
     def run(self) -> Summary:
         """Runs every round; whatever happens, restores, closes the journal and writes results.
@@ -176,6 +179,9 @@ class DrillRun(SteadyState):
             if slo.max_recovery_seconds and slo.min_availability is not None:
                 metrics.slo(slo.max_recovery_seconds, slo.min_availability)
             metrics.scale_slo(slo.max_scale_out_seconds, slo.max_scale_in_seconds)
+        # steady before the prober starts too: a workload still coming up (deploy --no-wait)
+        # must not count as failed requests before the first fault
+        self._check_steady(STEADY_GRACE_SECONDS)
         self._start_prober()
         self._check_steady(STEADY_GRACE_SECONDS)
 

@@ -17,6 +17,7 @@ NODE_PACKAGES="systemd dbus conntrack iptables nftables iproute2 ethtool util-li
 k8s=$(pinned "$repo/cluster/build/go.mod" k8s.io/kubernetes)
 etcd=$(pinned "$repo/cluster/build/etcd/go.mod" go.etcd.io/etcd/server/v3)
 coredns=$(pinned "$here/coredns/go.mod" github.com/coredns/coredns)
+metrics=$(pinned "$repo/cluster/build/metrics-server/go.mod" sigs.k8s.io/metrics-server)
 PYTHON=${PYTHON:-$repo/.venv/bin/python}
 coredns_key=$(coredns_key)
 
@@ -200,9 +201,11 @@ step_node() {
   local src key dir work start=$SECONDS
   src=$(pause_source)
   pause_version=$(awk '$1 == "TAG" {print $3}' "$src/Makefile")
+  # the sample app's images are made of the host's busybox, metrics-server's of its build
   key=$(cat "$0" "$repo/chaos/images/node.py" "$repo/chaos/images/sample.py" \
-        "$repo/chaos/images/archive.py" \
+        "$repo/chaos/images/archive.py" "$repo/chaos/cluster/addons.py" \
         <(echo "$rootfs $k8s $etcd $coredns_key $CRICTL_VERSION $KIND_VERSION $pause_version") \
+        <(stat -L -c '%s %Y' /bin/busybox "$cache/metrics-server-v$metrics/bin/metrics-server") \
         | sha256sum | cut -c1-12)
   dir="$cache/kind-node-v$k8s"
   if [ "$(cat "$dir/.key" 2>/dev/null)" = "$key" ]; then
@@ -220,6 +223,11 @@ step_node() {
     --etcd-version "$etcd" --coredns "$cache/coredns-v$coredns-$coredns_key/bin/coredns" \
     --coredns-version "$coredns" --pause "$cache/pause-$pause_version/bin/pause" \
     --pause-version "$pause_version"
+  echo "    the sample app's and metrics-server's image archives (every cluster runs them)"
+  "$PYTHON" -c 'import sys; from pathlib import Path; from chaos.images import sample
+from chaos.cluster import addons
+sample.build_archives(Path(sys.argv[1])); addons.build_archives(Path(sys.argv[1]), ("metrics-server",))' \
+    "$work/images"
   echo "    preloading them into the node's containerd"
   preload "$work/root" "$work/images"
   echo "    packing the node image"

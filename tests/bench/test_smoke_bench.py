@@ -1,6 +1,8 @@
-"""The CI smoke path, step by step: `cluster up`, `deploy`, then a one-round pod_delete drill
-with a probe, each timed by its own `--timings` (its steps from its progress lines), median of
-CYCLES fresh clusters, on the local cluster and on kind.
+"""The CI smoke path, step by step: `cluster up`, `deploy --no-wait`, then a one-round
+pod_delete drill with a probe, each timed by its own `--timings` (its steps from its progress
+lines), median of CYCLES fresh clusters, on the local cluster and on kind. On kind each cycle
+also times plain `kind create cluster` with the same node image and config, in the same
+Docker engine, as the reference `cluster up` is compared with.
 
 Run with `make bench` (or `.venv/bin/pytest tests/bench/test_smoke_bench.py -m bench -s`);
 figures merge into tests/bench/results/smoke.json."""
@@ -9,11 +11,16 @@ from __future__ import annotations
 
 import json
 import statistics
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from chaos.cluster import kind
+from chaos.cluster.kind import KindCluster
+from chaos.images.node import NODE_IMAGE
 
 from support import FAULTS, Figures, cli, write_drill
 
@@ -45,12 +52,28 @@ def cycle(provider: str, tmp_path: Path) -> dict[str, dict[str, Any]]:
     down = cli("cluster", "down", "--provider", provider)
     assert down.returncode == 0, down.stderr[-3000:]
     drill = write_drill(tmp_path, FAULTS["pod_delete"])
-    return {
+    timings = {
         "up": timed(tmp_path, "up", "cluster", "up", "--provider", provider),
-        "deploy": timed(tmp_path, "deploy", "deploy", "--provider", provider),
+        "deploy": timed(tmp_path, "deploy", "deploy", "--no-wait", "--provider", provider),
         "drill": timed(tmp_path, "drill", "run", str(drill), "--provider", provider,
                        "--out", str(tmp_path / "out")),
     }
+    if provider == "kind":
+        timings["plain_kind_create"] = {"total_seconds": plain_kind_create()}
+    return timings
+
+
+def plain_kind_create() -> float:
+    """Seconds `kind create cluster` takes alone, with the node image and config `up` used, in
+    the engine and network `up` set up (the cluster `up` made deleted first). No --wait: the
+    node image has no default CNI (`up` installs its own), so its nodes are never Ready before
+    one is in place; the reference is the shorter for it."""
+    ours = KindCluster()
+    ours._kind(*kind.delete_command(ours.cluster_name)[1:])
+    config = ours.state / "cluster.yaml"
+    began = time.perf_counter()
+    ours._kind(*kind.create_command(ours.cluster_name, config, NODE_IMAGE)[1:])
+    return time.perf_counter() - began
 
 
 def step_medians(runs: list[dict[str, Any]], top: int = 5) -> dict[str, float]:
@@ -74,5 +97,13 @@ def test_smoke_path_step_by_step(provider: str, figures: Figures, cluster_lock: 
         runs = [c[name] for c in cycles]
         figures.add(f"{provider}_smoke_{name}", "s", [r["total_seconds"] for r in runs],
                     longest_steps=step_medians(runs))
+    if provider == "kind":
+        plain = [c["plain_kind_create"]["total_seconds"] for c in cycles]
+        figures.add("kind_plain_create", "s", plain,
+                    note="kind create cluster alone, same image and config, no --wait")
+        ratio = (statistics.median([c["up"]["total_seconds"] for c in cycles])
+                 / statistics.median(plain))
+        figures.add("kind_up_to_plain_create_ratio", "x", [ratio],
+                    note="median cluster up / median plain kind create")
     down = cli("cluster", "down", "--provider", provider)
     assert down.returncode == 0, down.stderr[-3000:]

@@ -24,7 +24,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 from kubernetes.utils import parse_quantity
 
-from chaos.cluster import dockerd, kind, kind_host, kube, serving_certs
+from chaos.cluster import addons, dockerd, kind, kind_host, kube, serving_certs
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.local import LocalCluster
 from chaos.drill.loading import load_drill
@@ -239,7 +239,9 @@ def until_found(read: Any, timeout: float = 60) -> Any:
 def test_metrics_api_serves_every_node_and_a_web_pod(kind_web: Any) -> None:
     """`kubectl top` through the metrics API: NodeMetrics for each node and PodMetrics for a web
     pod. metrics-server verifies each kubelet's serving cert with the cluster CA (no insecure
-    TLS), as the host does here: the CA signed each on a CSR chaos-drill approved for that node."""
+    TLS), as the host does here: the CA signed each on a CSR chaos-drill approved for that node.
+    `cluster up` does not wait for the metrics API (load drills do): neither does this test."""
+    addons.wait_for_metrics(kind_web, print)
     core, custom = client.CoreV1Api(kind_web), client.CustomObjectsApi(kind_web)
     nodes = core.list_node(_request_timeout=30).items
     for node in nodes:

@@ -5,9 +5,11 @@ removes. The provider itself runs against real kind in tests/kind (`make test-ki
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.machinery
 import importlib.util
 import json
+import tarfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,10 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
-from chaos.cluster import dockerd, kind, kind_cni, kind_config, kind_host, providers
+from chaos.cluster import dockerd, kind, kind_cni, kind_config, kind_host, kind_images, providers
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.layout import API_PORT
 from chaos.errors import SetupError
+from chaos.images import sample
+from chaos.images.archive import image_of
 
 from support import REPO
 
@@ -125,6 +129,22 @@ def test_kill_goes_through_the_node_containers_containerd() -> None:
 def test_load_sends_the_archive_to_the_named_cluster() -> None:
     assert kind.load_command("drill", Path("/cache/web-1.tar")) == [
         "kind", "load", "image-archive", "/cache/web-1.tar", "--name", "drill"]
+
+
+def test_an_archive_names_its_image_as_the_runtime_reports_it(tmp_path: Path) -> None:
+    """crictl reports an image's ID as its config's digest; a node holding that reference with
+    that ID needs no load, one holding an older build of it does."""
+    (archive,) = [a for a in sample.build_archives(tmp_path) if a.name == "web-1.tar"]
+    reference, image_id = image_of(archive)
+    with tarfile.open(archive) as tar:
+        (config,) = [m for m in tar.getnames() if m.endswith(".json") and m != "manifest.json"]
+        digest = hashlib.sha256(tar.extractfile(config).read()).hexdigest()  # type: ignore[union-attr]
+    assert (reference, image_id) == ("chaosdrill.local/web:1", f"sha256:{digest}")
+    holdings = {"n1": {(reference, image_id)}, "n2": {(reference, "sha256:older")}}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kind_images, "held", holdings.__getitem__)
+        assert kind_images.missing(["n1"], [archive]) == []
+        assert kind_images.missing(["n1", "n2"], [archive]) == [archive]
 
 
 def test_without_the_kind_cli_the_error_names_the_fix(monkeypatch: pytest.MonkeyPatch,

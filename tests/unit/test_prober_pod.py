@@ -8,6 +8,7 @@ import http.server
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -258,6 +259,34 @@ def test_auto_probes_from_the_host_when_any_http_answer_comes(answering_url: str
 def test_auto_probes_from_the_cluster_when_nothing_answers(silent_url: str) -> None:
     assert not reachable_from_host(silent_url)
     assert choose_origin("auto", silent_url) == "cluster"
+
+
+def test_auto_asks_again_while_the_host_is_refused(silent_url: str) -> None:
+    """A Service whose pods just became Ready is refused from the host until kube-proxy has
+    their endpoints: auto waits for that rather than probing from a pod."""
+    port = int(silent_url.rsplit(":", 1)[1].strip("/"))
+    server = http.server.HTTPServer(("127.0.0.1", port), http.server.BaseHTTPRequestHandler,
+                                    bind_and_activate=False)
+    server.server_bind()  # bound, not listening: refused until half a second from now
+
+    serving = threading.Event()
+
+    def listen() -> None:
+        server.server_activate()
+        serving.set()
+        server.serve_forever()
+
+    later = threading.Timer(0.5, listen)
+    later.start()
+    try:
+        began = time.monotonic()
+        assert choose_origin("auto", silent_url) == "host"  # a 501 is an answer
+        assert 0.4 < time.monotonic() - began < 3
+    finally:
+        later.cancel()
+        if serving.wait(2):
+            server.shutdown()
+        server.server_close()
 
 
 def test_auto_gives_up_on_a_host_that_accepts_but_never_answers() -> None:
