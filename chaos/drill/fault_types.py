@@ -45,6 +45,12 @@ LOAD_PHASES: tuple[str, ...] = (
 """The HPA's status shows the CPU above target, then a desiredReplicas above the replicas at
 injection; every new pod exists, then all are Ready; after the load, back to where it began."""
 
+TRAFFIC_PHASES: tuple[str, ...] = ("endpoint_removed", "endpoint_added")
+"""From the probed Service's EndpointSlices, for an incident about a pod the Service selects:
+the victim is no longer ready in any slice (traffic stopped going to it), then its
+replacement, or itself, is ready in one again. They follow every fault's own phases, in time
+rather than phase order (a pod's endpoint may go before or after its deletion is seen)."""
+
 NODE_DOWN_PHASES: tuple[str, ...] = ("injected", "node_not_ready", *REPLACEMENT_PHASES[1:])
 """A node goes down; its pods are marked for deletion only after the node is NotReady."""
 

@@ -87,7 +87,8 @@ class DrillRun(SteadyState):
         self.autoscaler = self._check_autoscaling()
         self.journal = Journal.open(options.out_dir / JOURNAL_NAME)
         self.observer = Observer(self.api, self.workload, self.journal, options.metrics,
-                                 autoscaler=self.autoscaler)
+                                 autoscaler=self.autoscaler,
+                                 service=drill.probe.service if drill.probe else None)
         self.run_id = restore.new_run_id()
         self.ctx = FaultContext(self.api, provider, drill, self.workload, say, {}, self.run_id)
         self.probe_url = ""
@@ -294,7 +295,8 @@ class DrillRun(SteadyState):
                            round=round_number, fault=incident.fault,
                            namespace=incident.namespace, workload=incident.workload,
                            target_pod=incident.target_pod, target_uid=incident.target_uid,
-                           node=incident.node, api_time=wall.isoformat())
+                           node=incident.node, api_time=wall.isoformat(),
+                           service=incident.service)
         try:
             done = self.fault.act(self.ctx, target)
         except FaultError as error:
@@ -359,6 +361,7 @@ class DrillRun(SteadyState):
         if self.options.metrics:
             self.options.metrics.incident_closed(incident.fault, incident.recovery_seconds,
                                                  incident.phase_durations())
+            self.options.metrics.traffic(incident.fault, incident.offsets())
             if incident.follow is Follow.AUTOSCALE:
                 self.options.metrics.scaled(incident.fault, incident.recovery_seconds,
                                             scale_in_seconds(incident, self.drill))
