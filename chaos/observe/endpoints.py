@@ -11,10 +11,6 @@ from typing import Any
 SERVICE_LABEL = "kubernetes.io/service-name"
 """The label every EndpointSlice of a Service carries, naming it."""
 
-CONTROLLER = "endpointslice-controller"
-"""The field manager of the control plane's EndpointSlice controller."""
-
-
 def _pod_endpoints(slice_: Mapping[str, Any]) -> Iterable[tuple[str, bool]]:
     for endpoint in slice_.get("endpoints") or []:
         ref = endpoint.get("targetRef") or {}
@@ -46,12 +42,13 @@ def pod_ips(slices: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
 
 
 def written_at(slice_: Mapping[str, Any]) -> datetime | None:
-    """When the EndpointSlice controller last wrote SLICE, from its managedFields (whole
-    seconds): the API's own stamp for the change a watch event carries."""
+    """When SLICE was last written, from its managedFields (whole seconds; each writer's last
+    write): the API's own stamp for the change a watch event carries, as every write to an
+    object sends one event."""
     times = [
-        entry.get("time")
+        entry["time"]
         for entry in slice_.get("metadata", {}).get("managedFields") or []
-        if entry.get("manager") == CONTROLLER and entry.get("time")
+        if entry.get("time")
     ]
     if not times:
         return None

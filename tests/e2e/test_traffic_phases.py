@@ -1,7 +1,7 @@
 """Traffic phases on the real local cluster: a pod_delete drill on web with a probe shows when
 its Service stopped and resumed sending traffic to the victim, checked against kube-proxy's
-iptables rules (the KUBE-SEP chain of each pod IP), the EndpointSlice controller's own write
-times and the prober's failures."""
+iptables rules (the KUBE-SEP chain of each pod IP), the slices' own write times (managedFields)
+and the prober's failures."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def test_pod_delete_leaves_rotation_and_the_replacement_enters_it(
     incident.mark("injected", injected.mono, datetime.fromisoformat(injected.get("api_time")))
     for phase in ("endpoint_removed", "endpoint_added"):
         stamp = marks[phase].get("api_time")
-        assert stamp, f"{phase} carries the slice controller's write time"
+        assert stamp, f"{phase} carries the slice's write time"
         incident.mark(phase, marks[phase].mono, datetime.fromisoformat(stamp))
         check = incident.api_cross_check(last_phase=phase)
         assert check is not None

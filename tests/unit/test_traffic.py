@@ -33,8 +33,8 @@ def slice_of(*endpoints: dict[str, Any], uid: str = "s1", at: str = STAMP) -> di
             "name": f"web-{uid}",
             "uid": uid,
             "managedFields": [
-                {"manager": "endpointslice-controller", "operation": "Update", "time": at},
-                {"manager": "someone-else", "operation": "Update", "time": "2026-01-01T09:00:00Z"},
+                {"manager": "kube-controller-manager", "operation": "Update", "time": at},
+                {"manager": "someone-else", "operation": "Update", "time": "2026-01-01T00:00:00Z"},
             ],
         },
         "endpoints": list(endpoints),
@@ -51,7 +51,7 @@ def test_ready_unknown_counts_as_ready_and_not_ready_does_not() -> None:
     assert pod_ips(slices)["a"] == ["10.0.0.97"]
 
 
-def test_the_slice_controllers_write_time_is_the_stamp() -> None:
+def test_the_slices_last_write_is_the_stamp() -> None:
     assert written_at(slice_of(endpoint("a"))) == datetime.fromisoformat(
         "2026-01-01T00:00:03+00:00"
     )
