@@ -41,6 +41,8 @@ class FaultSpec:
     duration_seconds: int | None = None
     concurrency: int | None = None
     path: str | None = None
+    drop_probes: bool = False
+    """network_partition: drop the kubelet's liveness probe too (spec.fault.probes)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ def _fault(fault: Mapping[str, Any]) -> FaultSpec:
         duration_seconds=fault.get("durationSeconds"),
         concurrency=fault.get("concurrency"),
         path=fault.get("path"),
+        drop_probes=bool(fault.get("probes", False)),
     )
 
 
@@ -167,6 +170,7 @@ def _spec_dict(drill: Drill) -> dict[str, Any]:
             durationSeconds=drill.fault.duration_seconds,
             concurrency=drill.fault.concurrency,
             path=drill.fault.path,
+            probes=drill.fault.drop_probes or None,
         ),
         "rounds": drill.rounds,
         "intervalSeconds": drill.interval_seconds,

@@ -134,6 +134,12 @@ class Observer(RecordsOthers):
                 listener.incident_opened(incident)
             self.tracker.follow(incident, how, container, replicas)
 
+    def mark(self, incident: Incident, phase: str, mono: float) -> None:
+        """Marks a phase the runner saw itself (lifted), as if a watch had."""
+        with self.changed:
+            self.tracker.mark(incident, phase, mono)
+            self.changed.notify_all()
+
     def close(self, incident: Incident) -> None:
         """Stops following the incident."""
         with self.changed:

@@ -85,6 +85,8 @@ class Tracker:
             self.follow_scale(incident, replicas)
         elif how is Follow.AUTOSCALE:
             self.follow_autoscale(incident)
+        elif how is Follow.ISOLATION:
+            self.open.append(_Open(incident, Follow.ISOLATION))
         else:
             self.follow_replacement(incident)
         self._follow_traffic(self.open[-1])
@@ -204,9 +206,13 @@ class Tracker:
             self.pod_event(kind, pod, arrived)
 
     def _advance(self, item: _Open, kind: str, uid: str, pod: dict[str, Any], at: float) -> None:
-        if item.follow is Follow.RESTART:
-            if uid == item.incident.target_uid and kind != "DELETED":
+        if item.follow in (Follow.RESTART, Follow.ISOLATION):
+            if uid != item.incident.target_uid or kind == "DELETED":
+                return
+            if item.follow is Follow.RESTART:
                 self._advance_restart(item, pod, at)
+            else:
+                self._advance_isolation(item, pod, at)
         elif item.follow is Follow.SCALE:
             self._advance_scale(item, at)
         elif item.follow is Follow.AUTOSCALE:
@@ -265,6 +271,24 @@ class Tracker:
         ready = _condition(pod, "Ready")
         if ready and "restarted" in item.incident.phases:
             self._mark(item, "ready", at, _time(ready.get("lastTransitionTime")))
+
+    def _advance_isolation(self, item: _Open, pod: dict[str, Any], at: float) -> None:
+        """The cut-off pod turns not Ready; Ready again only counts once the fault is lifted."""
+        incident = item.incident
+        incident.record_restarts(restart_count(pod))
+        ready: dict[str, Any] = next((c for c in pod.get("status", {}).get("conditions") or []
+                                      if c.get("type") == "Ready"), {})
+        stamp = _time(ready.get("lastTransitionTime"))
+        if ready.get("status") != "True":
+            self._mark(item, "not_ready", at, stamp)
+        elif "lifted" in incident.phases and "not_ready" in incident.phases:
+            self._mark(item, "ready", at, stamp)
+
+    def mark(self, incident: Incident, phase: str, mono: float) -> None:
+        """Marks a phase the runner saw itself (lifted), if the incident is followed."""
+        for item in self.open:
+            if item.incident is incident:
+                self._mark(item, phase, mono, None)
 
     def _advance_scale(self, item: _Open, at: float) -> None:
         live = {uid: pod for uid, pod in self.pods.items() if not _deleting(pod)}
