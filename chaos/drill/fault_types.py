@@ -36,6 +36,8 @@ class Follow(Enum):
     """The workload's HorizontalPodAutoscaler scales it out, then back in."""
     ISOLATION = "cut-off"
     """The same pod is cut off, leaves rotation, and rejoins once the fault is lifted."""
+    DEGRADED = "degradation"
+    """The same pod works worse for a while; Ready once the fault is lifted."""
 
 
 REPLACEMENT_PHASES: tuple[str, ...] = (
@@ -63,6 +65,10 @@ PARTITION_PHASES: tuple[str, ...] = (
     "injected", "not_ready", *TRAFFIC_PHASES[:1], "lifted", "ready", *TRAFFIC_PHASES[1:])
 """Readiness fails, the Service drops the pod; after durationSeconds the runner lifts the fault
 (lifted), the pod is Ready and in rotation again."""
+
+LOSS_PHASES: tuple[str, ...] = ("injected", "lifted", "ready")
+"""Packets are dropped until the runner lifts the fault; then the pod is Ready (at once, if it
+never stopped being). Should readiness fail meanwhile, the traffic phases show it."""
 
 NODE_DOWN_PHASES: tuple[str, ...] = ("injected", "node_not_ready", *REPLACEMENT_PHASES[1:])
 """A node goes down; its pods are marked for deletion only after the node is NotReady."""
@@ -123,6 +129,9 @@ FAULTS: tuple[FaultType, ...] = (
     FaultType("network_partition", "cuts pods off the network for a while; readiness takes "
               "them out of the Service", Follow.ISOLATION, PARTITION_PHASES,
               "network_partition:NetworkPartition", PodNetwork, "liveness_break"),
+    FaultType("packet_loss", "drops a share of pods' packets for a while",
+              Follow.DEGRADED, LOSS_PHASES, "packet_loss:PacketLoss", PodNetwork,
+              "liveness_break"),
 )
 
 OBSERVED: tuple[str, ...] = ("pod_delete", "container_kill", "node_stop")

@@ -1,5 +1,6 @@
-"""iptables rules in a pod's network namespace that cut it off (network_partition): two chains
-of our own, CHAOS-DRILL-PART (from INPUT) and CHAOS-DRILL-PART-OUT (from OUTPUT), so listing and
+"""iptables rules in a pod's network namespace that cut it off (network_partition: two chains
+of our own, CHAOS-DRILL-PART from INPUT and CHAOS-DRILL-PART-OUT from OUTPUT) or drop a share of
+its packets at random (packet_loss: CHAOS-DRILL-LOSS and CHAOS-DRILL-LOSS-OUT), so listing and
 removing them is exact. Only loopback and, unless `probes: true`, the kubelet's liveness probe
 from the node get through: readiness fails, the pod leaves the Service, and its container is not
 restarted. Command lists are built here; a provider with PodNetwork runs them on the node."""
@@ -12,7 +13,9 @@ from typing import Any
 
 CHAIN_IN = "CHAOS-DRILL-PART"
 CHAIN_OUT = "CHAOS-DRILL-PART-OUT"
-CHAINS = {CHAIN_IN: "INPUT", CHAIN_OUT: "OUTPUT"}
+LOSS_IN = "CHAOS-DRILL-LOSS"
+LOSS_OUT = "CHAOS-DRILL-LOSS-OUT"
+CHAINS = {CHAIN_IN: "INPUT", CHAIN_OUT: "OUTPUT", LOSS_IN: "INPUT", LOSS_OUT: "OUTPUT"}
 """Each chain of ours and the built-in chain that jumps to it."""
 IPTABLES = ("iptables", "-w", "5")
 HANDSHAKE_BYTES = 120
@@ -62,8 +65,9 @@ def gateway(route: str) -> list[str]:
     return [words[words.index("via") + 1]] if "via" in words[:-1] else []
 
 
-def cut_commands(liveness: Liveness | None) -> list[list[str]]:
-    """The commands that create both chains and hook them in first."""
+def cut_commands(liveness: Liveness | None, loss: float | None = None) -> list[list[str]]:
+    """The commands that create both chains and hook them in first; with LOSS (0 to 1) they
+    drop that share of the packets at random, not all."""
     rules_in: list[list[str]] = [["-i", "lo"]]
     rules_out: list[list[str]] = [["-o", "lo"]]
     if liveness is not None:
@@ -78,10 +82,14 @@ def cut_commands(liveness: Liveness | None) -> list[list[str]]:
                 ]
             rules_out.append(["-d", source, "-p", "tcp", "--sport", str(liveness.port)])
     commands: list[list[str]] = []
-    for chain, rules in ((CHAIN_IN, rules_in), (CHAIN_OUT, rules_out)):
+    drop = ["-j", "DROP"]
+    if loss is not None:
+        drop = ["-m", "statistic", "--mode", "random", "--probability", f"{loss:.4f}", *drop]
+    chains = (CHAIN_IN, CHAIN_OUT) if loss is None else (LOSS_IN, LOSS_OUT)
+    for chain, rules in zip(chains, (rules_in, rules_out), strict=True):
         commands.append([*IPTABLES, "-N", chain])
         commands += [[*IPTABLES, "-A", chain, *rule, "-j", "RETURN"] for rule in rules]
-        commands.append([*IPTABLES, "-A", chain, "-j", "DROP"])
+        commands.append([*IPTABLES, "-A", chain, *drop])
         commands.append([*IPTABLES, "-I", CHAINS[chain], "1", "-j", chain])
     return commands
 
@@ -115,17 +123,25 @@ def lift_commands(listing: str) -> list[list[str]]:
     return commands
 
 
-def cut(run: Run, pod: Mapping[str, Any], container: str | None, drop_probes: bool) -> str:
-    """Cuts the pod off (what is left of an earlier cut goes first); says what got through."""
+def cut(
+    run: Run,
+    pod: Mapping[str, Any],
+    container: str | None,
+    drop_probes: bool,
+    loss: float | None = None,
+) -> str:
+    """Cuts the pod off, or with LOSS drops that share of its packets (what is left of an
+    earlier cut goes first); says what got through."""
     lift(run)
     sources = [] if drop_probes else gateway(run(["ip", "-4", "route", "show", "default"]))
     liveness = liveness_of(pod, container, sources)
-    for command in cut_commands(liveness):
+    for command in cut_commands(liveness, loss):
         run(command)
+    share = "all" if loss is None else f"{loss:.0%} of"
     if liveness is None:
-        return "dropping all its traffic"
+        return f"dropping {share} its traffic"
     return (
-        f"dropping all its traffic but the liveness probe from "
+        f"dropping {share} its traffic but the liveness probe from "
         f"{', '.join(liveness.sources)} to port {liveness.port}"
     )
 

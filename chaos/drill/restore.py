@@ -37,7 +37,7 @@ STOPPED_NODE = "StoppedNode"
 """The kind of a Leftover that is a Node node_stop took down."""
 PARTITIONED_POD = "PartitionedPod"
 """The kind of a Leftover that is a Pod network_partition cut off (iptables in its namespace)."""
-CUT_OFF = ("network_partition",)
+CUT_OFF = ("network_partition", "packet_loss")
 HEAL_LIVENESS = ["/bin/busybox", "sh", "-c", "test -f /www/healthz || echo ok > /www/healthz"]
 RECORD_FIELDS = ("run", "fault", "original", "host", "pid", "at")
 

@@ -14,6 +14,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "ChaosDrill"
 
 DEFAULT_LOAD_SECONDS = 30
+DEFAULT_LOSS_PERCENT = 30
 DEFAULT_LOAD_CONCURRENCY = 2
 DEFAULT_LOAD_PATH = "/cgi-bin/work"
 """The sample app's page that burns a few milliseconds of CPU per request."""
@@ -42,7 +43,9 @@ class FaultSpec:
     concurrency: int | None = None
     path: str | None = None
     drop_probes: bool = False
-    """network_partition: drop the kubelet's liveness probe too (spec.fault.probes)."""
+    """network_partition, packet_loss: drop the kubelet's liveness probe too (spec.fault.probes)."""
+    loss_percent: int | None = None
+    """packet_loss: the share of packets dropped, in percent."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ def _fault(fault: Mapping[str, Any]) -> FaultSpec:
         concurrency=fault.get("concurrency"),
         path=fault.get("path"),
         drop_probes=bool(fault.get("probes", False)),
+        loss_percent=fault.get("lossPercent"),
     )
 
 
@@ -171,6 +175,7 @@ def _spec_dict(drill: Drill) -> dict[str, Any]:
             concurrency=drill.fault.concurrency,
             path=drill.fault.path,
             probes=drill.fault.drop_probes or None,
+            lossPercent=drill.fault.loss_percent,
         ),
         "rounds": drill.rounds,
         "intervalSeconds": drill.interval_seconds,

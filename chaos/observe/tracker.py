@@ -85,8 +85,8 @@ class Tracker:
             self.follow_scale(incident, replicas)
         elif how is Follow.AUTOSCALE:
             self.follow_autoscale(incident)
-        elif how is Follow.ISOLATION:
-            self.open.append(_Open(incident, Follow.ISOLATION))
+        elif how in (Follow.ISOLATION, Follow.DEGRADED):
+            self.open.append(_Open(incident, how))
         else:
             self.follow_replacement(incident)
         self._follow_traffic(self.open[-1])
@@ -206,7 +206,7 @@ class Tracker:
             self.pod_event(kind, pod, arrived)
 
     def _advance(self, item: _Open, kind: str, uid: str, pod: dict[str, Any], at: float) -> None:
-        if item.follow in (Follow.RESTART, Follow.ISOLATION):
+        if item.follow in (Follow.RESTART, Follow.ISOLATION, Follow.DEGRADED):
             if uid != item.incident.target_uid or kind == "DELETED":
                 return
             if item.follow is Follow.RESTART:
@@ -280,15 +280,21 @@ class Tracker:
                                       if c.get("type") == "Ready"), {})
         stamp = _time(ready.get("lastTransitionTime"))
         if ready.get("status") != "True":
-            self._mark(item, "not_ready", at, stamp)
-        elif "lifted" in incident.phases and "not_ready" in incident.phases:
+            if "not_ready" in incident.expected_phases:
+                self._mark(item, "not_ready", at, stamp)
+        elif "lifted" in incident.phases and ("not_ready" in incident.phases
+                                              or item.follow is Follow.DEGRADED):
             self._mark(item, "ready", at, stamp)
 
     def mark(self, incident: Incident, phase: str, mono: float) -> None:
-        """Marks a phase the runner saw itself (lifted), if the incident is followed."""
+        """Marks a phase the runner saw itself (lifted), if the incident is followed; a pod
+        that never stopped being Ready is ready again at once."""
         for item in self.open:
             if item.incident is incident:
                 self._mark(item, phase, mono, None)
+                pod = self.pods.get(incident.target_uid, {})
+                if item.follow is Follow.DEGRADED and _condition(pod, "Ready"):
+                    self._mark(item, "ready", mono, None)  # its stamp predates the fault
 
     def _advance_scale(self, item: _Open, at: float) -> None:
         live = {uid: pod for uid, pod in self.pods.items() if not _deleting(pod)}

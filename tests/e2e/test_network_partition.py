@@ -1,7 +1,8 @@
 """network_partition on the real local cluster: a web pod cut off by iptables in its network
 namespace leaves the Service and rejoins once lifted, in phase order, without a restart; the
 prober's failures fall while it was still in rotation; and no rule of ours is left in any network
-namespace on this machine after the drill, after Ctrl-C, or after SIGKILL and `restore`."""
+namespace on this machine after the drill, after Ctrl-C, or after SIGKILL and `restore`.
+packet_loss, on the same path, fails some requests and is lifted the same way."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from kubernetes import client
 from chaos.cluster import kube
 from chaos.cluster.local import LocalCluster
 from chaos.drill import partition, restore
-from chaos.drill.fault_types import PARTITION_PHASES
+from chaos.drill.fault_types import LOSS_PHASES, PARTITION_PHASES
 from chaos.results import read_journal
 
 from support import cli, run_drill, start_cli, wait_for_record, write_drill
@@ -131,3 +132,21 @@ def test_restore_lifts_the_cut_after_sigkill(web: Any, tmp_path: Path) -> None:
     assert marked_pods(web) == []
     wait_web_ready(web)
     assert "nothing left to restore" in cli("restore", "--namespace", "demo").stderr
+
+
+def test_packet_loss_fails_some_requests_until_lifted(
+        web: Any, cluster: LocalCluster, tmp_path: Path) -> None:
+    path = write_drill(tmp_path, {"type": "packet_loss", "lossPercent": 50, "durationSeconds": 6},
+                       probe={"service": "web", "port": 80, "ratePerSecond": 20,
+                              "timeoutSeconds": PROBE_TIMEOUT})
+    summary = run_drill(cluster, path, tmp_path / "out")
+    assert summary.passed, summary.slo_checks
+    [incident] = summary.incidents
+    phases = incident.phases
+    print(f"phases: {dict(phases)}; availability: {summary.availability}")
+    assert [p for p in phases if p in LOSS_PHASES] == list(LOSS_PHASES) and incident.ordered
+    assert 6.0 <= phases["lifted"] <= 7.0 and phases["ready"] >= phases["lifted"], phases
+    assert incident.restart_count == 0
+    assert summary.availability.failures > 0, "half its packets lost: some requests failed"
+    assert rules_of_ours() == {}
+    assert marked_pods(web) == []

@@ -61,7 +61,7 @@ def test_the_liveness_probe_of_the_sample_app_is_let_through_by_path() -> None:
     assert "iptables -w 5 -I INPUT 1 -j CHAOS-DRILL-PART" in commands
     assert "iptables -w 5 -I OUTPUT 1 -j CHAOS-DRILL-PART-OUT" in commands
     # each chain ends in DROP, right before its jump is hooked in
-    for chain in partition.CHAINS:
+    for chain in (partition.CHAIN_IN, partition.CHAIN_OUT):
         drop = commands.index(f"iptables -w 5 -A {chain} -j DROP")
         assert commands[drop + 1].endswith(f"-j {chain}")
 
@@ -171,3 +171,50 @@ def test_it_is_refused_without_a_pod_network_and_without_a_probe(tmp_path: Path)
         load_drill(REPO / "manifests/drills/web-network-partition.yaml").fault.duration_seconds
         == 10
     )
+
+
+def test_packet_loss_drops_a_share_at_random_in_chains_of_its_own() -> None:
+    liveness = partition.liveness_of(WEB, None, ["10.88.0.1"])
+    commands = [" ".join(c) for c in partition.cut_commands(liveness, 0.3)]
+    assert (
+        "iptables -w 5 -A CHAOS-DRILL-LOSS -m statistic --mode random --probability 0.3000 "
+        "-j DROP" in commands
+    )
+    assert "iptables -w 5 -I OUTPUT 1 -j CHAOS-DRILL-LOSS-OUT" in commands
+    assert not any("CHAOS-DRILL-PART" in c for c in commands)
+    listing = "-N CHAOS-DRILL-LOSS\n-A INPUT -j CHAOS-DRILL-LOSS\n-A CHAOS-DRILL-LOSS -j DROP\n"
+    assert [" ".join(c[3:]) for c in partition.lift_commands(listing)] == [
+        "-D INPUT -j CHAOS-DRILL-LOSS",
+        "-F CHAOS-DRILL-LOSS",
+        "-X CHAOS-DRILL-LOSS",
+    ]
+    record = restore.Record.parse(record_text(fault="packet_loss"), "Pod")
+    found = restore.Findings()
+    restore._sort("Pod", [_pod_with(record.to_json())], found)
+    assert found.leftovers[0].kind == restore.PARTITIONED_POD
+
+
+def _pod_with(annotation: str) -> Any:
+    class Meta:
+        name, namespace = "web-1", "demo"
+        labels: dict[str, str] = {}
+        annotations = {restore.ANNOTATION: annotation}
+
+    class Obj:
+        metadata = Meta()
+
+    return Obj()
+
+
+def test_a_lossy_pod_that_stayed_ready_is_ready_once_lifted() -> None:
+    seen: list[str] = []
+    tracker = Tracker(on_phase=lambda inc, phase, mono, api: seen.append(phase))
+    tracker.pod_event("LISTED", pod("a"), 0.0)
+    incident = Incident("r1-i1", 1, "packet_loss", "demo", "web", "web-a", "a")
+    incident.mark("injected", 10.0)
+    tracker.follow(incident, incident.follow)
+    tracker.pod_event("MODIFIED", pod("a"), 12.0)
+    assert seen == [], "Ready before the lift does not count"
+    tracker.mark(incident, "lifted", 20.0)
+    assert seen == ["lifted", "ready"] and incident.recovery_seconds == 10.0
+    assert incident.api_times.get("ready") is None

@@ -37,8 +37,13 @@ class NetworkPartition:
             pod,
             ctx.drill.fault.container,
             ctx.drill.fault.drop_probes,
+            self.loss(ctx),
         )
-        return f"cut pod {target.pod.name} on {target.node} off the network: {done}"
+        return f"pod {target.pod.name} on {target.node}: {done}"
+
+    def loss(self, ctx: FaultContext) -> float | None:
+        """The share of packets to drop, None for all."""
+        return None
 
     def restore(self, ctx: FaultContext) -> None:
         """Lifts every cut: the rules go, then the pod's record."""
