@@ -2,7 +2,7 @@
 namespace leaves the Service and rejoins once lifted, in phase order, without a restart; the
 prober's failures fall while it was still in rotation; and no rule of ours is left in any network
 namespace on this machine after the drill, after Ctrl-C, or after SIGKILL and `restore`.
-packet_loss, on the same path, fails some requests and is lifted the same way."""
+packet_loss, on the same path, slows requests down and is lifted the same way."""
 
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def test_restore_lifts_the_cut_after_sigkill(web: Any, tmp_path: Path) -> None:
     assert "nothing left to restore" in cli("restore", "--namespace", "demo").stderr
 
 
-def test_packet_loss_fails_some_requests_until_lifted(
+def test_packet_loss_slows_requests_until_lifted(
         web: Any, cluster: LocalCluster, tmp_path: Path) -> None:
     path = write_drill(tmp_path, {"type": "packet_loss", "lossPercent": 50, "durationSeconds": 6},
                        probe={"service": "web", "port": 80, "ratePerSecond": 20,
@@ -147,6 +147,9 @@ def test_packet_loss_fails_some_requests_until_lifted(
     assert [p for p in phases if p in LOSS_PHASES] == list(LOSS_PHASES) and incident.ordered
     assert 6.0 <= phases["lifted"] <= 7.0 and phases["ready"] >= phases["lifted"], phases
     assert incident.restart_count == 0
-    assert summary.availability.failures > 0, "half its packets lost: some requests failed"
+    # a lost packet waits for TCP's retransmission, at least 200 ms later: some requests took
+    # that long (most still answer within the probe's timeout, so they need not fail)
+    slowest = summary.availability.latency_max_seconds
+    assert slowest is not None and slowest >= 0.2, summary.availability
     assert rules_of_ours() == {}
     assert marked_pods(web) == []
