@@ -8,8 +8,9 @@ The map, lowest layer first (a module imports only its own layer and those below
     images/      every image built here (sample app, kind node, operator, Prometheus), no registry
     cluster/     providers (local, kind, kubeconfig) behind protocols, the API client, manifests
     drill/       spec, loading, targeting, the fault registry, faults/, timeline, restore, leases,
-                 signals
-    observe/     watches (pods, events, workloads, nodes, the HPA) and the open-loop prober
+                 partition (iptables in a pod's namespace), signals
+    observe/     watches (pods, events, workloads, nodes, the HPA, a Service's EndpointSlices) and
+                 the open-loop prober
     results/     journal, summary (incidents, availability, slo), causes, junit.xml, report.html
     monitoring/  the exporter (metrics, drill_metrics, metrics_server), Prometheus, dashboards
     run/         the drill run (runner, steady, probing): wires drill/ to observe/, results/,

@@ -1,6 +1,6 @@
 """What every cluster provider offers (bring a cluster up and down, report on it, load images),
 and the capabilities only some offer to faults that act below the API, as protocols checked
-with isinstance: ContainerRuntime, NodeControl."""
+with isinstance: ContainerRuntime, NodeControl, PodNetwork."""
 
 from __future__ import annotations
 
@@ -63,8 +63,19 @@ class NodeControl(Protocol):
         """Starts again a node stopped by stop_node."""
 
 
+@runtime_checkable
+class PodNetwork(Protocol):
+    """A provider that runs commands as root in a pod's network namespace on its node (local)."""
+
+    def pod_netns_run(self, node: str, pod_uid: str, command: Sequence[str]) -> str:
+        """Runs COMMAND (iptables, ip) in the network namespace of the pod POD_UID on NODE
+        (entered through its sandbox, which runs while the pod exists, even while its
+        containers restart); its output. FaultError when it fails or the pod is not there."""
+
+
 CAPABILITY_NAMES: dict[type[Any], str] = {
     ContainerRuntime: "access to the node's container runtime",
     NodeControl: "node control",
+    PodNetwork: "root in a pod's network namespace on its node",
 }
 """How errors name each capability a fault may need."""

@@ -331,6 +331,9 @@ class LocalCluster:
     def container_kill(self, node: str, container_id: str) -> None:
         runtime.kill_container(self._node(node).socket, container_id)
 
+    def pod_netns_run(self, node: str, pod_uid: str, command: Sequence[str]) -> str:
+        return runtime.netns_run(self._node(node).socket, pod_uid, command)
+
 
 def _import_all(node: Node, archives: Sequence[Path]) -> None:
     for archive in archives:

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from chaos.cluster.base import CAPABILITY_NAMES, ClusterProvider, ContainerRuntime, NodeControl
+from chaos.cluster.base import (
+    CAPABILITY_NAMES,
+    ClusterProvider,
+    ContainerRuntime,
+    NodeControl,
+    PodNetwork,
+)
 from chaos.errors import FaultError
 
 
@@ -28,6 +34,10 @@ class Follow(Enum):
     """The workload reaches a new replica count."""
     AUTOSCALE = "scale-out"
     """The workload's HorizontalPodAutoscaler scales it out, then back in."""
+    ISOLATION = "cut-off"
+    """The same pod is cut off, leaves rotation, and rejoins once the fault is lifted."""
+    DEGRADED = "degradation"
+    """The same pod works worse for a while; Ready once the fault is lifted."""
 
 
 REPLACEMENT_PHASES: tuple[str, ...] = (
@@ -45,8 +55,28 @@ LOAD_PHASES: tuple[str, ...] = (
 """The HPA's status shows the CPU above target, then a desiredReplicas above the replicas at
 injection; every new pod exists, then all are Ready; after the load, back to where it began."""
 
+TRAFFIC_PHASES: tuple[str, ...] = ("endpoint_removed", "endpoint_added")
+"""From the probed Service's EndpointSlices, for an incident about a pod the Service selects:
+the victim is no longer ready in any slice (traffic stopped going to it), then its
+replacement, or itself, is ready in one again. They follow every fault's own phases, in time
+rather than phase order (a pod's endpoint may go before or after its deletion is seen)."""
+
+PARTITION_PHASES: tuple[str, ...] = (
+    "injected", "not_ready", *TRAFFIC_PHASES[:1], "lifted", "ready", *TRAFFIC_PHASES[1:])
+"""Readiness fails, the Service drops the pod; after durationSeconds the runner lifts the fault
+(lifted), the pod is Ready and in rotation again."""
+
+LOSS_PHASES: tuple[str, ...] = ("injected", "lifted", "ready")
+"""Packets are dropped until the runner lifts the fault; then the pod is Ready (at once, if it
+never stopped being). Should readiness fail meanwhile, the traffic phases show it."""
+
 NODE_DOWN_PHASES: tuple[str, ...] = ("injected", "node_not_ready", *REPLACEMENT_PHASES[1:])
 """A node goes down; its pods are marked for deletion only after the node is NotReady."""
+
+
+LIFTED = "lifted"
+"""A fault with this phase lasts spec.fault.durationSeconds; the runner then lifts it (the
+fault's restore) and marks the phase."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +93,10 @@ class FaultType:
     """The provider capability (a protocol in chaos.cluster.base) it cannot work without."""
     instead: str = ""
     """The fault to suggest on a provider that lacks `needs`."""
+
+    @property
+    def lifted_after_duration(self) -> bool:
+        return LIFTED in self.phases
 
     @property
     def capability(self) -> str:
@@ -92,6 +126,12 @@ FAULTS: tuple[FaultType, ...] = (
               NodeControl, "node_drain"),
     FaultType("load", "a bounded traffic surge from a Job; the HPA scales out, then back in",
               Follow.AUTOSCALE, LOAD_PHASES, "load:Load"),
+    FaultType("network_partition", "cuts pods off the network for a while; readiness takes "
+              "them out of the Service", Follow.ISOLATION, PARTITION_PHASES,
+              "network_partition:NetworkPartition", PodNetwork, "liveness_break"),
+    FaultType("packet_loss", "drops a share of pods' packets for a while",
+              Follow.DEGRADED, LOSS_PHASES, "packet_loss:PacketLoss", PodNetwork,
+              "liveness_break"),
 )
 
 OBSERVED: tuple[str, ...] = ("pod_delete", "container_kill", "node_stop")

@@ -244,6 +244,11 @@ def _check_needs(spec: Mapping[str, Any], where: _Locator) -> None:
         raise where.fail(("spec", "slo", "minAvailability"),
                          "needs spec.probe to measure availability: add a probe (service, port) "
                          "or remove minAvailability")
+    fault = spec.get("fault") or {}
+    if fault.get("type") == "network_partition" and spec.get("probe") is None:
+        raise where.fail(("spec", "fault", "type"),
+                         "network_partition needs spec.probe: its Service's endpoints show the "
+                         "pod leave and rejoin; add a probe on a Service that selects the target")
 
 
 def _offending_key(error: jsonschema.ValidationError) -> str | None:

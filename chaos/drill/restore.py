@@ -22,9 +22,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
-from chaos.cluster.base import NodeControl, Progress
+from chaos.cluster.base import Progress
 from chaos.cluster.kube import WORKLOAD_KINDS, apps_call
-from chaos.drill import leases
+from chaos.drill import leases, through_provider
 from chaos.errors import FaultError, RestoreError
 
 ANNOTATION = "chaosdrill.dev/restore"
@@ -35,6 +35,9 @@ PROBER_POD = "ProberPod"
 """The kind of a Leftover that is a prober pod (a Pod with PROBER_LABEL)."""
 STOPPED_NODE = "StoppedNode"
 """The kind of a Leftover that is a Node node_stop took down."""
+PARTITIONED_POD = "PartitionedPod"
+"""The kind of a Leftover that is a Pod network_partition cut off (iptables in its namespace)."""
+CUT_OFF = ("network_partition", "packet_loss")
 HEAL_LIVENESS = ["/bin/busybox", "sh", "-c", "test -f /www/healthz || echo ok > /www/healthz"]
 RECORD_FIELDS = ("run", "fault", "original", "host", "pid", "at")
 
@@ -116,6 +119,8 @@ class Record:
         if kind == "Node" and self.fault == "node_stop" and (not isinstance(value, str)
                                                              or not value):
             raise RestoreError(f"its original is {shown}, not the provider that stopped it")
+        if kind == "Pod" and self.fault in CUT_OFF and (not isinstance(value, str) or not value):
+            raise RestoreError(f"its original is {shown}, not the provider that cut it off")
         if kind == "Node" and self.fault not in ("node_drain", "node_stop"):
             raise RestoreError(f"its fault is {self.fault}, which changes no node")
 
@@ -142,8 +147,9 @@ class Leftover:
 
     def describe(self) -> str:
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
-        kind = "Node" if self.kind == STOPPED_NODE else self.kind
+        kind = {STOPPED_NODE: "Node", PARTITIONED_POD: "Pod"}.get(self.kind, self.kind)
         what = {"Node": "cordoned", STOPPED_NODE: "stopped", "Pod": "liveness broken",
+                PARTITIONED_POD: "cut off",
                 "Job": "load running", PROBER_POD: "prober left running"}.get(
             self.kind, f"replicas (originally {self.record.original})")
         return (f"{kind} {where}: {what} by {self.record.fault} run {self.record.run} "
@@ -205,11 +211,11 @@ def mark_pod(api: Any, name: str, namespace: str, record: Record) -> None:
 def undo(api: Any, leftover: Leftover, provider: object = None,
          say: Progress = lambda _: None) -> None:
     """Puts the original value back and drops the record, in one patch; a vanished object is
-    nothing left to undo. A stopped node needs PROVIDER, the one that stopped it (RestoreError
-    otherwise)."""
+    nothing left to undo. A stopped node or a cut-off pod needs PROVIDER, the one that made the
+    change (RestoreError otherwise)."""
     try:
-        if leftover.kind == STOPPED_NODE:
-            _undo_stopped_node(api, leftover, provider, say)
+        if leftover.kind in (STOPPED_NODE, PARTITIONED_POD):
+            through_provider.undo(api, leftover, provider, say, _annotations(None))
         else:
             _UNDO[leftover.kind](api, leftover)
     except ApiException as error:
@@ -225,19 +231,6 @@ def _undo_workload(api: Any, left: Leftover) -> None:
 def _undo_node(api: Any, left: Leftover) -> None:
     body = {**_annotations(None), "spec": {"unschedulable": bool(left.record.original)}}
     client.CoreV1Api(api).patch_node(left.name, body)
-
-
-def _undo_stopped_node(api: Any, left: Leftover, provider: object, say: Progress) -> None:
-    """Starts the node again through the provider that stopped it (a node already running is
-    left running), then drops the record."""
-    wanted = str(left.record.original)
-    if not isinstance(provider, NodeControl) or getattr(provider, "name", "") != wanted:
-        raise RestoreError(
-            f"skipped Node {left.name}: stopped by {left.record.fault} run {left.record.run} "
-            f"on the {wanted} provider, and only that provider can start it: run 'chaos-drill "
-            f"restore --provider {wanted}' where that cluster runs")
-    provider.start_node(left.name, say)
-    client.CoreV1Api(api).patch_node(left.name, _annotations(None))
 
 
 def _undo_pod(api: Any, left: Leftover) -> None:
@@ -325,6 +318,8 @@ def _sort(kind: str, items: list[Any], found: Findings) -> None:
             kind_found = PROBER_POD
         elif kind == "Node" and record.fault == "node_stop":
             kind_found = STOPPED_NODE
+        elif kind == "Pod" and record.fault in CUT_OFF:
+            kind_found = PARTITIONED_POD
         else:
             kind_found = kind
         found.leftovers.append(Leftover(kind_found, name, namespace, record))

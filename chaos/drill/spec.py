@@ -14,6 +14,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "ChaosDrill"
 
 DEFAULT_LOAD_SECONDS = 30
+DEFAULT_LOSS_PERCENT = 30
 DEFAULT_LOAD_CONCURRENCY = 2
 DEFAULT_LOAD_PATH = "/cgi-bin/work"
 """The sample app's page that burns a few milliseconds of CPU per request."""
@@ -41,6 +42,10 @@ class FaultSpec:
     duration_seconds: int | None = None
     concurrency: int | None = None
     path: str | None = None
+    drop_probes: bool = False
+    """network_partition, packet_loss: drop the kubelet's liveness probe too (spec.fault.probes)."""
+    loss_percent: int | None = None
+    """packet_loss: the share of packets dropped, in percent."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,8 @@ def _fault(fault: Mapping[str, Any]) -> FaultSpec:
         duration_seconds=fault.get("durationSeconds"),
         concurrency=fault.get("concurrency"),
         path=fault.get("path"),
+        drop_probes=bool(fault.get("probes", False)),
+        loss_percent=fault.get("lossPercent"),
     )
 
 
@@ -167,6 +174,8 @@ def _spec_dict(drill: Drill) -> dict[str, Any]:
             durationSeconds=drill.fault.duration_seconds,
             concurrency=drill.fault.concurrency,
             path=drill.fault.path,
+            probes=drill.fault.drop_probes or None,
+            lossPercent=drill.fault.loss_percent,
         ),
         "rounds": drill.rounds,
         "intervalSeconds": drill.interval_seconds,

@@ -9,7 +9,7 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
-from chaos.drill.fault_types import Follow, fault_type
+from chaos.drill.fault_types import TRAFFIC_PHASES, Follow, fault_type
 from chaos.drill.spec import DEFAULT_LOAD_SECONDS, Drill
 
 API_RESOLUTION_SECONDS = 1.0
@@ -19,6 +19,12 @@ API_RESOLUTION_SECONDS = 1.0
 def phases_for(fault: str) -> tuple[str, ...]:
     """The ordered phases of an incident of this fault type, as chaos.drill.fault_types declares."""
     return fault_type(fault).phases
+
+
+def all_phases(fault: str) -> tuple[str, ...]:
+    """The fault's own phases, then the traffic phases it does not already have."""
+    own = phases_for(fault)
+    return own + tuple(phase for phase in TRAFFIC_PHASES if phase not in own)
 
 
 def incident_id(round_number: int, index: int) -> str:
@@ -102,10 +108,18 @@ class Incident:
         return self.origin == "observed"
     peak_replicas: int = 0
     """For load: the most pods of the workload seen at once."""
+    service: str = ""
+    """The probed Service whose EndpointSlices held the target when injected; its incident
+    then also has the traffic phases (endpoint_removed, endpoint_added)."""
+
+    @property
+    def own_phases(self) -> tuple[str, ...]:
+        """The phases its fault type declares, in their order."""
+        return phases_for(self.fault)
 
     @property
     def expected_phases(self) -> tuple[str, ...]:
-        return phases_for(self.fault)
+        return all_phases(self.fault) if self.service else self.own_phases
 
     @property
     def follow(self) -> Follow:
@@ -136,10 +150,13 @@ class Incident:
 
     @property
     def settled(self) -> bool:
-        """Nothing more to follow: recovered, and for load also scaled back in."""
+        """Nothing more to follow: recovered, for load also scaled back in, and with a Service
+        also back in rotation (unless its own pod never left it)."""
         if self.follow is Follow.AUTOSCALE:
             return self.recovered and "scaled_in" in self.phases
-        return self.recovered
+        if not self.recovered or not self.service or "endpoint_added" in self.phases:
+            return self.recovered
+        return self.follow is not Follow.REPLACEMENT and "endpoint_removed" not in self.phases
 
     @property
     def recovery_seconds(self) -> float | None:
@@ -161,21 +178,29 @@ class Incident:
         return {phase: mono - start for phase, mono in self.reached()}
 
     def phase_durations(self) -> dict[str, float]:
-        """Each phase seen after the first, minus the previous phase seen."""
-        return {phase: mono - prev for (_, prev), (phase, mono) in pairwise(self.reached())}
+        """Each of its own phases seen after the first, minus the previous one seen."""
+        own = [(phase, mono) for phase, mono in self.reached() if phase in self.own_phases]
+        return {phase: mono - prev for (_, prev), (phase, mono) in pairwise(own)}
 
     def is_ordered(self) -> bool:
-        """True when the phases were seen in their expected order."""
-        times = [mono for _, mono in self.reached()]
-        return all(a <= b for a, b in pairwise(times))
+        """True when its own phases were seen in their order, and the traffic phases too."""
+        own = [mono for phase, mono in self.reached() if phase in self.own_phases]
+        traffic = [self.phases[p] for p in TRAFFIC_PHASES if p in self.phases]
+        return all(a <= b for times in (own, traffic) for a, b in pairwise(times))
 
-    def api_cross_check(self, margin_seconds: float = 0.25) -> CrossCheck | None:
-        """Compare the first and last phases that have API timestamps; None if fewer than two.
+    def api_cross_check(self, margin_seconds: float = 0.25,
+                        last_phase: str | None = None) -> CrossCheck | None:
+        """Compare the first and last of its own phases that have API timestamps (or the first
+        and LAST_PHASE, e.g. a traffic phase); None if fewer than two.
 
         The margin allows for watch delivery delay.
         """
-        stamped = [phase for phase in self.expected_phases if phase in self.api_times]
+        stamped = [phase for phase in self.own_phases if phase in self.api_times]
         stamped = [phase for phase in stamped if phase in self.phases]
+        if last_phase is not None:
+            if last_phase not in self.api_times or last_phase not in self.phases:
+                return None
+            stamped = [*stamped[:1], last_phase]
         if len(stamped) < 2:
             return None
         first, last = stamped[0], stamped[-1]
@@ -208,6 +233,7 @@ class Incident:
             "injected_from": self.injected_from,
             "timing_uncertainty_seconds": self.timing_uncertainty_seconds,
             "peak_replicas": self.peak_replicas,
+            "service": self.service,
         }
 
     @classmethod
@@ -231,6 +257,7 @@ class Incident:
             injected_from=data.get("injected_from", ""),
             timing_uncertainty_seconds=data.get("timing_uncertainty_seconds"),
             peak_replicas=int(data.get("peak_replicas", 0)),
+            service=data.get("service", ""),
         )
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry
 
-from chaos.drill.fault_types import NAMES, OBSERVED, Follow, fault_type
+from chaos.drill.fault_types import NAMES, OBSERVED, TRAFFIC_PHASES, Follow, fault_type
 from chaos.drill.spec import Drill
 from chaos.monitoring.metrics import INCIDENT_RESULTS, PROBE_RESULTS, families_of
 
@@ -99,6 +99,14 @@ class DrillMetrics:
         for phase, seconds in phase_durations.items():
             phase_labels = {**labels, "phase": self._phase(fault, phase)}
             self._m.phase_seconds.labels(**phase_labels).observe(seconds)
+
+    def traffic(self, fault: str, offsets: Mapping[str, float]) -> None:
+        """Record when an incident's traffic phases came, as seconds after injection
+        (`Incident.offsets()`; its other phases are ignored here)."""
+        labels = {**self._labels, "fault": self._fault(fault)}
+        for phase in TRAFFIC_PHASES:
+            if phase in offsets:
+                self._m.traffic_seconds.labels(**labels, phase=phase).observe(offsets[phase])
 
     def replicas(self, ready: int, desired: int) -> None:
         """Set the workload's ready and desired replica counts."""

@@ -49,6 +49,7 @@ class _Families:
     incidents: Counter
     recovery_seconds: Histogram
     phase_seconds: Histogram
+    traffic_seconds: Histogram
     ready_replicas: Gauge
     desired_replicas: Gauge
     scale_out_seconds: Histogram
@@ -89,6 +90,15 @@ def _register(registry: CollectorRegistry) -> _Families:
         phase_seconds=Histogram(
             "chaosdrill_phase_seconds",
             "Seconds spent in each phase of an incident's timeline.",
+            (*_FAULT, "phase"),
+            buckets=PHASE_BUCKETS,
+            registry=r,
+        ),
+        traffic_seconds=Histogram(
+            "chaosdrill_traffic_seconds",
+            "Seconds from a fault's injection until the probed Service stopped sending its pod "
+            "traffic (phase endpoint_removed), and until it sent traffic to its replacement, or "
+            "to it again (endpoint_added).",
             (*_FAULT, "phase"),
             buckets=PHASE_BUCKETS,
             registry=r,

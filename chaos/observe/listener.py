@@ -20,6 +20,9 @@ class ObserverListener(Protocol):
     def workload_changed(self, ready: int, desired: int) -> None:
         """The workload's Ready and desired replicas changed."""
 
+    def rotation_changed(self, serving: frozenset[str]) -> None:
+        """The pods (UIDs) the probed Service sends traffic to changed."""
+
     def incident_opened(self, incident: Incident) -> None:
         """A fault was injected and its incident is now followed."""
 

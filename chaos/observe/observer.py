@@ -16,6 +16,7 @@ from chaos.cluster.base import Progress
 from chaos.cluster.kube import WORKLOAD_KINDS, Workload, apps_call, explain
 from chaos.drill.fault_types import Follow
 from chaos.drill.timeline import Incident
+from chaos.observe.endpoints import SERVICE_LABEL, in_rotation
 from chaos.observe.listener import ObserverListener
 from chaos.observe.others import RecordsOthers
 from chaos.observe.prober import Prober, ProbeWindow
@@ -32,7 +33,7 @@ class Observer(RecordsOthers):
 
     def __init__(self, api: Any, workload: Workload, journal: Record,
                  metrics: Gauges | None, record_others: bool = False,
-                 autoscaler: str | None = None) -> None:
+                 autoscaler: str | None = None, service: str | None = None) -> None:
         self.api, self.workload, self.journal, self.metrics = api, workload, journal, metrics
         self.record_others = record_others
         self.observed: dict[str, Incident] = {}
@@ -45,7 +46,7 @@ class Observer(RecordsOthers):
         """Pods first seen in the relist under way: they came while the watch was away."""
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
-        self.tracker = Tracker(on_phase=self._on_phase)
+        self.tracker = Tracker(on_phase=self._on_phase, service=service or "")
         self.prober: Prober | PodProber | None = None
         self.windows_until = 0.0
         """The end (monotonic) of the last probe window reported."""
@@ -66,6 +67,10 @@ class Observer(RecordsOthers):
             self.watches.append(ResourceWatch(
                 "workload", apps_call(api, "list", workload.kind), self._workload_event, ns,
                 field_selector=f"metadata.name={workload.name}"))
+        if service:
+            slices = client.DiscoveryV1Api(api).list_namespaced_endpoint_slice
+            self.watches.append(ResourceWatch("endpointslices", slices, self._slice_event, ns,
+                                              label_selector=f"{SERVICE_LABEL}={service}"))
         if autoscaler:
             hpas = client.AutoscalingV2Api(api).list_namespaced_horizontal_pod_autoscaler
             self.watches.append(ResourceWatch("autoscaler", hpas, self._autoscaler_event, ns,
@@ -131,6 +136,12 @@ class Observer(RecordsOthers):
                 listener.incident_opened(incident)
             self.tracker.follow(incident, how, container, replicas)
 
+    def mark(self, incident: Incident, phase: str, mono: float) -> None:
+        """Marks a phase the runner saw itself (lifted), as if a watch had."""
+        with self.changed:
+            self.tracker.mark(incident, phase, mono)
+            self.changed.notify_all()
+
     def close(self, incident: Incident) -> None:
         """Stops following the incident."""
         with self.changed:
@@ -167,6 +178,20 @@ class Observer(RecordsOthers):
             self.tracker.node_event(kind, node, arrived)
             for listener in self.listeners:
                 listener.node_changed(kind, node, arrived)
+            self.changed.notify_all()
+
+    def _slice_event(self, kind: str, slice_: dict[str, Any], arrived: float) -> None:
+        with self.changed:
+            before = in_rotation(self.tracker.slices.values())
+            self.tracker.slice_event(kind, slice_, arrived)
+            serving = in_rotation(self.tracker.slices.values())
+            if serving != before:
+                names = sorted(self.tracker.pods.get(uid, {}).get("metadata", {}).get("name", uid)
+                               for uid in serving)
+                self.journal.write("endpoints", mono=arrived, service=self.tracker.service,
+                                   in_rotation=names)
+                for listener in self.listeners:
+                    listener.rotation_changed(frozenset(serving))
             self.changed.notify_all()
 
     def _workload_event(self, kind: str, obj: dict[str, Any], arrived: float) -> None:

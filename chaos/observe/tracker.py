@@ -10,6 +10,7 @@ from typing import Any
 
 from chaos.drill.fault_types import Follow
 from chaos.drill.timeline import Incident
+from chaos.observe.endpoints import in_rotation, listed, written_at
 
 OnPhase = Callable[[Incident, str, float, datetime | None], None]
 
@@ -68,6 +69,10 @@ class Tracker:
     events: int = 0
     autoscaler: dict[str, Any] = field(default_factory=dict)
     """The workload's HorizontalPodAutoscaler as last seen (load drills only)."""
+    service: str = ""
+    """The probed Service whose EndpointSlices give the traffic phases; none when empty."""
+    slices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """That Service's EndpointSlices as last seen, by UID."""
 
     # -- incidents ------------------------------------------------------------------------
 
@@ -80,8 +85,18 @@ class Tracker:
             self.follow_scale(incident, replicas)
         elif how is Follow.AUTOSCALE:
             self.follow_autoscale(incident)
+        elif how in (Follow.ISOLATION, Follow.DEGRADED):
+            self.open.append(_Open(incident, how))
         else:
             self.follow_replacement(incident)
+        self._follow_traffic(self.open[-1])
+
+    def _follow_traffic(self, item: _Open) -> None:
+        """An incident whose target the Service's slices hold also gets the traffic phases."""
+        incident = item.incident
+        if self.service and incident.target_uid in listed(self.slices.values()):
+            incident.service = self.service
+            self._advance_traffic(item, incident.phases.get("injected", 0.0), None)
 
     def follow_replacement(self, incident: Incident) -> None:
         """The target goes (deleted, evicted, its node down), a new pod replaces it."""
@@ -143,7 +158,37 @@ class Tracker:
             self.pods[uid] = pod
         for item in list(self.open):
             self._advance(item, kind, uid, pod, arrived)
+            self._advance_traffic(item, arrived, None)
         self.known.add(uid)
+
+    def slice_event(self, kind: str, slice_: dict[str, Any], arrived: float) -> None:
+        """An EndpointSlice of the probed Service changed: traffic phases may follow."""
+        if kind == "SYNCED":
+            kept = set(slice_.get("uids", []))
+            self.slices = {uid: s for uid, s in self.slices.items() if uid in kept}
+        elif kind == "DELETED":
+            self.slices.pop(slice_.get("metadata", {}).get("uid", ""), None)
+        else:
+            self.slices[slice_.get("metadata", {}).get("uid", "")] = slice_
+        stamp = written_at(slice_) if kind in ("ADDED", "MODIFIED") else None
+        for item in list(self.open):
+            self._advance_traffic(item, arrived, stamp)
+
+    def _advance_traffic(self, item: _Open, at: float, stamp: datetime | None) -> None:
+        """endpoint_removed once the target is ready in no slice; endpoint_added once its
+        replacement (or, after it left, the target itself) is ready in one."""
+        incident = item.incident
+        if not incident.service:
+            return
+        serving = in_rotation(self.slices.values())
+        if incident.target_uid not in serving:
+            self._mark(item, "endpoint_removed", at, stamp)
+        if item.follow is Follow.REPLACEMENT:
+            back = item.replacement
+        else:
+            back = incident.target_uid if "endpoint_removed" in incident.phases else ""
+        if back and back in serving:
+            self._mark(item, "endpoint_added", at, stamp)
 
     def node_event(self, kind: str, node: dict[str, Any], arrived: float) -> None:
         """A node whose Ready condition is no longer True marks node_not_ready, for incidents
@@ -161,9 +206,13 @@ class Tracker:
             self.pod_event(kind, pod, arrived)
 
     def _advance(self, item: _Open, kind: str, uid: str, pod: dict[str, Any], at: float) -> None:
-        if item.follow is Follow.RESTART:
-            if uid == item.incident.target_uid and kind != "DELETED":
+        if item.follow in (Follow.RESTART, Follow.ISOLATION, Follow.DEGRADED):
+            if uid != item.incident.target_uid or kind == "DELETED":
+                return
+            if item.follow is Follow.RESTART:
                 self._advance_restart(item, pod, at)
+            else:
+                self._advance_isolation(item, pod, at)
         elif item.follow is Follow.SCALE:
             self._advance_scale(item, at)
         elif item.follow is Follow.AUTOSCALE:
@@ -222,6 +271,30 @@ class Tracker:
         ready = _condition(pod, "Ready")
         if ready and "restarted" in item.incident.phases:
             self._mark(item, "ready", at, _time(ready.get("lastTransitionTime")))
+
+    def _advance_isolation(self, item: _Open, pod: dict[str, Any], at: float) -> None:
+        """The cut-off pod turns not Ready; Ready again only counts once the fault is lifted."""
+        incident = item.incident
+        incident.record_restarts(restart_count(pod))
+        ready: dict[str, Any] = next((c for c in pod.get("status", {}).get("conditions") or []
+                                      if c.get("type") == "Ready"), {})
+        stamp = _time(ready.get("lastTransitionTime"))
+        if ready.get("status") != "True":
+            if "not_ready" in incident.expected_phases:
+                self._mark(item, "not_ready", at, stamp)
+        elif "lifted" in incident.phases and ("not_ready" in incident.phases
+                                              or item.follow is Follow.DEGRADED):
+            self._mark(item, "ready", at, stamp)
+
+    def mark(self, incident: Incident, phase: str, mono: float) -> None:
+        """Marks a phase the runner saw itself (lifted), if the incident is followed; a pod
+        that never stopped being Ready is ready again at once."""
+        for item in self.open:
+            if item.incident is incident:
+                self._mark(item, phase, mono, None)
+                pod = self.pods.get(incident.target_uid, {})
+                if item.follow is Follow.DEGRADED and _condition(pod, "Ready"):
+                    self._mark(item, "ready", mono, None)  # its stamp predates the fault
 
     def _advance_scale(self, item: _Open, at: float) -> None:
         live = {uid: pod for uid, pod in self.pods.items() if not _deleting(pod)}

@@ -74,7 +74,9 @@ def render() -> str:
              "name is used everywhere: in `spec.fault.type`, in `chaos-drill faults`, in the "
              "journal and in the `fault` label of the metrics. A fault whose capability the "
              "provider lacks is refused before anything is injected, naming the fault to use "
-             "instead.")
+             "instead. With a probe, an incident about a pod the probed Service sends traffic "
+             "to also has the traffic phases `endpoint_removed` and `endpoint_added`, from the "
+             "Service's EndpointSlices (see [writing drills](../drills.md)).")
     lines = header("Faults", "chaos/fault_types.py and chaos/faults/", intro)
     lines += table(["fault", "what it does", "needs", "providers"],
                    [[code(f.name), f.summary, f.capability, ", ".join(providers_for(f))]

@@ -134,6 +134,7 @@ def _injected(record: JournalRecord) -> _Tracked:
         origin=record.get("origin", "injected"),
         injected_from=record.get("injected_from", ""),
         timing_uncertainty_seconds=record.get("timing_uncertainty_seconds"),
+        service=record.get("service") or "",
     )
     incident.mark("injected", record.mono, _api_time(record))
     return _Tracked(incident, record.ts, detail=record.get("detail"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 from itertools import pairwise
 
-from chaos.drill.timeline import phases_for
+from chaos.drill.timeline import all_phases
 from chaos.results.availability import Availability
 from chaos.results.incidents import IncidentResult
 from chaos.results.slo import SloCheck
@@ -144,10 +144,12 @@ def _incident_row(incident: IncidentResult) -> str:
 
 
 def _incident_chart(incident: IncidentResult, scale: float) -> str:
-    """Horizontal bars, one row per phase after injected, on a shared time scale."""
+    """Horizontal bars, one row per phase after injected in the order they came (the traffic
+    phases among the others), on a shared time scale."""
+    seen = sorted(incident.phases.items(), key=lambda item: item[1])
     bars = [
         _bar(row, phase, start, end, scale, _phase_colour(incident.fault, phase))
-        for row, ((_, start), (phase, end)) in enumerate(pairwise(incident.phases.items()))
+        for row, ((_, start), (phase, end)) in enumerate(pairwise(seen))
     ]
     height = _ROW_HEIGHT * (len(bars) + 2)
     heading = f"{incident.id}: {incident.target_pod} ({_seconds(incident.recovery_seconds)})"
@@ -173,7 +175,7 @@ def _events(incident: IncidentResult) -> str:
 
 def _phase_colour(fault: str, phase: str) -> str:
     """The same phase gets the same colour in every chart."""
-    return _PHASE_COLOURS[phases_for(fault).index(phase) % len(_PHASE_COLOURS)]
+    return _PHASE_COLOURS[all_phases(fault).index(phase) % len(_PHASE_COLOURS)]
 
 
 def _bar(row: int, phase: str, start: float, end: float, scale: float, colour: str) -> str:

@@ -12,9 +12,13 @@ Journal events (every record also has `event`, `ts` wall clock ISO and `mono` se
                      mono is the injection time.  An incident chaos-drill did not cause also
                      has origin: "observed"; injected_from: the API field api_time came from;
                      timing_uncertainty_seconds: how much later it may have begun; detail.
+                     service: the probed Service when its EndpointSlices held the target
+                     (the incident then has the traffic phases endpoint_removed/_added).
     phase            incident; phase (a timeline phase); mono: when first seen;
                      api_time: ISO or null; restart_count: int (optional); pod: the
                      replacement's name (replacement_created only)
+    endpoints        service; in_rotation: the names of the pods it sends traffic to (ready
+                     in one of its EndpointSlices), each time that set changes
     k8s_event        reason; object: "Pod/NAME"; message; count.  mono is its arrival; those
                      about an incident's pods between its injection and Ready join it.
     incident_closed  incident; recovered: bool; reason: str (optional);

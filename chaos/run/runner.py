@@ -62,8 +62,9 @@ class RunOptions:
 def max_run_seconds(drill: Drill) -> int:
     """A bound on how long a run of DRILL lasts (every wait at its longest, and a margin): the
     prober pod's activeDeadlineSeconds, a backstop if nothing removes it."""
-    autoscale = fault_type(drill.fault.type).follow is Follow.AUTOSCALE
-    load = (drill.fault.duration_seconds or DEFAULT_LOAD_SECONDS) if autoscale else 0
+    kind = fault_type(drill.fault.type)
+    lasts = kind.follow is Follow.AUTOSCALE or kind.lifted_after_duration
+    load = (drill.fault.duration_seconds or DEFAULT_LOAD_SECONDS) if lasts else 0
     per_round = (drill.interval_seconds + 2 * drill.recovery_timeout_seconds + load
                  + STEADY_GRACE_SECONDS + AUTOSCALER_SYNC_SECONDS)
     return int(drill.rounds * per_round) + PROBER_DEADLINE_MARGIN
@@ -89,7 +90,8 @@ class DrillRun(SteadyState):
         self.journal.on_failure = self._journal_failed
         self.unwritten_summary: Summary | None = None  # set when results cannot be written
         self.observer = Observer(self.api, self.workload, self.journal, options.metrics,
-                                 autoscaler=self.autoscaler)
+                                 autoscaler=self.autoscaler,
+                                 service=drill.probe.service if drill.probe else None)
         self.run_id = restore.new_run_id()
         self.ctx = FaultContext(self.api, provider, drill, self.workload, say, {}, self.run_id)
         self.probe_url = ""
@@ -318,7 +320,8 @@ class DrillRun(SteadyState):
                            round=round_number, fault=incident.fault,
                            namespace=incident.namespace, workload=incident.workload,
                            target_pod=incident.target_pod, target_uid=incident.target_uid,
-                           node=incident.node, api_time=wall.isoformat())
+                           node=incident.node, api_time=wall.isoformat(),
+                           service=incident.service)
         try:
             self.journal.check()  # a fault the journal cannot hold is not injected
             done = self.fault.act(self.ctx, target)
@@ -358,23 +361,40 @@ class DrillRun(SteadyState):
             self.journal.write("warning", message=f"could not record Event: {error.reason}")
 
     def _await_recovery(self, incidents: list[Incident]) -> None:
-        """Waits until every incident settled (for load: also scaled back in, so the wait
-        includes the load's duration) or the recovery timeout passed."""
+        """Waits until every incident settled (for load: also scaled back in; for a fault lifted
+        after its duration: lifted first) or the recovery timeout passed."""
         timeout = self.drill.recovery_timeout_seconds
-        if self.fault_type.follow is Follow.AUTOSCALE:
-            timeout += self.drill.fault.duration_seconds or DEFAULT_LOAD_SECONDS
+        lasts = self.drill.fault.duration_seconds or DEFAULT_LOAD_SECONDS
+        lifted = not self.fault_type.lifted_after_duration
+        if self.fault_type.follow is Follow.AUTOSCALE or not lifted:
+            timeout += lasts
         deadline = time.monotonic() + timeout
-        with self.observer.changed:
-            while True:
+        lift_at = min(i.phases["injected"] for i in incidents) + lasts
+        while True:
+            with self.observer.changed:
                 pending = [i for i in incidents if not i.settled]
                 left = deadline - time.monotonic()
                 if not pending or left <= 0 or self.options.stop.is_set():
                     break
-                self.observer.changed.wait(min(left, 0.5))
+                due = lift_at - time.monotonic() if not lifted else left
+                if due > 0:
+                    self.observer.changed.wait(min(left, due, 0.5))
+                    continue
+            lifted = self._lift(incidents)
+        with self.observer.changed:
             for incident in incidents:
                 self.observer.close(incident)
         for incident in incidents:
             self._close(incident)
+
+    def _lift(self, incidents: list[Incident]) -> bool:
+        """Ends a fault that lasts its duration (its restore), then marks each incident lifted."""
+        self.fault.restore(self.ctx)
+        mono = time.monotonic()
+        for incident in incidents:
+            self.observer.mark(incident, "lifted", mono)
+        self.say(f"lifted {self.drill.fault.type}")
+        return True
 
     def _close(self, incident: Incident) -> None:
         recovered = incident.recovered
@@ -387,6 +407,7 @@ class DrillRun(SteadyState):
         if self.options.metrics:
             self.options.metrics.incident_closed(incident.fault, incident.recovery_seconds,
                                                  incident.phase_durations())
+            self.options.metrics.traffic(incident.fault, incident.offsets())
             if incident.follow is Follow.AUTOSCALE:
                 self.options.metrics.scaled(incident.fault, incident.recovery_seconds,
                                             scale_in_seconds(incident, self.drill))

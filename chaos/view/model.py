@@ -72,6 +72,8 @@ class ViewModel:
         self._replacements: dict[str, str] = {}  # pod UID -> incident id
         self._incident_pods: dict[str, set[str]] = {}  # incident id -> its pods' names
         self._events: dict[str, list[IncidentEvent]] = {}  # incident id -> events on its pods
+        self._rotation: frozenset[str] | None = None
+        """The pods the probed Service sends traffic to; None without a probe Service."""
         self._probes: deque[bool] = deque(maxlen=PROBES_KEPT)
         self._requests = self._failures = 0
         self._longest_outage = 0.0
@@ -128,6 +130,10 @@ class ViewModel:
     def workload_changed(self, ready: int, desired: int) -> None:
         with self._change():
             self._workload.update(ready=ready, desired=desired)
+
+    def rotation_changed(self, serving: frozenset[str]) -> None:
+        with self._change():
+            self._rotation = serving
 
     def incident_opened(self, incident: Incident) -> None:
         with self._change():
@@ -189,7 +195,7 @@ class ViewModel:
             state = _State(
                 version=self.version, title=self.title, mode=self.mode, now=self.clock(),
                 workload=dict(self._workload), nodes=dict(self._nodes), pods=dict(self._pods),
-                arrived=dict(self._arrived),
+                arrived=dict(self._arrived), rotation=self._rotation,
                 incidents=[replace(i, phases=dict(i.phases)) for i in self._incidents.values()],
                 closed=set(self._closed), replacements=dict(self._replacements),
                 events={key: list(value) for key, value in self._events.items()},
@@ -219,6 +225,7 @@ class _State:
     nodes: dict[str, bool]
     pods: dict[str, dict[str, Any]]
     arrived: dict[str, int]
+    rotation: frozenset[str] | None
     incidents: list[Incident]
     closed: set[str]
     replacements: dict[str, str]
@@ -256,8 +263,15 @@ class _State:
                  "restarts": restart_count(p),
                  "victim": victims.get(p["metadata"]["uid"], ""),
                  "replacement": replacements.get(p["metadata"]["uid"], ""),
-                 "arrived": self.arrived.get(p["metadata"]["uid"], 0)}
+                 "arrived": self.arrived.get(p["metadata"]["uid"], 0),
+                 "traffic": self._traffic(p["metadata"]["uid"])}
                 for p in pods]
+
+    def _traffic(self, uid: str) -> str:
+        """'in' while the probed Service sends the pod traffic, 'out' when not, '' unknown."""
+        if self.rotation is None:
+            return ""
+        return "in" if uid in self.rotation else "out"
 
     def _incident(self, incident: Incident) -> dict[str, Any]:
         now = self.now

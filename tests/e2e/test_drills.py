@@ -51,7 +51,7 @@ def test_every_fault_recovers_in_order(fault: str, web: Any, cluster: LocalClust
         assert incident.recovery_seconds is not None
         assert incident.ordered, incident.phases
         assert list(incident.phases) == [p for p in Incident(
-            "x", 1, fault, "", "", "").expected_phases if p in incident.phases]
+            "x", 1, fault, "", "", "", service="web").expected_phases if p in incident.phases]
         if fault != "scale":  # scale phases span several pods and carry no API time
             # whole-second API timestamps: the truth lies within 1 s below the API figure's
             delta = incident.recovery_seconds - by_api[incident.id]

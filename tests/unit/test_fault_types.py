@@ -38,9 +38,11 @@ def test_every_fault_module_is_registered_and_builds() -> None:
 
 
 def test_phases_run_from_injected_to_ready() -> None:
-    """Recovery ends at ready; only an autoscaled incident goes on, back to where it began."""
+    """Recovery ends at ready; an autoscaled incident goes on, back to where it began, and a
+    cut-off pod until back in rotation."""
+    ends = {Follow.AUTOSCALE: "scaled_in", Follow.ISOLATION: "endpoint_added"}
     for fault in FAULTS:
-        last = "scaled_in" if fault.follow is Follow.AUTOSCALE else "ready"
+        last = ends.get(fault.follow, "ready")
         assert fault.phases[0] == "injected" and fault.phases[-1] == last
         assert "ready" in fault.phases
         assert len(set(fault.phases)) == len(fault.phases)

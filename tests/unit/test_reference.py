@@ -49,7 +49,7 @@ def test_every_fault_field_metric_and_command_is_listed() -> None:
                for field in ("target.labelSelector.matchLabels", "fault.type", "probe.from",
                              "slo.minAvailability", "maxUnavailable"))
     metrics = [row[0] for row in metrics_page.rows()]
-    assert "`chaosdrill_faults_injected_total`" in metrics and len(metrics) == 20
+    assert "`chaosdrill_faults_injected_total`" in metrics and len(metrics) == 21
     commands = [name for name, _, _ in cli_page.subcommands(build_parser())]
     assert all(f"## chaos-drill {name}\n" in pages["cli.md"] for name in commands)
     assert "`--dry-run`" in pages["cli.md"] and "`--web PORT`" in pages["cli.md"]

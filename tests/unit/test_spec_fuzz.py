@@ -202,6 +202,8 @@ NOT_A = {
                         st.dictionaries(st.text(max_size=3), st.floats(), max_size=2)),
     "object": st.one_of(st.none(), st.text(max_size=10), st.integers(), st.floats(),
                         st.lists(st.text(max_size=3), max_size=2)),
+    "boolean": st.one_of(st.none(), st.text(max_size=10), st.integers(), st.floats(),
+                         st.lists(st.booleans(), max_size=2)),
 }
 BAD_NUMBERS = st.one_of(
     st.sampled_from([math.nan, math.inf, -math.inf]),

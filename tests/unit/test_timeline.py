@@ -43,7 +43,7 @@ def recovered_incident() -> Incident:
 def test_every_fault_has_phases_from_injected_to_ready() -> None:
     assert set(PHASES_BY_FAULT) == set(NAMES)
     for fault, phases in PHASES_BY_FAULT.items():
-        last = "scaled_in" if fault == "load" else "ready"
+        last = {"load": "scaled_in", "network_partition": "endpoint_added"}.get(fault, "ready")
         assert phases[0] == "injected" and phases[-1] == last
     assert phases_for("container_kill") == RESTART_PHASES
     with pytest.raises(ValueError, match="unknown fault"):

@@ -17,6 +17,7 @@ from chaos.cluster.base import (
     ClusterProvider,
     ContainerRuntime,
     NodeControl,
+    PodNetwork,
     Progress,
 )
 from chaos.cluster.kube import Workload
@@ -51,6 +52,12 @@ class FaultContext:
         if isinstance(self.provider, ContainerRuntime):
             return self.provider
         raise self._lacks(ContainerRuntime)
+
+    def pod_network(self) -> PodNetwork:
+        """The provider's way into pods' network namespaces; checked before injecting."""
+        if isinstance(self.provider, PodNetwork):
+            return self.provider
+        raise self._lacks(PodNetwork)
 
     def _lacks(self, capability: type[Any]) -> FaultError:
         return FaultError(f"{self.drill.fault.type} needs {CAPABILITY_NAMES[capability]}, "

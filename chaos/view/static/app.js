@@ -52,7 +52,9 @@ function tile(pod) {
     el("div", {class: "name"}, el("span", {class: "prefix"}, namePrefix(pod.name)),
        el("span", {class: "suffix"}, pod.name.slice(namePrefix(pod.name).length))),
     el("div", {class: "state"}, STATE_LABEL[pod.state] || pod.state),
-    el("div", {class: "restarts"}, `restarts ${pod.restarts}`));
+    el("div", {class: "restarts"}, `restarts ${pod.restarts}`),
+    pod.traffic ? el("div", {class: "traffic", "data-traffic": pod.traffic},
+                     pod.traffic === "in" ? "in rotation" : "no traffic") : null);
 }
 
 const drawn = {tiles: new Map(), columns: new Map()};
@@ -60,7 +62,8 @@ const drawn = {tiles: new Map(), columns: new Map()};
 // to twenty times a second and may hold hundreds of pods.
 
 function tileFor(pod) {
-  const key = [pod.name, pod.state, pod.restarts, pod.victim, pod.replacement].join("|");
+  const key = [pod.name, pod.state, pod.restarts, pod.victim, pod.replacement,
+               pod.traffic].join("|");
   const old = drawn.tiles.get(pod.uid);
   if (old && old.key === key) return old.node;
   const node = tile(pod);
