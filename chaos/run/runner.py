@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from chaos.cluster import addons, kube
 from chaos.cluster.base import ClusterProvider, Progress
 from chaos.cluster.kube import WORKLOAD_KINDS
-from chaos.drill import leases, restore
+from chaos.drill import lease_keeper, leases, restore
 from chaos.drill.fault_types import Follow, fault_type
 from chaos.drill.faults import Fault, FaultContext, FaultTarget, fault_for
 from chaos.drill.resolve import resolve_workload
@@ -98,7 +98,7 @@ class DrillRun(SteadyState):
         w = self.workload
         target = (w.kind, w.name) if w.kind in WORKLOAD_KINDS else ("Pods", w.selector)
         holder = leases.Holder.this_process(self.run_id, f"{drill.namespace}/{drill.name}")
-        self.leases = leases.LeaseKeeper(self.api, w.namespace, holder, target, say,
+        self.leases = lease_keeper.LeaseKeeper(self.api, w.namespace, holder, target, say,
                                          self._lost_leases)
 
     def _lost_leases(self, why: str) -> None:

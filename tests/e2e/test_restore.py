@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 
 from chaos.cluster import kube, processes
 from chaos.cluster.local import LocalCluster
-from chaos.drill import leases, restore
+from chaos.drill import lease_keeper, leases, restore
 from chaos.drill.loading import load_drill
 from chaos.results import read_journal
 from chaos.run.runner import DrillRun, RunOptions
@@ -200,7 +200,7 @@ def renewed_lease(api: Any, holder: leases.Holder, seconds: int) -> Iterator[thr
     name = leases.run_lease_name(holder.run)
 
     def body(version: str | None = None) -> dict[str, Any]:
-        made = leases.lease_body(name, "demo", holder, datetime.now(UTC), version)
+        made = lease_keeper.lease_body(name, "demo", holder, datetime.now(UTC), version)
         made["spec"]["leaseDurationSeconds"] = seconds
         return made
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kubernetes import client
 
-from chaos.drill import leases
+from chaos.drill import lease_keeper, leases
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -102,7 +102,7 @@ def test_micro_time_always_has_six_decimals() -> None:
 
 def test_the_holder_is_named_from_the_lease() -> None:
     holder = leases.Holder("run1", "demo/e2e", "laptop", 42, "2026-01-01T12:00:00+00:00")
-    body = leases.lease_body("chaos-drill-target-deployment-web", "demo", holder, NOW)
+    body = lease_keeper.lease_body("chaos-drill-target-deployment-web", "demo", holder, NOW)
     assert body["spec"]["holderIdentity"] == "run1"
     assert body["spec"]["leaseDurationSeconds"] == leases.LEASE_SECONDS
     assert body["spec"]["renewTime"] == "2026-01-01T12:00:00.000000Z"
@@ -114,6 +114,6 @@ def test_the_holder_is_named_from_the_lease() -> None:
     garbled = leases.Holder.of(lease(NOW, annotations={leases.HOLDER_ANNOTATION: "{"},
                                      holder="other"))
     assert garbled.run == "other"
-    taken = leases.lease_body("x", "demo", holder, NOW, "99", transitions=3)
+    taken = lease_keeper.lease_body("x", "demo", holder, NOW, "99", transitions=3)
     assert (taken["metadata"]["resourceVersion"], taken["spec"]["leaseTransitions"]) == ("99", 3)
     assert json.loads(taken["metadata"]["annotations"][leases.HOLDER_ANNOTATION])["pid"] == 42
