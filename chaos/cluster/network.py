@@ -55,15 +55,25 @@ def set_up(state: Path, progress: Progress) -> None:
 
 
 def tear_down(state: Path, progress: Progress) -> None:
-    """Removes the guard, the bridge (and with it its routes) and restores saved sysctls."""
+    """Removes the guard, the pods' interfaces, the bridge (and with it its routes) and restores
+    saved sysctls."""
     _remove_guard()
     if bridge_exists():
+        for port in bridge_ports():  # a pod's network namespace something else still holds
+            _run("ip", "link", "delete", port, check=False)  # would keep its pair otherwise
         _run("ip", "link", "delete", BRIDGE)
     restore_sysctls(state / SAVED_SYSCTLS, progress)
 
 
 def bridge_exists() -> bool:
     return _run("ip", "link", "show", BRIDGE, check=False).returncode == 0
+
+
+def bridge_ports() -> list[str]:
+    """The interfaces on our bridge: the host ends of the pods' veth pairs."""
+    listing = _run("ip", "-o", "link", "show", "master", BRIDGE, check=False).stdout
+    return [line.split(":")[1].strip().partition("@")[0]
+            for line in listing.splitlines() if line.count(":") >= 2]
 
 
 RESTORED_SYSCTLS = (*SYSCTLS, *KUBELET_SYSCTLS)

@@ -54,6 +54,26 @@ def test_down_after_running_pods_leaves_nothing(web: object, local_cluster: Loca
     assert_nothing_left(local_cluster)
 
 
+def test_down_removes_the_interface_of_a_pod_whose_namespace_is_held(
+        web: object, local_cluster: LocalCluster, tmp_path: Path) -> None:
+    """Something outside the cluster (a debugging shell, another tool) holds a pod's network
+    namespace: down still removes the pod's interface pair, so nothing of ours is left."""
+    ports = network.bridge_ports()
+    assert ports, "web's pods have interfaces on the bridge"
+    host = os.readlink("/proc/self/ns/net")
+    sandbox = next(p for p in sorted(processes.cgroup_pids())
+                   if os.readlink(f"/proc/{p}/ns/net") != host)
+    held = tmp_path / "netns"
+    held.touch()
+    subprocess.run(["mount", "--bind", f"/proc/{sandbox}/ns/net", str(held)], check=True,
+                   timeout=30)
+    try:
+        local_cluster.down(lambda _: None)
+        assert_nothing_left(local_cluster)
+    finally:
+        subprocess.run(["umount", str(held)], check=True, timeout=30)
+
+
 def test_up_and_down_leave_every_host_sysctl_as_found(cluster_down: LocalCluster) -> None:
     """kubelet sets kernel.panic and friends at start; down puts them back, with ours."""
     with sysctls_set(PROVOKING_SYSCTLS):
