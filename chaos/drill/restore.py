@@ -35,6 +35,7 @@ PROBER_POD = "ProberPod"
 """The kind of a Leftover that is a prober pod (a Pod with PROBER_LABEL)."""
 STOPPED_NODE = "StoppedNode"
 """The kind of a Leftover that is a Node node_stop took down."""
+MEMORY_HOG = "MemoryHog"  # the kind of a Leftover that is a Pod oom_kill started a hog in
 HEAL_LIVENESS = ["/bin/busybox", "sh", "-c", "test -f /www/healthz || echo ok > /www/healthz"]
 RECORD_FIELDS = ("run", "fault", "original", "host", "pid", "at")
 
@@ -118,6 +119,9 @@ class Record:
             raise RestoreError(f"its original is {shown}, not the provider that stopped it")
         if kind == "Node" and self.fault not in ("node_drain", "node_stop"):
             raise RestoreError(f"its fault is {self.fault}, which changes no node")
+        if self.fault == "oom_kill":
+            from chaos.drill.faults.oom_kill import hog_from_original
+            hog_from_original(value)
 
     def runs_here(self) -> bool:
         """For a record without a Lease (written before chaos-drill had them): its run is a
@@ -142,9 +146,10 @@ class Leftover:
 
     def describe(self) -> str:
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
-        kind = "Node" if self.kind == STOPPED_NODE else self.kind
+        kind = {STOPPED_NODE: "Node", MEMORY_HOG: "Pod"}.get(self.kind, self.kind)
         what = {"Node": "cordoned", STOPPED_NODE: "stopped", "Pod": "liveness broken",
-                "Job": "load running", PROBER_POD: "prober left running"}.get(
+                "Job": "load running", PROBER_POD: "prober left running",
+                MEMORY_HOG: "memory hog started"}.get(
             self.kind, f"replicas (originally {self.record.original})")
         return (f"{kind} {where}: {what} by {self.record.fault} run {self.record.run} "
                 f"(pid {self.record.pid} on {self.record.host}, {self.record.at})")
@@ -210,6 +215,11 @@ def undo(api: Any, leftover: Leftover, provider: object = None,
     try:
         if leftover.kind == STOPPED_NODE:
             _undo_stopped_node(api, leftover, provider, say)
+        elif leftover.kind == MEMORY_HOG:
+            from chaos.drill.faults.oom_kill import stop_left_hog
+            stop_left_hog(leftover, provider, say)
+            client.CoreV1Api(api).patch_namespaced_pod(leftover.name, leftover.namespace,
+                                                       _annotations(None))
         else:
             _UNDO[leftover.kind](api, leftover)
     except ApiException as error:
@@ -325,6 +335,8 @@ def _sort(kind: str, items: list[Any], found: Findings) -> None:
             kind_found = PROBER_POD
         elif kind == "Node" and record.fault == "node_stop":
             kind_found = STOPPED_NODE
+        elif kind == "Pod" and record.fault == "oom_kill":
+            kind_found = MEMORY_HOG
         else:
             kind_found = kind
         found.leftovers.append(Leftover(kind_found, name, namespace, record))

@@ -13,12 +13,14 @@ Journal events (every record also has `event`, `ts` wall clock ISO and `mono` se
                      has origin: "observed"; injected_from: the API field api_time came from;
                      timing_uncertainty_seconds: how much later it may have begun; detail.
     phase            incident; phase (a timeline phase); mono: when first seen;
-                     api_time: ISO or null; restart_count: int (optional); pod: the
-                     replacement's name (replacement_created only)
+                     api_time: ISO or null; restart_count: int (optional); exit_reason:
+                     the container's terminated.reason, once known (in-place restarts);
+                     pod: the replacement's name (replacement_created only)
     k8s_event        reason; object: "Pod/NAME"; message; count.  mono is its arrival; those
                      about an incident's pods between its injection and Ready join it.
     incident_closed  incident; recovered: bool; reason: str (optional);
-                     restart_count: int (optional); peak_replicas: int (load only)
+                     restart_count: int (optional); exit_reason (as in phase);
+                     peak_replicas: int (load only)
     probe_started    url; origin: "host" or "cluster", where the prober runs; setting:
                      spec.probe.from; rate; timeout; for cluster also pod: "NS/NAME"; image;
                      slot_zero_mono: the pod's slot 0 on the run's monotonic clock;
