@@ -180,7 +180,7 @@ class Hogs:
         killed = self.alive(access, hog)
         if killed:
             # the whole group: the hog and its pieces; the kernel signals every member at once
-            access.run("sh", "-c", f"kill -9 -- -{hog.pid} 2>/dev/null || :")
+            access.run("sh", "-c", f"kill -9 -{hog.pid} 2>/dev/null || :")  # dash: no "--"
             deadline = time.monotonic() + STOP_TIMEOUT
             while self.alive(access, hog):
                 if time.monotonic() > deadline:

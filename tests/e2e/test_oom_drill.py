@@ -113,9 +113,11 @@ def test_the_kernel_oom_kills_the_main_process_and_the_kubelet_restarts_it(
     assert status.last_state.terminated.reason == "OOMKilled"
     assert status.last_state.terminated.container_id == old.status.container_statuses[0]\
         .container_id
-    [kill] = kernel_oom_kills(container_id(old))
-    assert "constraint=CONSTRAINT_MEMCG" in kill
-    assert re.search(r"task=(\S+),", kill).group(1) not in HOG_PARTS, kill  # type: ignore[union-attr]
+    # the first kill is the main process's; pieces still allocating as the namespace goes may
+    # be killed after it
+    kills = kernel_oom_kills(container_id(old))
+    assert kills and "constraint=CONSTRAINT_MEMCG" in kills[0], kills
+    assert re.search(r"task=(\S+),", kills[0]).group(1) not in HOG_PARTS, kills  # type: ignore[union-attr]
     data = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert data["incidents"][0]["exit_reason"] == "OOMKilled"
     # two of three pods serve throughout; the third fails until its readiness probe (1 s)

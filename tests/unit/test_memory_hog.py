@@ -3,9 +3,15 @@ the cgroup's limit and /proc/PID/stat, and the order of the hog's steps."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
+
 import pytest
 
 from chaos.cluster import memory_hog
+from chaos.cluster.base import MemoryHog
 from chaos.errors import FaultError
 
 MAIN = "5d0c9a1e8b7f2a3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4"
@@ -72,3 +78,35 @@ def test_a_process_stat_gives_its_state_and_start_time() -> None:
             "2437906 6983680 1600 18446744073709551615\n")
     assert memory_hog.parse_stat(line) == ("S", 2437906)
     assert memory_hog.parse_stat("") is None
+
+
+def test_stop_kills_the_hogs_whole_group_and_only_the_process_its_record_names() -> None:
+    """On this host, as the local cluster's nodes are: a stand-in hog (its own process group,
+    a child holding it) is killed whole; one whose start time differs is left alone."""
+    script = ("pid=$(cut -d ' ' -f 4 /proc/self/stat)\n"
+              "echo \"$pid $(cut -d ' ' -f 22 /proc/$pid/stat)\"\n"
+              "sleep 60 & exec sleep 60")
+    access = memory_hog.NodeAccess("host", (), ("true",))
+    hogs = memory_hog.Hogs()
+    launchers = [subprocess.Popen(["setsid", "sh", "-c", script], stdout=subprocess.PIPE,
+                                  text=True) for _ in range(2)]
+    try:
+        started = [memory_hog.parse_report(memory_hog._first_line(p, 10)) for p in launchers]
+        assert started[0] is not None and started[1] is not None
+        hog = MemoryHog("host", started[0][0], started[0][1], "c", 1)
+        stranger = MemoryHog("host", started[1][0], started[1][1] + 1, "c", 1)
+        hogs.launchers[("host", hog.pid)] = launchers[0]
+        assert hogs.stop(access, hog) is True
+        assert launchers[0].returncode == -signal.SIGKILL
+        deadline = time.monotonic() + 5  # its members got the same SIGKILL; they are exiting
+        while subprocess.run(["pgrep", "-g", str(hog.pid)], capture_output=True,
+                             timeout=10).stdout:
+            assert time.monotonic() < deadline, "a member of the hog's group survived"
+            time.sleep(0.05)
+        assert hogs.stop(access, hog) is False
+        assert hogs.stop(access, stranger) is False and launchers[1].poll() is None
+    finally:
+        for process in launchers:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
