@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from prometheus_client import CollectorRegistry
 
 from chaos.cluster import incluster
 from chaos.cluster.base import MemoryHog
@@ -20,11 +21,12 @@ from chaos.drill import restore
 from chaos.drill.fault_types import fault_type
 from chaos.drill.faults import FaultContext
 from chaos.drill.faults.oom_kill import OomKill, hog_from_original, hog_original, memory_limit
-from chaos.drill.loading import drill_from_object
+from chaos.drill.loading import drill_from_object, load_drill
 from chaos.drill.targeting import PodInfo
 from chaos.errors import FaultError, RestoreError
+from chaos.monitoring.drill_metrics import for_drill
 
-from support import pod
+from support import REPO, pod
 
 HOG = MemoryHog("node-1", 4812, 2437906, "5d0c9a1e8b7f", 64 * 2**20)
 
@@ -111,3 +113,15 @@ def test_a_hog_is_its_own_kind_of_leftover_stopped_only_by_its_provider() -> Non
         "oom_kill run abc on the kind provider, and only that provider can stop it: run "
         "'chaos-drill restore --provider kind' where that cluster runs")
     assert json.loads(text)["original"]["provider"] == "kind"
+
+
+def test_the_example_drill_gets_oom_kill_phase_metrics_at_zero() -> None:
+    registry = CollectorRegistry()
+    metrics = for_drill(registry, load_drill(REPO / "manifests/drills/web-oom-kill.yaml"))
+    phases = {(s.labels["fault"], s.labels["phase"], s.value) for family in registry.collect()
+              for s in family.samples if s.name == "chaosdrill_phase_seconds_count"}
+    assert phases == {("oom_kill", p, 0.0) for p in ("container_exited", "restarted", "ready")}
+    metrics.incident_closed("oom_kill", 1.3, {"container_exited": 0.2, "restarted": 1.0,
+                                              "ready": 0.1})
+    assert registry.get_sample_value("chaosdrill_recovery_seconds_count", {
+        "namespace": "demo", "workload": "web", "fault": "oom_kill"}) == 1
