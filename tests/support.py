@@ -96,6 +96,7 @@ def sysctls_set(values: dict[str, str]) -> Iterator[None]:
 FAULTS: dict[str, dict[str, Any]] = {
     "pod_delete": {"type": "pod_delete", "gracePeriodSeconds": 0},
     "container_kill": {"type": "container_kill"},
+    "oom_kill": {"type": "oom_kill"},
     "liveness_break": {"type": "liveness_break"},
     "scale": {"type": "scale", "replicas": 5},
     "node_drain": {"type": "node_drain"},

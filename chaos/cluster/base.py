@@ -43,12 +43,33 @@ class ClusterProvider(Protocol):
     def load_images(self, archives: Sequence[Path], progress: Progress) -> None: ...
 
 
+@dataclass(frozen=True)
+class MemoryHog:
+    """A process oom_kill started on NODE in a container's memory cgroup and PID namespace; PID
+    and START (its start time in clock ticks since boot, /proc/PID/stat field 22) are as the
+    node's /proc shows them, and together name that one process."""
+
+    node: str
+    pid: int
+    start: int
+    container_id: str
+    limit_bytes: int
+    """The container's memory limit the hog runs into."""
+
+
 @runtime_checkable
 class ContainerRuntime(Protocol):
     """A provider that reaches a node's container runtime below the API (local, kind)."""
 
     def container_kill(self, node: str, container_id: str) -> None:
         """SIGKILLs the main process of CONTAINER_ID on NODE; the kubelet restarts it."""
+
+    def start_memory_hog(self, node: str, container_id: str) -> MemoryHog:
+        """Starts, as root, a process that allocates in CONTAINER_ID's memory cgroup until the
+        kernel's OOM killer kills the container's main process; it dies with the container."""
+
+    def stop_memory_hog(self, hog: MemoryHog) -> bool:
+        """SIGKILLs HOG if that very process still runs (True), else False; reaps it."""
 
 
 @runtime_checkable

@@ -24,11 +24,12 @@ from chaos.cluster import (
     kind_host,
     kind_images,
     kube,
+    memory_hog,
     pki,
     processes,
     serving_certs,
 )
-from chaos.cluster.base import ClusterStatus, Progress
+from chaos.cluster.base import ClusterStatus, MemoryHog, Progress
 from chaos.cluster.layout import API_PORT, metrics_server_binary
 from chaos.errors import ClusterError, FaultError, SetupError
 from chaos.images import sample as images
@@ -106,6 +107,7 @@ class KindCluster:
         self.kubeconfig_path = kubeconfig_path
         self.state = state_dir()
         self.engine = dockerd.Engine(self.state)
+        self.hogs = memory_hog.Hogs()
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -386,6 +388,12 @@ class KindCluster:
             dockerd.run(*kill_command(node, container_id)[1:], timeout=60)
         except ClusterError as error:
             raise FaultError(str(error)) from None
+
+    def start_memory_hog(self, node: str, container_id: str) -> MemoryHog:
+        return self.hogs.start(memory_hog.in_node_container(node), container_id)
+
+    def stop_memory_hog(self, hog: MemoryHog) -> bool:
+        return self.hogs.stop(memory_hog.in_node_container(hog.node), hog)
 
     def stop_node(self, name: str) -> None:
         """`docker stop` of the node's container: its kubelet, runtime and pods all go."""

@@ -19,6 +19,7 @@ from chaos.cluster import (
     addons,
     configs,
     kube,
+    memory_hog,
     mounts,
     network,
     processes,
@@ -27,7 +28,7 @@ from chaos.cluster import (
     tuning,
 )
 from chaos.cluster import layout as L
-from chaos.cluster.base import ClusterStatus, ComponentStatus, Progress
+from chaos.cluster.base import ClusterStatus, ComponentStatus, MemoryHog, Progress
 from chaos.cluster.layout import Layout, Node
 from chaos.cluster.processes import Process
 from chaos.errors import ClusterError, SetupError
@@ -52,6 +53,7 @@ class LocalCluster:
     def __init__(self, lay: Layout | None = None) -> None:
         self.lay = lay or Layout.default()
         self.started: list[Process] = []
+        self.hogs = memory_hog.Hogs()
 
     def kubeconfig(self) -> Path:
         return self.lay.kubeconfig
@@ -333,6 +335,12 @@ class LocalCluster:
 
     def pod_netns_run(self, node: str, pod_uid: str, command: Sequence[str]) -> str:
         return runtime.netns_run(self._node(node).socket, pod_uid, command)
+
+    def start_memory_hog(self, node: str, container_id: str) -> MemoryHog:
+        return self.hogs.start(memory_hog.on_host(node, self._node(node).socket), container_id)
+
+    def stop_memory_hog(self, hog: MemoryHog) -> bool:
+        return self.hogs.stop(memory_hog.on_host(hog.node, self._node(hog.node).socket), hog)
 
 
 def _import_all(node: Node, archives: Sequence[Path]) -> None:

@@ -115,6 +115,9 @@ FAULTS: tuple[FaultType, ...] = (
     FaultType("container_kill", "SIGKILLs a container; the kubelet restarts it in place",
               Follow.RESTART, RESTART_PHASES, "container_kill:ContainerKill",
               ContainerRuntime, "liveness_break"),
+    FaultType("oom_kill", "fills a container's memory limit; the kernel OOM-kills it, the "
+              "kubelet restarts it", Follow.RESTART, RESTART_PHASES, "oom_kill:OomKill",
+              ContainerRuntime, "liveness_break"),
     FaultType("liveness_break", "fails the liveness probe; the kubelet restarts the container",
               Follow.RESTART, RESTART_PHASES, "liveness_break:LivenessBreak"),
     FaultType("scale", "sets the replica count; restored afterwards",

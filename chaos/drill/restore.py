@@ -38,6 +38,7 @@ STOPPED_NODE = "StoppedNode"
 PARTITIONED_POD = "PartitionedPod"
 """The kind of a Leftover that is a Pod network_partition cut off (iptables in its namespace)."""
 CUT_OFF = ("network_partition", "packet_loss")
+MEMORY_HOG = "MemoryHog"  # the kind of a Leftover that is a Pod oom_kill started a hog in
 HEAL_LIVENESS = ["/bin/busybox", "sh", "-c", "test -f /www/healthz || echo ok > /www/healthz"]
 RECORD_FIELDS = ("run", "fault", "original", "host", "pid", "at")
 
@@ -123,6 +124,9 @@ class Record:
             raise RestoreError(f"its original is {shown}, not the provider that cut it off")
         if kind == "Node" and self.fault not in ("node_drain", "node_stop"):
             raise RestoreError(f"its fault is {self.fault}, which changes no node")
+        if self.fault == "oom_kill":
+            from chaos.drill.faults.oom_kill import hog_from_original
+            hog_from_original(value)
 
     def runs_here(self) -> bool:
         """For a record without a Lease (written before chaos-drill had them): its run is a
@@ -147,9 +151,10 @@ class Leftover:
 
     def describe(self) -> str:
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
-        kind = {STOPPED_NODE: "Node", PARTITIONED_POD: "Pod"}.get(self.kind, self.kind)
+        kind = {STOPPED_NODE: "Node", PARTITIONED_POD: "Pod", MEMORY_HOG: "Pod"}.get(
+            self.kind, self.kind)
         what = {"Node": "cordoned", STOPPED_NODE: "stopped", "Pod": "liveness broken",
-                PARTITIONED_POD: "cut off",
+                PARTITIONED_POD: "cut off", MEMORY_HOG: "memory hog started",
                 "Job": "load running", PROBER_POD: "prober left running"}.get(
             self.kind, f"replicas (originally {self.record.original})")
         return (f"{kind} {where}: {what} by {self.record.fault} run {self.record.run} "
@@ -216,6 +221,11 @@ def undo(api: Any, leftover: Leftover, provider: object = None,
     try:
         if leftover.kind in (STOPPED_NODE, PARTITIONED_POD):
             through_provider.undo(api, leftover, provider, say, _annotations(None))
+        elif leftover.kind == MEMORY_HOG:
+            from chaos.drill.faults.oom_kill import stop_left_hog
+            stop_left_hog(leftover, provider, say)
+            client.CoreV1Api(api).patch_namespaced_pod(leftover.name, leftover.namespace,
+                                                       _annotations(None))
         else:
             _UNDO[leftover.kind](api, leftover)
     except ApiException as error:
@@ -320,6 +330,8 @@ def _sort(kind: str, items: list[Any], found: Findings) -> None:
             kind_found = STOPPED_NODE
         elif kind == "Pod" and record.fault in CUT_OFF:
             kind_found = PARTITIONED_POD
+        elif kind == "Pod" and record.fault == "oom_kill":
+            kind_found = MEMORY_HOG
         else:
             kind_found = kind
         found.leftovers.append(Leftover(kind_found, name, namespace, record))

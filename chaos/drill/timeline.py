@@ -96,6 +96,9 @@ class Incident:
     phases: dict[str, float] = field(default_factory=dict)
     api_times: dict[str, datetime] = field(default_factory=dict)
     restart_count: int = 0
+    exit_reason: str = ""
+    """For an in-place restart: why the container exited (its terminated.reason: OOMKilled,
+    Error, ...), as the kubelet reports it."""
     origin: str = "injected"
     """injected (by this drill) or observed (a disruption chaos-drill did not cause)."""
     injected_from: str = ""
@@ -143,6 +146,10 @@ class Incident:
     def record_restarts(self, restart_count: int) -> None:
         """Keep the highest container restart count seen for the target."""
         self.restart_count = max(self.restart_count, restart_count)
+
+    def record_exit(self, reason: str) -> None:
+        """Keep the first exit reason seen for the target's container."""
+        self.exit_reason = self.exit_reason or reason
 
     @property
     def recovered(self) -> bool:
@@ -229,6 +236,7 @@ class Incident:
             "phases": dict(self.reached()),
             "api_times": {phase: time.isoformat() for phase, time in self.api_times.items()},
             "restart_count": self.restart_count,
+            "exit_reason": self.exit_reason,
             "origin": self.origin,
             "injected_from": self.injected_from,
             "timing_uncertainty_seconds": self.timing_uncertainty_seconds,
@@ -253,6 +261,7 @@ class Incident:
                 for phase, time in data.get("api_times", {}).items()
             },
             restart_count=int(data.get("restart_count", 0)),
+            exit_reason=data.get("exit_reason", ""),
             origin=data.get("origin", "injected"),
             injected_from=data.get("injected_from", ""),
             timing_uncertainty_seconds=data.get("timing_uncertainty_seconds"),

@@ -245,6 +245,8 @@ class Observer(RecordsOthers):
             fields["api_time"] = api_time.isoformat()
         if incident.follow is Follow.RESTART:
             fields["restart_count"] = incident.restart_count
+            if incident.exit_reason:
+                fields["exit_reason"] = incident.exit_reason
         uid = self.tracker.replacement_of(incident)
         if phase == "replacement_created":
             fields["pod"] = self.tracker.pods.get(uid, {}).get("metadata", {}).get("name", "")

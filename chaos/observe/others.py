@@ -140,6 +140,8 @@ class RecordsOthers:
                 return
             self.close(incident)
             extra: dict[str, Any] = {"reason": reason} if reason else {}
+            if incident.exit_reason:
+                extra["exit_reason"] = incident.exit_reason
             self.journal.write("incident_closed", incident=incident.id,
                                recovered=incident.recovered,
                                restart_count=incident.restart_count, **extra)

@@ -53,6 +53,8 @@ class _Open:
     follow: Follow
     baseline_restarts: int = 0
     container: str | None = None
+    running_ids: frozenset[str] = frozenset()
+    """For a restart: the IDs of the containers running when it began, whose exit it awaits."""
     replacement: str = ""
     scale_to: int = 0
     scale_from: frozenset[str] = frozenset()
@@ -105,8 +107,10 @@ class Tracker:
     def follow_restart(self, incident: Incident, container: str | None = None) -> None:
         """The same pod's container restarts in place."""
         pod = self.pods.get(incident.target_uid, {})
+        running = frozenset(s["containerID"] for s in _containers(pod) if s.get("containerID")
+                            and container in (None, s.get("name")))
         self.open.append(_Open(incident, Follow.RESTART, restart_count(pod, container),
-                               container))
+                               container, running))
 
     def follow_scale(self, incident: Incident, replicas: int) -> None:
         """The workload reaches REPLICAS Ready pods; phases track the new pods."""
@@ -260,6 +264,7 @@ class Tracker:
                     if item.container is None or s.get("name") == item.container]
         count = restart_count(pod, item.container)
         item.incident.record_restarts(count)
+        item.incident.record_exit(_exit_reason(statuses, item.running_ids))
         restarted = count > item.baseline_restarts
         if restarted or any(not s.get("ready") for s in statuses):
             finished = [_time(((s.get("lastState") or {}).get("terminated") or {})
@@ -349,6 +354,17 @@ def hpa_utilization(hpa: Mapping[str, Any]) -> tuple[int | None, int | None]:
                     for m in hpa.get("status", {}).get("currentMetrics") or []
                     if m.get("type") == "Resource" and m["resource"].get("name") == "cpu"), None)
     return current, target
+
+
+def _exit_reason(statuses: Iterable[Mapping[str, Any]], running: frozenset[str]) -> str:
+    """The terminated.reason (OOMKilled, Error, ...) of one of the RUNNING containers, from
+    its state while it waits to restart or from lastState once restarted; '' before."""
+    for status in statuses:
+        for key in ("state", "lastState"):
+            ended = (status.get(key) or {}).get("terminated") or {}
+            if ended.get("containerID") in running and ended.get("reason"):
+                return str(ended["reason"])
+    return ""
 
 
 def _deleting(pod: Mapping[str, Any]) -> bool:

@@ -49,6 +49,8 @@ class IncidentResult:
     """load only: from the planned end of the load until back to the replicas it began with."""
     peak_replicas: int | None = None
     """load only: the most pods of the workload seen at once."""
+    exit_reason: str | None = None
+    """In-place restarts: why the container exited (terminated.reason: OOMKilled, Error)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ def _track_incidents(records: Sequence[JournalRecord]) -> dict[str, _Tracked]:
         if entry is None:
             continue
         entry.incident.record_restarts(int(record.get("restart_count") or 0))
+        entry.incident.record_exit(str(record.get("exit_reason") or ""))
         if record.event == "phase" and record.get("phase") in entry.incident.expected_phases:
             entry.incident.mark(record.get("phase"), record.mono, _api_time(record))
             if record.get("pod"):
@@ -181,6 +184,7 @@ def _incident_result(entry: _Tracked, drill: Drill | None) -> IncidentResult:
         scale_in_seconds=_milliseconds(scale_in_seconds(incident, drill))
         if autoscaled and drill is not None else None,
         peak_replicas=incident.peak_replicas if autoscaled else None,
+        exit_reason=incident.exit_reason or None,
     )
 
 

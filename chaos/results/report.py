@@ -121,6 +121,8 @@ def _label(incident: IncidentResult) -> str:
 
 def _incident_row(incident: IncidentResult) -> str:
     notes = [incident.reason or ""] if incident.recovery_seconds is None else []
+    if incident.exit_reason:
+        notes.append(f"container exited: {incident.exit_reason}")
     if incident.detail:
         notes.append(incident.detail)
     if incident.timing:

@@ -15,14 +15,16 @@ Journal events (every record also has `event`, `ts` wall clock ISO and `mono` se
                      service: the probed Service when its EndpointSlices held the target
                      (the incident then has the traffic phases endpoint_removed/_added).
     phase            incident; phase (a timeline phase); mono: when first seen;
-                     api_time: ISO or null; restart_count: int (optional); pod: the
-                     replacement's name (replacement_created only)
+                     api_time: ISO or null; restart_count: int (optional); exit_reason:
+                     the container's terminated.reason, once known (in-place restarts);
+                     pod: the replacement's name (replacement_created only)
     endpoints        service; in_rotation: the names of the pods it sends traffic to (ready
                      in one of its EndpointSlices), each time that set changes
     k8s_event        reason; object: "Pod/NAME"; message; count.  mono is its arrival; those
                      about an incident's pods between its injection and Ready join it.
     incident_closed  incident; recovered: bool; reason: str (optional);
-                     restart_count: int (optional); peak_replicas: int (load only)
+                     restart_count: int (optional); exit_reason (as in phase);
+                     peak_replicas: int (load only)
     probe_started    url; origin: "host" or "cluster", where the prober runs; setting:
                      spec.probe.from; rate; timeout; for cluster also pod: "NS/NAME"; image;
                      slot_zero_mono: the pod's slot 0 on the run's monotonic clock;

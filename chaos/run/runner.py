@@ -399,6 +399,8 @@ class DrillRun(SteadyState):
     def _close(self, incident: Incident) -> None:
         recovered = incident.recovered
         extra: dict[str, Any] = {"restart_count": incident.restart_count}
+        if incident.exit_reason:
+            extra["exit_reason"] = incident.exit_reason
         if incident.follow is Follow.AUTOSCALE:
             extra["peak_replicas"] = incident.peak_replicas
         if not recovered:
@@ -416,7 +418,9 @@ class DrillRun(SteadyState):
         if recovered:
             phases = ", ".join(f"{p} +{t:.3f}s" for p, t in incident.offsets().items()
                                if p != "injected")
-            self.say(f"{incident.id}: recovered in {incident.recovery_seconds:.3f}s ({phases})")
+            exited = f"; exit reason {incident.exit_reason}" if incident.exit_reason else ""
+            self.say(f"{incident.id}: recovered in {incident.recovery_seconds:.3f}s ({phases})"
+                     f"{exited}")
         else:
             self.say(f"{incident.id}: NOT recovered ({extra['reason']})")
 

@@ -294,7 +294,7 @@ class _State:
                 "recovery_ms": None if incident.recovery_seconds is None
                 else round(incident.recovery_seconds * 1000),
                 "elapsed_ms": round((now - start) * 1000),
-                "restarts": incident.restart_count}
+                "restarts": incident.restart_count, "exit_reason": incident.exit_reason}
 
     def _availability(self) -> dict[str, Any]:
         requests = self.requests

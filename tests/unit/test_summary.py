@@ -225,3 +225,23 @@ def test_old_journals_have_no_latency() -> None:
     availability = summarise(drill_started() + ROUND_1 + ROUND_2 + FINISHED).availability
     assert availability.timeouts == availability.unsent == 0
     assert availability.latency_p50_seconds is None and availability.latency_max_seconds is None
+
+
+OOM_ROUND = """\
+{"event":"round_started","ts":"2025-01-01T12:00:10.000+00:00","mono":100.0,"round":1}
+{"event":"fault_injected","ts":"2025-01-01T12:00:10.000+00:00","mono":100.0,"incident":"r1-i1","round":1,"fault":"oom_kill","namespace":"demo","workload":"web","target_pod":"web-abc-1","target_uid":"u1","node":"node-1"}
+{"event":"phase","ts":"2025-01-01T12:00:10.200+00:00","mono":100.2,"incident":"r1-i1","phase":"container_exited","restart_count":0}
+{"event":"phase","ts":"2025-01-01T12:00:11.000+00:00","mono":101.0,"incident":"r1-i1","phase":"restarted","restart_count":1,"exit_reason":"OOMKilled"}
+{"event":"phase","ts":"2025-01-01T12:00:11.100+00:00","mono":101.1,"incident":"r1-i1","phase":"ready","restart_count":1,"exit_reason":"OOMKilled"}
+{"event":"incident_closed","ts":"2025-01-01T12:00:11.100+00:00","mono":101.1,"incident":"r1-i1","recovered":true,"restart_count":1,"exit_reason":"OOMKilled"}
+"""
+
+
+def test_an_in_place_restart_carries_its_exit_reason_to_summary_and_report() -> None:
+    summary = summarise(drill_started() + OOM_ROUND + FINISHED)
+    [incident] = summary.incidents
+    assert incident.exit_reason == "OOMKilled" and incident.restart_count == 1
+    assert list(incident.phases) == ["injected", "container_exited", "restarted", "ready"]
+    assert summary.to_dict()["incidents"][0]["exit_reason"] == "OOMKilled"
+    assert "container exited: OOMKilled" in render_report(summary)
+    assert summarise(drill_started() + ROUND_1 + FINISHED).incidents[0].exit_reason is None

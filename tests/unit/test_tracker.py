@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from chaos.drill.timeline import Incident
 from chaos.observe.tracker import Tracker
@@ -89,6 +90,48 @@ def test_container_restart_in_place() -> None:
     tracker.pod_event("MODIFIED", pod("a", restarts=1), 11.2)
     assert [phase for _, phase in seen] == ["container_exited", "restarted", "ready"]
     assert inc.restart_count == 1 and inc.recovery_seconds is not None
+
+
+def exited(uid: str, reason: str, old: str, new: str, restarts: int, *,
+           waiting: bool = False) -> dict[str, Any]:
+    """Pod UID after its container OLD exited with REASON: waiting to restart (state), or
+    restarted as NEW (lastState)."""
+    raw = pod(uid, ready=False, restarts=restarts)
+    status = raw["status"]["containerStatuses"][0]
+    ended = {"reason": reason, "exitCode": 137, "containerID": old,
+             "finishedAt": "2026-01-01T00:00:03Z"}
+    if waiting:
+        status["state"] = {"terminated": ended}
+    else:
+        status.update(containerID=new, lastState={"terminated": ended})
+    return raw
+
+
+def test_the_exit_reason_is_that_of_the_container_running_at_injection() -> None:
+    tracker, seen = tracker_with("a")
+    inc = incident("oom_kill")
+    tracker.follow_restart(inc)
+    tracker.pod_event("MODIFIED", exited("a", "OOMKilled", "containerd://a", "", 0,
+                                         waiting=True), 10.2)
+    assert inc.exit_reason == "OOMKilled" and [p for _, p in seen] == ["container_exited"]
+    tracker.pod_event("MODIFIED", exited("a", "Error", "containerd://b", "containerd://c", 2),
+                      10.4)
+    assert inc.exit_reason == "OOMKilled"
+
+
+def test_an_earlier_exit_in_last_state_is_not_this_incidents() -> None:
+    tracker, _ = tracker_with("a")
+    tracker.pod_event("MODIFIED", exited("a", "Error", "containerd://old", "containerd://a", 1),
+                      5.0)
+    inc = incident("oom_kill")
+    tracker.follow_restart(inc)
+    tracker.pod_event("MODIFIED", exited("a", "Error", "containerd://old", "containerd://a", 1),
+                      10.1)
+    assert inc.exit_reason == ""
+    tracker.pod_event("MODIFIED", exited("a", "OOMKilled", "containerd://a", "containerd://n",
+                                         2), 10.9)
+    assert inc.exit_reason == "OOMKilled" and inc.restart_count == 2
+    assert Incident.from_dict(inc.to_dict()).exit_reason == "OOMKilled"
 
 
 def test_scale_up_waits_for_the_last_new_pod() -> None:
