@@ -20,6 +20,7 @@ from chaos.monitoring import drill_metrics, metrics_server
 from chaos.resources import shipped
 from chaos.results import rebuild_results
 from chaos.results.summary import Summary
+from chaos.results.weak_spots import finding_lines
 from chaos.run.runner import DrillRun, RunOptions
 from chaos.view.live import LiveView
 
@@ -38,6 +39,8 @@ def verdict(summary: Summary, out: Path, say: Progress) -> int:
         f"{'n/a' if ratio is None else f'{ratio:.2%}'}")
     for check in summary.slo_checks:
         say(f"  {'PASS' if check.passed else 'FAIL'} {check.name}: {check.detail}")
+    for line in finding_lines(summary.advice, "advice"):
+        say(line)
     say(f"{'PASSED' if summary.passed else 'FAILED'}; results in {out}")
     return 0 if summary.passed else 1
 
