@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from chaos.results.advice import (
@@ -211,3 +212,15 @@ def test_an_older_journal_without_facts_or_placement_still_summarises() -> None:
              if '"workload_facts"' not in line and '"placement"' not in line]
     summary = build_summary(parse_journal("\n".join(lines)))
     assert summary.advice == ()
+
+
+def test_the_verdict_prints_the_advice(tmp_path: Path) -> None:
+    from chaos.cli.commands import verdict
+
+    summary = build_summary(parse_journal("\n".join(one_replica_journal())))
+    lines: list[str] = []
+    verdict(summary, tmp_path, lines.append)
+    at = lines.index("advice (1):")
+    assert lines[at + 1].startswith("  [replicas] one replica: each of the 1 pod_delete")
+    assert lines[at + 2].startswith("      evidence: r1-i1: web-a was the only pod")
+    assert lines[at + 3].startswith("      fix: run 2 or more replicas")
