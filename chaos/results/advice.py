@@ -108,7 +108,6 @@ def rule_traffic_to_gone_pod(evidence: Evidence) -> Finding | None:
         return None
     worst = max(hit, key=lambda i: len(i.failures_while_ready))
     times = worst.failures_while_ready
-    others = worst.ready_at(times[0])
     grace = evidence.grace_period_seconds
     note = (" (the drill deletes with gracePeriodSeconds 0, which skips preStop as a crash "
             "would: readiness alone moves traffic then)" if grace == 0 else "")
@@ -116,7 +115,7 @@ def rule_traffic_to_gone_pod(evidence: Evidence) -> Finding | None:
         "endpoints", "requests failed while other pods were Ready: the Service still sent "
         "traffic to the pod that was going",
         f"{worst.id}: {_failed(worst, times)} after {worst.result.target_pod} was hit, while "
-        f"{others} other pod(s) were Ready",
+        f"{worst.others_ready} other pod(s) were Ready",
         "give the pod a readinessProbe with a short period and a lifecycle.preStop sleep of a "
         f"few seconds, so it leaves the endpoints before it stops serving{note}")
 

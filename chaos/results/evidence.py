@@ -45,7 +45,9 @@ class IncidentEvidence:
     span: float = 0.0
     """From injection to the end of what is counted (Ready + SETTLE_SECONDS, or the end)."""
     failures_while_ready: tuple[float, ...] = field(default=())
-    """The failures at moments when at least one replica was Ready."""
+    """The failures at moments when at least one replica was Ready, if others_ready > 0."""
+    others_ready: int = 0
+    """Pods Ready as its round began that no fault of the round hit."""
 
     @property
     def id(self) -> str:
@@ -117,14 +119,16 @@ def _placements(records: Sequence[JournalRecord]) -> dict[int, tuple[PodPlace, .
 
 def _incident_evidence(result: IncidentResult, injected: float, end: float,
                        failures: Sequence[float], records: Sequence[JournalRecord],
-                       placement: tuple[PodPlace, ...]) -> IncidentEvidence:
+                       placement: tuple[PodPlace, ...], hit: set[str]) -> IncidentEvidence:
     ready = result.phases.get("ready")
-    span = (ready + SETTLE_SECONDS) if ready is not None else max(0.0, end - injected)
+    span = round((ready + SETTLE_SECONDS) if ready is not None else max(0.0, end - injected), 3)
     mine = tuple(round(t - injected, 3) for t in failures if 0 <= t - injected <= span)
     counts = _ready_counts(records, injected, span)
-    evidence = IncidentEvidence(result, placement, mine, counts, round(span, 3))
-    while_ready = tuple(t for t in mine if (evidence.ready_at(t) or 0) >= 1)
-    return IncidentEvidence(result, placement, mine, counts, round(span, 3), while_ready)
+    others = sum(1 for p in placement if p.ready and p.name not in hit)
+    evidence = IncidentEvidence(result, placement, mine, counts, span)
+    # the count includes the victim until its controller notices, so 'others' must be there too
+    while_ready = tuple(t for t in mine if others and (evidence.ready_at(t) or 0) >= 1)
+    return IncidentEvidence(result, placement, mine, counts, span, while_ready, others)
 
 
 def evidence_from(records: Sequence[JournalRecord], incidents: Sequence[IncidentResult],
@@ -136,9 +140,12 @@ def evidence_from(records: Sequence[JournalRecord], incidents: Sequence[Incident
     end = max((r.mono for r in records), default=0.0)
     failures = _failure_times(records)
     placements = _placements(records)
+    hit: dict[int, set[str]] = {}
+    for incident in incidents:
+        hit.setdefault(incident.round, set()).add(incident.target_pod)
     found = tuple(
         _incident_evidence(i, injected[i.id], end, failures, records,
-                           placements.get(i.round, ()))
+                           placements.get(i.round, ()), hit[i.round])
         for i in incidents if i.id in injected and i.origin == "injected")
     probed = any(r.event == "probe_started" for r in records)
     return Evidence(fault, facts, found, probed, grace_period_seconds)

@@ -56,8 +56,9 @@ def evidence(*incidents: IncidentEvidence, workload: WorkloadFacts | None = None
 
 def seen(res: IncidentResult, placement: tuple[PodPlace, ...] = places("node-1", "node-2"),
          failures: tuple[float, ...] = (), ready: tuple[tuple[float, int], ...] = ((0.0, 2),),
-         span: float = 5.0, while_ready: tuple[float, ...] = ()) -> IncidentEvidence:
-    return IncidentEvidence(res, placement, failures, ready, span, while_ready)
+         span: float = 5.0, while_ready: tuple[float, ...] = (),
+         others: int = 1) -> IncidentEvidence:
+    return IncidentEvidence(res, placement, failures, ready, span, while_ready, others)
 
 
 def test_one_replica_names_the_time_without_a_ready_pod_and_the_failures() -> None:
@@ -97,7 +98,7 @@ def test_a_drain_without_pdb_that_evicted_two_at_once() -> None:
 
 
 def test_failures_while_others_were_ready_point_at_the_endpoints() -> None:
-    hit = seen(result(), failures=(0.1, 0.15, 0.3), while_ready=(0.1, 0.15, 0.3))
+    hit = seen(result(), failures=(0.1, 0.15, 0.3), while_ready=(0.1, 0.15, 0.3), others=2)
     found = rule_traffic_to_gone_pod(evidence(hit))
     assert found is not None and found.check == "endpoints"
     assert found.evidence == ("r1-i1: 3 requests failed from +0.1 s to +0.3 s after web-a was "
@@ -159,22 +160,26 @@ DRILL = {"apiVersion": "chaosdrill.dev/v1alpha1", "kind": "ChaosDrill",
 ALONE = facts(1, pdbs=())
 
 
-def one_replica_journal() -> list[str]:
+def one_replica_journal(others: int = 0) -> list[str]:
+    """A pod_delete of web-a; with OTHERS more pods Ready that the fault did not hit."""
+    pods = [{"name": f"web-{chr(97 + n)}", "node": "node-1", "ready": True}
+            for n in range(1 + others)]
     lines = [record("drill_started", 90.0, drill=DRILL, dry_run=False),
              record("workload", 95.0, ready=1, desired=1),
              record("workload_facts", 96.0, facts=ALONE.to_dict()),
              record("probe_started", 96.5, url="http://x", origin="host"),
              record("round_started", 100.0, round=1),
-             record("placement", 100.0, round=1,
-                    pods=[{"name": "web-a", "node": "node-1", "ready": True}]),
+             record("placement", 100.0, round=1, pods=pods),
              record("fault_injected", 100.0, incident="r1-i1", round=1, fault="pod_delete",
                     namespace="demo", workload="web", target_pod="web-a", target_uid="u1",
                     node="node-1", api_time=None),
              record("phase", 100.1, incident="r1-i1", phase="target_gone"),
              record("workload", 100.2, ready=0, desired=1),
-             # slot 0 at 98.0: failures at +2.3 s and +4.9 s are 100.3 and 102.9
+             # slot 0 at 98.0: failures at +2.1, +2.3 and +4.9 s are 100.1, 100.3 and 102.9;
+             # the first while the workload still counted the deleted pod Ready
              record("probe_window", 101.0, seconds=1.0, start_seconds=2.0, requests=20,
-                    failures=1, longest_outage_seconds=0.0, failed_at=[[2.3, "connection"]]),
+                    failures=2, longest_outage_seconds=0.0,
+                    failed_at=[[2.1, "connection"], [2.3, "connection"]]),
              record("probe_window", 103.0, seconds=1.0, start_seconds=4.0, requests=20,
                     failures=1, longest_outage_seconds=0.0, failed_at=[[4.9, "connection"]]),
              record("phase", 103.0, incident="r1-i1", phase="ready"),
@@ -191,10 +196,17 @@ def test_evidence_from_a_journal() -> None:
     incident = found.incidents[0]
     assert found.facts == ALONE and found.probed
     assert incident.placement == (PodPlace("web-a", "node-1", True),)
-    assert incident.failures == (0.3, 2.9)
+    assert incident.failures == (0.1, 0.3, 2.9)
     assert incident.ready_counts == ((0.0, 1), (0.2, 0), (3.2, 1))
     assert incident.seconds_without_ready() == 3.0
-    assert incident.failures_while_ready == ()
+    assert incident.ready_at(0.1) == 1 and incident.failures_while_ready == ()
+
+
+def test_failures_count_as_while_ready_only_with_other_pods_ready() -> None:
+    records = parse_journal("\n".join(one_replica_journal(others=2)))
+    incident = evidence_from(records, build_summary(records).incidents, "pod_delete").incidents[0]
+    assert incident.others_ready == 2
+    assert incident.failures_while_ready == (0.1,)
 
 
 def test_the_advice_reaches_summary_json_the_verdict_and_the_report() -> None:
@@ -202,7 +214,7 @@ def test_the_advice_reaches_summary_json_the_verdict_and_the_report() -> None:
     advice = summary.to_dict()["advice"]
     assert [a["check"] for a in advice] == ["replicas"]
     assert set(advice[0]) == {"check", "finding", "evidence", "fix"}
-    assert "no pod was Ready for 3.0 s; 2 requests failed from +0.3 s to +2.9 s" in \
+    assert "no pod was Ready for 3.0 s; 3 requests failed from +0.1 s to +2.9 s" in \
         advice[0]["evidence"]
     assert "no pod was Ready for 3.0 s" in render_report(summary)
 
