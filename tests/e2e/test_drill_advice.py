@@ -40,6 +40,7 @@ def test_one_replica_pod_delete_advises_replicas_with_the_outage(
         scale(web, 3)
     advice = {a.check: a for a in summary.advice}
     assert "replicas" in advice, summary.advice
+    assert "endpoints" not in advice, "no other pod was Ready: the failures are the outage's"
     evidence = advice["replicas"].evidence
     incident = summary.incidents[0]
     match = re.fullmatch(rf"{incident.id}: {incident.target_pod} was the only pod; no pod was "
