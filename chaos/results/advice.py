@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+from chaos.results.causes import SLOW_PHASE_SECONDS
 from chaos.results.evidence import Evidence, IncidentEvidence, evidence_from
 from chaos.results.incidents import IncidentResult
 from chaos.results.journal import JournalRecord
@@ -168,6 +169,8 @@ def rule_crash_loop(evidence: Evidence) -> Finding | None:
         if back_off is None or "container_exited" not in phases:
             continue
         waited = phases.get("restarted", incident.span) - phases["container_exited"]
+        if waited < SLOW_PHASE_SECONDS:
+            continue
         return Finding(
             "crash-loop", "a container restarted into CrashLoopBackOff, so its restart was "
             "slow", f"{incident.id}: the restart waited {_s(waited)} after the container "

@@ -141,6 +141,9 @@ def test_crash_loop_back_off_names_the_wait() -> None:
                                      "exited (BackOff event at +0.3 s")
     quick = seen(result(fault="container_kill", phases=restart))
     assert rule_crash_loop(evidence(quick)) is None
+    at_once = {**restart, "restarted": 1.2, "ready": 1.5}  # a back-off that held nothing
+    assert rule_crash_loop(evidence(seen(result(fault="container_kill", phases=at_once,
+                                                events=[back_off])))) is None
 
 
 def test_a_healthy_run_gets_no_advice() -> None:
