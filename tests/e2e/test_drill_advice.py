@@ -50,7 +50,7 @@ def test_one_replica_pod_delete_advises_replicas_with_the_outage(
     assert match, evidence
     print("\n".join(finding_lines(summary.advice, "advice")))
     outage, failed = float(match[1]), int(match[3] or 0)
-    # whole-second API stamps put the truth within 1 s below the API figure; the Deployment's
+    # a whole-second Ready stamp puts the truth up to 1 s above the API figure; the Deployment's
     # readyReplicas follows the pod's Ready condition a moment later
     by_api = api_seconds_to_ready(tmp_path / "out", incident.id)
     assert incident.recovery_seconds is not None
