@@ -11,10 +11,11 @@ The map, lowest layer first (a module imports only its own layer and those below
                  partition (iptables in a pod's namespace), signals
     observe/     watches (pods, events, workloads, nodes, the HPA, a Service's EndpointSlices) and
                  the open-loop prober
-    results/     journal, summary (incidents, availability, slo), causes, junit.xml, report.html
+    results/     journal, summary (incidents, availability, slo), causes, advice over a run's
+                 evidence and weak_spots of a spec, junit.xml, report.html
     monitoring/  the exporter (metrics, drill_metrics, metrics_server), Prometheus, dashboards
-    run/         the drill run (runner, steady, probing): wires drill/ to observe/, results/,
-                 monitoring/
+    run/         the drill run (runner, steady, probing, facts): wires drill/ to observe/,
+                 results/, monitoring/
     view/        one view model; the web page and the terminal view
     operator/    kopf handlers that call the runner, their install, the in-cluster journal
     pytest_plugin  drills as pytest fixtures

@@ -20,6 +20,7 @@ from chaos.monitoring import drill_metrics, metrics_server
 from chaos.resources import shipped
 from chaos.results import rebuild_results
 from chaos.results.summary import Summary
+from chaos.results.weak_spots import finding_lines
 from chaos.run.runner import DrillRun, RunOptions
 from chaos.view.live import LiveView
 
@@ -45,6 +46,8 @@ def figures(summary: Summary, say: Progress) -> None:
         f"{'n/a' if ratio is None else f'{ratio:.2%}'}")
     for check in summary.slo_checks:
         say(f"  {'PASS' if check.passed else 'FAIL'} {check.name}: {check.detail}")
+    for line in finding_lines(summary.advice, "advice"):
+        say(line)
 
 
 def _unwritten(summary: Summary) -> None:

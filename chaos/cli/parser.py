@@ -125,6 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
                                    "without a cluster")
     validate.add_argument("files", nargs="+", metavar="FILE", help="drill files (YAML)")
 
+    check = commands.add_parser(
+        "check", help="list a workload's weak spots from its live spec, before any drill: one "
+        "replica, no PodDisruptionBudget, no spread, no readiness probe, identical probes, no "
+        "resources, no preStop; exit 0 with none, 1 with findings, 2 on an error")
+    check.add_argument("--target", required=True, metavar="KIND/NAME",
+                       help="the workload, e.g. Deployment/web (or StatefulSet/..., "
+                       "ReplicaSet/...)")
+    check.add_argument("--namespace", default="demo", help="its namespace (default demo)")
+    providers.add_arguments(check)
+
     report = commands.add_parser("report", help="rebuild summary, JUnit and HTML from a journal")
     report.add_argument("out", help="a results folder holding journal.jsonl")
 
@@ -180,6 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             command = files.init_command if args.command == "init" else files.validate_command
             return command(args, _say)
+        if args.command == "check":
+            from chaos.cli.checking import check_command
+
+            return check_command(args, _say)
         if args.command == "report":
             from chaos.cli.commands import report_command
 

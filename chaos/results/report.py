@@ -11,6 +11,7 @@ from chaos.results.availability import Availability
 from chaos.results.incidents import IncidentResult
 from chaos.results.slo import SloCheck
 from chaos.results.summary import Summary
+from chaos.results.weak_spots import Finding
 
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
@@ -45,6 +46,8 @@ def render_report(summary: Summary) -> str:
 {_overview(summary)}
 <h2>SLO checks</h2>
 {_checks_table(summary.slo_checks)}
+<h2>Advice</h2>
+{_advice_table(summary.advice)}
 <h2>Incidents</h2>
 {_incidents_table(summary.incidents)}
 <h2>Timelines</h2>
@@ -103,6 +106,15 @@ def _checks_table(checks: tuple[SloCheck, ...]) -> str:
         for c in checks
     )
     return f"<table><tr><th>Check</th><th>Result</th><th>Detail</th></tr>{rows}</table>"
+
+
+def _advice_table(advice: tuple[Finding, ...]) -> str:
+    if not advice:
+        return "<p>No advice: nothing in this run points at a weak spot.</p>"
+    rows = "".join(f"<tr><td>{escape(a.finding)}</td><td>{escape(a.evidence)}</td>"
+                   f"<td>{escape(a.fix)}</td></tr>" for a in advice)
+    header = "<tr><th>Finding</th><th>Evidence from this run</th><th>Fix</th></tr>"
+    return f"<table>{header}{rows}</table>"
 
 
 def _incidents_table(incidents: tuple[IncidentResult, ...]) -> str:

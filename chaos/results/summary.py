@@ -42,6 +42,7 @@ Journal events (every record also has `event`, `ts` wall clock ISO and `mono` se
                      incident): pod; uid; owner: "ReplicaSet/NAME"; replicas: its desired
                      replicas then; remaining: its pods left
     drill_finished   aborted: bool; reason: str (optional)
+    workload_facts, placement, workload: read for the advice (chaos.results.evidence)
 
 Other event types (selection logs, notes) are ignored here. An incident that is never closed
 (a crash) has recovery_seconds null and fails the drill, as does a drill that never finished.
@@ -57,10 +58,12 @@ from typing import Any
 from chaos.drill.loading import drill_from_object
 from chaos.drill.spec import Drill, Slo
 from chaos.errors import ChaosDrillError
+from chaos.results.advice import advice_of
 from chaos.results.availability import Availability, availability_of
 from chaos.results.incidents import IncidentResult, RecoveryStats, incident_results, recovery_stats
 from chaos.results.journal import JournalRecord
 from chaos.results.slo import SloCheck, slo_checks
+from chaos.results.weak_spots import Finding
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,9 @@ class Summary:
     passed: bool
     scale_downs: tuple[str, ...] = ()
     """`watch --out`: pods removed by a scale-down, one line each; not incidents."""
+    advice: tuple[Finding, ...] = ()
+    """What would have made recovery faster or kept requests from failing, with this run's
+    evidence (chaos.results.advice): check, finding, evidence, fix."""
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly what summary.json holds (lists, not tuples)."""
@@ -137,6 +143,8 @@ def build_summary(records: Sequence[JournalRecord]) -> Summary:
         passed=all(check.passed for check in checks),
         scale_downs=tuple(f"{r.get('pod', '')}: {r.get('owner', '')} scaled to "
                           f"{r.get('replicas')}" for r in records if r.event == "scaled_down"),
+        advice=advice_of(records, incidents, run.fault,
+                         run.drill.fault.grace_period_seconds if run.drill else None),
     )
 
 

@@ -41,6 +41,7 @@ from chaos.observe.prober_pod import pod_name
 from chaos.results import JOURNAL_NAME, rebuild_results, salvage_results
 from chaos.results.journal import Journal
 from chaos.results.summary import Summary
+from chaos.run import facts
 from chaos.run.probing import choose_origin, probe_url, prober_image
 from chaos.run.steady import AUTOSCALER_SYNC_SECONDS, STEADY_GRACE_SECONDS, SteadyState
 
@@ -173,6 +174,7 @@ class DrillRun(SteadyState):
             self.leases.take()
         self.observer.start()
         self._refuse_early()
+        facts.journal_facts(self.api, self.workload, self.journal)
         if not self.options.dry_run:
             self._restore_dead_runs()
         metrics, slo = self.options.metrics, self.drill.slo
@@ -286,6 +288,8 @@ class DrillRun(SteadyState):
             self.options.on_round(round_number)
         self.ctx.pod_status = self.observer.pods()
         pods = [PodInfo.from_dict(p) for p in self.ctx.pod_status.values()]
+        self.journal.write("placement", round=round_number,
+                           pods=facts.placement(self.ctx.pod_status))
         params = TargetingParams.for_drill(drill, self.workload.match_labels)
         selection = select_targets(pods, params, self.rng, datetime.now(UTC))
         self.journal.write("selection", round=round_number, lines=selection.describe(),

@@ -138,4 +138,8 @@ def test_a_container_killed_twice_restarts_late_and_the_back_off_is_named(
     assert cause.startswith("restart delayed") and "by CrashLoopBackOff (BackOff event" in cause
     report = (out / "report.html").read_text()
     assert f"why: {cause}" in report
+    [advice] = [a for a in summary["advice"] if a["check"] == "crash-loop"]
+    assert advice["evidence"].startswith(f"r2-i1: the restart waited {restart:.1f} s after the "
+                                         "container exited (BackOff event at +"), advice
+    assert f"[crash-loop] {advice['finding']}" in result.stderr
     assert kube.pod_ready(client.CoreV1Api(web).read_namespaced_pod(victim, "demo"))

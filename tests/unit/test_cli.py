@@ -133,3 +133,23 @@ def test_monitor_install_on_a_kubeconfig_that_does_not_exist(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     one_error_line(capsys, ["monitor", "install", "--provider", "kubeconfig", "--kubeconfig",
                             str(tmp_path / "nope")], "nope", "--kubeconfig")
+
+
+@pytest.mark.parametrize("target", ["web", "Pod/web", "Deployment/", "Deployment/a/b"])
+def test_check_refuses_a_target_that_is_not_kind_and_name(
+        target: str, capsys: pytest.CaptureFixture[str]) -> None:
+    one_error_line(capsys, ["check", "--target", target], f"--target {target!r}",
+                   "Deployment/web")
+
+
+def test_check_with_an_unreachable_cluster_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n")
+    one_error_line(capsys, ["check", "--target", "Deployment/web", "--provider", "kubeconfig",
+                            "--kubeconfig", str(config)],
+                   "cannot reach the Kubernetes API server", "cluster status")
