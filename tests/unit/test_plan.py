@@ -17,7 +17,7 @@ from chaos.drill.targeting import OPT_IN_LABEL, PodInfo, TargetingParams, select
 from chaos.errors import SpecError
 from chaos.resources import shipped
 
-INLINE = {"apiVersion": "chaosdrill.dev/v1alpha1", "kind": "ChaosDrill",
+INLINE: dict[str, Any] = {"apiVersion": "chaosdrill.dev/v1alpha1", "kind": "ChaosDrill",
           "metadata": {"name": "inline-kill", "namespace": "demo"},
           "spec": {"target": {"kind": "Deployment", "name": "web"},
                    "fault": {"type": "pod_delete"}}}
