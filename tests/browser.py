@@ -106,7 +106,7 @@ class Chromium:
         """One key pressed and released on the page, as a keyboard sends it: ArrowRight, " ",
         "r", "s", ... (Input.dispatchKeyEvent)."""
         named = {"ArrowRight": ("ArrowRight", 39), " ": ("Space", 32)}
-        code, number = named.get(key, (f"Key{key.upper()}", ord(key.upper())))
+        code, number = named[key] if key in named else (f"Key{key.upper()}", ord(key.upper()))
         text = {"text": key} if len(key) == 1 else {}
         self.call("Input.dispatchKeyEvent", type="keyDown", key=key, code=code,
                   windowsVirtualKeyCode=number, **text)
