@@ -144,3 +144,18 @@ def test_validate_accepts_plans_and_drills(tmp_path: Path,
     assert f"valid: {drill} (web-pod-kill: pod_delete, 5 rounds)" in err
     assert main(["validate", str(bad)]) == 1
     assert f"invalid: {bad}: steps[0].drill: required" in capsys.readouterr().err
+
+
+def test_workshop_refuses_a_bad_plan_or_port_before_any_cluster(
+        tmp_path: Path, taken_port: int, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = write(tmp_path, {"steps": [step(watch=None)]})
+    assert main(["workshop", str(bad), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (f"chaos-drill: error: {bad}: steps[0].watch: required; "
+                                       "add what to watch for on the page\n")
+    assert main(["workshop", str(tmp_path / "none.yaml")]) == 2
+    assert "cannot read plan file" in capsys.readouterr().err
+    assert main(["workshop", "--web", str(taken_port), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.endswith(f"cannot serve the web view on 127.0.0.1:"
+                                            f"{taken_port} (Address already in use): pick "
+                                            "another --web port\n")
+    assert not (tmp_path / "out").exists()

@@ -188,3 +188,20 @@ def test_a_view_without_controls_refuses_every_post() -> None:
         assert post(web, "next", "", path="/control") == 405
     finally:
         web.close(drain_seconds=0)
+
+
+def test_the_view_model_carries_the_lesson_and_a_new_drill_starts_clean(plan: Plan) -> None:
+    model = ViewModel("workshop", mode="workshop")
+    assert "lesson" not in model.snapshot()
+    lesson = Lesson(plan)
+    model.set_lesson(lesson.to_dict())
+    model.set_drill(5, "pod_delete")
+    model.round_started(5)
+    model.probed(False, 0.0)
+    model.finished(True, "5 incidents")
+    model.new_drill(3, "container_kill")
+    state = model.snapshot()
+    assert state["lesson"]["steps"][0]["title"] == "One"
+    assert state["progress"] == {"round": 0, "rounds": 3, "fault": "container_kill",
+                                 "verdict": None, "detail": ""}
+    assert (state["availability"]["requests"], state["availability"]["recent"]) == (0, "")
