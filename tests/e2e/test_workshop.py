@@ -35,7 +35,7 @@ def drill(name: str, fault: dict[str, Any]) -> dict[str, Any]:
                      "slo": {"maxRecoverySeconds": 120, "minAvailability": 0}}}
 
 
-PLAN = {"title": "Two quick steps", "steps": [
+PLAN: dict[str, Any] = {"title": "Two quick steps", "steps": [
     {"title": "A pod is deleted", "explain": "The ReplicaSet replaces the deleted pod.",
      "watch": "A new tile turns green.",
      "drill": drill("ws-pod-kill", {"type": "pod_delete", "gracePeriodSeconds": 0})},
