@@ -106,11 +106,13 @@ class Workshop:
                 key = self.controls.get(timeout=0.2)
                 if key is None:
                     continue
+                shown = self.lesson.index
                 step = self.lesson.press(key)
                 if step is not None:
                     self._run_step(step, provider)
-                    if not self.interrupt.is_set():
-                        self._watch_idle(api)
+                if not self.interrupt.is_set() and (step is not None
+                                                    or self.lesson.index != shown):
+                    self._watch_idle(api)
                 self.publish()
                 if not self.interrupt.is_set():
                     self._show()
@@ -168,10 +170,16 @@ class Workshop:
             self.say(f"error: {message}")
             return StepResult("ERROR", detail=message, out=out)
 
-    def _watch_idle(self, api: object) -> Observer:
-        """Between steps the page still shows the next step's pods live."""
+    def _watch_idle(self, api: object) -> Observer | None:
+        """Between steps the page still shows the shown step's pods live (its target, when it
+        can be found: if not, running the step says why)."""
+        self._stop_idle()
         step = self.plan.steps[self.lesson.index]
-        workload = resolve_workload(api, step.drill)
+        try:
+            workload = resolve_workload(api, step.drill)
+        except ChaosDrillError as error:
+            self.say(f"step {self.lesson.index + 1}: {error}")
+            return None
         journal = Journal(tempfile.TemporaryFile("w+", encoding="utf-8"))
         self.model.set_workload(workload.kind, workload.name, workload.namespace)
         observer = Observer(api, workload, journal, None)
