@@ -205,3 +205,11 @@ def test_the_view_model_carries_the_lesson_and_a_new_drill_starts_clean(plan: Pl
     assert state["progress"] == {"round": 0, "rounds": 3, "fault": "container_kill",
                                  "verdict": None, "detail": ""}
     assert (state["availability"]["requests"], state["availability"]["recent"]) == (0, "")
+
+
+def test_the_terminal_view_names_the_shown_step(plan: Plan) -> None:
+    from chaos.view.terminal import header
+
+    model = ViewModel("workshop: Two steps", mode="workshop")
+    model.set_lesson(Lesson(plan).to_dict())
+    assert header(model.snapshot()).plain == "workshop: Two steps  step 1/2 One (waiting)"
