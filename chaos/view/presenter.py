@@ -41,7 +41,8 @@ class StepResult:
 def result_of(summary: Summary, out: str) -> StepResult:
     verdict = "STOPPED" if summary.aborted else "PASSED" if summary.passed else "FAILED"
     failed = [check.name for check in summary.slo_checks if not check.passed]
-    detail = summary.abort_reason or ("; ".join(f"failed {name}" for name in failed))
+    detail = (summary.abort_reason or "stopped before its end" if summary.aborted
+              else "; ".join(f"failed {name}" for name in failed))
     return StepResult(
         verdict, tuple(i.recovery_seconds for i in summary.incidents),
         tuple(i.scale_in_seconds for i in summary.incidents if i.scale_in_seconds is not None),
@@ -143,14 +144,14 @@ def _plain(result: StepResult) -> dict[str, Any]:
 
 
 def seconds(value: float | None) -> str:
-    return "never" if value is None else f"{value:.2f} s"
+    return "none" if value is None else f"{value:.2f} s"
 
 
 def describe(result: StepResult) -> str:
     """One line of a step's numbers: verdict, each recovery, availability, longest outage."""
     parts = [result.verdict]
     if result.recoveries:
-        parts.append("recovered in " + ", ".join(seconds(r) for r in result.recoveries))
+        parts.append("recovery " + ", ".join(seconds(r) for r in result.recoveries))
     if result.scale_in:
         parts.append("back in " + ", ".join(seconds(s) for s in result.scale_in))
     if result.availability is not None:

@@ -74,7 +74,7 @@ def test_skip_moves_on_without_running_and_the_summary_says_so(plan: Plan) -> No
     assert lesson.summary and lesson.status == [SKIPPED, DONE]
     assert lesson.summary_lines() == [
         "workshop Two steps: summary", "  1. One: skipped",
-        "  2. Two: PASSED; recovered in 1.25 s, never; served 99.50%, longest outage 0.30 s"]
+        "  2. Two: PASSED; recovery 1.25 s, none; served 99.50%, longest outage 0.30 s"]
 
 
 def test_while_a_step_runs_only_skip_counts_and_moves_on_when_it_ends(plan: Plan) -> None:

@@ -187,12 +187,12 @@ const STEP_MARK = {waiting: "", running: "▶", done: "✓", skipped: "–"};
 const VERDICT_MARK = {PASSED: "✓", FAILED: "✗", STOPPED: "■", ERROR: "✗"};
 
 function seconds(value) {
-  return value === null ? "never" : `${value.toFixed(2)} s`;
+  return value === null ? "none" : `${value.toFixed(2)} s`;
 }
 
 function resultText(result) {  // the numbers of one run of a step, as the summary shows them
   const parts = [];
-  if (result.recoveries.length) parts.push(`recovered in ${result.recoveries.map(seconds).join(", ")}`);
+  if (result.recoveries.length) parts.push(`recovery ${result.recoveries.map(seconds).join(", ")}`);
   if (result.scale_in.length) parts.push(`back in ${result.scale_in.map(seconds).join(", ")}`);
   if (result.availability !== null) {
     parts.push(`served ${(result.availability * 100).toFixed(2)} %, longest outage ` +
@@ -212,7 +212,7 @@ function drawSteps(lesson) {
 }
 
 function drawSummary(lesson) {  // the last slide: every number of the workshop
-  const head = el("tr", {}, ...["step", "verdict", "recovered in", "served", "longest outage"]
+  const head = el("tr", {}, ...["step", "verdict", "recovery", "served", "longest outage"]
     .map((name) => el("th", {}, name)));
   const rows = lesson.steps.map((step, i) => {
     const r = step.result;
