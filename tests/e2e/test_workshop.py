@@ -111,6 +111,13 @@ def test_a_workshop_runs_on_keys_and_ctrl_c_restores_and_sums_up(autoscaled: Any
         code = proc.wait(timeout=120)
         log = output.finish(30)
         (tmp_path / "workshop.log").write_text(log)  # to read on failure
+        page.wait_for("!document.getElementById('summary').hidden && "
+                      "document.querySelectorAll('#summary-table tr').length === 3", 10,
+                      "the summary slide")
+        assert page.evaluate("[...document.querySelectorAll('#summary-table tr')].slice(1)"
+                             ".map((row) => row.dataset.verdict)") == ["PASSED", "STOPPED"]
+        assert fits(page), "the summary scrolls at 1024×768"
+        shoot(page, "workshop-summary.png", tmp_path)
     finally:
         if page is not None:
             page.close()
