@@ -97,6 +97,22 @@ class Chromium:
                             f"shows:\n{self.evaluate('document.body.innerText')}")
             time.sleep(0.05)
 
+    def viewport(self, width: int, height: int) -> None:
+        """Makes the page exactly WIDTH×HEIGHT CSS pixels, as a projector of that size shows it."""
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                  deviceScaleFactor=1, mobile=False)
+
+    def press(self, key: str) -> None:
+        """One key pressed and released on the page, as a keyboard sends it: ArrowRight, " ",
+        "r", "s", ... (Input.dispatchKeyEvent)."""
+        named = {"ArrowRight": ("ArrowRight", 39), " ": ("Space", 32)}
+        code, number = named[key] if key in named else (f"Key{key.upper()}", ord(key.upper()))
+        text = {"text": key} if len(key) == 1 else {}
+        self.call("Input.dispatchKeyEvent", type="keyDown", key=key, code=code,
+                  windowsVirtualKeyCode=number, **text)
+        self.call("Input.dispatchKeyEvent", type="keyUp", key=key, code=code,
+                  windowsVirtualKeyCode=number)
+
     def screenshot(self, path: Path) -> None:
         data = self.call("Page.captureScreenshot", format="png")["data"]
         path.write_bytes(base64.b64decode(data))

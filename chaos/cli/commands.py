@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from chaos.cli import views
 from chaos.cli.steps import StepClock
 from chaos.cluster import providers
-from chaos.cluster.base import Progress
+from chaos.cluster.base import ClusterProvider, Progress
 from chaos.drill.loading import load_drill
 from chaos.drill.signals import SignalStop
 from chaos.errors import UsageError
@@ -122,19 +122,27 @@ def _run(args: argparse.Namespace, view: LiveView, options: RunOptions) -> int:
 
 def demo_command(args: argparse.Namespace, say: Progress) -> int:
     """The workshop in one command: a cluster, the sample app, then a live drill."""
-    from chaos.cluster import workloads
-
     args.drill = args.drill or str(DEMO_DRILL)
     provider = providers.from_args(args)
-    say(f"step 1/3: a real Kubernetes cluster ({provider.name})")
-    provider.up(say)
-    say("step 2/3: the sample app: 3 web pods calling 2 api pods by name, opted in to chaos")
-    workloads.deploy(provider, say)
+    bring_up(provider, say)
     say(f"step 3/3: the drill {args.drill}: watch pods die and come back")
     code = run_command(args, say)
     say(f"the cluster stays up for more drills: 'chaos-drill run {DEMO_DRILL}'; "
         "'chaos-drill cluster down' removes it")
     return code
+
+
+def bring_up(provider: ClusterProvider, say: Progress, autoscale: bool = False,
+             steps: tuple[str, str] = ("step 1/3", "step 2/3")) -> None:
+    """A cluster (up, or the one of --provider) and the sample app Ready on it: `demo` and
+    `workshop` begin so; STEPS label the two parts."""
+    from chaos.cluster import workloads
+
+    say(f"{steps[0]}: a real Kubernetes cluster ({provider.name})")
+    provider.up(say)
+    say(f"{steps[1]}: the sample app: 3 web pods calling 2 api pods by name, opted in to chaos"
+        + (", with web's autoscaler" if autoscale else ""))
+    workloads.deploy(provider, say, autoscale=autoscale)
 
 
 def restore_command(args: argparse.Namespace, say: Progress) -> int:

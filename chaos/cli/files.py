@@ -1,5 +1,6 @@
 """`chaos-drill init` copies the shipped example drills (and dashboards) into a folder to edit;
-`chaos-drill validate` checks drill files against the CRD's schema without a cluster."""
+`chaos-drill validate` checks drill files against the CRD's schema, and lesson plans with every
+drill they name, without a cluster."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import shutil
 from pathlib import Path
 
 from chaos.cluster.base import Progress
-from chaos.drill.loading import load_drill
+from chaos.drill.loading import load_drill, read_yaml
+from chaos.drill.plan import is_plan, load_plan
 from chaos.errors import SpecError, UsageError
 from chaos.resources import shipped
 
@@ -42,11 +44,22 @@ def validate_command(args: argparse.Namespace, say: Progress) -> int:
     failed = 0
     for name in args.files:
         try:
-            drill = load_drill(name)
+            say(f"valid: {name} ({_check(name)})")
         except SpecError as error:
             failed += 1
             say(f"invalid: {error}")
-            continue
-        rounds = f"{drill.rounds} round" + ("s" if drill.rounds != 1 else "")
-        say(f"valid: {name} ({drill.name}: {drill.fault.type}, {rounds})")
     return 1 if failed else 0
+
+
+def _check(name: str) -> str:
+    """What a valid drill or lesson plan holds, in a few words; SpecError when invalid."""
+    try:
+        text = Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""  # load_drill says what is wrong with the file
+    if text and is_plan(read_yaml(text, name)[0]):
+        plan = load_plan(name)
+        return f"lesson plan {plan.title!r}: {len(plan.steps)} steps"
+    drill = load_drill(name)
+    rounds = f"{drill.rounds} round" + ("s" if drill.rounds != 1 else "")
+    return f"{drill.name}: {drill.fault.type}, {rounds}"

@@ -67,6 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_web_arguments(demo)
     providers.add_arguments(demo)
 
+    workshop = commands.add_parser(
+        "workshop", help="cluster up, deploy the sample app with its autoscaler, then run a "
+        "lesson plan step by step on the live page, as the trainer's keys say")
+    workshop.add_argument("plan", nargs="?", default=None,
+                          help="a lesson plan (YAML; default: the shipped one, six faults)")
+    workshop.add_argument("--out", help="results folder, one subfolder per step run (default "
+                          "chaos-drill-results/workshop-TIME)")
+    workshop.add_argument("--web", type=int, default=8080, metavar="PORT",
+                          help="serve the presenter page on http://127.0.0.1:PORT/ (default "
+                          "8080; 0: any free port)")
+    workshop.add_argument("--web-host", default="127.0.0.1", metavar="ADDRESS",
+                          help="listen on this address instead, e.g. 0.0.0.0 to show the page on "
+                          "a LAN (read-only there: the keys work only from this machine)")
+    providers.add_arguments(workshop)
+
     watch = commands.add_parser("watch", help="show pods and incidents live without injecting "
                                 "anything; with --out record every disruption others cause")
     watch.add_argument("--namespace", default="demo", help="the namespace (default demo)")
@@ -121,9 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--dashboards", action="store_true",
                       help="also the Grafana dashboards, into DIR/dashboards")
     init.add_argument("--force", action="store_true", help="overwrite files that exist")
-    validate = commands.add_parser("validate", help="check drill files against the schema, "
-                                   "without a cluster")
-    validate.add_argument("files", nargs="+", metavar="FILE", help="drill files (YAML)")
+    validate = commands.add_parser("validate", help="check drill files (and lesson plans, with "
+                                   "every drill they name) against the schema, without a cluster")
+    validate.add_argument("files", nargs="+", metavar="FILE",
+                          help="drill files or lesson plans (YAML)")
 
     check = commands.add_parser(
         "check", help="list a workload's weak spots from its live spec, before any drill: one "
@@ -174,6 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return demo_command(args, _say)
         if args.command == "watch":
             return watch(args)
+        if args.command == "workshop":
+            from chaos.cli.workshop import workshop_command
+
+            return workshop_command(args, _say)
         if args.command == "operator":
             return operator_command(args)
         if args.command == "restore":

@@ -49,6 +49,13 @@ def load_drill(path: str | Path) -> Drill:
 
 def parse_drill(text: str, source: str = "<drill>") -> Drill:
     """Validate a drill document given as YAML text; source names it in error messages."""
+    document, root = read_yaml(text, source)
+    return _build(document, _Locator(source, root))
+
+
+def read_yaml(text: str, source: str) -> tuple[object, yaml.Node | None]:
+    """One YAML document and its node tree, refused (SpecError naming SOURCE and the line) when
+    it is not valid YAML, holds an alias, nests too deep or repeats a key."""
     try:
         _check_events(text, source)
         loader = yaml.SafeLoader(text)
@@ -61,7 +68,13 @@ def parse_drill(text: str, source: str = "<drill>") -> Drill:
             loader.dispose()
     except yaml.YAMLError as exc:
         raise SpecError(_yaml_error_message(exc, text, source)) from exc
-    return _build(document, _Locator(source, root))
+    return document, root
+
+
+def drill_from_mapping(document: object, source: str) -> Drill:
+    """Validate a ChaosDrill given as an already parsed mapping (a lesson plan's inline drill);
+    SOURCE starts each error message."""
+    return _build(document, _Locator(source, None))
 
 
 def drill_from_object(obj: Mapping[str, Any]) -> Drill:

@@ -67,9 +67,11 @@ class LiveView:
         else:
             self.console.print(Text(line), soft_wrap=True)
 
-    def attach(self, observer: Observer, workload: str, model: ViewModel | None = None) -> None:
+    def attach(self, observer: Observer | None, workload: str,
+               model: ViewModel | None = None) -> None:
         """Shows MODEL (a new one listening to OBSERVER if none is given) while on a terminal."""
         if model is None:
+            assert observer is not None, "a view without a model needs an observer"
             model = ViewModel(workload)
             model.set_workload("", workload, "")
             observer.add_listener(model)

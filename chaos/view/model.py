@@ -79,6 +79,7 @@ class ViewModel:
         self._longest_outage = 0.0
         self._progress: dict[str, Any] = {"round": 0, "rounds": 0, "fault": "",
                                           "verdict": None, "detail": ""}
+        self._lesson: dict[str, Any] | None = None
 
     # -- what the command tells it ------------------------------------------------------------
 
@@ -93,6 +94,24 @@ class ViewModel:
     def round_started(self, number: int) -> None:
         with self._change():
             self._progress["round"] = number
+
+    def set_lesson(self, lesson: dict[str, Any]) -> None:
+        """A workshop's plan and where it stands (chaos.view.presenter.Lesson.to_dict)."""
+        with self._change():
+            self._lesson = lesson
+
+    def new_drill(self, rounds: int, fault: str) -> None:
+        """A workshop's next drill: the last one's incidents, probes and verdict are cleared;
+        the pods and nodes stay."""
+        with self._change():
+            for kept in (self._incidents, self._incident_pods, self._events,
+                         self._replacements):
+                kept.clear()
+            self._closed.clear()
+            self._probes.clear()
+            self._requests = self._failures = 0
+            self._longest_outage = 0.0
+            self._progress.update(round=0, rounds=rounds, fault=fault, verdict=None, detail="")
 
     def finished(self, passed: bool | None, detail: str) -> None:
         """The verdict: True passed, False failed, None stopped without one."""
@@ -201,7 +220,11 @@ class ViewModel:
                 events={key: list(value) for key, value in self._events.items()},
                 probes=list(self._probes), requests=self._requests, failures=self._failures,
                 longest_outage=self._longest_outage, progress=dict(self._progress))
-        return state.render()
+            lesson = self._lesson
+        rendered = state.render()
+        if lesson is not None:
+            rendered["lesson"] = lesson
+        return rendered
 
     @contextmanager
     def _change(self) -> Iterator[None]:

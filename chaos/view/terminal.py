@@ -25,6 +25,11 @@ def duration(value: int) -> str:
 def header(state: dict[str, Any]) -> Text:
     w, p = state["workload"], state["progress"]
     text = Text(state["title"], style="bold")
+    lesson = state.get("lesson")
+    if lesson and not lesson["summary"]:
+        step = lesson["steps"][lesson["index"]]
+        text.append(f"  step {lesson['index'] + 1}/{len(lesson['steps'])} {step['title']} "
+                    f"({step['status']})")
     if state["mode"] == "watch":
         text.append("  watching, no faults")
     elif p["rounds"]:

@@ -3,13 +3,16 @@ the view model's snapshots from the standard library's HTTP server, in daemon th
 (GET and HEAD only); each new connection gets the full state first, so a browser that reconnects
 after a restart redraws everything. It answers only requests addressed to it by a loopback name or
 the address it listens on (a page elsewhere that rebinds its own name to this machine gets
-nothing), and forbids the page anything not served from here."""
+nothing), and forbids the page anything not served from here. A workshop's view also takes the
+presenter's keys: POST /control, only from loopback and only with the per-run token that the page
+served to loopback carries (chaos.view.controls)."""
 
 from __future__ import annotations
 
 import ipaddress
 import threading
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 from importlib import resources
 from typing import Any
@@ -17,6 +20,7 @@ from urllib.parse import urlsplit
 
 from chaos.errors import UsageError
 from chaos.serving import HEADER_SECONDS, BoundedHandler, BoundedHTTPServer
+from chaos.view import controls as presenter
 from chaos.view.model import ViewModel
 from chaos.view.stream import TICK_SECONDS, Frames
 
@@ -77,10 +81,14 @@ class WebView:
     def __init__(self, model: ViewModel, port: int, host: str = LOOPBACK,
                  max_connections: int = MAX_CONNECTIONS,
                  idle_seconds: float = IDLE_SECONDS,
-                 header_seconds: float = HEADER_SECONDS) -> None:
+                 header_seconds: float = HEADER_SECONDS,
+                 controls: Callable[[str], None] | None = None) -> None:
+        """CONTROLS, when given, hears each key the presenter's page posts."""
         if not 0 <= port <= 65535:
             raise UsageError(f"--web {port} is not a TCP port: pick one from 1 to 65535")
         self.model = model
+        self.controls = controls
+        self.token = presenter.new_token() if controls else ""
         self.frames = Frames(model)
         self.stopping = threading.Event()
         self.sent: dict[int, int] = {}
@@ -158,7 +166,21 @@ class _Handler(BoundedHandler):
     def _refuse(self) -> None:
         self.send_error(HTTPStatus.METHOD_NOT_ALLOWED, "read-only")
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
+    do_PUT = do_DELETE = do_PATCH = _refuse
+
+    def do_POST(self) -> None:
+        view = self.view
+        if view.controls is None or self.path != "/control":
+            self._refuse()
+            return
+        status, key = presenter.check_post(self.headers, self.rfile, self.client_address[0],
+                                           view.token)
+        if key:
+            view.controls(key)
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
 
     def _static(self, body: bool) -> None:
         found = STATIC.get(self.path.split("?")[0])
@@ -166,6 +188,9 @@ class _Handler(BoundedHandler):
             self.send_error(HTTPStatus.NOT_FOUND)
             return
         data = static_file(found[0])
+        if found[0] == "index.html" and self.view.token and presenter.is_loopback(
+                self.client_address[0]):
+            data = presenter.with_token(data, self.view.token)
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", found[1])
         self.send_header("Content-Length", str(len(data)))

@@ -50,6 +50,8 @@ def test_every_example_validates(path: Path) -> None:
         assert drill.slo.min_availability == 0.95
     if drill.fault.type == "load":  # its recovery is the scale-out, with SLOs of its own
         assert drill.slo.max_scale_out_seconds and drill.slo.max_scale_in_seconds
+    elif drill.fault.type == "node_stop":  # the node's grace (16 s) and the pods' eviction
+        assert drill.slo.max_recovery_seconds == 60  # toleration (20 s) come first
     else:
         assert drill.slo.max_recovery_seconds == 30
 

@@ -1,4 +1,5 @@
-// chaos-drill live page: draws each state the server sends over server-sent events; read-only.
+// chaos-drill live page: draws each state the server sends over server-sent events; read-only,
+// except a workshop's presenter page (served to loopback with a token): its keys are posted.
 // Reconnects by itself; every connection starts with the full state, so nothing goes stale.
 "use strict";
 
@@ -185,8 +186,90 @@ function drawProgress(state) {
   document.getElementById("title").textContent = state.title;
 }
 
+const STEP_MARK = {waiting: "", running: "▶", done: "✓", skipped: "–"};
+const VERDICT_MARK = {PASSED: "✓", FAILED: "✗", STOPPED: "■", ERROR: "✗"};
+
+function seconds(value) {
+  return value === null ? "none" : `${value.toFixed(2)} s`;
+}
+
+function resultText(result) {  // the numbers of one run of a step, as the summary shows them
+  const parts = [];
+  if (result.recoveries.length) parts.push(`recovery ${result.recoveries.map(seconds).join(", ")}`);
+  if (result.scale_in.length) parts.push(`back in ${result.scale_in.map(seconds).join(", ")}`);
+  if (result.availability !== null) {
+    parts.push(`served ${(result.availability * 100).toFixed(2)} %, longest outage ` +
+               `${result.longest_outage.toFixed(2)} s`);
+  }
+  return parts.join(" · ");
+}
+
+function drawSteps(lesson) {
+  document.getElementById("steps").replaceChildren(...lesson.steps.map((step, i) => {
+    const verdict = step.result ? step.result.verdict : "";
+    const mark = step.status === "done" ? VERDICT_MARK[verdict] || "✓" : STEP_MARK[step.status];
+    return el("li", {"data-status": step.status, "data-verdict": verdict,
+                     "data-current": String(!lesson.summary && i === lesson.index)},
+      el("span", {class: "mark"}, mark || String(i + 1)), " ", step.title);
+  }));
+}
+
+function drawSummary(lesson) {  // the last slide: every number of the workshop
+  const head = el("tr", {}, ...["step", "verdict", "recovery", "served", "longest outage"]
+    .map((name) => el("th", {}, name)));
+  const rows = lesson.steps.map((step, i) => {
+    const r = step.result;
+    const recovered = !r ? "" : [r.recoveries.map(seconds).join(", "),
+      r.scale_in.length ? `back in ${r.scale_in.map(seconds).join(", ")}` : ""]
+      .filter(Boolean).join(" · ") || r.detail;
+    return el("tr", {"data-status": step.status, "data-verdict": r ? r.verdict : ""},
+      el("td", {}, `${i + 1}. ${step.title}`),
+      el("td", {class: "verdict"}, r ? r.verdict : step.status === "skipped" ? "skipped"
+        : "not run"),
+      el("td", {class: "recovered"}, recovered),
+      el("td", {class: "served"}, r && r.availability !== null
+        ? `${(r.availability * 100).toFixed(2)} %` : ""),
+      el("td", {class: "outage"}, r && r.availability !== null
+        ? `${r.longest_outage.toFixed(2)} s` : ""));
+  });
+  document.getElementById("summary-table").replaceChildren(head, ...rows);
+}
+
+function drawLesson(state) {
+  const lesson = state.lesson;
+  document.getElementById("lesson").hidden = !!lesson.summary;
+  document.getElementById("summary").hidden = !lesson.summary;
+  document.body.dataset.summary = String(!!lesson.summary);
+  if (lesson.summary) {
+    drawSummary(lesson);
+    return;
+  }
+  drawSteps(lesson);
+  const step = lesson.steps[lesson.index];
+  const what = step.status === "running" ? "running" : step.status === "done" ? "done"
+    : step.status === "skipped" ? "skipped" : "ready";
+  document.getElementById("lesson").dataset.status = step.status;
+  document.getElementById("step-number").textContent =
+    `step ${lesson.index + 1} of ${lesson.steps.length} · ${what}`;
+  document.getElementById("step-title").textContent = step.title;
+  document.getElementById("step-explain").textContent = step.explain;
+  document.getElementById("step-watch-text").textContent = step.watch;
+  const result = document.getElementById("step-result");
+  result.dataset.verdict = step.result ? step.result.verdict : "";
+  result.textContent = step.result ? `${step.result.verdict} · ${resultText(step.result) ||
+    step.result.detail}` : "";
+  const keys = document.getElementById("keys");
+  keys.hidden = !presenterToken;
+  keys.textContent = step.status === "running" ? "s: skip"
+    : step.status === "waiting" ? "→ / space: run this step · s: skip"
+    : "→ / space: next step · r: repeat · s: skip";
+}
+
 function draw(state) {
   receivedAt = performance.now();
+  document.body.dataset.mode = state.mode;
+  document.documentElement.dataset.mode = state.mode;  // a workshop scales its type to the screen
+  if (state.lesson) drawLesson(state);
   drawProgress(state);
   drawPods(state);
   drawIncidents(state);
@@ -252,7 +335,27 @@ function initLegend() {
     el("span", {style: {"--swatch": `var(--${s})`}}, STATE_LABEL[s] || s)));
 }
 
+// the presenter's page carries the run's token; keys are posted with it (anyone else's page has
+// none, and the server refuses POSTs without it)
+const tokenTag = document.querySelector('meta[name="presenter-token"]');
+const presenterToken = tokenTag ? tokenTag.content : "";
+const KEYS = {"ArrowRight": "next", " ": "next", "PageDown": "next", "r": "repeat", "s": "skip"};
+
+function initKeys() {
+  if (!presenterToken) return;
+  document.body.dataset.presenter = "true";
+  document.addEventListener("keydown", (event) => {
+    const key = KEYS[event.key];
+    if (!key || event.ctrlKey || event.altKey || event.metaKey || event.repeat) return;
+    event.preventDefault();
+    fetch("/control", {method: "POST", body: key, cache: "no-store",
+                       headers: {"X-Presenter-Token": presenterToken, "Content-Type": "text/plain"}})
+      .catch(() => setConnection("reconnecting", "reconnecting…"));
+  });
+}
+
 initTheme();
 initLegend();
+initKeys();
 connect();
 setInterval(tick, 100);
