@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--autoscale", action="store_true",
                         help="also apply web's HorizontalPodAutoscaler (for load drills); "
                         "without it, any is removed so replicas stay as set")
+    add_image_registry(deploy)
 
     run = commands.add_parser("run", help="run a drill file against the cluster")
     run.add_argument("drill", help="a ChaosDrill YAML file (see manifests/drills/)")
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "(repeatable; default demo)")
     operator.add_argument("--timeout", type=float, default=120.0,
                           help="install: seconds to wait for Ready (default 120)")
+    add_image_registry(operator)
     providers.add_arguments(operator)
 
     restore = commands.add_parser(
@@ -139,14 +141,35 @@ def build_parser() -> argparse.ArgumentParser:
                          "/var/lib/chaos-drill/monitor as root, else ~/.cache/chaos-drill/monitor)")
     monitor.add_argument("--timeout", type=float, default=120.0,
                          help="install: seconds to wait for Ready (default 120)")
+    add_image_registry(monitor)
     providers.add_arguments(monitor)
+
+    images = commands.add_parser("images", help="push every image chaos-drill runs in a "
+                                 "cluster to a registry (see docs/registry.md)")
+    images.add_argument("action", choices=["push"])
+    images.add_argument("registry", metavar="REGISTRY",
+                        help="HOST[:PORT][/PATH], e.g. ghcr.io/ORG; images go to "
+                        "REGISTRY/NAME:TAG")
+    images.add_argument("--ca-file", metavar="PEM", help="trust this CA for the registry's "
+                        "TLS certificate (default: the system's CAs)")
     return parser
+
+
+def add_image_registry(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--image-registry", metavar="REGISTRY",
+                        help="pull chaos-drill's images from REGISTRY/NAME:TAG (pushed there "
+                        "with 'chaos-drill images push REGISTRY') instead of loading them "
+                        "into the nodes")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "image_registry", None):
+            from chaos.images.push import split_registry
+
+            split_registry(args.image_registry)  # a bad name stops here, before any change
         if args.command == "cluster":
             return cluster_command(args)
         if args.command == "deploy":
@@ -181,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from chaos.cli.commands import report_command
 
             return report_command(args, _say)
+        if args.command == "images":
+            from chaos.cli.commands import images_command
+
+            return images_command(args, _say)
         if args.command == "monitor":
             from chaos.cli.commands import monitor_command
 
@@ -249,7 +276,7 @@ def operator_command(args: argparse.Namespace) -> int:
         provider = providers.from_args(args)
         if args.action == "install":
             operator_install.install(provider, _say, args.target_namespace or ["demo"],
-                                     timeout=args.timeout)
+                                     timeout=args.timeout, registry=args.image_registry)
         else:
             operator_install.uninstall(provider, _say, timeout=args.timeout)
         return 0
@@ -272,6 +299,7 @@ def deploy_command(args: argparse.Namespace) -> int:
 
     provider = providers.from_args(args)
     clock = StepClock(_say)
-    workloads.deploy(provider, clock, timeout=args.timeout, autoscale=args.autoscale)
+    workloads.deploy(provider, clock, timeout=args.timeout, autoscale=args.autoscale,
+                     registry=args.image_registry)
     clock.finish("deployed", args.timings)
     return 0
