@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from chaos import __version__
 from chaos.cli.steps import StepClock
 from chaos.cluster import providers
-from chaos.errors import ChaosDrillError
+from chaos.cluster.base import ClusterProvider, RegistryTrust
+from chaos.errors import ChaosDrillError, UsageError
 from chaos.monitoring.metrics_server import DEFAULT_METRICS_PORT
 
 
@@ -30,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     providers.add_arguments(cluster)
     cluster.add_argument("--timings", metavar="FILE", help="up: write each step's duration "
                          "there as JSON")
+    cluster.add_argument("--registry-ca", action="append", default=[], metavar="HOST:PORT=PEM",
+                         help="up: the nodes pull from registry HOST:PORT over TLS trusting "
+                         "this CA (repeatable; local and kind)")
 
     deploy = commands.add_parser("deploy", help="deploy the sample workloads (web calling api) "
                                  "and wait until Ready")
@@ -231,8 +236,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cluster_command(args: argparse.Namespace) -> int:
     provider = providers.from_args(args)
     if args.action == "up":
+        trusted = registry_cas(provider, args.registry_ca)
         clock = StepClock(_say)
         provider.up(clock)
+        for host, ca in trusted:
+            assert isinstance(provider, RegistryTrust)
+            provider.trust_registry(host, ca, clock)
         clock.finish(f"{args.provider} cluster up", args.timings)
     elif args.action == "down":
         provider.down(_say)
@@ -247,6 +256,16 @@ def cluster_command(args: argparse.Namespace) -> int:
             print(f"  {part.name}: {'running' if part.running else 'STOPPED'} {part.detail}")
         return 0 if status.up else 1
     return 0
+
+
+def registry_cas(provider: ClusterProvider, values: list[str]) -> list[tuple[str, Path]]:
+    """The --registry-ca values, checked before the cluster starts."""
+    from chaos.cluster import registry_hosts
+
+    if values and not isinstance(provider, RegistryTrust):
+        raise UsageError(f"--registry-ca needs --provider local or kind: a {provider.name} "
+                         "cluster's nodes trust registries as their own runtime is configured")
+    return [registry_hosts.parse(value) for value in values]
 
 
 def add_web_arguments(parser: argparse.ArgumentParser) -> None:
