@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -26,58 +27,97 @@ def _say(message: str) -> None:
     print(f"[registry] {message}", flush=True)
 
 
-@pytest.fixture
-def bridge_registry(cluster: LocalCluster) -> Iterator[Registry]:
-    """A registry on the cluster's bridge address, trusted by the nodes through
-    `cluster up --registry-ca`; afterwards the sample workload is put back on the loaded images,
-    the CA's folder removed and the registry stopped by its PID."""
+@dataclass(frozen=True)
+class Pushed:
+    registry: Registry
+    digests: dict[str, str]
+    """The manifest digest `images push` reported for each image, by name."""
+
+
+@pytest.fixture(scope="module")
+def bridge_registry(local_cluster: LocalCluster) -> Iterator[Pushed]:
+    """A registry on the cluster's bridge address holding every image `images push` sends,
+    trusted by the nodes through `cluster up --registry-ca`; afterwards the sample workload is put
+    back on the loaded images, the CA's folder removed and the registry stopped by its PID."""
+    cluster = local_cluster
+    cluster.up(_say)
     config = (cluster.lay.node(1).state / "containerd.toml").read_text()
     if "config_path" not in config:  # a cluster started before containerd read certs.d
         cluster.down(_say)
         cluster.up(_say)
     with running_registry(L.NODE_IP) as registry:
         try:
-            yield registry
+            digests = pushed(registry)
+            trusted = cli("cluster", "up", "--registry-ca", f"{registry.host}={registry.ca}")
+            assert trusted.returncode == 0, trusted.stderr
+            yield Pushed(registry, digests)
         finally:
             workloads.deploy(cluster, _say, timeout=120)
             registry_hosts.forget(cluster.lay.registry_hosts, registry.host)
 
 
-def sample_pods(api: Any) -> list[Any]:
-    core = client.CoreV1Api(api)
-    return [pod for app in SAMPLE_APPS for pod in core.list_namespaced_pod(
-        "demo", label_selector=f"app={app}", _request_timeout=30).items
+def pods(api: Any, namespace: str, selector: str) -> list[Any]:
+    return [pod for pod in client.CoreV1Api(api).list_namespaced_pod(
+        namespace, label_selector=selector, _request_timeout=30).items
         if pod.metadata.deletion_timestamp is None]
 
 
-def test_deploy_pulls_the_pushed_images_from_a_tls_registry(
-        cluster: LocalCluster, bridge_registry: Registry) -> None:
-    registry = bridge_registry
-    digests = pushed(registry)
-    trusted = cli("cluster", "up", "--registry-ca", f"{registry.host}={registry.ca}")
-    assert trusted.returncode == 0, trusted.stderr
-    hosts = cluster.lay.registry_hosts / registry.host / "hosts.toml"
-    assert f'ca = "{cluster.lay.registry_hosts / registry.host / "ca.crt"}"' in hosts.read_text()
-    assert "insecure" not in hosts.read_text()
+def assert_pulled(pod: Any, image: str, pushed: Pushed) -> None:
+    """POD runs IMAGE (web, operator...) pulled from the registry: its name, its policy, and the
+    runtime's imageID, which is the digest the push reported; and it is Ready."""
+    host, (name, _, tag) = pushed.registry.host, image.partition(":")
+    container, status = pod.spec.containers[0], pod.status.container_statuses[0]
+    assert container.image == f"{host}/{name}:{tag}"
+    assert container.image_pull_policy == "Always"
+    assert status.image_id == f"{host}/{name}@{pushed.digests[name]}", status.image_id
+    assert status.ready, pod.metadata.name
+    # the registry's own log: a node fetched that manifest (by the digest the tag resolved to)
+    assert f"/v2/{name}/manifests/{pushed.digests[name]}" in pushed.registry.pulled_manifests()
 
-    deployed = cli("deploy", "--image-registry", registry.host)
+
+def test_deploy_pulls_the_pushed_images_from_a_tls_registry(
+        cluster: LocalCluster, bridge_registry: Pushed) -> None:
+    host = bridge_registry.registry.host
+    hosts = (cluster.lay.registry_hosts / host / "hosts.toml").read_text()
+    assert f'ca = "{cluster.lay.registry_hosts / host / "ca.crt"}"' in hosts
+    assert "insecure" not in hosts and "skip_verify" not in hosts
+
+    deployed = cli("deploy", "--image-registry", host)
     assert deployed.returncode == 0, deployed.stderr
     assert "nothing loaded into the nodes" in deployed.stderr
     assert "importing" not in deployed.stderr
 
     api = kube.api_client(cluster.kubeconfig())
-    pods = sample_pods(api)
-    assert len(pods) == 5  # web 3, api 2
-    for pod in pods:
-        container = pod.spec.containers[0]
-        assert container.image == f"{registry.host}/web:1"
-        assert container.image_pull_policy == "Always"
-        status = pod.status.container_statuses[0]
-        assert status.ready, pod.metadata.name
-        # the runtime's record of where the image came from, and the digest the push reported
-        assert status.image_id == f"{registry.host}/web@{digests['web']}", status.image_id
-    # the registry's own log: the nodes fetched that manifest (by the digest the tag resolved to)
-    assert f"/v2/web/manifests/{digests['web']}" in registry.pulled_manifests()
+    sample = [pod for app in SAMPLE_APPS for pod in pods(api, "demo", f"app={app}")]
+    assert len(sample) == 5  # web 3, api 2
+    for pod in sample:
+        assert_pulled(pod, "web:1", bridge_registry)
+
+
+def test_operator_and_prometheus_install_pull_from_the_registry(
+        cluster: LocalCluster, web: Any, bridge_registry: Pushed) -> None:
+    host = bridge_registry.registry.host
+    api = web  # the sample workload: its namespace demo is what the operator may touch
+    try:
+        installed = cli("operator", "install", "--image-registry", host)
+        assert installed.returncode == 0, installed.stderr
+        assert "loading" not in installed.stderr
+        operators = pods(api, "chaos-drill", "app.kubernetes.io/name=chaos-drill-operator")
+        assert len(operators) == 2
+        tag = operators[0].spec.containers[0].image.rsplit(":", 1)[1]
+        for operator in operators:
+            assert_pulled(operator, f"operator:{tag}", bridge_registry)
+            env = {e.name: e.value for e in operator.spec.containers[0].env}
+            assert env["CHAOS_DRILL_PROBER_IMAGE"] == f"{host}/operator:{tag}"
+
+        monitored = cli("monitor", "install", "--image-registry", host)
+        assert monitored.returncode == 0, monitored.stderr
+        (prometheus,) = pods(api, "chaos-drill-monitoring", "app.kubernetes.io/name=prometheus")
+        tag = prometheus.spec.containers[0].image.rsplit(":", 1)[1]
+        assert_pulled(prometheus, f"prometheus:{tag}", bridge_registry)
+    finally:
+        cli("monitor", "uninstall")
+        cli("operator", "uninstall")
 
 
 def test_push_errors_are_one_line() -> None:
