@@ -8,10 +8,10 @@ PYTEST_ARGS ?=
 CACHE := $(or $(CHAOS_DRILL_CACHE),$(HOME)/.cache/chaos-drill)
 WHEELHOUSE := $(CACHE)/wheelhouse
 
-.PHONY: setup apt venv wheelhouse kubernetes kind operator-image prometheus-image test test-kind unit e2e lint bench demo down clean
+.PHONY: setup apt registry venv wheelhouse kubernetes kind operator-image prometheus-image test test-kind unit e2e lint bench demo down clean
 
 # make setup KIND=1 also makes kind (below)
-setup: apt venv kubernetes $(if $(KIND),kind)
+setup: apt registry venv kubernetes $(if $(KIND),kind)
 
 apt:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -19,6 +19,10 @@ apt:
 	  echo "==> installing Debian packages:" $$missing; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "==> Debian packages present"; fi
+
+# Debian's docker-registry for the registry tests, its own service disabled (tests run their own)
+registry: apt
+	@bash cluster/registry/install.sh
 
 venv: $(VENV)/.installed
 

@@ -6,6 +6,7 @@ The map, lowest layer first (a module imports only its own layer and those below
     statefile    state files written whole or not at all, read back without a traceback
     serving      the bounded HTTP server (connection cap, idle timeout) of the exporter and page
     images/      every image built here (sample app, kind node, operator, Prometheus), no registry
+                 needed; push to one (push, credentials) and manifests that pull (catalog)
     cluster/     providers (local, kind, kubeconfig) behind protocols, the API client, manifests
     drill/       spec, loading, targeting, the fault registry, faults/, timeline, restore, leases,
                  partition (iptables in a pod's namespace), signals

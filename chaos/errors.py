@@ -8,6 +8,7 @@
     ├── SetupError             a missing package, port, privilege or build
     ├── SafetyError            a target that did not opt in, or a workload that is not steady
     ├── FaultError             a fault that could not be injected
+    ├── RegistryError          a registry that cannot be reached, trusted or written to
     ├── RestoreError           a restore record that cannot be read, or undone from here
     └── JournalError           the run's journal could not be written (a full disk)
 """
@@ -45,6 +46,11 @@ class SafetyError(ChaosDrillError):
 
 class FaultError(ChaosDrillError):
     """A fault that could not be injected."""
+
+
+class RegistryError(ChaosDrillError):
+    """A registry that cannot be reached, whose TLS certificate is not trusted, or that denies
+    the push."""
 
 
 class RestoreError(ChaosDrillError):

@@ -174,6 +174,25 @@ def report_command(args: argparse.Namespace, say: Progress) -> int:
     return verdict(summary, out, say)
 
 
+def images_command(args: argparse.Namespace, say: Progress) -> int:
+    """`images push REGISTRY`: builds (cached) and pushes every image a cluster runs."""
+    from chaos.images import catalog, push
+
+    push.split_registry(args.registry)
+    ca_file = Path(args.ca_file) if args.ca_file else None
+    if ca_file is not None and not ca_file.is_file():
+        raise UsageError(f"--ca-file {ca_file} not found: give the registry CA's PEM file")
+    began = time.monotonic()
+    images = catalog.archives(say)
+    for archive, reference in images:
+        target = catalog.in_registry(reference, args.registry)
+        say(f"pushing {reference} ({archive.stat().st_size >> 20} MiB archive) as {target}")
+        push.push(archive, target, ca_file, say)
+    say(f"pushed {len(images)} images to {args.registry} in {time.monotonic() - began:.1f}s; "
+        f"use them with --image-registry {args.registry}")
+    return 0
+
+
 def monitor_command(args: argparse.Namespace, say: Progress) -> int:
     """`monitor up` starts Prometheus on loopback scraping the exporter; `down` stops it;
     `install`/`uninstall` put one in the cluster (chaos.monitoring.install)."""
@@ -184,7 +203,7 @@ def monitor_command(args: argparse.Namespace, say: Progress) -> int:
 
         provider = providers.from_args(args)
         if args.action == "install":
-            install.install(provider, say, timeout=args.timeout)
+            install.install(provider, say, timeout=args.timeout, registry=args.image_registry)
         else:
             install.uninstall(provider, say, timeout=args.timeout)
         return 0

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from chaos import __version__
 from chaos.cli.steps import StepClock
 from chaos.cluster import providers
-from chaos.errors import ChaosDrillError
+from chaos.cluster.base import ClusterProvider, RegistryTrust
+from chaos.errors import ChaosDrillError, UsageError
 from chaos.monitoring.metrics_server import DEFAULT_METRICS_PORT
 
 
@@ -30,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     providers.add_arguments(cluster)
     cluster.add_argument("--timings", metavar="FILE", help="up: write each step's duration "
                          "there as JSON")
+    cluster.add_argument("--registry-ca", action="append", default=[], metavar="HOST:PORT=PEM",
+                         help="up: the nodes pull from registry HOST:PORT over TLS trusting "
+                         "this CA (repeatable; local and kind)")
 
     deploy = commands.add_parser("deploy", help="deploy the sample workloads (web calling api) "
                                  "and wait until Ready")
@@ -43,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--autoscale", action="store_true",
                         help="also apply web's HorizontalPodAutoscaler (for load drills); "
                         "without it, any is removed so replicas stay as set")
+    add_image_registry(deploy)
 
     run = commands.add_parser("run", help="run a drill file against the cluster")
     run.add_argument("drill", help="a ChaosDrill YAML file (see manifests/drills/)")
@@ -119,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "(repeatable; default demo)")
     operator.add_argument("--timeout", type=float, default=120.0,
                           help="install: seconds to wait for Ready (default 120)")
+    add_image_registry(operator)
     providers.add_arguments(operator)
 
     restore = commands.add_parser(
@@ -168,14 +175,35 @@ def build_parser() -> argparse.ArgumentParser:
                          "/var/lib/chaos-drill/monitor as root, else ~/.cache/chaos-drill/monitor)")
     monitor.add_argument("--timeout", type=float, default=120.0,
                          help="install: seconds to wait for Ready (default 120)")
+    add_image_registry(monitor)
     providers.add_arguments(monitor)
+
+    images = commands.add_parser("images", help="push every image chaos-drill runs in a "
+                                 "cluster to a registry (see docs/registry.md)")
+    images.add_argument("action", choices=["push"])
+    images.add_argument("registry", metavar="REGISTRY",
+                        help="HOST[:PORT][/PATH], e.g. ghcr.io/ORG; images go to "
+                        "REGISTRY/NAME:TAG")
+    images.add_argument("--ca-file", metavar="PEM", help="trust this CA for the registry's "
+                        "TLS certificate (default: the system's CAs)")
     return parser
+
+
+def add_image_registry(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--image-registry", metavar="REGISTRY",
+                        help="pull chaos-drill's images from REGISTRY/NAME:TAG (pushed there "
+                        "with 'chaos-drill images push REGISTRY') instead of loading them "
+                        "into the nodes")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "image_registry", None):
+            from chaos.images.push import split_registry
+
+            split_registry(args.image_registry)  # a bad name stops here, before any change
         if args.command == "cluster":
             return cluster_command(args)
         if args.command == "deploy":
@@ -218,6 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from chaos.cli.commands import report_command
 
             return report_command(args, _say)
+        if args.command == "images":
+            from chaos.cli.commands import images_command
+
+            return images_command(args, _say)
         if args.command == "monitor":
             from chaos.cli.commands import monitor_command
 
@@ -241,8 +273,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cluster_command(args: argparse.Namespace) -> int:
     provider = providers.from_args(args)
     if args.action == "up":
+        trusted = registry_cas(provider, args.registry_ca)
         clock = StepClock(_say)
         provider.up(clock)
+        for host, ca in trusted:
+            assert isinstance(provider, RegistryTrust)
+            provider.trust_registry(host, ca, clock)
         clock.finish(f"{args.provider} cluster up", args.timings)
     elif args.action == "down":
         provider.down(_say)
@@ -257,6 +293,16 @@ def cluster_command(args: argparse.Namespace) -> int:
             print(f"  {part.name}: {'running' if part.running else 'STOPPED'} {part.detail}")
         return 0 if status.up else 1
     return 0
+
+
+def registry_cas(provider: ClusterProvider, values: list[str]) -> list[tuple[str, Path]]:
+    """The --registry-ca values, checked before the cluster starts."""
+    from chaos.cluster import registry_hosts
+
+    if values and not isinstance(provider, RegistryTrust):
+        raise UsageError(f"--registry-ca needs --provider local or kind: a {provider.name} "
+                         "cluster's nodes trust registries as their own runtime is configured")
+    return [registry_hosts.parse(value) for value in values]
 
 
 def add_web_arguments(parser: argparse.ArgumentParser) -> None:
@@ -286,7 +332,7 @@ def operator_command(args: argparse.Namespace) -> int:
         provider = providers.from_args(args)
         if args.action == "install":
             operator_install.install(provider, _say, args.target_namespace or ["demo"],
-                                     timeout=args.timeout)
+                                     timeout=args.timeout, registry=args.image_registry)
         else:
             operator_install.uninstall(provider, _say, timeout=args.timeout)
         return 0
@@ -310,6 +356,6 @@ def deploy_command(args: argparse.Namespace) -> int:
     provider = providers.from_args(args)
     clock = StepClock(_say)
     workloads.deploy(provider, clock, timeout=args.timeout, autoscale=args.autoscale,
-                     wait=not args.no_wait)
+                     wait=not args.no_wait, registry=args.image_registry)
     clock.finish("deployed", args.timings)
     return 0

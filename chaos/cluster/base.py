@@ -94,6 +94,15 @@ class PodNetwork(Protocol):
         containers restart); its output. FaultError when it fails or the pod is not there."""
 
 
+@runtime_checkable
+class RegistryTrust(Protocol):
+    """A provider whose nodes' containerd chaos-drill configures (local, kind): it can make them
+    trust a registry's CA."""
+
+    def trust_registry(self, host: str, ca: Path, progress: Progress) -> None:
+        """Makes every node pull from HOST (host[:port]) over TLS trusting CA, from now on."""
+
+
 CAPABILITY_NAMES: dict[type[Any], str] = {
     ContainerRuntime: "access to the node's container runtime",
     NodeControl: "node control",

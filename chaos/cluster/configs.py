@@ -103,14 +103,15 @@ def write_all(lay: Layout) -> None:
         node.state.mkdir(parents=True, exist_ok=True)
         write_kubeconfig(node.state / "kubelet.kubeconfig", lay, f"{node.name}-client")
         (node.state / "kubelet.yaml").write_text(yaml.safe_dump(kubelet_config(lay, node)))
-        (node.state / "containerd.toml").write_text(containerd_config(node))
+        (node.state / "containerd.toml").write_text(containerd_config(node, lay.registry_hosts))
         cni = node.state / "cni"
         cni.mkdir(exist_ok=True)
         (cni / "10-chaosdrill.conflist").write_text(
             json.dumps(network.cni_config(node.index, node.state), indent=1))
 
 
-def containerd_config(node: Node) -> str:
+def containerd_config(node: Node, registry_hosts: Path) -> str:
+    """NODE's containerd; registries' hosts.toml (their CAs) are read from REGISTRY_HOSTS."""
     cri = 'plugins."io.containerd.grpc.v1.cri"'
     return f"""version = 2
 root = "{node.state / 'containerd'}"
@@ -141,6 +142,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 [{cri}.cni]
   bin_dir = "/usr/lib/cni"
   conf_dir = "{node.state / 'cni'}"
+[{cri}.registry]
+  config_path = "{registry_hosts}"
 """
 
 

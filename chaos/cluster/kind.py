@@ -27,6 +27,7 @@ from chaos.cluster import (
     memory_hog,
     pki,
     processes,
+    registry_hosts,
     serving_certs,
 )
 from chaos.cluster.base import ClusterStatus, MemoryHog, Progress
@@ -231,8 +232,10 @@ class KindCluster:
         return image
 
     def _create(self, image: str, progress: Progress) -> None:
+        self.registry_hosts.mkdir(parents=True, exist_ok=True)
         config = kind_config.write_cluster_config(self.state / "cluster.yaml", image,
-                                                  serving_certs=True)
+                                                  serving_certs=True,
+                                                  registry_hosts=self.registry_hosts)
         progress(f"creating kind cluster {self.cluster_name} (3 nodes, image {image})")
         self._kind(*create_command(self.cluster_name, config, image)[1:])
         self.install_cni(progress)
@@ -346,6 +349,7 @@ class KindCluster:
         self.engine.stop(progress)
         (self.state / "cluster").unlink(missing_ok=True)
         shutil.rmtree(self.state / "pki", ignore_errors=True)
+        shutil.rmtree(self.registry_hosts, ignore_errors=True)
         left = self.leftovers()
         if left:
             raise ClusterError("cluster down left " + "; ".join(left[:5]) + ": run "
@@ -382,6 +386,22 @@ class KindCluster:
     def load_images(self, archives: Sequence[Path], progress: Progress) -> None:
         kind_images.load(self._nodes(), archives, f"kind cluster {self.cluster_name}", progress,
                          lambda a: self._kind(*load_command(self.cluster_name, a)[1:]))
+
+    @property
+    def registry_hosts(self) -> Path:
+        """The folder every node mounts as its containerd's certs.d."""
+        return self.state / "certs.d"
+
+    def trust_registry(self, host: str, ca: Path, progress: Progress) -> None:
+        for node in self._nodes():
+            mounts = dockerd.run("inspect", "-f", "{{range .Mounts}}{{.Destination}} {{end}}",
+                                 node, timeout=60).split()
+            if kind_config.NODE_REGISTRY_HOSTS not in mounts:
+                raise ClusterError(f"kind node {node} does not mount {self.registry_hosts}: "
+                                   "run 'chaos-drill cluster down --provider kind', then up")
+        folder = registry_hosts.trust(self.registry_hosts, host, ca,
+                                      Path(kind_config.NODE_REGISTRY_HOSTS))
+        progress(f"the kind nodes pull from {host} trusting {ca} ({folder / 'hosts.toml'})")
 
     def container_kill(self, node: str, container_id: str) -> None:
         try:

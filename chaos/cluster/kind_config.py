@@ -19,17 +19,22 @@ SERVICE_SUBNET = "10.251.0.0/16"
 """Apart from the local cluster's 10.244.0.0/16 and 10.96.0.0/12, and from kind's defaults."""
 API_ADDRESS = "127.0.0.1"
 """Where kind publishes the API server on the host (loopback only)."""
+NODE_REGISTRY_HOSTS = "/etc/containerd/certs.d"
+"""Where each node's containerd reads registries' hosts.toml, mounted from the host."""
+REGISTRY_PATCH = ('[plugins."io.containerd.grpc.v1.cri".registry]\n'
+                  f'  config_path = "{NODE_REGISTRY_HOSTS}"\n')
 
 
-def cluster_config(base: dict[str, Any], local_image: bool,
-                   serving_certs: bool = False) -> dict[str, Any]:
+def cluster_config(base: dict[str, Any], local_image: bool, serving_certs: bool = False,
+                   registry_hosts: Path | None = None) -> dict[str, Any]:
     """BASE (manifests/kind/cluster.yaml) with our subnets, no default CNI, and the local
     cluster's quick node failure handling (a stopped node is NotReady after 16 s, its pods are
     evicted 20 s later); with the local node image, kubeadm runs the etcd it preloads (our build,
     not registry.k8s.io's). Maps for extraArgs: kind writes kubeadm v1beta3 for Kubernetes 1.34.
     SERVING_CERTS: the kubelets ask the cluster CA for their serving certs (serverTLSBootstrap)
     instead of signing their own, so metrics-server can verify them; someone must approve the
-    requests (`up` does: chaos/cluster/serving_certs.py)."""
+    requests (`up` does: chaos/cluster/serving_certs.py). REGISTRY_HOSTS: a host folder every
+    node mounts as its containerd's certs.d (registries and their CAs, read at each pull)."""
     config = dict(base)
     config["networking"] = {**base.get("networking", {}), "disableDefaultCNI": True,
                             "podSubnet": POD_SUBNET, "serviceSubnet": SERVICE_SUBNET,
@@ -49,16 +54,23 @@ def cluster_config(base: dict[str, Any], local_image: bool,
         patches.append(yaml.safe_dump({"kind": "KubeletConfiguration",
                                        "serverTLSBootstrap": True}))
     config["kubeadmConfigPatches"] = [*base.get("kubeadmConfigPatches", []), *patches]
+    if registry_hosts is not None:
+        config["containerdConfigPatches"] = [*base.get("containerdConfigPatches", []),
+                                             REGISTRY_PATCH]
+        mount = {"hostPath": str(registry_hosts), "containerPath": NODE_REGISTRY_HOSTS,
+                 "readOnly": True}
+        config["nodes"] = [{**node, "extraMounts": [*node.get("extraMounts", []), mount]}
+                           for node in base["nodes"]]
     return config
 
 
-def write_cluster_config(path: Path, image: str | None = None,
-                         serving_certs: bool = False) -> Path:
+def write_cluster_config(path: Path, image: str | None = None, serving_certs: bool = False,
+                         registry_hosts: Path | None = None) -> Path:
     """Writes to PATH the kind config chaos-drill runs: manifests/kind/cluster.yaml through
     cluster_config, for IMAGE (None: the node image `make kind` builds). pytest-kind users pass
     it to `KindCluster.create(config_file=...)` (without serving certs: nothing approves them
     there)."""
     base = yaml.safe_load(CONFIG.read_text())
     path.write_text(yaml.safe_dump(cluster_config(base, image in (None, NODE_IMAGE),
-                                                  serving_certs)))
+                                                  serving_certs, registry_hosts)))
     return path

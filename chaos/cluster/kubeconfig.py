@@ -51,5 +51,6 @@ class KubeconfigCluster:
 
     def load_images(self, archives: Sequence[Path], progress: Progress) -> None:
         names = ", ".join(a.name for a in archives)
-        progress(f"cannot load {names} without a registry: push them where the cluster can "
-                 "pull, or use --provider local|kind")
+        progress(f"cannot load {names} without a registry: push them with 'chaos-drill images "
+                 "push REGISTRY' and pass --image-registry REGISTRY, or use --provider "
+                 "local|kind")

@@ -126,6 +126,11 @@ class Layout:
         return self.state / "kubeconfig"
 
     @property
+    def registry_hosts(self) -> Path:
+        """containerd's certs.d: HOST:PORT/hosts.toml and the CA of each registry it trusts."""
+        return self.state / "certs.d"
+
+    @property
     def processes(self) -> Path:
         return self.state / "processes.json"
 

@@ -23,6 +23,7 @@ from chaos.cluster import (
     mounts,
     network,
     processes,
+    registry_hosts,
     routes,
     runtime,
     tuning,
@@ -329,6 +330,10 @@ class LocalCluster:
             for archive in archives:
                 progress(f"importing {archive.name} into {node.name}")
                 runtime.import_image(node.socket, archive)
+
+    def trust_registry(self, host: str, ca: Path, progress: Progress) -> None:
+        folder = registry_hosts.trust_local(self.lay, host, ca)
+        progress(f"the nodes pull from {host} trusting {ca} ({folder / 'hosts.toml'})")
 
     def container_kill(self, node: str, container_id: str) -> None:
         runtime.kill_container(self._node(node).socket, container_id)

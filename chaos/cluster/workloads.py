@@ -16,6 +16,7 @@ from urllib3.exceptions import HTTPError
 from chaos.cluster import kube
 from chaos.cluster.base import ClusterProvider, Progress
 from chaos.errors import ClusterError
+from chaos.images import catalog
 from chaos.images import sample as images
 from chaos.resources import shipped
 
@@ -111,14 +112,25 @@ def set_autoscaling(api: Any, on: bool, progress: Progress) -> None:
                 raise
 
 
+def load_or_pull(provider: ClusterProvider, archives: list[Path], registry: str | None,
+                 progress: Progress) -> None:
+    """Loads ARCHIVES into the nodes, unless the nodes pull them from REGISTRY."""
+    if registry is None:
+        provider.load_images(archives, progress)
+    else:
+        progress(f"images come from {registry} ('chaos-drill images push {registry}' put them "
+                 "there): nothing loaded into the nodes")
+
+
 def deploy(provider: ClusterProvider, progress: Progress, timeout: float = 120.0,
-           autoscale: bool = False, wait: bool = True) -> None:
-    """Loads the images, applies manifests/workloads/ (with its autoscalers if AUTOSCALE, else
-    without any) and, with WAIT, waits until every Deployment is steady."""
+           autoscale: bool = False, wait: bool = True, registry: str | None = None) -> None:
+    """Loads the images (or has the nodes pull them from REGISTRY), applies manifests/workloads/
+    (with its autoscalers if AUTOSCALE, else without any) and, with WAIT, waits until every
+    Deployment is steady."""
     api = kube.api_client(provider.kubeconfig())
-    archives = images.build_archives(images.archive_dir())
-    provider.load_images(archives, progress)
-    docs = list(documents())
+    archives = images.build_archives(images.archive_dir()) if registry is None else []
+    load_or_pull(provider, archives, registry, progress)
+    docs = catalog.pulled_from(list(documents()), registry)
     try:
         apply(api, docs, progress)
         set_autoscaling(api, autoscale, progress)

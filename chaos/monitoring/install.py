@@ -14,6 +14,7 @@ from kubernetes import client
 
 from chaos.cluster import kube, workloads
 from chaos.cluster.base import ClusterProvider, Progress
+from chaos.images import catalog
 from chaos.images import prometheus as prometheus_image
 from chaos.monitoring.k8s import MONITORING_NAMESPACE, k8s_manifests
 
@@ -38,13 +39,16 @@ def prometheus_documents(reference: str) -> list[dict[str, Any]]:
     return docs
 
 
-def install(provider: ClusterProvider, progress: Progress, timeout: float = 120.0) -> None:
+def install(provider: ClusterProvider, progress: Progress, timeout: float = 120.0,
+            registry: str | None = None) -> None:
     began = time.monotonic()
     api = kube.api_client(provider.kubeconfig())
     archive, reference = prometheus_image.build(progress)
-    progress(f"loading {reference} ({archive.stat().st_size >> 20} MiB)")
-    provider.load_images([archive], progress)
-    workloads.apply(api, prometheus_documents(reference), progress)
+    if registry is None:
+        progress(f"loading {reference} ({archive.stat().st_size >> 20} MiB)")
+    workloads.load_or_pull(provider, [archive], registry, progress)
+    docs = catalog.pulled_from(prometheus_documents(reference), registry)
+    workloads.apply(api, docs, progress)
     progress(f"waiting for deployment {MONITORING_NAMESPACE}/{NAME} to be Ready")
     workloads.wait_steady(api, MONITORING_NAMESPACE, NAME, timeout)
     progress(f"prometheus installed and Ready in {time.monotonic() - began:.1f}s: "

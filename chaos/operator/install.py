@@ -15,6 +15,7 @@ from chaos.cluster import kube, workloads
 from chaos.cluster.base import ClusterProvider, Progress
 from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.errors import SetupError
+from chaos.images import catalog
 from chaos.images import operator as operator_image
 from chaos.observe.prober_pod import IMAGE_ENV
 
@@ -50,7 +51,7 @@ def operator_documents(reference: str, targets: list[str]) -> list[dict[str, Any
 
 
 def install(provider: ClusterProvider, progress: Progress, targets: list[str],
-            timeout: float = 120.0) -> None:
+            timeout: float = 120.0, registry: str | None = None) -> None:
     began = time.monotonic()
     if "kube-system" in targets:
         raise SetupError("--target-namespace kube-system is refused: drills never touch "
@@ -58,10 +59,11 @@ def install(provider: ClusterProvider, progress: Progress, targets: list[str],
     api = kube.api_client(provider.kubeconfig())
     check_targets(api, targets)
     archive, reference = operator_image.build(progress)
-    progress(f"loading {reference} ({archive.stat().st_size >> 20} MiB)")
-    provider.load_images([archive], progress)
+    if registry is None:
+        progress(f"loading {reference} ({archive.stat().st_size >> 20} MiB)")
+    workloads.load_or_pull(provider, [archive], registry, progress)
     crds = list(workloads.documents(CRDS))
-    docs = crds + operator_documents(reference, targets)
+    docs = crds + catalog.pulled_from(operator_documents(reference, targets), registry)
     for doc in docs:
         if doc["kind"] == "CustomResourceDefinition":
             workloads.apply(api, [doc], progress)

@@ -23,7 +23,7 @@ def lay(tmp_path: Path) -> Layout:
 
 
 def containerd(node: Node) -> dict[str, Any]:
-    return tomllib.loads(configs.containerd_config(node))
+    return tomllib.loads(configs.containerd_config(node, node.state.parent / "certs.d"))
 
 
 def cri(node: Node) -> dict[str, Any]:
@@ -184,3 +184,11 @@ def test_every_component_listens_where_the_layout_says(lay: Layout) -> None:
         assert kubelet["healthzBindAddress"] == ports[node.healthz_port][0]
         assert kubelet["readOnlyPort"] == 0
         assert cri(node)["stream_server_address"] == L.LOOPBACK
+
+
+def test_every_nodes_containerd_reads_the_registry_hosts_folder(lay: Layout) -> None:
+    """Registries and their CAs come from one certs.d chaos-drill owns, not an insecure flag."""
+    for node in lay.nodes:
+        registry = tomllib.loads(configs.containerd_config(node, lay.registry_hosts))[
+            "plugins"]["io.containerd.grpc.v1.cri"]["registry"]
+        assert registry == {"config_path": str(lay.state / "certs.d")}

@@ -10,6 +10,7 @@ import importlib.machinery
 import importlib.util
 import json
 import tarfile
+import tomllib
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -230,3 +231,17 @@ def test_only_chaos_drills_own_clusters_ask_the_ca_for_kubelet_serving_certs(
     assert {"kind": "KubeletConfiguration", "serverTLSBootstrap": True} in patches
     written = yaml.safe_load(kind_config.write_cluster_config(tmp_path / "c.yaml").read_text())
     assert not any("serverTLSBootstrap" in p for p in written["kubeadmConfigPatches"])
+
+
+def test_every_node_reads_registry_hosts_from_a_mounted_certs_d(tmp_path: Path) -> None:
+    """Registries' CAs reach the nodes' containerd through config_path and a mounted folder."""
+    base = yaml.safe_load(kind_config.CONFIG.read_text())
+    assert "containerdConfigPatches" not in kind_config.cluster_config(base, local_image=True)
+    config = kind_config.cluster_config(base, local_image=True, registry_hosts=tmp_path)
+    (patch,) = config["containerdConfigPatches"]
+    registry = tomllib.loads(patch)["plugins"]["io.containerd.grpc.v1.cri"]["registry"]
+    assert registry == {"config_path": "/etc/containerd/certs.d"}
+    for node in config["nodes"]:
+        assert node["extraMounts"] == [{"hostPath": str(tmp_path), "readOnly": True,
+                                        "containerPath": "/etc/containerd/certs.d"}]
+    assert base["nodes"][0].get("extraMounts") is None  # the shipped config is left alone
