@@ -9,28 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kopf.testing import KopfRunner
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from chaos.cluster import workloads
-from chaos.cluster.local import LocalCluster
 from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.operator import handlers as operator
 from chaos.results import read_journal
 
-from support import REPO, wait_finished
+from support import drill_object, wait_finished
 
 pytestmark = pytest.mark.e2e
-
-
-def drill_object(name: str) -> dict[str, Any]:
-    doc: dict[str, Any] = yaml.safe_load((REPO / "manifests/drills/web-pod-kill.yaml").read_text())
-    doc["metadata"] = {"name": name, "namespace": "demo"}
-    doc["spec"].update(rounds=2, intervalSeconds=1)
-    doc["spec"]["slo"]["minAvailability"] = 0
-    return doc
 
 
 def wait_for(list_call: Callable[..., Any], args: tuple[Any, ...], name: str, timeout: int,
@@ -52,13 +41,6 @@ def _brief(obj: Any) -> str:
         return f"replicas={obj.spec.replicas} ready={obj.status.ready_replicas}"
     status = obj.get("status") if isinstance(obj, dict) else obj.status.to_dict()
     return str(status or {})[:300]
-
-
-def wait_established(api: Any, name: str) -> None:
-    wait_for(client.ApiextensionsV1Api(api).list_custom_resource_definition, (), name, 30,
-             lambda event: any(c.type == "Established" and c.status == "True"
-                               for c in event["object"].status.conditions or []),
-             f"CRD {name} Established")
 
 
 def drills(api: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
@@ -85,18 +67,6 @@ def wait_gone(custom: Any, name: str, timeout: float) -> None:
 def wait_replicas(api: Any, replicas: int, timeout: int, what: str) -> None:
     wait_for(client.AppsV1Api(api).list_namespaced_deployment, ("demo",), "web", timeout,
              lambda event: event["object"].spec.replicas == replicas, what)
-
-
-@pytest.fixture
-def operator_env(web: Any, cluster: LocalCluster, tmp_path: Path,
-                 monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The CRD installed and Established; the operator pointed at the cluster and tmp_path."""
-    crd = list(workloads.documents(REPO / "manifests" / "crds"))
-    workloads.apply(web, crd, print)
-    wait_established(web, crd[0]["metadata"]["name"])
-    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig()))
-    monkeypatch.setenv("CHAOS_DRILL_OPERATOR_OUT", str(tmp_path))
-    return web
 
 
 def test_operator_runs_a_chaosdrill_and_writes_status(operator_env: Any) -> None:
