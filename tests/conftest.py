@@ -149,6 +149,7 @@ def operator_env(web: Any, cluster: LocalCluster, tmp_path: Path,
     wait_established(web, crd[0]["metadata"]["name"], 30)
     monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig()))
     monkeypatch.setenv("CHAOS_DRILL_OPERATOR_OUT", str(tmp_path))
+    monkeypatch.setenv("CHAOS_DRILL_METRICS_LINGER_SECONDS", "0")  # none left for the next test
     return web
 
 

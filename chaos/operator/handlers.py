@@ -197,7 +197,7 @@ def run_drill(body: kopf.Body, name: str, namespace: str | None, uid: str,
         with DRILLS.running(options.stop):
             summary = DrillRun(drill, cluster, options, logger.info).run()
     except (ChaosDrillError, *kube.USER_ERRORS) as error:  # a Failed status, never a retry loop
-        failed(api, namespace, name, uid, place, error, settings)
+        failed(api, namespace, name, place, error)
         return
     finally:
         deleted = bool(stopped.reason and stopped.reason
@@ -213,8 +213,8 @@ def run_drill(body: kopf.Body, name: str, namespace: str | None, uid: str,
                                             "again"})
 
 
-def failed(api: Any, namespace: str, name: str, uid: str, place: operator_journal.Place,
-           error: Exception, settings: Settings) -> None:
+def failed(api: Any, namespace: str, name: str, place: operator_journal.Place,
+           error: Exception) -> None:
     """A drill that cannot go on: its one line in the journal and the status; a refusal (a
     safety check, before anything changed) is reason Refused."""
     message = kube.explain(error)
@@ -224,7 +224,6 @@ def failed(api: Any, namespace: str, name: str, uid: str, place: operator_journa
         with Journal.open(path) as journal:
             journal.write(event, message=message)
     place.keep(api)
-    SERIES.release(uid, settings.metrics_linger_seconds)
     patch_status(api, namespace, name, {
         "phase": "Failed", "passed": False, "message": message,
         "reason": "Refused" if isinstance(error, SafetyError) else "Error"})
