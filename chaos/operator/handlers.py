@@ -255,6 +255,7 @@ def run(namespaces: list[str], metrics_port: int | None = None, metrics_host: st
     here first: the drills stop and restore while this operator still holds the peering, and
     only then does kopf stop and hand over (kopf's own handler would leave the peering at once,
     and the standby's next attempt would race this one's restore)."""
+    Settings.from_env()  # a bad setting stops the operator here, in one line
     metrics.register_families(METRICS)
     server = metrics_server.serve(METRICS, metrics_port, metrics_host) if metrics_port else None
     settings = kopf.OperatorSettings()
