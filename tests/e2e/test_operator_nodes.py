@@ -56,7 +56,8 @@ def test_operator_token_may_cordon_only_drillable_workers_and_change_nothing_els
     node = sorted(n.metadata.name for n in core.list_node().items)[0]
     # RBAC grants "patch nodes" (it cannot name fields or label-selected nodes) and no more
     assert can_i(cluster, "patch", "nodes") == "yes"
-    for request in (["delete", "nodes"], ["create", "nodes"], ["patch", "nodes/status"],
+    for request in (["delete", "nodes"], ["create", "nodes"],
+                    ["patch", "nodes", "--subresource=status"],
                     ["patch", "pods", "-n", "kube-system"], ["get", "secrets", "-n", "demo"],
                     ["delete", "configmaps", "-n", "kube-system"]):
         assert can_i(cluster, *request) == "no", request
