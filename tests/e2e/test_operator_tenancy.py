@@ -5,7 +5,6 @@ ChaosDrill and never over the API's size limit, and a drill's series leaving the
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
@@ -174,21 +173,19 @@ def test_a_node_fault_over_the_cordon_cap_is_refused_and_a_running_one_uncordons
     with runner() as kopf_runner:
         try:
             status = run_to_end(api, node_drill("op-long", node, recoveryTimeoutSeconds=301))
+            assert_refused(api, status, "spec.recoveryTimeoutSeconds 301 would keep a node "
+                           "cordoned up to 301 s, over the operator's cap of 300 s: set it to "
+                           "300 or less")
         finally:
             delete_drill(api, "op-long")
-        assert_refused(api, status, "spec.recoveryTimeoutSeconds 301 would keep a node "
-                       "cordoned up to 301 s, over the operator's cap of 300 s: set it to "
-                       "300 or less")
-        # within the cap on paper (recovery 8 s), yet it would hold the node longer: a budget
-        # holds the eviction back 3 s, and the replacement has nowhere to go (the other node is
-        # cordoned too) until the cap uncordons the drained node
+        # within the cap on paper (recovery 8 s), yet it would hold the node longer: web's
+        # budget holds the eviction back 3 s, and the replacement has nowhere to go (the other
+        # node is cordoned too) until the cap uncordons the drained node
         cap = 8.0
         monkeypatch.setenv(MAX_CORDON_ENV, f"{cap:g}")
-        replicas = client.AppsV1Api(api).read_namespaced_deployment("web", "demo").spec.replicas
-        pdb = {"metadata": {"name": "web-all"},
-               "spec": {"minAvailable": replicas, "selector": {"matchLabels": {"app": "web"}}}}
         policy = client.PolicyV1Api(api)
-        policy.create_namespaced_pod_disruption_budget("demo", pdb)
+        policy.patch_namespaced_pod_disruption_budget("web", "demo",
+                                                      {"spec": {"maxUnavailable": 0}})
         core.patch_node(other, {"spec": {"unschedulable": True}})
         changes: list[tuple[float, bool]] = []
         threading.Thread(target=follow_cordon, args=(api, node, changes, 120),
@@ -199,18 +196,19 @@ def test_a_node_fault_over_the_cordon_cap_is_refused_and_a_running_one_uncordons
                 node_drill("op-capped", node, recoveryTimeoutSeconds=cap))
             cordoned_at = wait_cordoned(changes, 90)
             time.sleep(max(0.0, cordoned_at + 3 - time.monotonic()))  # the budget's hold
-            policy.delete_namespaced_pod_disruption_budget("web-all", "demo")
+            policy.patch_namespaced_pod_disruption_budget("web", "demo",
+                                                          {"spec": {"maxUnavailable": 1}})
             status = wait_finished(api, "op-capped", 120)
+            events = journal_of(api, status)
         finally:
             delete_drill(api, "op-capped")
-            with contextlib.suppress(ApiException):
-                policy.delete_namespaced_pod_disruption_budget("web-all", "demo")
+            policy.patch_namespaced_pod_disruption_budget("web", "demo",
+                                                          {"spec": {"maxUnavailable": 1}})
             core.patch_node(other, {"spec": {"unschedulable": None}})
     assert kopf_runner.exit_code == 0, kopf_runner.output
     uncordoned = [t for t, cordoned in changes if not cordoned and t > cordoned_at]
     assert uncordoned, changes
     held = uncordoned[0] - cordoned_at
-    events = journal_of(api, status)
     capped = [e for e in events if e["event"] == "cordon_capped"]
     assert capped and capped[0]["node"] == node and capped[0]["cap_seconds"] == cap, events
     finished = next(e["mono"] for e in events if e["event"] == "drill_finished")
