@@ -138,6 +138,35 @@ def web(cluster: LocalCluster) -> Any:
 
 
 @pytest.fixture
+def operator_env(web: Any, cluster: LocalCluster, tmp_path: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The CRD installed and Established; the operator (KopfRunner) pointed at the cluster and
+    tmp_path."""
+    from chaos.operator.install import CRDS, wait_established
+
+    crd = list(workloads.documents(CRDS))
+    workloads.apply(web, crd, _say)
+    wait_established(web, crd[0]["metadata"]["name"], 30)
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig()))
+    monkeypatch.setenv("CHAOS_DRILL_OPERATOR_OUT", str(tmp_path))
+    monkeypatch.setenv("CHAOS_DRILL_METRICS_LINGER_SECONDS", "0")  # none left for the next test
+    return web
+
+
+@pytest.fixture
+def installed(web: Any, cluster: LocalCluster) -> Iterator[Any]:
+    """The operator installed in the cluster (opted in: demo), removed afterwards with
+    everything it made."""
+    from chaos.operator import install as operator_install
+
+    operator_install.install(cluster, _say, ["demo"], timeout=120)
+    try:
+        yield web
+    finally:
+        operator_install.uninstall(cluster, _say, timeout=120)
+
+
+@pytest.fixture
 def autoscaled(web: Any) -> Iterator[Any]:
     """web with its HPA; removed again afterwards, so other tests set replicas by hand."""
     workloads.set_autoscaling(web, True, _say)

@@ -139,6 +139,29 @@ def run_in(api: Any, pod: str, *command: str) -> str:
                       tty=False, _request_timeout=30))
 
 
+def as_operator(api: Any) -> Any:
+    """An API client that authenticates with a fresh token (10 min) of the in-cluster
+    operator's own ServiceAccount."""
+    request = {"spec": {"audiences": [], "expirationSeconds": 600}}
+    token = client.CoreV1Api(api).create_namespaced_service_account_token(
+        "chaos-drill-operator", "chaos-drill", request).status.token
+    configuration = client.Configuration()
+    configuration.host = api.configuration.host
+    configuration.ssl_ca_cert = api.configuration.ssl_ca_cert
+    configuration.api_key = {"authorization": f"Bearer {token}"}
+    return client.ApiClient(configuration)
+
+
+def drill_object(name: str) -> dict[str, Any]:
+    """manifests/drills/web-pod-kill.yaml as ChaosDrill demo/NAME, 2 rounds 1 s apart, no
+    availability SLO."""
+    doc: dict[str, Any] = yaml.safe_load((REPO / "manifests/drills/web-pod-kill.yaml").read_text())
+    doc["metadata"] = {"name": name, "namespace": "demo"}
+    doc["spec"].update(rounds=2, intervalSeconds=1)
+    doc["spec"]["slo"]["minAvailability"] = 0
+    return doc
+
+
 def wait_finished(api: Any, name: str, timeout: int) -> dict[str, Any]:
     """The ChaosDrill demo/NAME's status once Passed or Failed; the test fails after TIMEOUT
     seconds."""

@@ -93,6 +93,9 @@ class FaultType:
     """The provider capability (a protocol in chaos.cluster.base) it cannot work without."""
     instead: str = ""
     """The fault to suggest on a provider that lacks `needs`."""
+    node_action: str = ""
+    """"cordon" or "stop" for faults that act on a whole node (chaos.drill.node_guard decides
+    which nodes they may touch); empty for the others."""
 
     @property
     def lifted_after_duration(self) -> bool:
@@ -123,10 +126,11 @@ FAULTS: tuple[FaultType, ...] = (
     FaultType("scale", "sets the replica count; restored afterwards",
               Follow.SCALE, SCALE_PHASES, "scale:Scale"),
     FaultType("node_drain", "cordons a node and evicts its pods; uncordoned afterwards",
-              Follow.REPLACEMENT, REPLACEMENT_PHASES, "node_drain:NodeDrain"),
+              Follow.REPLACEMENT, REPLACEMENT_PHASES, "node_drain:NodeDrain",
+              node_action="cordon"),
     FaultType("node_stop", "takes a whole node down; started again afterwards",
               Follow.REPLACEMENT, NODE_DOWN_PHASES, "node_stop:NodeStop",
-              NodeControl, "node_drain"),
+              NodeControl, "node_drain", node_action="stop"),
     FaultType("load", "a bounded traffic surge from a Job; the HPA scales out, then back in",
               Follow.AUTOSCALE, LOAD_PHASES, "load:Load"),
     FaultType("network_partition", "cuts pods off the network for a while; readiness takes "

@@ -3,6 +3,7 @@ make as things happen, each updating the families chaos.monitoring.metrics defin
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -57,6 +58,14 @@ class DrillMetrics:
             m.probe_requests.labels(**labels, result=result)
         m.container_restarts.labels(**labels)
         m.drill_running.labels(**labels)
+
+    def remove(self) -> None:
+        """Removes every series of this workload from the registry: the exporter stops
+        answering with them (a drill over, or its ChaosDrill deleted)."""
+        for field in dataclasses.fields(self._m):
+            family = getattr(self._m, field.name)
+            if field.name != "build_info":
+                family.remove_by_labels(self._labels)
 
     def _fault(self, fault: str) -> str:
         if fault not in self._faults:

@@ -13,7 +13,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,14 @@ from chaos.drill.loading import drill_from_object
 from chaos.drill.signals import SignalStop
 from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.drill.timeline import Incident
-from chaos.errors import ChaosDrillError, JournalError
-from chaos.monitoring import drill_metrics, metrics, metrics_server
+from chaos.errors import ChaosDrillError, JournalError, SafetyError
+from chaos.monitoring import metrics, metrics_server
 from chaos.operator import journal as operator_journal
+from chaos.operator.series import Series
+from chaos.operator.settings import MAX_ATTEMPTS, Settings
 from chaos.results import JOURNAL_NAME, fresh_out_dir
 from chaos.results.incidents import IncidentResult
+from chaos.results.journal import Journal
 from chaos.results.summary import Summary
 from chaos.run.runner import DrillRun, RunOptions
 
@@ -41,6 +44,7 @@ FINISHED = ("Passed", "Failed")
 registry = kopf.OperatorRegistry()
 METRICS = CollectorRegistry()
 """Every drill's metrics, served by `chaos-drill operator --metrics-port`."""
+SERIES = Series(METRICS)
 
 
 def provider() -> ClusterProvider:
@@ -138,9 +142,6 @@ SHUTDOWN_WAIT = 20.0
 """Seconds a stopping operator gives its drills to restore (the pod's grace period is 30 s)."""
 KOPF_STOP_WAIT = 8.0
 """Seconds kopf then has to stop (its drills have ended) and leave the peering."""
-MAX_ATTEMPTS = 3
-"""Attempts of one drill, counting those its operator stopped (a killed pod, a peer taking
-over) before it could finish; then it is Failed, never left Running."""
 
 
 DELETION_POLL_SECONDS = 1.0
@@ -167,17 +168,19 @@ def run_drill(body: kopf.Body, name: str, namespace: str | None, uid: str,
             "phase": "Failed", "passed": False, "message": f"its operator stopped during each "
             f"of {MAX_ATTEMPTS} attempts: see the operator's logs, then apply it again"})
         return
+    settings = Settings.from_env()
     out = fresh_out_dir(results_root() / f"{namespace}-{name}-{uid[:8]}")  # restarted: -2
-    keep_journal = journal_keeper(api, namespace, name, uid, attempt, out)
+    place = operator_journal.Place.of(namespace, name, uid, attempt, out)
     counts = {"incidents": 0, "recovered": 0}
 
     def on_incident(incident: Incident) -> None:
         counts["incidents"] += 1
         counts["recovered"] += 1 if incident.recovered else 0
-        keep_journal()
+        place.keep(api)
         patch_status(api, namespace, name, {"phase": "Running", **counts})
 
-    options = RunOptions(out_dir=out, on_incident=on_incident)
+    options = RunOptions(out_dir=out, on_incident=on_incident,
+                         node_policy=settings.node_policy())
 
     def stop_when_stopped() -> None:
         stopped.wait()  # waits until stopped: a daemon thread, ended with the drill
@@ -186,63 +189,56 @@ def run_drill(body: kopf.Body, name: str, namespace: str | None, uid: str,
     threading.Thread(target=stop_when_stopped, daemon=True).start()
     patch_status(api, namespace, name, {
         "phase": "Running", "attempts": attempt, "operator": socket.gethostname(),
-        "message": None, "resultsDir": str(out), "journal": journal_place(namespace, name,
-                                                                           uid, attempt, out),
+        "message": None, "reason": None, "resultsDir": str(out), "journal": place.status(),
         **counts})
     try:
         drill = drill_from_object(body)
-        options.metrics = drill_metrics.for_drill(METRICS, drill)
+        options.metrics = SERIES.take(uid, drill)
         with DRILLS.running(options.stop):
             summary = DrillRun(drill, cluster, options, logger.info).run()
     except (ChaosDrillError, *kube.USER_ERRORS) as error:  # a Failed status, never a retry loop
-        with contextlib.suppress(JournalError):  # the error that stopped the drill says more
-            keep_journal()
-        patch_status(api, namespace, name, {"phase": "Failed", "passed": False,
-                                            "message": kube.explain(error)})
+        failed(api, namespace, name, place, error)
         return
+    finally:
+        deleted = bool(stopped.reason and stopped.reason
+                       & kopf.DaemonStoppingReason.RESOURCE_DELETED)
+        SERIES.release(uid, 0 if deleted else settings.metrics_linger_seconds)
     try:
-        keep_journal()
+        place.keep(api)
     except JournalError as error:
-        patch_status(api, namespace, name, {"phase": "Failed", "passed": False,
-                                            "message": str(error)})
+        failed(api, namespace, name, place, error)
         return
     if not stopped and not DRILLS.stopping:
         patch_status(api, namespace, name, final_status(summary, out))
-    elif not (stopped.reason and stopped.reason & kopf.DaemonStoppingReason.RESOURCE_DELETED):
+    elif not deleted:
         patch_status(api, namespace, name, {"message": f"attempt {attempt} stopped with its "
                                             f"operator {socket.gethostname()}; what it changed "
                                             "is restored; the next active operator runs it "
                                             "again"})
 
 
-def journal_place(namespace: str, name: str, uid: str, attempt: int,
-                  out: Path) -> dict[str, str]:
-    """Where the status says the journal is kept: a ConfigMap key in the cluster, or a file."""
-    where = operator_journal.journal_namespace()
-    if where is None:
-        return {"file": str(out / JOURNAL_NAME)}
-    configmap = operator_journal.configmap_name(namespace, name, uid)
-    return {"configMap": f"{where}/{configmap}", "key": f"attempt-{attempt}.jsonl"}
+def failed(api: Any, namespace: str, name: str, place: operator_journal.Place,
+           error: Exception) -> None:
+    """A drill that cannot go on: its one line in the journal and the status; a refusal (a
+    safety check, before anything changed) is reason Refused."""
+    message = kube.explain(error)
+    event = "drill_refused" if isinstance(error, SafetyError) else "drill_failed"
+    path = place.out / JOURNAL_NAME
+    if not path.exists() or path.stat().st_size == 0:  # refused before the run began
+        with Journal.open(path) as journal:
+            journal.write(event, message=message)
+    with contextlib.suppress(JournalError):  # the error that stopped the drill says more
+        place.keep(api)
+    patch_status(api, namespace, name, {
+        "phase": "Failed", "passed": False, "message": message,
+        "reason": "Refused" if isinstance(error, SafetyError) else "Error"})
 
 
-def journal_keeper(api: Any, namespace: str, name: str, uid: str, attempt: int,
-                   out: Path) -> Callable[[], None]:
-    """A call that copies the attempt's journal to its ConfigMap (in the cluster only); one that
-    fails raises JournalError, which stops the drill (it restores) as a full disk does."""
-    place = journal_place(namespace, name, uid, attempt, out)
-    if "configMap" not in place:
-        return lambda: None
-    where, configmap = place["configMap"].split("/")
-
-    def keep() -> None:
-        try:
-            operator_journal.save(api, where, configmap, place["key"], out / JOURNAL_NAME)
-        except kube.USER_ERRORS as error:
-            raise JournalError(f"cannot keep the journal in ConfigMap {where}/{configmap}: "
-                               f"{kube.explain(error)}; the drill stopped and restored what it "
-                               "changed") from None
-
-    return keep
+@kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+def forget_deleted(event: kopf.RawEvent, uid: str, **_: Any) -> None:
+    """A deleted ChaosDrill's series leave the exporter at once (also a finished one's)."""
+    if event.get("type") == "DELETED":
+        SERIES.release(uid)
 
 
 PEERING_LIFETIME = 15
@@ -264,6 +260,7 @@ def run(namespaces: list[str], metrics_port: int | None = None, metrics_host: st
     here first: the drills stop and restore while this operator still holds the peering, and
     only then does kopf stop and hand over (kopf's own handler would leave the peering at once,
     and the standby's next attempt would race this one's restore)."""
+    Settings.from_env()  # a bad setting stops the operator here, in one line
     metrics.register_families(METRICS)
     server = metrics_server.serve(METRICS, metrics_port, metrics_host) if metrics_port else None
     settings = kopf.OperatorSettings()

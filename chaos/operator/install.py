@@ -24,7 +24,8 @@ CRDS = workloads.MANIFESTS / "crds"
 NAMESPACE = "chaos-drill"
 NAME = "chaos-drill-operator"
 PART_OF = "app.kubernetes.io/part-of=chaos-drill-operator"
-APPLY_ORDER = ("CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole",
+APPLY_ORDER = ("CustomResourceDefinition", "Namespace", "ServiceAccount",
+               "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "ClusterRole",
                "ClusterRoleBinding", "Role", "RoleBinding", "ClusterKopfPeering", "Service",
                "Deployment")
 KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
@@ -118,6 +119,15 @@ def uninstall(provider: ClusterProvider, progress: Progress, timeout: float = 12
     for role in rbac.list_cluster_role(label_selector=PART_OF).items:
         progress(f"deleting ClusterRole {role.metadata.name}")
         kube.ignore_missing(rbac.delete_cluster_role, role.metadata.name)
+    admission = client.AdmissionregistrationV1Api(api)
+    for policy_binding in admission.list_validating_admission_policy_binding(
+            label_selector=PART_OF).items:
+        progress(f"deleting ValidatingAdmissionPolicyBinding {policy_binding.metadata.name}")
+        kube.ignore_missing(admission.delete_validating_admission_policy_binding,
+                            policy_binding.metadata.name)
+    for policy in admission.list_validating_admission_policy(label_selector=PART_OF).items:
+        progress(f"deleting ValidatingAdmissionPolicy {policy.metadata.name}")
+        kube.ignore_missing(admission.delete_validating_admission_policy, policy.metadata.name)
     release_finalizers(api, progress)
     for crd in apiext.list_custom_resource_definition(label_selector=PART_OF).items:
         progress(f"deleting CRD {crd.metadata.name} (and its ClusterKopfPeering)")

@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from chaos.cluster import addons, kube
 from chaos.cluster.base import ClusterProvider, Progress
 from chaos.cluster.kube import WORKLOAD_KINDS
-from chaos.drill import lease_keeper, leases, restore
+from chaos.drill import lease_keeper, leases, node_guard, restore
 from chaos.drill.fault_types import Follow, fault_type
 from chaos.drill.faults import Fault, FaultContext, FaultTarget, fault_for
 from chaos.drill.resolve import resolve_workload
@@ -55,6 +55,7 @@ class RunOptions:
     seed: int | None = None
     metrics: DrillMetrics | None = None
     stop: threading.Event = field(default_factory=threading.Event)
+    node_policy: node_guard.NodePolicy = node_guard.NodePolicy()
     on_round: Callable[[int], None] | None = None
     on_inject: Callable[[Incident], None] | None = None
     on_incident: Callable[[Incident], None] | None = None
@@ -82,6 +83,7 @@ class DrillRun(SteadyState):
         self.fault_type = fault_type(drill.fault.type)
         self.fault_type.check_provider(provider)
         check_node(drill.fault.node, kube.node_names(self.api) if drill.fault.node else [])
+        self._check_node_policy()
         self.fault: Fault = fault_for(drill.fault.type)
         seed = options.seed if options.seed is not None else drill.seed
         self.rng = random.Random(seed)
@@ -94,13 +96,25 @@ class DrillRun(SteadyState):
                                  autoscaler=self.autoscaler,
                                  service=drill.probe.service if drill.probe else None)
         self.run_id = restore.new_run_id()
-        self.ctx = FaultContext(self.api, provider, drill, self.workload, say, {}, self.run_id)
+        self.ctx = FaultContext(self.api, provider, drill, self.workload, say, {}, self.run_id,
+                                options.node_policy, self.journal.write)
         self.probe_url = ""
         w = self.workload
         target = (w.kind, w.name) if w.kind in WORKLOAD_KINDS else ("Pods", w.selector)
         holder = leases.Holder.this_process(self.run_id, f"{drill.namespace}/{drill.name}")
         self.leases = lease_keeper.LeaseKeeper(self.api, w.namespace, holder, target, say,
                                          self._lost_leases)
+
+    def _check_node_policy(self) -> None:
+        """For node faults, before anything: the cordon cap, and spec.fault.node's labels (a
+        victim's node is checked when the round picks it)."""
+        action, policy = self.fault_type.node_action, self.options.node_policy
+        if action == "cordon":
+            why = node_guard.cap_refusal(self.drill.recovery_timeout_seconds, policy)
+            if why is not None:
+                raise SafetyError(why)
+        if action and self.drill.fault.node:
+            node_guard.check_node(self.api, self.drill.fault.node, policy)
 
     def _lost_leases(self, why: str) -> None:
         """Another run may now take the target: stop injecting and restore at once."""

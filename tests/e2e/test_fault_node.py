@@ -10,6 +10,7 @@ import pytest
 from kubernetes import client
 
 from chaos.cluster.local import LocalCluster
+from chaos.drill.node_guard import CONTROL_PLANE_LABEL
 from chaos.drill.targeting import OPT_IN_LABEL
 from chaos.drill.timeline import Incident
 from chaos.results import read_journal
@@ -73,3 +74,24 @@ def test_a_missing_node_is_refused_in_one_line(web: Any, tmp_path: Path) -> None
     after = {p.metadata.uid for p in client.CoreV1Api(web).list_namespaced_pod("demo").items}
     assert after == before
     assert not any(n.spec.unschedulable for n in client.CoreV1Api(web).list_node().items)
+
+
+def test_the_cli_refuses_a_node_fault_on_the_control_plane_in_one_line(web: Any,
+                                                                       tmp_path: Path) -> None:
+    """`chaos-drill run` needs no drillable label (its user's credentials decide), but never
+    drains a control-plane node; the label is set on node-1 for the test and removed after."""
+    core = client.CoreV1Api(web)
+    core.patch_node("node-1", {"metadata": {"labels": {CONTROL_PLANE_LABEL: ""}}})
+    try:
+        before = {p.metadata.uid for p in core.list_namespaced_pod("demo").items}
+        path = write_drill(tmp_path, {**FAULTS["node_drain"], "node": "node-1"})
+        result = cli("run", str(path), "--out", str(tmp_path / "out"))
+    finally:
+        core.patch_node("node-1", {"metadata": {"labels": {CONTROL_PLANE_LABEL: None}}})
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert (f"node node-1 is a control-plane node ({CONTROL_PLANE_LABEL}): node faults never "
+            "touch the control plane; name a worker in spec.fault.node") in lines[0]
+    assert {p.metadata.uid for p in core.list_namespaced_pod("demo").items} == before
+    assert not any(n.spec.unschedulable for n in core.list_node().items)

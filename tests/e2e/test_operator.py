@@ -3,36 +3,26 @@ its verdict in the object's status; KopfRunner runs it in a thread, as kopf's ow
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kopf.testing import KopfRunner
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from chaos.cluster import workloads
-from chaos.cluster.local import LocalCluster
 from chaos.drill import restore
 from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.operator import handlers as operator
 from chaos.operator import journal as operator_journal
 from chaos.results import read_journal
 
-from support import REPO, wait_finished
+from support import drill_object, wait_finished
 
 pytestmark = pytest.mark.e2e
-
-
-def drill_object(name: str) -> dict[str, Any]:
-    doc: dict[str, Any] = yaml.safe_load((REPO / "manifests/drills/web-pod-kill.yaml").read_text())
-    doc["metadata"] = {"name": name, "namespace": "demo"}
-    doc["spec"].update(rounds=2, intervalSeconds=1)
-    doc["spec"]["slo"]["minAvailability"] = 0
-    return doc
 
 
 def wait_for(list_call: Callable[..., Any], args: tuple[Any, ...], name: str, timeout: int,
@@ -54,13 +44,6 @@ def _brief(obj: Any) -> str:
         return f"replicas={obj.spec.replicas} ready={obj.status.ready_replicas}"
     status = obj.get("status") if isinstance(obj, dict) else obj.status.to_dict()
     return str(status or {})[:300]
-
-
-def wait_established(api: Any, name: str) -> None:
-    wait_for(client.ApiextensionsV1Api(api).list_custom_resource_definition, (), name, 30,
-             lambda event: any(c.type == "Established" and c.status == "True"
-                               for c in event["object"].status.conditions or []),
-             f"CRD {name} Established")
 
 
 def drills(api: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
@@ -87,18 +70,6 @@ def wait_gone(custom: Any, name: str, timeout: float) -> None:
 def wait_replicas(api: Any, replicas: int, timeout: int, what: str) -> None:
     wait_for(client.AppsV1Api(api).list_namespaced_deployment, ("demo",), "web", timeout,
              lambda event: event["object"].spec.replicas == replicas, what)
-
-
-@pytest.fixture
-def operator_env(web: Any, cluster: LocalCluster, tmp_path: Path,
-                 monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The CRD installed and Established; the operator pointed at the cluster and tmp_path."""
-    crd = list(workloads.documents(REPO / "manifests" / "crds"))
-    workloads.apply(web, crd, print)
-    wait_established(web, crd[0]["metadata"]["name"])
-    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig()))
-    monkeypatch.setenv("CHAOS_DRILL_OPERATOR_OUT", str(tmp_path))
-    return web
 
 
 def test_operator_runs_a_chaosdrill_and_writes_status(operator_env: Any) -> None:
@@ -193,16 +164,35 @@ def test_a_drill_on_a_missing_workload_fails_in_one_line_without_retrying(
     assert "will retry" not in runner.output and "Traceback" not in runner.output, runner.output
 
 
-def test_a_journal_that_cannot_be_kept_fails_the_drill_restored(
-        operator_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+@contextlib.contextmanager
+def no_new_configmaps(api: Any, namespace: str) -> Iterator[None]:
+    """A ResourceQuota that lets NAMESPACE hold no more ConfigMaps than it has: creating one is
+    refused (403, exceeded quota) until the quota is deleted again."""
+    core = client.CoreV1Api(api)
+    have = len(core.list_namespaced_config_map(namespace).items)
+    name = "chaos-drill-test-no-configmaps"
+    core.create_namespaced_resource_quota(namespace, {
+        "metadata": {"name": name}, "spec": {"hard": {"count/configmaps": str(have)}}})
+    try:
+        deadline = time.monotonic() + 30
+        while not (core.read_namespaced_resource_quota(name, namespace)
+                   .status.used or {}).get("count/configmaps"):
+            assert time.monotonic() < deadline, "the quota controller never counted"
+            time.sleep(0.2)
+        yield
+    finally:
+        core.delete_namespaced_resource_quota(name, namespace)
+
+
+def test_a_journal_that_cannot_be_kept_fails_the_drill_restored(operator_env: Any) -> None:
     web = operator_env
-    # the journal's ConfigMap goes to a namespace that does not exist: every write fails
-    monkeypatch.setenv(operator_journal.NAMESPACE_ENV, "chaos-drill-nowhere")
+    assert operator_journal.enabled(), "the journal is kept in ConfigMaps"
     doc = drill_object("op-unkept")
     doc["spec"].update(rounds=3, intervalSeconds=1, fault={"type": "scale", "replicas": 5})
     custom = client.CustomObjectsApi(web)
-    with KopfRunner(["run", "--standalone", "--namespace", "demo"],
-                    registry=operator.registry, timeout=240) as runner:
+    with no_new_configmaps(web, "demo"), KopfRunner(
+            ["run", "--standalone", "--namespace", "demo"], registry=operator.registry,
+            timeout=240) as runner:
         custom.create_namespaced_custom_object(GROUP, VERSION, "demo", PLURAL, doc)
         try:
             status = wait_finished(web, "op-unkept", 180)
@@ -212,7 +202,8 @@ def test_a_journal_that_cannot_be_kept_fails_the_drill_restored(
     assert runner.exit_code == 0, runner.output
     assert status["phase"] == "Failed" and status["attempts"] == 1, status
     message = status["message"]
-    assert message.startswith("cannot keep the journal in ConfigMap chaos-drill-nowhere/"), message
+    assert message.startswith("cannot keep the journal in ConfigMap demo/"), message
+    assert "exceeded quota" in message, message
     assert "restored" in message and "\n" not in message, message
     assert "will retry" not in runner.output and "Traceback" not in runner.output, runner.output
     records = read_journal(Path(status["resultsDir"]) / "journal.jsonl")

@@ -23,9 +23,8 @@ from chaos.drill.restore import ANNOTATION
 from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.monitoring import install as monitoring_install
 from chaos.operator import handlers as operator
-from chaos.operator import install as operator_install
 
-from support import KUBECTL, REPO, cli, wait_finished
+from support import KUBECTL, REPO, as_operator, cli, wait_finished
 
 pytestmark = pytest.mark.e2e
 ACCOUNT = "system:serviceaccount:chaos-drill:chaos-drill-operator"
@@ -33,32 +32,6 @@ ACCOUNT = "system:serviceaccount:chaos-drill:chaos-drill-operator"
 
 def say(message: str) -> None:
     print(f"[operator] {message}", flush=True)
-
-
-@pytest.fixture
-def installed(web: Any, cluster: LocalCluster) -> Iterator[Any]:
-    """The operator installed (opted in: demo), removed afterwards with everything it made."""
-    operator_install.install(cluster, say, ["demo"], timeout=120)
-    try:
-        yield web
-    finally:
-        operator_install.uninstall(cluster, say, timeout=120)
-
-
-def operator_token(api: Any) -> str:
-    request = {"spec": {"audiences": [], "expirationSeconds": 600}}
-    response = client.CoreV1Api(api).create_namespaced_service_account_token(
-        "chaos-drill-operator", "chaos-drill", request)
-    return str(response.status.token)
-
-
-def as_operator(api: Any) -> Any:
-    """An API client that authenticates with a token of the operator's own ServiceAccount."""
-    configuration = client.Configuration()
-    configuration.host = api.configuration.host
-    configuration.ssl_ca_cert = api.configuration.ssl_ca_cert
-    configuration.api_key = {"authorization": f"Bearer {operator_token(api)}"}
-    return client.ApiClient(configuration)
 
 
 def denied(call: Any, *args: Any, **kwargs: Any) -> str:
@@ -179,7 +152,7 @@ def test_applied_drill_passes_with_incidents_and_metrics(prometheus: Any,
             GROUP, VERSION, "demo", PLURAL, "web-pod-kill")
     assert status["phase"] == "Passed", status
     assert status["incidents"] == 5 and status["recovered"] == 5
-    assert status["attempts"] == 1 and status["journal"]["configMap"].startswith("chaos-drill/")
+    assert status["attempts"] == 1 and status["journal"]["configMap"].startswith("demo/journal-")
     # each replica's metrics, by pod as the in-cluster Prometheus scrapes them: the active one
     # injected the 5 faults, the standby none (peering ran the drill once)
     endpoints = client.CoreV1Api(api).read_namespaced_endpoints("chaos-drill-operator-pods",
@@ -321,8 +294,8 @@ def test_stopping_the_active_operator_mid_drill_restores_and_the_drill_still_end
         say(f"{how}: stopped the operator in {first['operator']} mid-drill")
         status = wait_status(api, name, lambda s: s.get("phase") in operator.FINISHED,
                              180, f"{name} Passed or Failed after its operator got {how}")
-        journals = core.read_namespaced_config_map(
-            status["journal"]["configMap"].split("/")[1], "chaos-drill").data
+        where, configmap = status["journal"]["configMap"].split("/")
+        journals = core.read_namespaced_config_map(configmap, where).data
     finally:
         custom.delete_namespaced_custom_object(GROUP, VERSION, "demo",
                                                PLURAL, name)

@@ -8,7 +8,7 @@ it changed (`restore`). Dry runs never reach `act`: the runner decides at the la
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,6 +22,7 @@ from chaos.cluster.base import (
 )
 from chaos.cluster.kube import Workload
 from chaos.drill.fault_types import fault_type
+from chaos.drill.node_guard import NodePolicy, check_node
 from chaos.drill.spec import Drill
 from chaos.drill.targeting import PodInfo, pods_on_node
 from chaos.errors import FaultError
@@ -40,6 +41,10 @@ class FaultContext:
     """Current raw pods by UID, kept up to date by the pod watch."""
     run_id: str = ""
     """The run's id, written in the restore record of every object a fault changes."""
+    policy: NodePolicy = NodePolicy()
+    """Which nodes node faults may touch, and the cordon cap."""
+    note: Callable[..., Any] | None = None
+    """Writes a journal record (event, **fields): what a fault did on its own, e.g. a cap."""
 
     def node_control(self) -> NodeControl:
         """The provider's node control; the runner checked it is there before injecting."""
@@ -94,9 +99,10 @@ def per_pod(victims: Sequence[PodInfo]) -> list[FaultTarget]:
 
 def on_victims_node(ctx: FaultContext, victims: Sequence[PodInfo]) -> list[FaultTarget]:
     """For node faults: one incident per available, opted-in pod on spec.fault.node, or on the
-    first victim's node when it is not set."""
+    first victim's node when it is not set; a SafetyError when the policy refuses that node."""
     node = ctx.drill.fault.node or (victims[0].node if victims else None)
     if node is None:
         return []
+    check_node(ctx.api, node, ctx.policy)  # before anything changes
     pods = [PodInfo.from_dict(p) for p in ctx.pod_status.values()]
     return per_pod(pods_on_node(pods, node))

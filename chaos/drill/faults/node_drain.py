@@ -1,9 +1,12 @@
 """node_drain: cordons spec.fault.node (or the first victim's node) and evicts the workload's
 pods on it through the Eviction API, so PodDisruptionBudgets hold; uncordons it afterwards.
-The cordon is recorded on the node first, so `chaos-drill restore` undoes it after a SIGKILL."""
+The cordon is recorded on the node first, so `chaos-drill restore` undoes it after a SIGKILL.
+With a cordon cap (the operator's), a timer uncordons the node when the cap runs out, whatever
+the drill is doing then, and journals `cordon_capped`."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 
@@ -21,19 +24,24 @@ EVICTION_RETRY_SECONDS = 0.5
 class NodeDrain:
     def __init__(self) -> None:
         self.cordoned: str | None = None
+        self._lock = threading.Lock()
+        self._cap: threading.Timer | None = None
+        self._capped = False  # this round's cordon reached the cap: never cordoned again
 
     def targets(self, ctx: FaultContext, victims: Sequence[PodInfo]) -> list[FaultTarget]:
         return on_victims_node(ctx, victims)
 
     def act(self, ctx: FaultContext, target: FaultTarget) -> str:
         assert target.pod is not None
-        if self.cordoned is None:
+        if self.cordoned is None and not self._capped:
             core = client.CoreV1Api(ctx.api)
             was = bool(core.read_node(target.node).spec.unschedulable)
             restore.mark_node(ctx.api, target.node, restore.Record.now(ctx.run_id, "node_drain",
                                                                        was))
-            self.cordoned = target.node
-            core.patch_node(target.node, {"spec": {"unschedulable": True}})
+            with self._lock:
+                self.cordoned = target.node
+                core.patch_node(target.node, {"spec": {"unschedulable": True}})
+            self._start_cap(ctx)
         pod = target.pod
         body = client.V1Eviction(metadata=client.V1ObjectMeta(name=pod.name,
                                                               namespace=pod.namespace))
@@ -48,9 +56,35 @@ class NodeDrain:
                     raise FaultError(f"could not evict {pod.name}: {error.reason}") from None
                 time.sleep(EVICTION_RETRY_SECONDS)  # the PodDisruptionBudget says not yet
 
-    def restore(self, ctx: FaultContext) -> None:
-        if self.cordoned is not None:
-            ctx.say(f"uncordoning {self.cordoned}")
+    def _start_cap(self, ctx: FaultContext) -> None:
+        cap = ctx.policy.max_cordon_seconds
+        if cap is None:
+            return
+        self._cap = threading.Timer(cap, self._cap_reached, (ctx, cap))
+        self._cap.daemon = True
+        self._cap.start()
+
+    def _cap_reached(self, ctx: FaultContext, cap: float) -> None:
+        node = self.cordoned
+        why = f"node {node} cordoned for the cap of {cap:g} s: uncordoned before the drill ends"
+        self._capped = True
+        if self._uncordon(ctx, why) and ctx.note is not None:
+            ctx.note("cordon_capped", node=node, cap_seconds=cap, message=why)
+
+    def _uncordon(self, ctx: FaultContext, why: str) -> bool:
+        """Uncordons the node this drill cordoned, once; True if this call did."""
+        with self._lock:
+            if self.cordoned is None:
+                return False
+            ctx.say(why)
             record = restore.Record.now(ctx.run_id, "node_drain", False)
             restore.undo(ctx.api, restore.Leftover("Node", self.cordoned, "", record))
             self.cordoned = None
+            return True
+
+    def restore(self, ctx: FaultContext) -> None:
+        if self._cap is not None:
+            self._cap.cancel()
+            self._cap = None
+        self._capped = False
+        self._uncordon(ctx, f"uncordoning {self.cordoned}")
