@@ -19,6 +19,7 @@ from chaos import statefile
 from chaos.cluster import (
     addons,
     dockerd,
+    kind_checks,
     kind_cni,
     kind_config,
     kind_host,
@@ -31,14 +32,11 @@ from chaos.cluster import (
     serving_certs,
 )
 from chaos.cluster.base import ClusterStatus, MemoryHog, Progress
-from chaos.cluster.layout import API_PORT, metrics_server_binary
 from chaos.errors import ClusterError, FaultError, SetupError
 from chaos.images import sample as images
 from chaos.resources import (
-    METRICS_SERVER_VERSION,
     cache_dir,
 )
-from chaos.statefile import Malformed
 
 KIND_VERSION = "0.33.0"
 KIND_TIMEOUT = 900
@@ -79,14 +77,6 @@ def kill_command(node: str, container_id: str) -> list[str]:
     return ["docker", "exec", node, "ctr", "--namespace", "k8s.io", "tasks", "kill",
             "--signal", "SIGKILL", container_id]
 
-
-def local_cluster_up() -> bool:
-    from chaos.cluster.layout import Layout
-
-    recorded = processes.read(Layout.default().processes)
-    if isinstance(recorded, Malformed):  # its processes are still in their cgroups
-        return bool(processes.cgroup_pids())
-    return any(processes.is_alive(p) for p in recorded)
 
 
 def running_here() -> bool:
@@ -179,32 +169,7 @@ class KindCluster:
                  f"export KUBECONFIG={self.kubeconfig()}")
 
     def preflight(self) -> None:
-        """Root, no local cluster, kind and a Docker engine (or dockerd to start), and for a new
-        cluster a free API port and node subnet: each a SetupError naming the fix."""
-        if os.geteuid() != 0:
-            raise SetupError("the kind provider here needs root (it starts dockerd and sets "
-                             "iptables rules): run it with sudo")
-        if local_cluster_up():
-            raise SetupError("the local cluster is up: run 'chaos-drill cluster down' first "
-                             "(the local and kind providers cannot run at once)")
-        if shutil.which(self.kind_path or kind_binary()) is None:
-            raise SetupError("kind not found: run 'make kind', or use --provider local")
-        if not self.image:
-            # checked before dockerd starts, so a refusal leaves nothing
-            kind_host.built_node_image()
-        if not metrics_server_binary().exists():
-            raise SetupError(f"metrics-server v{METRICS_SERVER_VERSION} is not built "
-                             f"({metrics_server_binary()} missing): run 'make kind'")
-        engine = dockerd.engine_up()
-        if not engine:
-            dockerd.check_installed()
-        elif self._exists():
-            return  # the port and subnet are its own
-        processes.ensure_port_free(
-            API_PORT, kind_config.API_ADDRESS, f"port {API_PORT} (for the kind API server) is "
-            f"already in use on {kind_config.API_ADDRESS}: stop what listens there "
-            f"('ss -ltnp sport = :{API_PORT}' shows it)")
-        kind_host.check_subnet_free()
+        kind_checks.preflight(self.kind_path or kind_binary(), self.image, self._exists)
 
     def _check_existing(self, progress: Progress) -> None:
         """A ClusterError naming what is wrong with the cluster already there; nodes whose

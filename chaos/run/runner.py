@@ -16,25 +16,22 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from chaos.cluster import addons, kube
+from chaos.cluster import kube
 from chaos.cluster.base import ClusterProvider, Progress
 from chaos.cluster.kube import WORKLOAD_KINDS
 from chaos.drill import lease_keeper, leases, node_guard, restore
 from chaos.drill.fault_types import Follow, fault_type
 from chaos.drill.faults import Fault, FaultContext, FaultTarget, fault_for
 from chaos.drill.resolve import resolve_workload
-from chaos.drill.restore import Restored, restore_dead_runs
 from chaos.drill.spec import DEFAULT_LOAD_SECONDS, Drill, ProbeSpec
 from chaos.drill.targeting import (
-    OPT_IN_LABEL,
     PodInfo,
     TargetingParams,
     check_node,
-    filter_opted_in,
     select_targets,
 )
 from chaos.drill.timeline import Incident, incident_id, scale_in_seconds
-from chaos.errors import FaultError, JournalError, SafetyError
+from chaos.errors import FaultError, JournalError
 from chaos.monitoring.drill_metrics import DrillMetrics
 from chaos.observe.observer import Observer
 from chaos.observe.prober_pod import pod_name
@@ -42,7 +39,8 @@ from chaos.results import JOURNAL_NAME, rebuild_results, salvage_results
 from chaos.results.journal import Journal
 from chaos.results.summary import Summary
 from chaos.run import facts
-from chaos.run.probing import choose_origin, probe_url, prober_image
+from chaos.run.preflight import Preflight
+from chaos.run.probing import choose_origin, prober_image
 from chaos.run.steady import AUTOSCALER_SYNC_SECONDS, STEADY_GRACE_SECONDS, SteadyState
 
 PROBER_DEADLINE_MARGIN = 600
@@ -72,7 +70,7 @@ def max_run_seconds(drill: Drill) -> int:
     return int(drill.rounds * per_round) + PROBER_DEADLINE_MARGIN
 
 
-class DrillRun(SteadyState):
+class DrillRun(SteadyState, Preflight):
     """One run of one drill; `run` returns the summary, also written to the output folder."""
 
     def __init__(self, drill: Drill, provider: ClusterProvider, options: RunOptions,
@@ -105,17 +103,6 @@ class DrillRun(SteadyState):
         self.leases = lease_keeper.LeaseKeeper(self.api, w.namespace, holder, target, say,
                                          self._lost_leases)
 
-    def _check_node_policy(self) -> None:
-        """For node faults, before anything: the cordon cap, and spec.fault.node's labels (a
-        victim's node is checked when the round picks it)."""
-        action, policy = self.fault_type.node_action, self.options.node_policy
-        if action == "cordon":
-            why = node_guard.cap_refusal(self.drill.recovery_timeout_seconds, policy)
-            if why is not None:
-                raise SafetyError(why)
-        if action and self.drill.fault.node:
-            node_guard.check_node(self.api, self.drill.fault.node, policy)
-
     def _lost_leases(self, why: str) -> None:
         """Another run may now take the target: stop injecting and restore at once."""
         self.say(f"{why}: stopping and restoring")
@@ -126,19 +113,6 @@ class DrillRun(SteadyState):
         """The first failed journal write (any thread): no more faults; run() raises it."""
         self.say("the journal cannot be written: stopping and restoring")
         self.options.stop.set()
-
-    def _check_autoscaling(self) -> str | None:
-        """For load: the workload's HPA and Service, found before anything starts (a one-line
-        SpecError otherwise), and the metrics API the HPA reads, waited for (a cluster just
-        brought up may still be starting metrics-server); None for every other fault."""
-        if self.fault_type.follow is not Follow.AUTOSCALE:
-            return None
-        from chaos.drill.faults.load import autoscaler_for, service_for
-
-        service_for(self.api, self.workload)
-        autoscaler = autoscaler_for(self.api, self.workload)
-        addons.wait_for_metrics(self.api, self.say)
-        return autoscaler
 
     def run(self) -> Summary:
         """Runs every round; whatever happens, restores, closes the journal and writes results.
@@ -202,40 +176,6 @@ class DrillRun(SteadyState):
         self._check_steady(STEADY_GRACE_SECONDS)
         self._start_prober()
         self._check_steady(STEADY_GRACE_SECONDS)
-
-    def _restore_dead_runs(self) -> None:
-        """Undoes what dead runs left in the namespace and on nodes; refuses (SafetyError) when
-        the target itself carries a change it cannot undo: a live run's without a target Lease
-        (an older chaos-drill), or a record that cannot be read."""
-        done: Restored = restore_dead_runs(self.api, self.workload.namespace, self.say,
-                                           self.provider)
-        for left in done.restored:
-            self.journal.write("restored_leftover", kind=left.kind, name=left.name,
-                               namespace=left.namespace, run=left.record.run,
-                               original=left.record.original)
-        for line in done.skipped:
-            self.journal.write("warning", message=line)
-        w = self.workload
-        target = (w.kind, w.name, w.namespace)
-        for bad in done.unreadable:
-            if (bad.kind, bad.name, bad.namespace) == target:
-                raise SafetyError(f"{w.kind} {w.namespace}/{w.name}: {bad.trouble()}")
-        for left, why in done.left:
-            if (left.kind, left.name, left.namespace) == target:
-                raise SafetyError(f"{left.describe()}, and that run is alive ({why}) without "
-                                  "holding the target: wait for it to end, then retry")
-
-    def _refuse_early(self) -> None:
-        """The checks that need the cluster but no fault: a probe Service that answers on the
-        port, and opted-in pods to attack."""
-        probe = self.drill.probe
-        if probe is not None:
-            self.probe_url = probe_url(self.api, self.drill)
-        pods = [PodInfo.from_dict(p) for p in self.observer.pods().values()]
-        if pods and not filter_opted_in(pods):
-            w = self.workload
-            raise SafetyError(f"no pod of {w.kind} {w.namespace}/{w.name} has opted in: label "
-                              f"its pod template {OPT_IN_LABEL}=true to allow drills on it")
 
     def _finish(self, reason: str | None) -> None:
         reason = reason or self.leases.lost

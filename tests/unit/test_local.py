@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from chaos.cluster import layout as L
-from chaos.cluster import local, network, processes, routes
+from chaos.cluster import local_checks, network, processes, routes
 from chaos.cluster.layout import Layout
 from chaos.cluster.local import LocalCluster
 from chaos.cluster.processes import Process
@@ -102,7 +102,7 @@ def test_up_refuses_a_taken_range_before_it_looks_at_or_changes_anything(
     vpn = {"dst": "10.96.0.0/12", "dev": "wg0", "scope": "link", "flags": []}
     monkeypatch.setattr(routes, "_ip_json", lambda what: [vpn] if what == "route" else [])
     for check in ("preflight_root", "preflight_tools", "preflight_no_kind"):
-        monkeypatch.setattr(local, check, lambda: None)
+        monkeypatch.setattr(local_checks, check, lambda: None)
 
     def touched(*_: object) -> bool:
         raise AssertionError("up went past its checks")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chaos.cluster import local, network, routes
+from chaos.cluster import local_checks, network, routes
 from chaos.cluster.routes import Clash
 from chaos.errors import SetupError
 
@@ -110,7 +110,7 @@ def test_the_local_cluster_refuses_in_one_line_naming_the_route_and_the_fix(
     monkeypatch.setattr(routes, "_ip_json",
                         lambda what: [*ROUTES, vpn] if what == "route" else LINKS)
     with pytest.raises(SetupError) as refused:
-        local.preflight_ranges()
+        local_checks.preflight_ranges()
     assert str(refused.value) == (
         "the local cluster's service range 10.96.0.0/12 is taken on this host (10.96.0.0/12 dev "
         "wg0 scope link): remove it ('sudo ip route del 10.96.0.0/12 dev wg0'), or use "
