@@ -48,8 +48,6 @@ class Observer(RecordsOthers):
         self.changed = threading.Condition(self.lock)
         self.tracker = Tracker(on_phase=self._on_phase, service=service or "")
         self.prober: Prober | PodProber | None = None
-        self.windows_until = 0.0
-        """The end (monotonic) of the last probe window reported."""
         self.workload_status: dict[str, int] = {}
         self.listeners: list[ObserverListener] = []
         self._restarts: dict[str, int] = {}
@@ -270,10 +268,6 @@ class Observer(RecordsOthers):
         ends = (None if self.prober is None
                 else self.prober.start_mono + window.start_seconds + window.seconds)
         self.journal.write("probe_window", mono=ends, **window.to_dict())
-        if ends is not None:
-            with self.changed:
-                self.windows_until = max(self.windows_until, ends)
-                self.changed.notify_all()
         for listener in self.listeners:
             listener.probe_window(window)
         if self.metrics and self.prober and self.prober.requests:

@@ -19,8 +19,6 @@ STEADY_GRACE_SECONDS = 10.0
 AUTOSCALER_SYNC_SECONDS = 15.0
 """The HPA controller's default sync period: how long its status may lag the pods."""
 CATCH_UP_POLL_SECONDS = 0.2
-PROBE_WINDOW_WAIT_SECONDS = 5.0
-"""A one-second window plus its answers' timeout, with room to spare."""
 
 
 class SteadyState:
@@ -31,12 +29,9 @@ class SteadyState:
     observer: Observer
     journal: Journal
 
-    def _steady(self, leaving: bool = False) -> bool:
-        """Every pod of the workload available, none terminating (with LEAVING: those
-        terminating left out, as they serve no traffic), and as many as desired."""
+    def _steady(self) -> bool:
+        """Every pod of the workload available, none terminating, and as many as desired."""
         pods = [PodInfo.from_dict(p) for p in self.observer.tracker.pods.values()]
-        if leaving:
-            pods = [p for p in pods if not p.deleting]
         if not pods or not all(p.available for p in pods):
             return False
         status = self.observer.workload_status
@@ -61,16 +56,14 @@ class SteadyState:
         status = self.observer.autoscaler_status
         return not status or status.get("current") == status.get("desired")
 
-    def _wait_steady(self, timeout: float, autoscaler: bool = False,
-                     leaving: bool = False) -> bool:
+    def _wait_steady(self, timeout: float, autoscaler: bool = False) -> bool:
         """Waits up to TIMEOUT seconds (on watch events) for steady state (and with AUTOSCALER
-        for the autoscaler's status to catch up; LEAVING as in _steady), as the API has the
-        workload now; True if reached."""
+        for the autoscaler's status to catch up), as the API has the workload now; True if
+        reached."""
         deadline = time.monotonic() + timeout
         while True:
             with self.observer.changed:
-                while not (self._steady(leaving)
-                           and (not autoscaler or self._autoscaler_settled())):
+                while not (self._steady() and (not autoscaler or self._autoscaler_settled())):
                     left = deadline - time.monotonic()
                     if left <= 0:
                         return False
@@ -95,21 +88,7 @@ class SteadyState:
     def _steady_after(self) -> None:
         """The after-check: the workload's own status catches up with its pods' (the Deployment
         controller counts a Ready pod a moment later), so the journal and the replica metrics
-        end on the healed state rather than on the last incident's; so does an HPA's.
-        A pod still terminating (the kubelet gives even a grace-0 delete 2 s) serves nothing
-        and does not hold it up. Then the probe window holding that moment is waited for, so
-        the traffic after the recovery is measured, not cut off by the prober's stop."""
+        end on the healed state rather than on the last incident's; so does an HPA's."""
         allowance = AUTOSCALER_SYNC_SECONDS if self.observer.autoscaler_status else 0.0
-        steady = self._wait_steady(STEADY_GRACE_SECONDS + allowance, autoscaler=True,
-                                   leaving=True)
+        steady = self._wait_steady(STEADY_GRACE_SECONDS + allowance, autoscaler=True)
         self.journal.write("steady_after", steady=steady, **self.observer.workload_status)
-        self._wait_probe_window(time.monotonic())
-
-    def _wait_probe_window(self, moment: float) -> bool:
-        """Waits up to PROBE_WINDOW_WAIT_SECONDS for the prober (if one runs) to report the
-        window that holds MOMENT, answers and all; True if it did."""
-        if self.observer.prober is None:
-            return True
-        with self.observer.changed:
-            return self.observer.changed.wait_for(
-                lambda: self.observer.windows_until >= moment, PROBE_WINDOW_WAIT_SECONDS)
