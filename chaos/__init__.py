@@ -17,9 +17,10 @@ The map, lowest layer first (a module imports only its own layer and those below
     results/     journal, summary (incidents, availability, slo), causes, advice over a run's
                  evidence and weak_spots of a spec, junit.xml, report.html
     monitoring/  the exporter (metrics, drill_metrics, metrics_server), Prometheus, dashboards
-    run/         the drill run (runner, preflight, steady, probing, facts): wires drill/ to observe/,
-                 results/, monitoring/
-    view/        one view model; the web page (with the presenter's controls) and the terminal view
+    run/         the drill run (runner, preflight, steady, probing, facts): wires drill/ to
+                 observe/, results/, monitoring/
+    view/        one view model; the web page (with the presenter's controls) and the terminal
+                 view
     operator/    kopf handlers that call the runner, their install, the in-cluster journal
     pytest_plugin  drills as pytest fixtures
     cli/         the argument parser and one module per command group; no logic

@@ -184,9 +184,10 @@ def no_new_configmaps(api: Any, namespace: str) -> Iterator[None]:
         core.delete_namespaced_resource_quota(name, namespace)
 
 
-def test_a_journal_that_cannot_be_kept_fails_the_drill_restored(operator_env: Any) -> None:
+def test_a_journal_that_cannot_be_kept_fails_the_drill_restored(
+        operator_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     web = operator_env
-    assert operator_journal.enabled(), "the journal is kept in ConfigMaps"
+    monkeypatch.setenv(operator_journal.ENABLED_ENV, "true")  # as in the cluster
     doc = drill_object("op-unkept")
     doc["spec"].update(rounds=3, intervalSeconds=1, fault={"type": "scale", "replicas": 5})
     custom = client.CustomObjectsApi(web)

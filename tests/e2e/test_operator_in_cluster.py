@@ -145,36 +145,39 @@ def test_applied_drill_passes_with_incidents_and_metrics(prometheus: Any,
                              str(REPO / "manifests/drills/web-pod-kill.yaml")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+    # the drill's series stay while its ChaosDrill does (and a while after it ends): it is
+    # deleted only once its metrics are checked
     try:
         status = wait_finished(api, "web-pod-kill", 240)
+        assert status["phase"] == "Passed", status
+        assert status["incidents"] == 5 and status["recovered"] == 5
+        assert status["attempts"] == 1
+        assert status["journal"]["configMap"].startswith("demo/journal-")
+        # each replica's metrics, by pod as the in-cluster Prometheus scrapes them: the active one
+        # injected the 5 faults, the standby none (peering ran the drill once)
+        endpoints = client.CoreV1Api(api).read_namespaced_endpoints("chaos-drill-operator-pods",
+                                                                    "chaos-drill")
+        addresses = [a.ip for subset in endpoints.subsets for a in subset.addresses]
+        counts = sorted(injected_pod_deletes(f"http://{ip}:9464/metrics") for ip in addresses)
+        assert counts == [0.0, 5.0], counts
+        service = client.CoreV1Api(api).read_namespaced_service("chaos-drill-operator",
+                                                                "chaos-drill")
+        scraped = urllib.request.urlopen(f"http://{service.spec.cluster_ip}:9464/metrics",
+                                         timeout=10).read().decode()
+        assert "chaosdrill_build_info" in scraped
+        # the in-cluster Prometheus found both pods by the headless Service's DNS and scraped them
+        pods = sorted(f"{ip}:9464" for ip in addresses)
+        up = by_instance(api, 'up{job="chaos-drill"}', lambda v: sorted(v) == pods, 60)
+        assert set(up.values()) == {1.0}, up
+        by_instance(api, "chaosdrill_build_info", lambda v: sorted(v) == pods, 30)
+        # the active pod's count; the standby's is 0 or absent (its families have no series yet)
+        injected = by_instance(api, 'sum by (instance) (chaosdrill_faults_injected_total'
+                               '{fault="pod_delete"})', lambda v: set(v) <= set(pods)
+                               and sorted(v.values())[-1:] == [5.0] and sum(v.values()) == 5.0, 30)
+        say(f"prometheus in the cluster: up {up}, pod_delete faults injected {injected}")
     finally:
         client.CustomObjectsApi(api).delete_namespaced_custom_object(
             GROUP, VERSION, "demo", PLURAL, "web-pod-kill")
-    assert status["phase"] == "Passed", status
-    assert status["incidents"] == 5 and status["recovered"] == 5
-    assert status["attempts"] == 1 and status["journal"]["configMap"].startswith("demo/journal-")
-    # each replica's metrics, by pod as the in-cluster Prometheus scrapes them: the active one
-    # injected the 5 faults, the standby none (peering ran the drill once)
-    endpoints = client.CoreV1Api(api).read_namespaced_endpoints("chaos-drill-operator-pods",
-                                                                "chaos-drill")
-    addresses = [a.ip for subset in endpoints.subsets for a in subset.addresses]
-    counts = sorted(injected_pod_deletes(f"http://{ip}:9464/metrics") for ip in addresses)
-    assert counts == [0.0, 5.0], counts
-    service = client.CoreV1Api(api).read_namespaced_service("chaos-drill-operator",
-                                                            "chaos-drill")
-    scraped = urllib.request.urlopen(f"http://{service.spec.cluster_ip}:9464/metrics",
-                                     timeout=10).read().decode()
-    assert "chaosdrill_build_info" in scraped
-    # the in-cluster Prometheus found both pods by the headless Service's DNS and scraped them
-    pods = sorted(f"{ip}:9464" for ip in addresses)
-    up = by_instance(api, 'up{job="chaos-drill"}', lambda v: sorted(v) == pods, 60)
-    assert set(up.values()) == {1.0}, up
-    by_instance(api, "chaosdrill_build_info", lambda v: sorted(v) == pods, 30)
-    # the active pod's count; the standby's is 0 or absent (its families have no series yet)
-    injected = by_instance(api, 'sum by (instance) (chaosdrill_faults_injected_total'
-                           '{fault="pod_delete"})', lambda v: set(v) <= set(pods)
-                           and sorted(v.values())[-1:] == [5.0] and sum(v.values()) == 5.0, 30)
-    say(f"prometheus in the cluster: up {up}, pod_delete faults injected {injected}")
     assert_no_denials_logged(api)
 
 

@@ -313,25 +313,6 @@ def test_drill_recovers(fault: str, kind_web: Any, kind_up: Session, tmp_path: P
     assert not any(n.spec.unschedulable for n in nodes), "node_drain must uncordon"
 
 
-def test_oom_kill_is_the_kernels_and_leaves_no_hog_in_the_node(kind_web: Any, kind_up: Session,
-                                                                tmp_path: Path) -> None:
-    """The hog runs in the node's container (`docker exec`): the API reports OOMKilled with one
-    restart more, and no piece of the hog is left among the node's processes."""
-    core = client.CoreV1Api(kind_web)
-    before = {p.metadata.name: p.status.container_statuses[0].restart_count
-              for p in core.list_namespaced_pod("demo", label_selector="app=web").items}
-    drill = load_drill(write_drill(tmp_path, FAULTS["oom_kill"], probe=None))
-    summary = DrillRun(drill, kind_up.provider, RunOptions(out_dir=tmp_path / "out"), say).run()
-    assert summary.passed, summary.slo_checks
-    [incident] = summary.incidents
-    assert list(incident.phases) == ["injected", "container_exited", "restarted", "ready"]
-    assert incident.exit_reason == "OOMKilled"
-    status = core.read_namespaced_pod(incident.target_pod, "demo").status.container_statuses[0]
-    assert status.last_state.terminated.reason == "OOMKilled"
-    assert status.restart_count == before[incident.target_pod] + 1
-    commands = dockerd.run("exec", incident.node, "ps", "-eo", "args=", timeout=60).splitlines()
-    assert not [c for c in commands if c.strip() == "tail" or c.startswith("head -c")], commands
-
 
 def test_node_stop_drill_reschedules_on_the_other_worker(kind_web: Any, kind_up: Session,
                                                          tmp_path: Path) -> None:

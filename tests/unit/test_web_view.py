@@ -116,8 +116,9 @@ def test_the_page_draws_under_its_own_policy() -> None:
     model.pod_changed("ADDED", pod("a"), time.monotonic())
     incident = Incident(id="r1-i1", round=1, fault="pod_delete", namespace="demo",
                         workload="web", target_pod="web-a", target_uid="a")
-    incident.mark("injected", time.monotonic() - 2)
-    incident.mark("target_gone", time.monotonic() - 1)
+    now = time.monotonic()
+    incident.mark("injected", now - 2)
+    incident.mark("target_gone", now - 1)
     model.incident_opened(incident)
     web = WebView(model, 0)
     page = Chromium(web.url)
