@@ -95,6 +95,13 @@ def test_pod_delete_leaves_rotation_and_the_replacement_enters_it(
     )
     with ProxyRules() as proxy:
         summary = run_drill(cluster, drill, tmp_path / "out")
+        # kube-proxy may write the replacement's rules after the drill has ended: keep looking
+        # (the comparison below uses the first sample that shows them)
+        now = pod_ips(web)
+        deadline = time.monotonic() + 15
+        while (not proxy.samples or not set(now.values()) <= proxy.samples[-1][1]) \
+                and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
     assert summary.passed, summary.slo_checks
     [result] = summary.incidents
     phases = result.phases
