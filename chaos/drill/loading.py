@@ -35,16 +35,20 @@ _JUNCTOR_MESSAGES = {
 }
 
 
+def read_spec_file(path: str | Path, what: str) -> str:
+    """The text of the WHAT (drill, plan) file at PATH; a one-line SpecError if unreadable."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"cannot read {what} file {path}: {exc.strerror}; check the path") from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text (byte {exc.start}); save the {what} as UTF-8 "
+                        "YAML") from exc
+
+
 def load_drill(path: str | Path) -> Drill:
     """Read, validate and default the drill file at path."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"cannot read drill file {path}: {exc.strerror}; check the path") from exc
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"{path}: not UTF-8 text (byte {exc.start}); save the drill as UTF-8 "
-                        "YAML") from exc
-    return parse_drill(text, str(path))
+    return parse_drill(read_spec_file(path, "drill"), str(path))
 
 
 def parse_drill(text: str, source: str = "<drill>") -> Drill:

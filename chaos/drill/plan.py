@@ -13,7 +13,7 @@ from typing import Any
 
 import jsonschema
 
-from chaos.drill.loading import drill_from_mapping, load_drill, read_yaml
+from chaos.drill.loading import drill_from_mapping, load_drill, read_spec_file, read_yaml
 from chaos.drill.spec import Drill
 from chaos.errors import SpecError
 from chaos.resources import shipped
@@ -73,14 +73,7 @@ def is_plan(document: object) -> bool:
 
 def load_plan(path: str | Path) -> Plan:
     """Read, validate and load the plan at PATH and every drill it names."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"cannot read plan file {path}: {exc.strerror}; check the path") from exc
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"{path}: not UTF-8 text (byte {exc.start}); save the plan as UTF-8 "
-                        "YAML") from exc
-    document, _ = read_yaml(text, str(path))
+    document, _ = read_yaml(read_spec_file(path, "plan"), str(path))
     return plan_from_document(document, str(path), Path(path).parent)
 
 
