@@ -346,11 +346,12 @@ class DrillRun(SteadyState, Preflight):
             self._close(incident)
 
     def _lift(self, incidents: list[Incident]) -> bool:
-        """Ends a fault that lasts its duration (its restore), then marks each incident lifted."""
-        self.fault.restore(self.ctx)
+        """Ends a fault that lasts its duration: marks each incident lifted as the runner starts
+        removing it (the pod may turn Ready before the removal returns), then restores."""
         mono = time.monotonic()
         for incident in incidents:
             self.observer.mark(incident, "lifted", mono)
+        self.fault.restore(self.ctx)
         self.say(f"lifted {self.drill.fault.type}")
         return True
 

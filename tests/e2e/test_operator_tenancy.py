@@ -17,6 +17,7 @@ import pytest
 from kopf.testing import KopfRunner
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from chaos.drill.node_guard import CONTROL_PLANE_LABEL, DRILLABLE_LABEL
 from chaos.drill.restore import ANNOTATION
@@ -188,7 +189,8 @@ def test_a_node_fault_over_the_cordon_cap_is_refused_and_a_running_one_uncordons
                                                       {"spec": {"maxUnavailable": 0}})
         core.patch_node(other, {"spec": {"unschedulable": True}})
         changes: list[tuple[float, bool]] = []
-        threading.Thread(target=follow_cordon, args=(api, node, changes, 120),
+        nodes = watch.Watch()
+        threading.Thread(target=follow_cordon, args=(api, node, changes, nodes, 120),
                          daemon=True).start()
         try:
             client.CustomObjectsApi(api).create_namespaced_custom_object(
@@ -205,6 +207,7 @@ def test_a_node_fault_over_the_cordon_cap_is_refused_and_a_running_one_uncordons
             policy.patch_namespaced_pod_disruption_budget("web", "demo",
                                                           {"spec": {"maxUnavailable": 1}})
             core.patch_node(other, {"spec": {"unschedulable": None}})
+            nodes.stop()
     assert kopf_runner.exit_code == 0, kopf_runner.output
     uncordoned = [t for t, cordoned in changes if not cordoned and t > cordoned_at]
     assert uncordoned, changes
@@ -229,16 +232,22 @@ def wait_cordoned(changes: list[tuple[float, bool]], timeout: float) -> float:
     pytest.fail(f"the drill did not cordon the node within {timeout:.0f}s: {changes}")
 
 
-def follow_cordon(api: Any, node: str, changes: list[tuple[float, bool]], timeout: int) -> None:
-    """Appends (monotonic time, cordoned) whenever NODE's spec.unschedulable changes."""
+def follow_cordon(api: Any, node: str, changes: list[tuple[float, bool]], nodes: watch.Watch,
+                  timeout: int) -> None:
+    """Appends (monotonic time, cordoned) whenever NODE's spec.unschedulable changes; ends when
+    NODES is stopped, after TIMEOUT, or quietly when the connection drops (a later test may take
+    the cluster down while it waits)."""
     last: bool | None = None
-    for event in watch.Watch().stream(client.CoreV1Api(api).list_node,
-                                      field_selector=f"metadata.name={node}",
-                                      timeout_seconds=timeout, _request_timeout=timeout + 10):
-        now = bool(event["object"].spec.unschedulable)
-        if now != last:
-            changes.append((time.monotonic(), now))
-            last = now
+    try:
+        for event in nodes.stream(client.CoreV1Api(api).list_node,
+                                  field_selector=f"metadata.name={node}",
+                                  timeout_seconds=timeout, _request_timeout=timeout + 10):
+            now = bool(event["object"].spec.unschedulable)
+            if now != last:
+                changes.append((time.monotonic(), now))
+                last = now
+    except (ApiException, HTTPError, OSError):
+        return
 
 
 def test_three_attempts_of_oversized_journals_never_hit_the_size_limit(
