@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
+from kubernetes import client, watch
 
 from chaos.drill import restore
 from chaos.results import read_journal
@@ -75,6 +75,24 @@ def new_events(before: dict[str, tuple[str, int]], after: dict[str, tuple[str, i
                for uid, (message, count) in after.items() if needle in message)
 
 
+def scaled_to(api: Any, replicas: int, before: Any, until: str) -> int:
+    """How often demo/web's spec.replicas became REPLICAS after BEFORE (the Deployment as read)
+    up to resource version UNTIL, as the API server's watch replays every change it stored."""
+    count, last, since = 0, before.spec.replicas, before.metadata.resource_version
+    changes = watch.Watch()
+    for event in changes.stream(client.AppsV1Api(api).list_namespaced_deployment, "demo",
+                                field_selector="metadata.name=web", resource_version=since,
+                                timeout_seconds=30, _request_timeout=40):
+        deployment = event["object"]
+        if deployment.spec.replicas != last:
+            count += deployment.spec.replicas == replicas
+        last = deployment.spec.replicas
+        if deployment.metadata.resource_version == until:
+            changes.stop()
+            return count
+    pytest.fail(f"the watch from {since} never reached {until}")
+
+
 def test_a_full_disk_stops_the_drill_restores_and_exits_2_in_one_line(
         web: Any, small_disk: Path, tmp_path: Path) -> None:
     drill = write_drill(tmp_path, {"type": "scale", "replicas": 5}, rounds=ROUNDS,
@@ -82,7 +100,7 @@ def test_a_full_disk_stops_the_drill_restores_and_exits_2_in_one_line(
     out = small_disk / "out"
     journal = out / "journal.jsonl"
     apps = client.AppsV1Api(web)
-    generation = apps.read_namespaced_deployment("web", "demo").metadata.generation
+    before = apps.read_namespaced_deployment("web", "demo")
     faults_before = event_counts(web, "ChaosDrillFault")
     proc = subprocess.Popen([sys.executable, "-m", "chaos", "run", str(drill), "--out", str(out)],
                             cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -109,11 +127,10 @@ def test_a_full_disk_stops_the_drill_restores_and_exits_2_in_one_line(
     assert 1 <= journaled < ROUNDS, "it stopped after the failure, rounds short of the end"
     assert "drill_finished" not in [r.event for r in on_disk], "written after the failure"
     # every fault the cluster saw is in the journal on disk: none came after the failed write.
-    # The API server counts spec changes (generation): each round scaled to 5, then back.
     # (The controller's ScalingReplicaSet Events are no count: it drops them for an object
-    # after a burst of 25.)
+    # after a burst of 25, which a long test session reaches.)
     deployment = apps.read_namespaced_deployment("web", "demo")
-    assert deployment.metadata.generation - generation == 2 * journaled, journaled
+    assert scaled_to(web, 5, before, deployment.metadata.resource_version) == journaled
     assert new_events(faults_before, event_counts(web, "ChaosDrillFault"), "e2e") == journaled
 
     assert deployment.spec.replicas == 3, message
