@@ -173,7 +173,8 @@ class KindCluster:
 
     def _check_existing(self, progress: Progress) -> None:
         """A ClusterError naming what is wrong with the cluster already there; nodes whose
-        containers all run (one just started again, say) get NODES_READY_WAIT to be Ready."""
+        containers all run (one just started again, say) get NODES_READY_WAIT to be Ready with
+        their runtime answering."""
         states = dict(line.split(maxsplit=1) for line in dockerd.run(
             "ps", "-a", "--filter", f"label={CLUSTER_LABEL}={self.cluster_name}",
             "--format", "{{.Names}} {{.State}}", timeout=60).splitlines() if line.strip())
@@ -182,7 +183,9 @@ class KindCluster:
         if down:
             raise ClusterError(f"kind cluster {self.cluster_name} exists but is broken: node "
                                f"container {down[0]} is {states[down[0]]}: {fix}")
-        self._wait("every node to be Ready", self._nodes_ready, progress,
+        self._wait("every node to be Ready",
+                   lambda: self._nodes_ready() and kind_images.runtimes_answer(list(states)),
+                   progress,
                    timeout=NODES_READY_WAIT,
                    message=f"kind cluster {self.cluster_name} exists but is broken: not every "
                            f"node is Ready after {NODES_READY_WAIT:.0f}s: {fix}")

@@ -11,7 +11,19 @@ from pathlib import Path
 
 from chaos.cluster import dockerd
 from chaos.cluster.base import Progress
+from chaos.errors import ClusterError
 from chaos.images.archive import image_of
+
+
+def runtimes_answer(nodes: Sequence[str]) -> bool:
+    """Whether containerd answers in every one of NODES: a node container started again runs
+    it a moment later, while its Node may still read Ready from before it stopped."""
+    try:
+        for node in nodes:
+            dockerd.run("exec", node, "crictl", "info", timeout=30)
+    except ClusterError:
+        return False
+    return True
 
 
 def held(node: str) -> set[tuple[str, str]]:

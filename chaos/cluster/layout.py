@@ -100,6 +100,12 @@ class Layout:
         return cls(state, run)
 
     @property
+    def lock(self) -> Path:
+        """Held by `up` and `down` (chaos.cluster.host_lock); beside the state, as down
+        empties that."""
+        return self.state.parent / f"{self.state.name}.lock"
+
+    @property
     def pki(self) -> Path:
         return self.state / "pki"
 

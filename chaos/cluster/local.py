@@ -17,6 +17,7 @@ from kubernetes import client
 from chaos.cluster import (
     addons,
     configs,
+    host_lock,
     kube,
     memory_hog,
     mounts,
@@ -57,6 +58,10 @@ class LocalCluster:
 
     def up(self, progress: Progress) -> None:
         checks.preflight_root()
+        with host_lock.holding(self.lay.lock, progress):
+            self._up(progress)
+
+    def _up(self, progress: Progress) -> None:
         checks.preflight_tools()
         checks.preflight_no_kind()
         tuning.current()  # a bad CHAOS_DRILL_* setting stops here, before anything starts
@@ -67,13 +72,13 @@ class LocalCluster:
         if (processes.read(self.lay.processes) != [] or network.bridge_exists()
                 or processes.cgroup_pids()):
             progress("cleaning up the remains of an earlier local cluster")
-            self.down(progress)
+            self._down(progress)
         checks.preflight_ports(self.lay)
         try:
             self._start_all(progress)
         except BaseException:
             progress("start failed: stopping what was started")
-            self.down(lambda _: None)
+            self._down(lambda _: None)
             raise
 
     def _start_all(self, progress: Progress) -> None:
@@ -225,6 +230,10 @@ class LocalCluster:
     def down(self, progress: Progress) -> None:
         """Stops every process and removes every mount, interface, route, rule and cgroup."""
         checks.preflight_root()
+        with host_lock.holding(self.lay.lock, progress):
+            self._down(progress)
+
+    def _down(self, progress: Progress) -> None:
         self._stop_processes(progress)
         self._cleanup_proxy_rules()
         mounts.unmount_under((self.lay.run, self.lay.state))
