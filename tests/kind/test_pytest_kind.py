@@ -135,8 +135,8 @@ def run_steps(folder: Path, env: dict[str, str]) -> dict[str, str]:
     return outputs
 
 
-def test_the_example_workflow_runs_here_as_written(kind_host: KindCluster,
-                                                   checkout: Path) -> None:
+def test_the_example_workflow_runs_here_as_written(checkout: Path,
+                                                   kind_host: KindCluster) -> None:
     names = [step["name"] for step in workflow()[1]]
     assert set(ELSEWHERE) <= set(names), "the steps left out are still in the workflow"
     env = user_env(checkout, workflow()[0])
