@@ -33,10 +33,10 @@ $(VENV)/.installed: pyproject.toml setup.py
 	@$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-# The dependencies' wheels, so a test installs the built wheel into a fresh virtualenv offline;
-# keyed by pyproject.toml's content, so a fresh clone finds them.
+# The dependencies' wheels, so a test installs the built wheel into a fresh virtualenv offline,
+# with what examples/kind-smoke installs beside it (tests/kind/test_pytest_kind.py); keyed by
+# pyproject.toml's content and that list, so a fresh clone finds them.
 SMOKE_PACKAGES := pytest pytest-kind pytest-timeout
-# what examples/kind-smoke installs beside chaos-drill (tests/kind/test_pytest_kind.py)
 WHEELHOUSE_KEY := $(shell (cat pyproject.toml; echo $(SMOKE_PACKAGES)) | sha256sum | cut -c1-12)
 wheelhouse: $(WHEELHOUSE)/.complete-$(WHEELHOUSE_KEY)
 
