@@ -33,14 +33,16 @@ $(VENV)/.installed: pyproject.toml setup.py
 	@$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-# The dependencies' wheels, so a test installs the built wheel into a fresh virtualenv offline;
-# keyed by pyproject.toml's content, so a fresh clone finds them.
-WHEELHOUSE_KEY := $(shell sha256sum pyproject.toml | cut -c1-12)
+# The dependencies' wheels, so a test installs the built wheel into a fresh virtualenv offline,
+# with what examples/kind-smoke installs beside it (tests/kind/test_pytest_kind.py); keyed by
+# pyproject.toml's content and that list, so a fresh clone finds them.
+SMOKE_PACKAGES := pytest pytest-kind pytest-timeout
+WHEELHOUSE_KEY := $(shell (cat pyproject.toml; echo $(SMOKE_PACKAGES)) | sha256sum | cut -c1-12)
 wheelhouse: $(WHEELHOUSE)/.complete-$(WHEELHOUSE_KEY)
 
 $(WHEELHOUSE)/.complete-$(WHEELHOUSE_KEY): | venv
 	@echo "==> dependency wheels in $(WHEELHOUSE)"
-	@rm -rf $(WHEELHOUSE) && timeout 600 $(PY) -m pip download -q -d $(WHEELHOUSE) . \
+	@rm -rf $(WHEELHOUSE) && timeout 600 $(PY) -m pip download -q -d $(WHEELHOUSE) . $(SMOKE_PACKAGES) \
 	  && touch $(WHEELHOUSE)/.complete $@
 
 # Kubernetes v1.34, etcd 3.6, and the add-ons metrics-server v0.9.0 and CoreDNS v1.12.1, from
@@ -80,7 +82,7 @@ test: setup kind operator-image prometheus-image wheelhouse lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Only the kind tests (also part of `make test`): one kind cluster, brought up and down by pytest.
-test-kind: setup kind lint
+test-kind: setup kind wheelhouse lint
 	$(VENV)/bin/pytest tests/kind -m kind $(PYTEST_ARGS)
 
 unit: venv

@@ -78,7 +78,6 @@ def kill_command(node: str, container_id: str) -> list[str]:
             "--signal", "SIGKILL", container_id]
 
 
-
 def running_here() -> bool:
     """Whether a kind cluster of ours is up on this machine (the local provider asks)."""
     return (state_dir() / "cluster").exists()
@@ -199,8 +198,16 @@ class KindCluster:
         kind_host.ensure_network(progress)
         return image
 
+    @property
+    def made_marker(self) -> Path:
+        """There from just before `up` creates a cluster of this name until `down` deletes it:
+        `down` deletes only such clusters, never one kind or pytest-kind made."""
+        return self.state / "made" / self.cluster_name
+
     def _create(self, image: str, progress: Progress) -> None:
         self.registry_hosts.mkdir(parents=True, exist_ok=True)
+        self.made_marker.parent.mkdir(parents=True, exist_ok=True)
+        statefile.write_atomic(self.made_marker, b"")
         config = kind_config.write_cluster_config(self.state / "cluster.yaml", image,
                                                   serving_certs=True,
                                                   registry_hosts=self.registry_hosts)
@@ -254,17 +261,7 @@ class KindCluster:
             progress(f"CNI on {name}: pods from {cidr}")
 
     def lacks_cni(self) -> bool:
-        """True for a cluster made without a default CNI (`disableDefaultCNI`, or a node image
-        without kind's, as ours) that none was installed in: no DaemonSet in kube-system but
-        kube-proxy, and a node with nothing in /etc/cni/net.d."""
-        with kube.api_client(self.kubeconfig()) as api:
-            daemonsets = client.AppsV1Api(api).list_namespaced_daemon_set(
-                "kube-system", _request_timeout=30).items
-        if any(d.metadata.name != "kube-proxy" for d in daemonsets):
-            return False
-        script = "ls /etc/cni/net.d 2>/dev/null | grep -q conf && echo has || echo none"
-        return any(dockerd.run("exec", node, "sh", "-c", script, timeout=60).strip() == "none"
-                   for node in self._nodes())
+        return kind_cni.lacks_cni(self.kubeconfig(), self._nodes())
 
     def _wait_for_pod_cidrs(self, progress: Progress) -> dict[str, tuple[str, str]]:
         want = len(self._nodes())
@@ -307,7 +304,12 @@ class KindCluster:
     # -- down -----------------------------------------------------------------------------------
 
     def down(self, progress: Progress) -> None:
-        """Deletes the cluster, its network and rules, and stops the dockerd we started."""
+        """Deletes the cluster, its network and rules, and stops the dockerd we started; a
+        cluster of that name that chaos-drill did not make is left running, and all with it."""
+        if dockerd.engine_up() and not self.made_marker.exists() and self._exists():
+            progress(f"kind cluster {self.cluster_name} was not made by chaos-drill: left "
+                     f"running (delete it with 'kind delete cluster --name {self.cluster_name}')")
+            return
         if dockerd.engine_up():
             if self._exists():
                 progress(f"deleting kind cluster {self.cluster_name}")
@@ -316,6 +318,7 @@ class KindCluster:
         kind_host.remove_egress_rules()
         self.engine.stop(progress)
         (self.state / "cluster").unlink(missing_ok=True)
+        self.made_marker.unlink(missing_ok=True)
         shutil.rmtree(self.state / "pki", ignore_errors=True)
         shutil.rmtree(self.registry_hosts, ignore_errors=True)
         left = self.leftovers()

@@ -62,3 +62,17 @@ def add_routes(containers: Iterable[str], nodes: dict[str, tuple[str, str]]) -> 
         if node in nodes:
             for command in route_commands(node, nodes):
                 dockerd.run("exec", node, *command, timeout=60)
+
+
+def lacks_cni(kubeconfig: Path, nodes: Iterable[str]) -> bool:
+    """True for a cluster made without a default CNI (`disableDefaultCNI`, or a node image
+    without kind's, as ours) that none was installed in: no DaemonSet in kube-system but
+    kube-proxy, and one of NODES (containers) with nothing in /etc/cni/net.d."""
+    with kube.api_client(kubeconfig) as api:
+        daemonsets = client.AppsV1Api(api).list_namespaced_daemon_set(
+            "kube-system", _request_timeout=30).items
+    if any(d.metadata.name != "kube-proxy" for d in daemonsets):
+        return False
+    script = "ls /etc/cni/net.d 2>/dev/null | grep -q conf && echo has || echo none"
+    return any(dockerd.run("exec", node, "sh", "-c", script, timeout=60).strip() == "none"
+               for node in nodes)

@@ -61,9 +61,15 @@ step_deps() {
   echo "==> operator Python dependencies: done in $((SECONDS - start))s ($(du -sh "$dir" | cut -f1))"
 }
 
+chaos_files() {  # chaos/'s files but the shipped data an installed wheel keeps in
+  # chaos/resources/ (manifests/crds go in apart): the same image from a checkout and a wheel
+  (cd "$src_root" && find chaos -type f ! -path '*__pycache__*' ! -name '*.pyc' \
+     ! -path 'chaos/resources/manifests/*' ! -path 'chaos/resources/dashboards/*' \
+     ! -path 'chaos/resources/cluster/*' -print0 | LC_ALL=C sort -z)
+}
+
 source_key() {  # what the image holds of this repository, and how it is packed
-  { (cd "$src_root" && find chaos -type f ! -path '*__pycache__*' ! -name '*.pyc' \
-       | LC_ALL=C sort | xargs sha256sum)
+  { (cd "$src_root" && chaos_files | xargs -0 sha256sum)
     (cd "$repo" && find manifests/crds -type f | LC_ALL=C sort | xargs sha256sum
      sha256sum cluster/operator/build.sh); } | sha256sum | cut -c1-12
 }
@@ -77,8 +83,7 @@ step_image() {
   echo "==> operator image chaosdrill.local/operator:$key: packing into $dir"
   work="$cache/operator-work"
   rm -rf "$work" "$cache"/operator-image-* && mkdir -p "$work/app/manifests" "$dir"  # older keys too
-  (cd "$src_root" && find chaos -type f ! -path '*__pycache__*' ! -name '*.pyc' -print0 \
-     | xargs -0 cp --parents -t "$work/app")
+  (cd "$src_root" && chaos_files | xargs -0 cp --parents -t "$work/app")
   cp -r "$repo/manifests/crds" "$work/app/manifests/"
   mkdir -p "$rootfs/app/src"
   mount --bind "$work/app" "$rootfs/app/src"

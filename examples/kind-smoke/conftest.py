@@ -15,10 +15,11 @@ from pytest_kind import KindCluster
 
 from chaos.cluster.kind_config import write_cluster_config
 from chaos.images import sample as images
+from chaos.resources import shipped
 
-REPO = Path(__file__).resolve().parents[2]
-APP = REPO / "manifests" / "workloads" / "web.yaml"
-"""The app under test: chaos-drill's sample `web` (3 replicas, opted in to drills)."""
+APP = shipped("manifests", "workloads", "web.yaml")
+"""The app under test: chaos-drill's sample `web` (3 replicas, opted in to drills), as the
+installed package ships it."""
 
 
 @pytest.fixture(scope="session")
