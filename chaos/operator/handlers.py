@@ -14,7 +14,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -181,8 +181,7 @@ def run_drill(body: kopf.Body, name: str, namespace: str | None, uid: str,
         place.keep(api)
         patch_status(api, namespace, name, {"phase": "Running", **counts})
 
-    options = RunOptions(out_dir=out, on_incident=on_incident,
-                         node_policy=settings.node_policy())
+    options = run_options(out, settings, on_incident)
 
     def stop_when_stopped() -> None:
         stopped.wait()  # waits until stopped: a daemon thread, ended with the drill
@@ -217,6 +216,14 @@ def run_drill(body: kopf.Body, name: str, namespace: str | None, uid: str,
                                             f"operator {socket.gethostname()}; what it changed "
                                             "is restored; the next active operator runs it "
                                             "again"})
+
+
+def run_options(out: Path, settings: Settings,
+                on_incident: Callable[[Incident], None]) -> RunOptions:
+    """How the operator runs a drill: its node policy, and a journal whose failure line says
+    what an operator's user can do."""
+    return RunOptions(out_dir=out, on_incident=on_incident, node_policy=settings.node_policy(),
+                      journal_remedy=operator_journal.REMEDY)
 
 
 def failed(api: Any, namespace: str, name: str, place: operator_journal.Place,
