@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,6 +87,9 @@ def test_operator_is_denied_secrets_foreign_pods_and_rbac(installed: Any,
         facts.journal_facts(mine, Workload("Deployment", "web", "not-opted-in", {}), journal)
     [warning] = read_journal(tmp_path / "journal.jsonl")
     assert warning.event == "warning" and "API error 403" in warning.get("message"), warning
+    # each replica's /healthz, its liveness probe, answers while its kopf runs
+    for pod in client.CoreV1Api(admin).list_namespaced_pod("chaos-drill").items:
+        assert healthz(f"http://{pod.status.pod_ip}:8080/healthz", 20) == 200
     for namespace in ("demo", "chaos-drill", "kube-system"):
         denied(core.list_namespaced_secret, namespace)
     denied(core.list_secret_for_all_namespaces)
@@ -104,6 +108,20 @@ def test_operator_is_denied_secrets_foreign_pods_and_rbac(installed: Any,
     denied(rbac.patch_cluster_role, "chaos-drill-operator",
            {"rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]})
     denied(rbac.delete_cluster_role_binding, "chaos-drill-operator")
+
+
+def healthz(url: str, timeout: float) -> int:
+    """URL's status once it is 200, or the last one after TIMEOUT seconds (503 until kopf's
+    loop runs)."""
+    deadline, status = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as error:
+            status = error.code
+        time.sleep(0.5)
+    return status
 
 
 def kubectl() -> str:
