@@ -5,7 +5,7 @@ The map, lowest layer first (a module imports only its own layer and those below
                  data when installed), the cache
     statefile    state files written whole or not at all, read back without a traceback
     serving      the bounded HTTP server (connection cap, idle and header deadlines) of the
-                 exporter and the page
+                 exporter, the page and the operator's /healthz
     images/      every image built here (sample app, kind node, operator, Prometheus), no registry
                  needed; push to one (push, credentials) and manifests that pull (catalog)
     cluster/     providers (local, kind, kubeconfig) behind protocols, the API client, manifests
@@ -21,7 +21,8 @@ The map, lowest layer first (a module imports only its own layer and those below
                  observe/, results/, monitoring/
     view/        one view model; the web page (with the presenter's controls) and the terminal
                  view
-    operator/    kopf handlers that call the runner, their install, the in-cluster journal
+    operator/    kopf handlers that call the runner, their install, the in-cluster journal,
+                 the /healthz
     pytest_plugin  drills as pytest fixtures
     cli/         the argument parser and one module per command group; no logic
     reference/   the docs' reference pages, generated from the parser, registry, schema, metrics

@@ -310,6 +310,23 @@ def start_cli(*args: str, tty: bool = False) -> tuple[subprocess.Popen[bytes], O
     return proc, Output(proc.stderr.fileno())
 
 
+REAP_SECONDS = 30
+"""How long a SIGKILLed CLI has to be reaped."""
+
+
+@contextmanager
+def running_cli(*args: str, tty: bool = False) -> Iterator[tuple[subprocess.Popen[bytes], Output]]:
+    """start_cli for the length of a with block: however the block ends, the process is
+    SIGKILLed if it still runs and reaped within REAP_SECONDS, so no test leaves a drill
+    running. The Output stays readable after the block (`finish` it there)."""
+    proc, output = start_cli(*args, tty=tty)
+    try:
+        yield proc, output
+    finally:
+        proc.kill()  # nothing when it has exited and been reaped
+        proc.wait(timeout=REAP_SECONDS)
+
+
 def free_port() -> int:
     """A loopback TCP port nothing listens on right now."""
     with socket.socket() as sock:

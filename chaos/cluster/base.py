@@ -65,8 +65,9 @@ class ContainerRuntime(Protocol):
         """SIGKILLs the main process of CONTAINER_ID on NODE; the kubelet restarts it."""
 
     def start_memory_hog(self, node: str, container_id: str) -> MemoryHog:
-        """Starts, as root, a process that allocates in CONTAINER_ID's memory cgroup until the
-        kernel's OOM killer kills the container's main process; it dies with the container."""
+        """Starts, as root, a process that raises the main process's oom_score_adj and allocates
+        in CONTAINER_ID's memory cgroup until the kernel's OOM killer kills that main process;
+        it dies with the container."""
 
     def stop_memory_hog(self, hog: MemoryHog) -> bool:
         """SIGKILLs HOG if that very process still runs (True), else False; reaps it."""

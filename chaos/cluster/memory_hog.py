@@ -3,10 +3,11 @@ namespace, that allocates until the kernel's OOM killer kills the container's ma
 
 Needs the cgroup v1 memory controller, where the OOM killer kills one process of the cgroup,
 not the whole container. `nsenter --pid` puts the hog in the container's PID namespace, so it
-dies when the main process (that namespace's init) does; it sets its own oom_score_adj to
--1000, so the kernel never picks it; it moves itself into the container's memory cgroup and
-`tail /dev/zero` buffers an endless line until the limit. The runtime sees the cgroup's OOM
-event and the kubelet reports the container OOMKilled. Before allocating, the hog prints its
+dies when the main process (that namespace's init) does; it raises the main process's
+oom_score_adj to 1000, moves itself into the container's memory cgroup and fills the limit in
+pieces (`tail` buffering /dev/zero), none holding more than a sixteenth of it, so the kernel
+picks the main process, not a piece. The runtime sees the cgroup's OOM event and the kubelet
+reports the container OOMKilled. Before allocating, the hog prints its
 PID and start time as the node's /proc shows them: together they name that one process, so it
 can be killed by PID, and no other, should it outlive its container.
 """

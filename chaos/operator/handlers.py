@@ -6,6 +6,7 @@ of every drill it runs in one registry."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import random
@@ -13,7 +14,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,9 @@ from chaos.drill.loading import drill_from_object
 from chaos.drill.signals import SignalStop
 from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.drill.timeline import Incident
-from chaos.errors import ChaosDrillError, JournalError, SafetyError
+from chaos.errors import ChaosDrillError, JournalError, SafetyError, SetupError
 from chaos.monitoring import metrics, metrics_server
+from chaos.operator import health
 from chaos.operator import journal as operator_journal
 from chaos.operator.series import Series
 from chaos.operator.settings import MAX_ATTEMPTS, Settings
@@ -179,8 +181,7 @@ def run_drill(body: kopf.Body, name: str, namespace: str | None, uid: str,
         place.keep(api)
         patch_status(api, namespace, name, {"phase": "Running", **counts})
 
-    options = RunOptions(out_dir=out, on_incident=on_incident,
-                         node_policy=settings.node_policy())
+    options = run_options(out, settings, on_incident)
 
     def stop_when_stopped() -> None:
         stopped.wait()  # waits until stopped: a daemon thread, ended with the drill
@@ -215,6 +216,14 @@ def run_drill(body: kopf.Body, name: str, namespace: str | None, uid: str,
                                             f"operator {socket.gethostname()}; what it changed "
                                             "is restored; the next active operator runs it "
                                             "again"})
+
+
+def run_options(out: Path, settings: Settings,
+                on_incident: Callable[[Incident], None]) -> RunOptions:
+    """How the operator runs a drill: its node policy, and a journal whose failure line says
+    what an operator's user can do."""
+    return RunOptions(out_dir=out, on_incident=on_incident, node_policy=settings.node_policy(),
+                      journal_remedy=operator_journal.REMEDY)
 
 
 def failed(api: Any, namespace: str, name: str, place: operator_journal.Place,
@@ -263,18 +272,29 @@ def run(namespaces: list[str], metrics_port: int | None = None, metrics_host: st
     Settings.from_env()  # a bad setting stops the operator here, in one line
     metrics.register_families(METRICS)
     server = metrics_server.serve(METRICS, metrics_port, metrics_host) if metrics_port else None
+    kopf_loop = health.KopfLoop()
+    try:
+        prober = health.serve(kopf_loop.alive, health_port) if health_port else None
+    except SetupError:
+        if server:
+            server.close()
+        raise
     settings = kopf.OperatorSettings()
     settings.peering.lifetime = PEERING_LIFETIME
     shutdown, kopf_stop = threading.Event(), threading.Event()
     failures: list[BaseException] = []
 
+    async def kopf_operator() -> None:
+        kopf_loop.loop = asyncio.get_running_loop()
+        await kopf.operator(registry=registry, namespaces=namespaces, clusterwide=not namespaces,
+                            standalone=peering is None, peering_name=peering, settings=settings,
+                            priority=seniority(), stop_flag=kopf_stop)
+
     def operate() -> None:
         try:
-            kopf.run(registry=registry, namespaces=namespaces, clusterwide=not namespaces,
-                     standalone=peering is None, peering_name=peering, settings=settings,
-                     priority=seniority(), stop_flag=kopf_stop,
-                     liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz"
-                     if health_port else None)
+            asyncio.run(kopf_operator())  # as kopf.run() does
+        except asyncio.CancelledError:
+            pass
         except BaseException as error:  # raised again in the main thread
             failures.append(error)
 
@@ -294,8 +314,9 @@ def run(namespaces: list[str], metrics_port: int | None = None, metrics_host: st
             say(f"kopf still stopping after {KOPF_STOP_WAIT:.0f}s: exiting anyway")
     finally:
         signals.close()
-        if server:
-            server.close()
+        for each in (server, prober):
+            if each:
+                each.close()
     if failures:
         raise failures[0]
 

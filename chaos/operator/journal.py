@@ -26,6 +26,10 @@ LIMIT = 900_000
 """Bytes of journal one ConfigMap holds, over all its attempts (the API's limit is 1 MiB)."""
 PER_ATTEMPT = LIMIT // MAX_ATTEMPTS
 """Bytes of one attempt's journal kept: the newest lines."""
+REMEDY = ("free space in the operator's results folder ($CHAOS_DRILL_OPERATOR_OUT; in the "
+          "cluster, replacing the operator's pod empties it), then apply the ChaosDrill again; "
+          "what was written is where status.journal says")
+"""What a failed journal write's line tells the operator's user (there is no --out)."""
 MAX_NAME = 253
 """A ConfigMap's name is a DNS-1123 subdomain: at most 253 characters."""
 

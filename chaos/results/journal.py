@@ -21,6 +21,8 @@ from typing import IO, Any
 from chaos.errors import ChaosDrillError, JournalError
 
 _RESERVED = ("event", "ts", "mono")
+CLI_REMEDY = "free space or pass --out DIR, then run chaos-drill restore if anything remains"
+"""What the line of a failed write tells the reader to do (the operator's says its own)."""
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,10 @@ class Journal:
         wall: Callable[[], datetime] = _wall_clock,
         mono: Callable[[], float] = time.monotonic,
         path: str | Path | None = None,
+        remedy: str = CLI_REMEDY,
     ) -> None:
         self._stream = stream
+        self.remedy = remedy
         self._wall = wall
         self._mono = mono
         self._lock = threading.Lock()
@@ -70,18 +74,20 @@ class Journal:
         path: str | Path,
         wall: Callable[[], datetime] = _wall_clock,
         mono: Callable[[], float] = time.monotonic,
+        remedy: str = CLI_REMEDY,
     ) -> Journal:
         """Create the journal at path (and its directory); one journal holds one run, so a
         journal with records already in it is refused, not appended to."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            return cls(open(path, "xb", buffering=0), wall, mono, path)
+            return cls(open(path, "xb", buffering=0), wall, mono, path, remedy)
         except FileExistsError:
             if path.stat().st_size:
                 raise ChaosDrillError(f"{path} already holds the journal of another run: "
                                       "write this run to a new results folder") from None
-        return cls(open(path, "ab", buffering=0), wall, mono, path)  # empty: nothing to mix with
+        # empty: nothing to mix with
+        return cls(open(path, "ab", buffering=0), wall, mono, path, remedy)
 
     def write(self, event: str, *, mono: float | None = None, **fields: Any) -> JournalRecord:
         """Append one event; mono defaults to now (pass it when the event was seen earlier)."""
@@ -126,9 +132,8 @@ class Journal:
     def _failed(self, error: OSError) -> None:
         """Remembers the failure and cuts a partly written line off the file."""
         why = error.strerror or str(error)
-        self.failure = JournalError(f"cannot write the journal to {self.path}: {why}; free "
-                                    "space or pass --out DIR, then run chaos-drill restore if "
-                                    "anything remains")
+        self.failure = JournalError(f"cannot write the journal to {self.path}: {why}; "
+                                    f"{self.remedy}")
         try:
             os.ftruncate(self._stream.fileno(), self._size)
             self._stream.seek(self._size)

@@ -36,7 +36,7 @@ from chaos.monitoring.drill_metrics import DrillMetrics
 from chaos.observe.observer import Observer
 from chaos.observe.prober_pod import pod_name
 from chaos.results import JOURNAL_NAME, rebuild_results, salvage_results
-from chaos.results.journal import Journal
+from chaos.results.journal import CLI_REMEDY, Journal
 from chaos.results.summary import Summary
 from chaos.run import facts
 from chaos.run.preflight import Preflight
@@ -57,6 +57,11 @@ class RunOptions:
     on_round: Callable[[int], None] | None = None
     on_inject: Callable[[Incident], None] | None = None
     on_incident: Callable[[Incident], None] | None = None
+    journal_remedy: str = CLI_REMEDY
+    """What a failed journal write's line tells the reader to do."""
+
+    def open_journal(self) -> Journal:
+        return Journal.open(self.out_dir / JOURNAL_NAME, remedy=self.journal_remedy)
 
 
 def max_run_seconds(drill: Drill) -> int:
@@ -87,7 +92,7 @@ class DrillRun(SteadyState, Preflight):
         self.rng = random.Random(seed)
         options.out_dir.mkdir(parents=True, exist_ok=True)
         self.autoscaler = self._check_autoscaling()
-        self.journal = Journal.open(options.out_dir / JOURNAL_NAME)
+        self.journal = options.open_journal()
         self.journal.on_failure = self._journal_failed
         self.unwritten_summary: Summary | None = None  # set when results cannot be written
         self.observer = Observer(self.api, self.workload, self.journal, options.metrics,

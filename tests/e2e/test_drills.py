@@ -23,7 +23,7 @@ from chaos.drill import restore
 from chaos.drill.timeline import Incident
 from chaos.results import JournalRecord, read_journal
 
-from support import FAULTS, REPO, cli, run_drill, start_cli, wait_for_record, write_drill
+from support import FAULTS, REPO, cli, run_drill, running_cli, wait_for_record, write_drill
 
 pytestmark = pytest.mark.e2e
 
@@ -144,12 +144,8 @@ def test_unsteady_workload_is_refused(web: Any, tmp_path: Path) -> None:
 def test_killed_drill_leaves_a_journal_report_rebuilds(web: Any, tmp_path: Path) -> None:
     path = write_drill(tmp_path, FAULTS["pod_delete"], rounds=10, intervalSeconds=1)
     out = tmp_path / "out"
-    proc, output = start_cli("run", str(path), "--out", str(out))
-    try:
+    with running_cli("run", str(path), "--out", str(out)) as (proc, output):
         output.wait_for("r2-i1: recovered", timeout=120)
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
     assert not (out / "summary.json").exists()
     result = cli("report", str(out))
     assert result.returncode == 1  # an interrupted drill is not a pass
@@ -235,8 +231,7 @@ def test_a_signal_at_any_moment_restores_and_writes_results(
     at = MOMENTS[moment]
     path = write_drill(tmp_path, FAULTS["scale"], rounds=3, intervalSeconds=2)
     out = tmp_path / "out"
-    proc, output = start_cli("run", str(path), "--out", str(out), tty=True)
-    try:
+    with running_cli("run", str(path), "--out", str(out), tty=True) as (proc, output):
         if isinstance(at.wait, str):
             output.wait_for(at.wait, timeout=120)
         else:
@@ -244,9 +239,6 @@ def test_a_signal_at_any_moment_restores_and_writes_results(
         sent = time.monotonic()
         proc.send_signal(at.signum)
         code = proc.wait(timeout=90)
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
     text = output.finish(30)
     assert code == 1, text
     assert f"{signal.Signals(at.signum).name}: stopping" in text
@@ -273,16 +265,12 @@ def test_a_signal_at_any_moment_restores_and_writes_results(
 def test_a_second_ctrl_c_quits_at_once(web: Any, tmp_path: Path) -> None:
     path = write_drill(tmp_path, FAULTS["scale"], rounds=3, intervalSeconds=2)
     out = tmp_path / "out"
-    proc, output = start_cli("run", str(path), "--out", str(out))
-    try:
+    with running_cli("run", str(path), "--out", str(out)) as (proc, output):
         output.wait_for("r1-i1: scaled", timeout=120)
         proc.send_signal(signal.SIGINT)
         output.wait_for("SIGINT: stopping", timeout=30)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=5) == 130
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
     assert "quit at once" in output.finish(30)
     assert (out / "journal.jsonl").exists()
     result = cli("restore", "--namespace", "demo")  # what the quit left, if anything

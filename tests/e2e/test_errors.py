@@ -16,7 +16,7 @@ from chaos.cluster.local import LocalCluster
 from chaos.drill import restore
 from chaos.results import read_journal
 
-from support import FAULTS, cli, crowd_deployment, one_error, start_cli, write_drill
+from support import FAULTS, cli, crowd_deployment, one_error, running_cli, write_drill
 
 pytestmark = pytest.mark.e2e
 
@@ -102,16 +102,14 @@ def test_the_api_server_going_away_mid_drill_is_one_line(web: Any, cluster: Loca
     path = write_drill(tmp_path, FAULTS["pod_delete"], rounds=5, intervalSeconds=1,
                        recoveryTimeoutSeconds=10)
     out = tmp_path / "out"
-    proc, output = start_cli("run", str(path), "--out", str(out))
     try:
-        output.wait_for("r1-i1: recovered", timeout=120)
-        apiserver = next(p for p in processes.load(cluster.lay.processes)
-                         if p.name == "kube-apiserver")
-        processes.stop(apiserver)
-        code = proc.wait(timeout=180)
+        with running_cli("run", str(path), "--out", str(out)) as (proc, output):
+            output.wait_for("r1-i1: recovered", timeout=120)
+            apiserver = next(p for p in processes.load(cluster.lay.processes)
+                             if p.name == "kube-apiserver")
+            processes.stop(apiserver)
+            code = proc.wait(timeout=180)
     finally:
-        proc.kill()
-        proc.wait(timeout=30)
         cluster.restart_component("kube-apiserver", print)
     stderr = output.finish(30)
     result = subprocess.CompletedProcess(proc.args, code, "", stderr)

@@ -18,7 +18,7 @@ from chaos.drill.loading import load_drill
 from chaos.results.journal import read_journal
 from chaos.run.runner import DrillRun, RunOptions
 
-from support import cli, one_error, start_cli, write_drill
+from support import cli, one_error, running_cli, write_drill
 
 pytestmark = pytest.mark.e2e
 LOAD_SECONDS = 40
@@ -76,15 +76,12 @@ def test_load_without_an_autoscaler_is_refused_before_anything(web: Any,
 
 def test_ctrl_c_during_the_load_removes_the_job(autoscaled: Any, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc, output = start_cli("run", str(write_drill(tmp_path, LOAD)), "--out", str(out))
-    try:
+    with running_cli("run", str(write_drill(tmp_path, LOAD)), "--out",
+                     str(out)) as (proc, output):
         output.wait_for("started Job chaos-drill-load-", timeout=120)
         assert len(load_jobs(autoscaled)) == 1
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=90)
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
     text = output.finish(30)
     assert code == 1, text
     assert "removing the load Job" in text

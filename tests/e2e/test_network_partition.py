@@ -20,7 +20,7 @@ from chaos.drill import partition, restore
 from chaos.drill.fault_types import LOSS_PHASES, PARTITION_PHASES
 from chaos.results import read_journal
 
-from support import cli, run_drill, start_cli, wait_for_record, write_drill
+from support import cli, run_drill, running_cli, wait_for_record, write_drill
 
 pytestmark = pytest.mark.e2e
 
@@ -91,8 +91,8 @@ def test_a_cut_off_pod_leaves_rotation_and_rejoins_once_lifted(
 
 def test_ctrl_c_lifts_the_cut(web: Any, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc, output = start_cli("run", str(partition_drill(tmp_path, 120)), "--out", str(out))
-    try:
+    with running_cli("run", str(partition_drill(tmp_path, 120)), "--out",
+                     str(out)) as (proc, output):
         wait_for_record(out / "journal.jsonl", lambda r: r.event == "phase"
                         and r.get("phase") == "endpoint_removed", timeout=120)
         during = rules_of_ours()
@@ -100,9 +100,6 @@ def test_ctrl_c_lifts_the_cut(web: Any, tmp_path: Path) -> None:
         assert len(during) == 1, during
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=90)
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
     text = output.finish(30)
     assert code == 1, text
     assert rules_of_ours() == {}
@@ -112,13 +109,10 @@ def test_ctrl_c_lifts_the_cut(web: Any, tmp_path: Path) -> None:
 
 def test_restore_lifts_the_cut_after_sigkill(web: Any, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc, output = start_cli("run", str(partition_drill(tmp_path, 120)), "--out", str(out))
-    try:
+    with running_cli("run", str(partition_drill(tmp_path, 120)), "--out",
+                     str(out)) as (proc, output):
         wait_for_record(out / "journal.jsonl", lambda r: r.event == "phase"
                         and r.get("phase") == "endpoint_removed", timeout=120)
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
     output.finish(30)
     left = rules_of_ours()
     [victim] = marked_pods(web)

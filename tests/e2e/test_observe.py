@@ -18,7 +18,7 @@ from chaos.cluster import kube
 from chaos.cluster.local import LocalCluster
 from chaos.drill.fault_types import fault_type
 
-from support import KUBECTL, cli, scale, start_cli, write_drill
+from support import KUBECTL, cli, running_cli, scale, write_drill
 
 pytestmark = pytest.mark.e2e
 
@@ -50,8 +50,8 @@ def in_order(incident: dict[str, Any]) -> list[str]:
 def test_watch_records_a_kubectl_delete_and_a_container_kill(
         web: Any, cluster: LocalCluster, tmp_path: Path) -> None:
     out = tmp_path / "watched"
-    watch, output = start_cli("watch", "--target", "Deployment/web", "--out", str(out))
-    try:
+    with running_cli("watch", "--target", "Deployment/web", "--out",
+                     str(out)) as (watch, output):
         output.wait_for("recording what others break", timeout=60)
         deleted, killed = web_pods(web)[:2]
         subprocess.run([str(KUBECTL), "--kubeconfig", str(cluster.kubeconfig()), "-n", "demo",
@@ -64,9 +64,6 @@ def test_watch_records_a_kubectl_delete_and_a_container_kill(
         code = watch.wait(timeout=60)
         (tmp_path / "watch.log").write_text(output.finish(30))  # to read on failure
         assert code == 0, (tmp_path / "watch.log").read_text()
-    finally:
-        watch.kill()
-        watch.wait(timeout=30)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["drill"] == "watch" and summary["passed"], summary["slo_checks"]
     first, second = summary["incidents"]
@@ -88,8 +85,8 @@ def test_watch_records_a_kubectl_delete_and_a_container_kill(
 def test_watch_takes_a_scale_down_and_up_for_no_incident(web: Any, tmp_path: Path) -> None:
     out = tmp_path / "watched"
     before = {p.metadata.name for p in web_pods(web)}
-    watch, output = start_cli("watch", "--target", "Deployment/web", "--out", str(out))
-    try:
+    with running_cli("watch", "--target", "Deployment/web", "--out",
+                     str(out)) as (watch, output):
         output.wait_for("recording what others break", timeout=60)
         scale(web, 2)
         output.wait_for("removed by a scale-down", timeout=60)
@@ -99,9 +96,6 @@ def test_watch_takes_a_scale_down_and_up_for_no_incident(web: Any, tmp_path: Pat
         log = output.finish(30)
         (tmp_path / "watch.log").write_text(log)  # to read on failure
         assert code == 0, log
-    finally:
-        watch.kill()
-        watch.wait(timeout=30)
     assert ": observed " not in log, log
     summary = json.loads((out / "summary.json").read_text())
     assert summary["passed"] and summary["incidents"] == [], summary

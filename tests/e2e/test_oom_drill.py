@@ -25,7 +25,7 @@ from chaos.drill.fault_types import TRAFFIC_PHASES
 from chaos.drill.faults.oom_kill import hog_original
 from chaos.results import read_journal
 
-from support import FAULTS, cli, run_drill, start_cli, wait_for_record, write_drill
+from support import FAULTS, cli, run_drill, running_cli, wait_for_record, write_drill
 
 pytestmark = pytest.mark.e2e
 HOG_PARTS = {"sh", "tail", "head", "sleep", "setsid", "nsenter"}
@@ -137,14 +137,10 @@ def test_the_kernel_oom_kills_the_main_process_and_the_kubelet_restarts_it(
 def test_ctrl_c_mid_drill_leaves_no_hog(web: Any, tmp_path: Path) -> None:
     path = write_drill(tmp_path, FAULTS["oom_kill"], rounds=3, intervalSeconds=2)
     out = tmp_path / "out"
-    proc, output = start_cli("run", str(path), "--out", str(out))
-    try:
+    with running_cli("run", str(path), "--out", str(out)) as (proc, output):
         wait_for_record(out / "journal.jsonl", lambda r: r.event == "fault_injected", 120)
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=90)
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
     text = output.finish(30)
     assert code == 1, text
     assert "SIGINT: stopping" in text

@@ -8,14 +8,17 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from chaos.cluster.kube import Workload
 from chaos.cluster.local import LocalCluster
 from chaos.drill.fault_types import LOAD_PHASES
 from chaos.drill.faults.load import LOAD_LABEL
@@ -23,6 +26,9 @@ from chaos.drill.restore import ANNOTATION
 from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.monitoring import install as monitoring_install
 from chaos.operator import handlers as operator
+from chaos.results import read_journal
+from chaos.results.journal import Journal
+from chaos.run import facts
 
 from support import KUBECTL, REPO, as_operator, cli, wait_finished
 
@@ -65,12 +71,25 @@ def bystanders(api: Any) -> Iterator[dict[str, str]]:
 
 
 def test_operator_is_denied_secrets_foreign_pods_and_rbac(installed: Any,
-                                                          bystanders: dict[str, str]) -> None:
+                                                          bystanders: dict[str, str],
+                                                          tmp_path: Path) -> None:
     admin = installed
     mine = as_operator(admin)
     core, rbac = client.CoreV1Api(mine), client.RbacAuthorizationV1Api(mine)
-    # the token works: what the operator needs in an opted-in namespace is allowed
+    # the token works: what the operator needs in an opted-in namespace is allowed, down to what
+    # the advice reads (the workload, its PodDisruptionBudgets and Services), read-only
     assert client.CoreV1Api(mine).list_namespaced_pod("demo").items
+    web = facts.read_facts(mine, Workload("Deployment", "web", "demo", {"app": "web"}))
+    assert web.pdbs == ("web",) and "web" in web.services, web
+    denied(client.PolicyV1Api(mine).delete_namespaced_pod_disruption_budget, "web", "demo")
+    # where it is not bound the read is refused: one warning in the journal, no crash
+    with Journal.open(tmp_path / "journal.jsonl") as journal:
+        facts.journal_facts(mine, Workload("Deployment", "web", "not-opted-in", {}), journal)
+    [warning] = read_journal(tmp_path / "journal.jsonl")
+    assert warning.event == "warning" and "API error 403" in warning.get("message"), warning
+    # each replica's /healthz, its liveness probe, answers while its kopf runs
+    for pod in client.CoreV1Api(admin).list_namespaced_pod("chaos-drill").items:
+        assert healthz(f"http://{pod.status.pod_ip}:8080/healthz", 20) == 200
     for namespace in ("demo", "chaos-drill", "kube-system"):
         denied(core.list_namespaced_secret, namespace)
     denied(core.list_secret_for_all_namespaces)
@@ -89,6 +108,20 @@ def test_operator_is_denied_secrets_foreign_pods_and_rbac(installed: Any,
     denied(rbac.patch_cluster_role, "chaos-drill-operator",
            {"rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]})
     denied(rbac.delete_cluster_role_binding, "chaos-drill-operator")
+
+
+def healthz(url: str, timeout: float) -> int:
+    """URL's status once it is 200, or the last one after TIMEOUT seconds (503 until kopf's
+    loop runs)."""
+    deadline, status = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as error:
+            status = error.code
+        time.sleep(0.5)
+    return status
 
 
 def kubectl() -> str:

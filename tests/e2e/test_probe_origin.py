@@ -16,7 +16,7 @@ from kubernetes import client
 from chaos.drill import restore
 from chaos.results import read_journal
 
-from support import FAULTS, cli, start_cli, write_drill
+from support import FAULTS, cli, running_cli, write_drill
 
 pytestmark = pytest.mark.e2e
 
@@ -86,28 +86,21 @@ def long_drill(tmp_path: Path) -> Path:
 
 
 def test_ctrl_c_removes_the_prober_pod(web: Any, tmp_path: Path) -> None:
-    proc, output = start_cli("run", str(long_drill(tmp_path)), "--out", str(tmp_path / "out"))
-    try:
+    with running_cli("run", str(long_drill(tmp_path)), "--out",
+                     str(tmp_path / "out")) as (proc, output):
         output.wait_for("from pod demo/chaosdrill-prober-", timeout=180)
         assert len(prober_pods(web)) == 1
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
     output.finish(timeout=30)
     assert prober_pods(web) == [], "the run's end deletes its prober pod before it exits"
     assert any(r.event == "drill_finished" for r in journal(tmp_path / "out"))
 
 
 def test_restore_removes_a_prober_pod_left_by_sigkill(web: Any, tmp_path: Path) -> None:
-    proc, output = start_cli("run", str(long_drill(tmp_path)), "--out", str(tmp_path / "out"))
-    try:
+    with running_cli("run", str(long_drill(tmp_path)), "--out",
+                     str(tmp_path / "out")) as (proc, output):
         output.wait_for("from pod demo/chaosdrill-prober-", timeout=180)
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
     [left] = prober_pods(web)
     result = cli("restore", "--namespace", "demo")
     assert result.returncode == 0, result.stderr

@@ -10,7 +10,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,19 +26,15 @@ from chaos.drill.loading import load_drill
 from chaos.results import read_journal
 from chaos.run.runner import DrillRun, RunOptions
 
-from support import FAULTS, cli, error_line, run_drill, scale, start_cli, write_drill
+from support import FAULTS, cli, error_line, run_drill, running_cli, scale, write_drill
 
 pytestmark = pytest.mark.e2e
 
 
 def kill_after(path: Path, out: Path, line: str) -> None:
     """Runs the drill and SIGKILLs it once it printed LINE: nothing of it can clean up."""
-    proc, output = start_cli("run", str(path), "--out", str(out))
-    try:
+    with running_cli("run", str(path), "--out", str(out)) as (proc, output):
         output.wait_for(line, timeout=120)
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
 
 
 def record_of(obj: Any) -> restore.Record:
@@ -166,16 +162,17 @@ def chaos_leases(api: Any) -> dict[str, str]:
 def test_two_scale_drills_started_together_on_one_deployment_one_is_refused_in_one_line(
         web: Any, tmp_path: Path) -> None:
     runs = []
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-        path = write_drill(tmp_path / name, {"type": "scale", "replicas": 5}, probe=None,
-                           rounds=2, intervalSeconds=2)
-        runs.append((tmp_path / name / "out", *start_cli("run", str(path), "--out",
-                                                         str(tmp_path / name / "out"))))
     codes, stderrs = [], []
-    for _out, proc, output in runs:
-        codes.append(proc.wait(timeout=300))
-        stderrs.append(output.finish(timeout=30))
+    with ExitStack() as running:
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            path = write_drill(tmp_path / name, {"type": "scale", "replicas": 5}, probe=None,
+                               rounds=2, intervalSeconds=2)
+            runs.append((tmp_path / name / "out", *running.enter_context(running_cli(
+                "run", str(path), "--out", str(tmp_path / name / "out")))))
+        for _out, proc, output in runs:
+            codes.append(proc.wait(timeout=300))
+            stderrs.append(output.finish(timeout=30))
     assert sorted(codes) == [0, 2], stderrs
     winner, loser = (0, 1) if codes[0] == 0 else (1, 0)
     run_ids = [next(r.get("run") for r in read_journal(out / "journal.jsonl")

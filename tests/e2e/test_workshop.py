@@ -18,7 +18,7 @@ from chaos.cluster import kube
 from chaos.drill import restore
 
 from browser import Chromium, needs_chromium
-from support import free_port, start_cli
+from support import free_port, running_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -71,58 +71,57 @@ def test_a_workshop_runs_on_keys_and_ctrl_c_restores_and_sums_up(autoscaled: Any
     plan = tmp_path / "plan.yaml"
     plan.write_text(yaml.safe_dump(PLAN))
     port, out = free_port(), tmp_path / "out"
-    proc, output = start_cli("workshop", str(plan), "--web", str(port), "--out", str(out))
     page: Chromium | None = None
-    try:
-        output.wait_for(f"presenter page on http://127.0.0.1:{port}/", timeout=60)
-        output.wait_for("step 1/2: A pod is deleted (waiting)", timeout=240)
-        page = Chromium(f"http://127.0.0.1:{port}/", width=1024, height=768)
-        page.viewport(1024, 768)
-        page.wait_for("document.body.dataset.presenter === 'true' && "
-                      f"{text_of('step-title')} === 'A pod is deleted' && "
-                      "document.querySelectorAll('.tile[data-state=ready]').length === 3",
-                      60, "step 1 with web's three pods")
-        assert page.evaluate(text_of("step-explain")) == PLAN["steps"][0]["explain"]
-        assert page.evaluate(text_of("step-watch-text")) == PLAN["steps"][0]["watch"]
-        step_is(page, 1, "ready", 5)
-        assert not (out / "01-ws-pod-kill").exists(), "a step ran before the trainer asked"
+    with running_cli("workshop", str(plan), "--web", str(port), "--out",
+                     str(out)) as (proc, output):
+        try:
+            output.wait_for(f"presenter page on http://127.0.0.1:{port}/", timeout=60)
+            output.wait_for("step 1/2: A pod is deleted (waiting)", timeout=240)
+            page = Chromium(f"http://127.0.0.1:{port}/", width=1024, height=768)
+            page.viewport(1024, 768)
+            page.wait_for("document.body.dataset.presenter === 'true' && "
+                          f"{text_of('step-title')} === 'A pod is deleted' && "
+                          "document.querySelectorAll('.tile[data-state=ready]').length === 3",
+                          60, "step 1 with web's three pods")
+            assert page.evaluate(text_of("step-explain")) == PLAN["steps"][0]["explain"]
+            assert page.evaluate(text_of("step-watch-text")) == PLAN["steps"][0]["watch"]
+            step_is(page, 1, "ready", 5)
+            assert not (out / "01-ws-pod-kill").exists(), "a step ran before the trainer asked"
 
-        page.press("ArrowRight")  # run step 1
-        step_is(page, 1, "running", 30)
-        step_is(page, 1, "done", 180)
-        page.wait_for("document.querySelector('.incident[data-id=\"r1-i1\"]"
-                      "[data-status=recovered]')", 10, "step 1's incident")
-        result = page.evaluate(text_of("step-result"))
-        assert result.startswith("PASSED · recovery ") and " s · served " in result, result
-        assert fits(page), "the step's view scrolls at 1024×768"
-        shoot(page, "workshop-step.png", tmp_path)
-        page.viewport(1920, 1080)
-        assert fits(page), "the step's view scrolls at 1920×1080"
-        shoot(page, "workshop-step-1920.png", tmp_path)
-        page.viewport(1024, 768)
+            page.press("ArrowRight")  # run step 1
+            step_is(page, 1, "running", 30)
+            step_is(page, 1, "done", 180)
+            page.wait_for("document.querySelector('.incident[data-id=\"r1-i1\"]"
+                          "[data-status=recovered]')", 10, "step 1's incident")
+            result = page.evaluate(text_of("step-result"))
+            assert result.startswith("PASSED · recovery ") and " s · served " in result, result
+            assert fits(page), "the step's view scrolls at 1024×768"
+            shoot(page, "workshop-step.png", tmp_path)
+            page.viewport(1920, 1080)
+            assert fits(page), "the step's view scrolls at 1920×1080"
+            shoot(page, "workshop-step-1920.png", tmp_path)
+            page.viewport(1024, 768)
 
-        page.press(" ")  # show step 2, without running it
-        step_is(page, 2, "ready", 10)
-        assert page.evaluate(text_of("step-explain")) == PLAN["steps"][1]["explain"]
-        page.press("ArrowRight")  # run step 2, then Ctrl-C while its fault holds
-        output.wait_for("removed /www/healthz", timeout=120)
-        step_is(page, 2, "running", 10)
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=120)
-        log = output.finish(30)
-        (tmp_path / "workshop.log").write_text(log)  # to read on failure
-        page.wait_for("!document.getElementById('summary').hidden && "
-                      "document.querySelectorAll('#summary-table tr').length === 3", 10,
-                      "the summary slide")
-        assert page.evaluate("[...document.querySelectorAll('#summary-table tr')].slice(1)"
-                             ".map((row) => row.dataset.verdict)") == ["PASSED", "STOPPED"]
-        assert fits(page), "the summary scrolls at 1024×768"
-        shoot(page, "workshop-summary.png", tmp_path)
-    finally:
-        if page is not None:
-            page.close()
-        proc.kill()
-        proc.wait(timeout=30)
+            page.press(" ")  # show step 2, without running it
+            step_is(page, 2, "ready", 10)
+            assert page.evaluate(text_of("step-explain")) == PLAN["steps"][1]["explain"]
+            page.press("ArrowRight")  # run step 2, then Ctrl-C while its fault holds
+            output.wait_for("removed /www/healthz", timeout=120)
+            step_is(page, 2, "running", 10)
+            proc.send_signal(signal.SIGINT)
+            code = proc.wait(timeout=120)
+            log = output.finish(30)
+            (tmp_path / "workshop.log").write_text(log)  # to read on failure
+            page.wait_for("!document.getElementById('summary').hidden && "
+                          "document.querySelectorAll('#summary-table tr').length === 3", 10,
+                          "the summary slide")
+            assert page.evaluate("[...document.querySelectorAll('#summary-table tr')].slice(1)"
+                                 ".map((row) => row.dataset.verdict)") == ["PASSED", "STOPPED"]
+            assert fits(page), "the summary scrolls at 1024×768"
+            shoot(page, "workshop-summary.png", tmp_path)
+        finally:
+            if page is not None:
+                page.close()
     assert code == 0, log
     assert "SIGINT: stopping; restoring the running step, then the summary" in log
     summary = log[log.index("workshop Two quick steps: summary"):]

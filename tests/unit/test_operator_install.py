@@ -44,3 +44,20 @@ def test_no_rule_reaches_secrets_rbac_or_wildcards() -> None:
                         and d["metadata"]["name"] == "chaos-drill-operator")
     assert not [r for r in cluster_wide["rules"] if "pods" in r["resources"]]
 
+
+
+def test_target_namespaces_grant_the_advice_its_reads_and_no_budget_writes() -> None:
+    """chaos.run.facts.read_facts reads the workload (get), PodDisruptionBudgets and Services
+    (list): without them the advice has no workload_facts in the operator."""
+    docs = operator_install.operator_documents("x", ["demo"])
+    target = next(d for d in docs if d["kind"] == "ClusterRole"
+                  and d["metadata"]["name"] == "chaos-drill-operator-target")
+
+    def verbs(group: str, resource: str) -> set[str]:
+        return {verb for rule in target["rules"] if group in rule["apiGroups"]
+                and resource in rule["resources"] for verb in rule["verbs"]}
+
+    assert verbs("policy", "poddisruptionbudgets") == {"list"}
+    assert "list" in verbs("", "services")
+    assert {"get"} <= verbs("apps", "deployments") & verbs("apps", "statefulsets") & verbs(
+        "apps", "replicasets")

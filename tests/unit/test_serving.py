@@ -1,6 +1,7 @@
-"""The bounded servers of the live page and the exporter, for real on loopback: a client that
-trickles its request a byte at a time, each byte within the idle timeout, is still dropped once
-the whole-request deadline passes; an answer under way (an event stream) is not."""
+"""The bounded servers of the live page, the exporter and the operator's /healthz, for real on
+loopback: a client that trickles its request a byte at a time, each byte within the idle
+timeout, is still dropped once the whole-request deadline passes; an answer under way (an event
+stream) is not."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from chaos.monitoring.metrics_server import MetricsServer
+from chaos.operator.health import HealthServer
 from chaos.view.model import ViewModel
 from chaos.view.web import WebView
 
@@ -36,6 +38,16 @@ def metrics_server() -> Iterator[tuple[int, Callable[[], int]]]:
     with MetricsServer(CollectorRegistry(), 0, "127.0.0.1", idle_seconds=IDLE,
                        header_seconds=HEADERS) as server:
         yield server.port, server.open_connections
+
+
+@contextmanager
+def health_server() -> Iterator[tuple[int, Callable[[], int]]]:
+    server = HealthServer(lambda: True, 0, "127.0.0.1", idle_seconds=IDLE,
+                          header_seconds=HEADERS)
+    try:
+        yield server.port, server.server.open_connections
+    finally:
+        server.close()
 
 
 def trickle(port: int, limit: float) -> float:
@@ -67,7 +79,8 @@ def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
     return True
 
 
-@pytest.mark.parametrize("serve", [web_view, metrics_server], ids=["web", "metrics"])
+@pytest.mark.parametrize("serve", [web_view, metrics_server, health_server],
+                         ids=["web", "metrics", "health"])
 def test_a_request_trickled_a_byte_at_a_time_is_dropped_at_the_deadline(
         serve: Callable[[], AbstractContextManager[tuple[int, Callable[[], int]]]]) -> None:
     with serve() as (port, open_connections):

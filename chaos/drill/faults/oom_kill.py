@@ -1,7 +1,8 @@
 """oom_kill: a container runs into its memory limit and the kernel's OOM killer kills its main
 process; the kubelet reports it OOMKilled and restarts it in place. Through the node's runtime
-(chaos.cluster.memory_hog): a root process in the container's memory cgroup and PID namespace,
-exempt from the OOM killer itself, allocates until the limit, and dies with the container.
+(chaos.cluster.memory_hog): a memory hog, a root process in the container's memory cgroup and
+PID namespace, raises the main process's oom_score_adj to 1000 and allocates until the limit in
+pieces the OOM killer scores lower, and dies with the container.
 Needs a memory limit on the container and the cgroup v1 memory controller on the node. Each
 hog is recorded on its pod (provider, node, PID, start time), so `chaos-drill restore` kills it
 should it outlive a drill killed outright; the drill itself kills one still there when the
