@@ -33,6 +33,7 @@ from kubernetes.stream import stream
 from chaos import resources
 from chaos.cluster import kind_host, kube, pki, workloads
 from chaos.cluster.base import ClusterProvider
+from chaos.drill import partition, restore
 from chaos.drill.loading import load_drill
 from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.monitoring.query import Sample, Series
@@ -578,6 +579,29 @@ def fresh_sample_workload(provider: ClusterProvider, say: Callable[[str], None],
         replicas = apps.read_namespaced_deployment(app, "demo", _request_timeout=30).spec.replicas
         wait_settled(api, replicas, app, timeout, fresh=True)
     return api
+
+
+# -- rules of the network faults (chaos.drill.partition) in pods' namespaces
+
+def rules_of_ours() -> dict[int, list[str]]:
+    """Every network namespace on this machine (one PID in each, from lsns) holding a rule of
+    ours, with those rules as `iptables -S` lists them."""
+    pids = subprocess.run(["lsns", "-t", "net", "-n", "-o", "PID"], capture_output=True,
+                          text=True, timeout=30, check=True).stdout.split()
+    found = {}
+    for pid in pids:
+        listed = subprocess.run(["nsenter", "-t", pid, "-n", "iptables", "-w", "5", "-S"],
+                                capture_output=True, text=True, timeout=30)
+        ours = partition.ours(listed.stdout)
+        if ours:
+            found[int(pid)] = ours
+    return found
+
+
+def marked_pods(api: Any) -> list[str]:
+    """demo's web pods carrying a restore record."""
+    pods = client.CoreV1Api(api).list_namespaced_pod("demo", label_selector="app=web").items
+    return [p.metadata.name for p in pods if restore.ANNOTATION in (p.metadata.annotations or {})]
 
 
 # -- the journal of a running drill

@@ -70,6 +70,11 @@ LOSS_PHASES: tuple[str, ...] = ("injected", "lifted", "ready")
 """Packets are dropped until the runner lifts the fault; then the pod is Ready (at once, if it
 never stopped being). Should readiness fail meanwhile, the traffic phases show it."""
 
+DNS_PHASES: tuple[str, ...] = LOSS_PHASES
+"""The pod loses the cluster DNS until the runner lifts the fault; it stays Ready (its probes
+need no DNS), so it is ready at once when lifted. What fails meanwhile is what it calls by name:
+the prober through it shows that."""
+
 NODE_DOWN_PHASES: tuple[str, ...] = ("injected", "node_not_ready", *REPLACEMENT_PHASES[1:])
 """A node goes down; its pods are marked for deletion only after the node is NotReady."""
 
@@ -139,6 +144,9 @@ FAULTS: tuple[FaultType, ...] = (
     FaultType("packet_loss", "drops a share of pods' packets for a while",
               Follow.DEGRADED, LOSS_PHASES, "packet_loss:PacketLoss", PodNetwork,
               "liveness_break"),
+    FaultType("dns_block", "blocks pods' DNS (port 53 to the cluster DNS) for a while; what "
+              "they call by name fails", Follow.DEGRADED, DNS_PHASES, "dns_block:DnsBlock",
+              PodNetwork, "pod_delete"),
 )
 
 OBSERVED: tuple[str, ...] = ("pod_delete", "container_kill", "node_stop")

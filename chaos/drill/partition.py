@@ -3,7 +3,9 @@ of our own, CHAOS-DRILL-PART from INPUT and CHAOS-DRILL-PART-OUT from OUTPUT) or
 its packets at random (packet_loss: CHAOS-DRILL-LOSS and CHAOS-DRILL-LOSS-OUT), so listing and
 removing them is exact. Only loopback and, unless `probes: true`, the kubelet's liveness probe
 from the node get through: readiness fails, the pod leaves the Service, and its container is not
-restarted. Command lists are built here; a provider with PodNetwork runs them on the node."""
+restarted. dns_block's chain, CHAOS-DRILL-DNS from OUTPUT, drops only the pod's DNS queries (udp
+and tcp to port 53 of its nameservers). Command lists are built here; a provider with PodNetwork
+runs them on the node."""
 
 from __future__ import annotations
 
@@ -15,9 +17,12 @@ CHAIN_IN = "CHAOS-DRILL-PART"
 CHAIN_OUT = "CHAOS-DRILL-PART-OUT"
 LOSS_IN = "CHAOS-DRILL-LOSS"
 LOSS_OUT = "CHAOS-DRILL-LOSS-OUT"
-CHAINS = {CHAIN_IN: "INPUT", CHAIN_OUT: "OUTPUT", LOSS_IN: "INPUT", LOSS_OUT: "OUTPUT"}
+DNS_OUT = "CHAOS-DRILL-DNS"
+CHAINS = {CHAIN_IN: "INPUT", CHAIN_OUT: "OUTPUT", LOSS_IN: "INPUT", LOSS_OUT: "OUTPUT",
+          DNS_OUT: "OUTPUT"}
 """Each chain of ours and the built-in chain that jumps to it."""
 IPTABLES = ("iptables", "-w", "5")
+DNS_PORT = "53"
 HANDSHAKE_BYTES = 120
 """Packets up to this length (SYN, ACK, FIN: no HTTP request fits) of a probe's connection pass,
 so the liveness request can follow; a readiness request is longer and is dropped."""
@@ -94,6 +99,20 @@ def cut_commands(liveness: Liveness | None, loss: float | None = None) -> list[l
     return commands
 
 
+def dns_block_commands(servers: Sequence[str]) -> list[list[str]]:
+    """The commands that create CHAOS-DRILL-DNS, dropping udp and tcp to port 53 of each of
+    SERVERS (the pod's nameservers), and hook it in first in OUTPUT. The pod's queries leave it
+    addressed to the nameserver as written in its resolv.conf (a Service's ClusterIP is
+    translated only on the node's side), so matching that address is exact."""
+    commands = [[*IPTABLES, "-N", DNS_OUT]]
+    for server in servers:
+        for protocol in ("udp", "tcp"):
+            commands.append([*IPTABLES, "-A", DNS_OUT, "-d", server, "-p", protocol,
+                             "--dport", DNS_PORT, "-j", "DROP"])
+    commands.append([*IPTABLES, "-I", CHAINS[DNS_OUT], "1", "-j", DNS_OUT])
+    return commands
+
+
 def ours(listing: str) -> list[str]:
     """Our rules in an `iptables -S` LISTING, one line each: the chains and the jumps."""
     return [
@@ -144,6 +163,15 @@ def cut(
         f"dropping {share} its traffic but the liveness probe from "
         f"{', '.join(liveness.sources)} to port {liveness.port}"
     )
+
+
+def block_dns(run: Run, servers: Sequence[str]) -> str:
+    """Drops the pod's DNS queries to SERVERS (what is left of an earlier cut goes first); says
+    what it dropped."""
+    lift(run)
+    for command in dns_block_commands(servers):
+        run(command)
+    return f"dropping its DNS queries (udp and tcp port {DNS_PORT}) to {', '.join(servers)}"
 
 
 def lift(run: Run) -> int:

@@ -22,9 +22,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
-from chaos.cluster.base import Progress
+from chaos.cluster.base import PodNetwork, Progress
 from chaos.cluster.kube import WORKLOAD_KINDS, apps_call
-from chaos.drill import leases, through_provider
+from chaos.drill import fault_types, leases, through_provider
 from chaos.errors import FaultError, RestoreError
 
 ANNOTATION = "chaosdrill.dev/restore"
@@ -37,7 +37,7 @@ STOPPED_NODE = "StoppedNode"
 """The kind of a Leftover that is a Node node_stop took down."""
 PARTITIONED_POD = "PartitionedPod"
 """The kind of a Leftover that is a Pod network_partition cut off (iptables in its namespace)."""
-CUT_OFF = ("network_partition", "packet_loss")
+CUT_OFF = tuple(fault.name for fault in fault_types.FAULTS if fault.needs is PodNetwork)
 MEMORY_HOG = "MemoryHog"  # the kind of a Leftover that is a Pod oom_kill started a hog in
 HEAL_LIVENESS = ["/bin/busybox", "sh", "-c", "test -f /www/healthz || echo ok > /www/healthz"]
 RECORD_FIELDS = ("run", "fault", "original", "host", "pid", "at")

@@ -44,7 +44,7 @@ MAIN_PANELS = (
 # Where a fault was injected: the exact time the exporter stamped, one value per fault.
 FAULT_TIMES = 'chaosdrill_last_fault_timestamp_seconds{namespace=~".*", workload=~".*"} > 0'
 _PALETTE = ("#d62728", "#ff7f0e", "#9467bd", "#2ca02c", "#8c564b", "#17becf", "#e377c2",
-            "#7f7f7f", "#bcbd22", "#1f77b4")
+            "#7f7f7f", "#bcbd22", "#1f77b4", "#aec7e8")
 FAULT_COLOURS = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(NAMES)}
 MAX_POINTS = 400
 BUILD_INFO = "chaosdrill_build_info"

@@ -7,45 +7,30 @@ packet_loss, on the same path, slows requests down and is lifted the same way.""
 from __future__ import annotations
 
 import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from chaos.cluster import kube
 from chaos.cluster.local import LocalCluster
-from chaos.drill import partition, restore
 from chaos.drill.fault_types import LOSS_PHASES, PARTITION_PHASES
 from chaos.results import read_journal
 
-from support import cli, run_drill, running_cli, wait_for_record, write_drill
+from support import (
+    cli,
+    marked_pods,
+    rules_of_ours,
+    run_drill,
+    running_cli,
+    wait_for_record,
+    write_drill,
+)
 
 pytestmark = pytest.mark.e2e
 
 PROBE_TIMEOUT = 1.0
 MARGIN = 0.25
-
-
-def rules_of_ours() -> dict[int, list[str]]:
-    """Every network namespace on this machine (one PID in each, from lsns) holding a rule of
-    ours, with those rules as `iptables -S` lists them."""
-    pids = subprocess.run(["lsns", "-t", "net", "-n", "-o", "PID"], capture_output=True,
-                          text=True, timeout=30, check=True).stdout.split()
-    found = {}
-    for pid in pids:
-        listed = subprocess.run(["nsenter", "-t", pid, "-n", "iptables", "-w", "5", "-S"],
-                                capture_output=True, text=True, timeout=30)
-        ours = partition.ours(listed.stdout)
-        if ours:
-            found[int(pid)] = ours
-    return found
-
-
-def marked_pods(api: Any) -> list[str]:
-    pods = client.CoreV1Api(api).list_namespaced_pod("demo", label_selector="app=web").items
-    return [p.metadata.name for p in pods if restore.ANNOTATION in (p.metadata.annotations or {})]
 
 
 def wait_web_ready(api: Any) -> None:
