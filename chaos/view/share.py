@@ -45,7 +45,8 @@ def check_address(value: str) -> str:
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
-        raise UsageError(f"--share {value}: not an IP address: give one of this machine's "
+        plan = " (a lesson plan goes before --share)" if value.endswith((".yaml", ".yml")) else ""
+        raise UsageError(f"--share {value}: not an IP address{plan}: give one of this machine's "
                          "addresses (ip -brief address), or --share alone") from None
     if address.is_unspecified or address.is_multicast:
         raise UsageError(f"--share {value} is not one address: give one of this machine's "
