@@ -153,7 +153,9 @@ class _AttendeeHandler(_Handler):
                   "viewers watch already; try again when one leaves\n")
 
     def do_HEAD(self) -> None:
-        self.do_GET()
+        path = self._path()
+        if path is not None:
+            self._static(body=False, path=path)
 
     def do_GET(self) -> None:
         path = self._path()
@@ -172,7 +174,7 @@ class _AttendeeHandler(_Handler):
         elif path == "/" and self.view.full():
             self._full()
         else:
-            self._static(body=self.command != "HEAD", path=path)
+            self._static(body=True, path=path)
 
     def do_POST(self) -> None:
         if self._path() is not None:

@@ -82,6 +82,8 @@ def test_the_token_is_long_random_and_only_it_opens_the_page(shared: tuple[
     for name in ("", "app.js", "style.css"):
         assert request(attendees, "GET", f"/{attendees.secret}/{name}")[0] == 200, name
     assert request(attendees, "HEAD", f"/{attendees.secret}/")[0] == 200
+    assert request(attendees, "HEAD", f"/{attendees.secret}/events")[0] == 404  # no stream
+    assert request(attendees, "HEAD", "/")[0] == 403
 
 
 def test_the_attendees_page_has_no_presenter_controls(shared: tuple[
