@@ -5,7 +5,9 @@ after a restart redraws everything. It answers only requests addressed to it by 
 the address it listens on (a page elsewhere that rebinds its own name to this machine gets
 nothing), and forbids the page anything not served from here. A workshop's view also takes the
 presenter's keys: POST /control, only from loopback and only with the per-run token that the page
-served to loopback carries (chaos.view.controls)."""
+served to loopback carries (chaos.view.controls). `--share` adds a read-only copy for the room
+beside it (chaos.view.share), fed by the same frames; the page's files are named relative to it,
+so that copy serves it under its token's path."""
 
 from __future__ import annotations
 
