@@ -212,7 +212,7 @@ class _Handler(BoundedHandler):
 
     def _gone(self) -> bool:
         """Whether the browser closed its end: a stream's browser sends nothing more, so the
-        place it held (a connection, a viewer) is freed within POLL_SECONDS, not at the next
+        place it held (a connection, a viewer) is freed about POLL_SECONDS later, not at the next
         write."""
         try:
             readable, _, _ = select.select([self.connection], [], [], 0)
