@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     workshop.add_argument("--web-host", default="127.0.0.1", metavar="ADDRESS",
                           help="listen on this address instead, e.g. 0.0.0.0 to show the page on "
                           "a LAN (read-only there: the keys work only from this machine)")
+    add_share_arguments(workshop)
     providers.add_arguments(workshop)
 
     watch = commands.add_parser("watch", help="show pods and incidents live without injecting "
@@ -312,6 +313,16 @@ def add_web_arguments(parser: argparse.ArgumentParser) -> None:
                         help="listen on this address instead, e.g. 0.0.0.0 to share the page "
                              "on a LAN at this machine's IP address (read-only, but anyone who "
                              "reaches it sees pod names)")
+    add_share_arguments(parser)
+
+
+def add_share_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--share", nargs="?", const="", metavar="ADDRESS",
+                        help="also serve a read-only view for attendees' screens on this "
+                             "machine's LAN address (the default route's, or ADDRESS), at a "
+                             "link with a secret token, printed with a QR code")
+    parser.add_argument("--share-viewers", type=int, default=60, metavar="N",
+                        help="with --share, at most N attendees' pages at a time (default 60)")
 
 
 def watch(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from chaos.drill.spec import Drill, Target
 from chaos.errors import UsageError
 from chaos.run.runner import DrillRun
 from chaos.view.model import ViewModel
+from chaos.view.share import ShareView, qr_code, resolve_address
 from chaos.view.web import WebView
 
 
@@ -24,8 +25,13 @@ def is_loopback(host: str) -> bool:
 
 
 def serve(args: argparse.Namespace, model: ViewModel, say: Progress) -> WebView | None:
-    """The web view if --web was given, after a warning for a non-loopback --web-host."""
+    """The web view if --web was given, after a warning for a non-loopback --web-host; with
+    --share, the attendees' view beside it."""
+    address = share_address(args)
     if getattr(args, "web", None) is None:
+        if address is not None:
+            raise UsageError("--share needs --web PORT: the attendees' view is served beside "
+                             "the live page")
         return None
     host = args.web_host
     web = WebView(model, args.web, host)
@@ -33,7 +39,35 @@ def serve(args: argparse.Namespace, model: ViewModel, say: Progress) -> WebView 
         say(f"warning: the live page listens on {host}: anyone who can reach this machine "
             "sees it (read-only); use --web-host 127.0.0.1 to keep it local")
     say(f"live page on {web.url}")
+    if address is not None:
+        try:
+            share(web, address, args.share_viewers, say)
+        except BaseException:
+            web.close(drain_seconds=0)
+            raise
     return web
+
+
+def share_address(args: argparse.Namespace) -> str | None:
+    """The address of --share (checked: one of this machine's), None without it."""
+    value = getattr(args, "share", None)
+    if value is not None and not is_loopback(args.web_host):
+        raise UsageError(f"--share and --web-host {args.web_host} both open the page to the "
+                         "network: drop --web-host (the presenter's page stays on loopback)")
+    if value is not None and args.share_viewers < 1:
+        raise UsageError(f"--share-viewers {args.share_viewers}: give at least 1")
+    return resolve_address(value)
+
+
+def share(web: WebView, address: str, viewers: int, say: Progress) -> None:
+    """Serves the attendees' view of WEB on ADDRESS (closed with WEB), says its link, a QR code
+    and that it leaves loopback."""
+    attendees = ShareView(web, address, viewers)
+    web.attendees = attendees
+    say(f"attendees' view on {attendees.url} (read-only, at most {viewers} at a time)")
+    say(f"warning: the attendees' view leaves loopback: anyone on the network of {address} "
+        "with this link sees the page (pod names, steps); it cannot start or stop anything")
+    say(f"scan to open it:\n{qr_code(attendees.url)}")
 
 
 def model_for_drill(drill: Drill) -> ViewModel:

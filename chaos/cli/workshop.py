@@ -76,6 +76,7 @@ class Workshop:
 
     def run(self) -> int:
         args = self.args
+        shared = views.share_address(args)  # refused before anything
         web = WebView(self.model, DEFAULT_WEB_PORT if args.web is None else args.web,
                       args.web_host, controls=self.controls.press)
         try:
@@ -83,6 +84,8 @@ class Workshop:
                 self.say(f"warning: the page listens on {args.web_host}: anyone who reaches "
                          "this machine sees it; the keys work only on this machine's browser")
             self.say(f"presenter page on {web.url} (open it on this machine: keys work there)")
+            if shared is not None:
+                views.share(web, shared, args.share_viewers, self.say)
             provider = providers.from_args(args)
             from chaos.cli.commands import bring_up  # commands imports views too
 

@@ -5,11 +5,15 @@ after a restart redraws everything. It answers only requests addressed to it by 
 the address it listens on (a page elsewhere that rebinds its own name to this machine gets
 nothing), and forbids the page anything not served from here. A workshop's view also takes the
 presenter's keys: POST /control, only from loopback and only with the per-run token that the page
-served to loopback carries (chaos.view.controls)."""
+served to loopback carries (chaos.view.controls). `--share` adds a read-only copy for the room
+beside it (chaos.view.share), fed by the same frames; the page's files are named relative to it,
+so that copy serves it under its token's path."""
 
 from __future__ import annotations
 
 import ipaddress
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -38,7 +42,7 @@ IDLE_SECONDS = 10.0
 SECURITY_HEADERS = (
     ("Content-Security-Policy",
      "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
-    ("X-Content-Type-Options", "nosniff"))
+    ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
 LOOPBACK_NAMES = frozenset({"localhost"})
 
 
@@ -82,23 +86,28 @@ class WebView:
                  max_connections: int = MAX_CONNECTIONS,
                  idle_seconds: float = IDLE_SECONDS,
                  header_seconds: float = HEADER_SECONDS,
-                 controls: Callable[[str], None] | None = None) -> None:
-        """CONTROLS, when given, hears each key the presenter's page posts."""
+                 controls: Callable[[str], None] | None = None,
+                 frames: Frames | None = None, handler: type[_Handler] | None = None,
+                 name: str = "the web view") -> None:
+        """CONTROLS, when given, hears each key the presenter's page posts; FRAMES, another
+        view's, are shared with it (one snapshot per tick for both)."""
         if not 0 <= port <= 65535:
             raise UsageError(f"--web {port} is not a TCP port: pick one from 1 to 65535")
         self.model = model
         self.controls = controls
         self.token = presenter.new_token() if controls else ""
-        self.frames = Frames(model)
+        self.frames = frames or Frames(model)
         self.stopping = threading.Event()
         self.sent: dict[int, int] = {}
         """The version each connected browser was last sent, by handler id."""
-        handler = type("Handler", (_Handler,), {"view": self})
+        self.attendees: WebView | None = None
+        """The attendees' view (chaos.view.share), closed with this one."""
+        bound = type("Handler", (handler or _Handler,), {"view": self})
         try:
-            self.server = BoundedHTTPServer((host, port), handler, max_connections, idle_seconds,
+            self.server = BoundedHTTPServer((host, port), bound, max_connections, idle_seconds,
                                             header_seconds)
         except OSError as error:
-            raise UsageError(f"cannot serve the web view on {host}:{port} ({error.strerror}): "
+            raise UsageError(f"cannot serve {name} on {host}:{port} ({error.strerror}): "
                              "pick another --web port") from None
         self.host, self.port = host, int(self.server.server_address[1])
         self._thread = threading.Thread(target=self.server.serve_forever, name="web-view",
@@ -113,6 +122,8 @@ class WebView:
     def close(self, drain_seconds: float = 2.0) -> None:
         """Stops serving, once every connected browser has the latest state (the verdict) or
         after DRAIN_SECONDS."""
+        if self.attendees is not None:
+            self.attendees.close(drain_seconds)
         deadline = time.monotonic() + drain_seconds
         while time.monotonic() < deadline and any(
                 seen < self.model.version for seen in list(self.sent.values())):
@@ -182,8 +193,8 @@ class _Handler(BoundedHandler):
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
 
-    def _static(self, body: bool) -> None:
-        found = STATIC.get(self.path.split("?")[0])
+    def _static(self, body: bool, path: str | None = None) -> None:
+        found = STATIC.get(path or self.path.split("?")[0])
         if found is None:
             self.send_error(HTTPStatus.NOT_FOUND)
             return
@@ -199,6 +210,16 @@ class _Handler(BoundedHandler):
         if body:
             self.wfile.write(data)
 
+    def _gone(self) -> bool:
+        """Whether the browser closed its end: a stream's browser sends nothing more, so the
+        place it held (a connection, a viewer) is freed about POLL_SECONDS later, not at the next
+        write."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
     def _events(self) -> None:
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "text/event-stream")
@@ -213,6 +234,8 @@ class _Handler(BoundedHandler):
             self.wfile.write(f"retry: {RETRY_MS}\n\n".encode())
             while not stopping.is_set():
                 found = frames.after(seen, POLL_SECONDS)
+                if found is None and self._gone():
+                    return
                 if found is None:
                     idle += POLL_SECONDS
                     if idle >= HEARTBEAT_SECONDS:  # keeps proxies and dead peers honest

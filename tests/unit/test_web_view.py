@@ -62,10 +62,12 @@ def test_the_page_and_its_files_are_served_from_the_package(served: Any) -> None
     page = request(web, "GET", "/")
     assert page.status == 200 and page.getheader("Content-Type", "").startswith("text/html")
     html = page.read().decode()
-    for name in re.findall(r'(?:src|href)="(/[^"]*)"', html):
-        response = request(web, "GET", name)
+    names = re.findall(r'(?:src|href)="([^"]*)"', html)
+    assert names == ["style.css", "app.js"], "relative: the attendees' page lives under a token"
+    for name in names:
+        response = request(web, "GET", f"/{name}")
         assert response.status == 200, name
-        assert response.read() == static_file(name.lstrip("/"))
+        assert response.read() == static_file(name)
     assert "http" not in re.sub(r"<!doctype html>", "", html.lower()).replace(
         'name="viewport"', ""), "the page loads nothing from elsewhere"
     assert "://" not in static_file("app.js").decode() + static_file("style.css").decode()

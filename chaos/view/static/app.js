@@ -258,9 +258,8 @@ function drawLesson(state) {
   result.dataset.verdict = step.result ? step.result.verdict : "";
   result.textContent = step.result ? `${step.result.verdict} · ${resultText(step.result) ||
     step.result.detail}` : "";
-  const keys = document.getElementById("keys");
-  keys.hidden = !presenterToken;
-  keys.textContent = step.status === "running" ? "s: skip"
+  const keys = document.getElementById("keys");  // the presenter's page only
+  if (keys) keys.textContent = step.status === "running" ? "s: skip"
     : step.status === "waiting" ? "→ / space: run this step · s: skip"
     : "→ / space: next step · r: repeat · s: skip";
 }
@@ -307,7 +306,7 @@ function setConnection(state, text) {
 }
 
 function connect() {
-  const source = new EventSource("/events");
+  const source = new EventSource("events");
   source.addEventListener("open", () => setConnection("live", "live"));
   source.addEventListener("state", (event) => draw(JSON.parse(event.data)));
   source.addEventListener("error", () => {
@@ -344,6 +343,7 @@ const KEYS = {"ArrowRight": "next", " ": "next", "PageDown": "next", "r": "repea
 function initKeys() {
   if (!presenterToken) return;
   document.body.dataset.presenter = "true";
+  document.getElementById("lesson").append(el("p", {id: "keys"}));
   document.addEventListener("keydown", (event) => {
     const key = KEYS[event.key];
     if (!key || event.ctrlKey || event.altKey || event.metaKey || event.repeat) return;
