@@ -45,7 +45,7 @@ UP_TIMEOUT = 180.0
 NODES_READY_WAIT = 60.0
 """Seconds an existing cluster whose node containers all run gets for its nodes to be Ready."""
 POLL_SECONDS = 0.5
-CLUSTER_LABEL = "io.x-k8s.kind.cluster"
+CLUSTER_LABEL = kind_host.CLUSTER_LABEL
 
 
 def state_dir() -> Path:
@@ -313,7 +313,8 @@ class KindCluster:
         if dockerd.engine_up():
             if self._exists():
                 progress(f"deleting kind cluster {self.cluster_name}")
-                self._kind(*delete_command(self.cluster_name)[1:])
+                kind_host.delete_thawing(lambda: self._kind(*delete_command(self.cluster_name)[1:]),
+                                         self.cluster_name, progress)
             kind_host.remove_network(progress)
         kind_host.remove_egress_rules()
         self.engine.stop(progress)

@@ -8,6 +8,7 @@ import hashlib
 import os
 import shlex
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from kubernetes import client
@@ -24,6 +25,8 @@ BRIDGE = "cdrill-kind"
 NETWORK_SUBNET = "172.30.0.0/24"
 """The nodes' addresses; CHAOS_DRILL_KIND_SUBNET chooses another where this one is taken."""
 EGRESS_COMMENT = "chaos-drill: nothing leaves the machine"
+CLUSTER_LABEL = "io.x-k8s.kind.cluster"
+"""The label kind puts on a cluster's node containers, valued with the cluster's name."""
 
 
 def network_subnet() -> str:
@@ -160,3 +163,38 @@ def dns_without_upstream(kubeconfig: Path, progress: Progress) -> None:
         client.AppsV1Api(api).patch_namespaced_deployment("coredns", "kube-system", stamp,
                                                           _request_timeout=30)
     progress("CoreDNS answers cluster names only (no upstream)")
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def thaw(container_ids: list[str], root: Path = CGROUP_ROOT) -> list[Path]:
+    """Thaws every frozen cgroup under the given node containers' (cgroup v1 freezer and v2),
+    top down: a runc in a node that died while its container's cgroup was frozen leaves a
+    process no signal reaches, and Docker then cannot stop the node. Returns those thawed."""
+    thawed = []
+    for cid in container_ids:
+        for base, name, running in ((root / "freezer" / "docker" / cid, "freezer.state",
+                                     "THAWED"),
+                                    (root / "docker" / cid, "cgroup.freeze", "0")):
+            states = sorted(base.rglob(name), key=lambda p: len(p.parts)) if base.is_dir() else []
+            for state in states:
+                if state.read_text().strip() != running:
+                    state.write_text(running)
+                    thawed.append(state.parent)
+    return thawed
+
+
+def delete_thawing(delete: Callable[[], object], cluster: str, progress: Progress) -> None:
+    """DELETE (kind delete cluster); when it fails and a node of CLUSTER holds frozen cgroups,
+    thaws them and deletes again, once."""
+    try:
+        delete()
+    except ClusterError:
+        ids = dockerd.run("ps", "-aq", "--no-trunc", "--filter",
+                          f"label={CLUSTER_LABEL}={cluster}", timeout=60).split()
+        thawed = thaw(ids)
+        if not thawed:
+            raise
+        progress(f"thawed {len(thawed)} frozen cgroup(s) in the nodes; deleting again")
+        delete()
