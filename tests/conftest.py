@@ -4,17 +4,15 @@ healthy, taken down at the end unless CHAOS_DRILL_KEEP_CLUSTER=1."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 
-from chaos.cluster import kube, workloads
+from chaos.cluster import host_lock, kube, workloads
 from chaos.cluster.local import LocalCluster
 
 from support import build_dist, fresh_sample_workload
@@ -25,7 +23,7 @@ def _say(message: str) -> None:
 
 
 LOCK = Path("/tmp/chaos-drill-cluster.lock")
-_HELD: list[IO[str]] = []  # the lock, while this session holds it
+_HELD: list[bool] = []  # True while this session holds the lock
 
 
 @pytest.fixture(scope="session")
@@ -48,40 +46,21 @@ def cluster_lock() -> Iterator[None]:
 @contextlib.contextmanager
 def _holding_lock() -> Iterator[None]:
     """Holds the lock, waiting up to CHAOS_DRILL_LOCK_WAIT seconds (default 3600) for it."""
-    _HELD.append(_take_lock(float(os.environ.get("CHAOS_DRILL_LOCK_WAIT", "3600"))))
-    try:
-        yield
-    finally:
-        _HELD.pop().close()
+    wait = float(os.environ.get("CHAOS_DRILL_LOCK_WAIT", "3600"))
 
+    def waiting(holder: str) -> None:
+        print(f"[cluster] waiting for {LOCK} (held by {holder})", flush=True)
 
-def _take_lock(wait: float) -> IO[str]:
-    """Takes this machine's cluster lock, waiting up to `wait` seconds and saying who holds it."""
-    lock = LOCK.open("a+")
-    deadline = time.monotonic() + wait
-    said = False
-    while True:
+    def overdue(holder: str) -> Exception:
+        return pytest.UsageError(f"{LOCK} still held after {wait:.0f} s by {holder}: wait for "
+                                 "it or raise CHAOS_DRILL_LOCK_WAIT")
+
+    with host_lock.taken(LOCK, wait, waiting, overdue):
+        _HELD.append(True)
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                lock.close()
-                raise pytest.UsageError(
-                    f"{LOCK} still held after {wait:.0f} s by another test run: wait for it or "
-                    "raise CHAOS_DRILL_LOCK_WAIT"
-                ) from None
-            if not said:
-                lock.seek(0)
-                holder = lock.read().strip() or "another run"
-                print(f"[cluster] waiting for {LOCK} (held by {holder})", flush=True)
-                said = True
-            time.sleep(1)
-    lock.seek(0)
-    lock.truncate()
-    lock.write(f"pid {os.getpid()}\n")
-    lock.flush()
-    return lock
+            yield
+        finally:
+            _HELD.pop()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -8,7 +8,7 @@ import contextlib
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from chaos.cluster.base import Progress
@@ -20,6 +20,23 @@ WAIT_SECONDS = 600.0
 @contextlib.contextmanager
 def holding(path: Path, progress: Progress, wait: float = WAIT_SECONDS) -> Iterator[None]:
     """Holds PATH's lock; says once who holds it while waiting, and gives up after WAIT."""
+    def waiting(holder: str) -> None:
+        progress(f"waiting for another chaos-drill ({holder}) to finish changing the local "
+                 "cluster")
+
+    def overdue(holder: str) -> Exception:
+        return SetupError(f"another chaos-drill ({holder}) has been changing the local cluster "
+                          f"for over {wait:g}s: let it finish or stop it, then try again")
+
+    with taken(path, wait, waiting, overdue):
+        yield
+
+
+@contextlib.contextmanager
+def taken(path: Path, wait: float, waiting: Callable[[str], None],
+          overdue: Callable[[str], Exception]) -> Iterator[None]:
+    """Holds PATH's exclusive lock, writing this pid into it. While another process holds it,
+    calls WAITING once with that holder; after WAIT seconds raises what OVERDUE makes of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+") as lock:
         deadline = time.monotonic() + wait
@@ -32,12 +49,9 @@ def holding(path: Path, progress: Progress, wait: float = WAIT_SECONDS) -> Itera
                 lock.seek(0)
                 holder = lock.read().strip() or "another process"
                 if time.monotonic() > deadline:
-                    raise SetupError(f"another chaos-drill ({holder}) has been changing the "
-                                     f"local cluster for over {wait:g}s: let it finish or "
-                                     "stop it, then try again") from None
+                    raise overdue(holder) from None
                 if not said:
-                    progress(f"waiting for another chaos-drill ({holder}) to finish changing "
-                             "the local cluster")
+                    waiting(holder)
                     said = True
                 time.sleep(0.2)
         lock.seek(0)

@@ -1,5 +1,5 @@
-"""dns_block: the rules it writes and removes, the nameservers it blocks, where it is refused,
-its restore records and how its incidents are followed."""
+"""dns_block: the rules it writes and removes, the nameservers it blocks, where it is refused
+and its restore records (how a pod that stayed ready is followed: test_partition.py)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,7 @@ from chaos.drill.faults import FaultContext
 from chaos.drill.faults.dns_block import DnsBlock, nameservers
 from chaos.drill.loading import load_drill
 from chaos.drill.targeting import PodInfo
-from chaos.drill.timeline import Incident
 from chaos.errors import FaultError, RestoreError
-from chaos.observe.tracker import Tracker
 
 from support import REPO, pod
 
@@ -142,19 +140,6 @@ def test_its_pods_are_restored_through_the_provider_that_blocked_them() -> None:
         restore.undo(None, left, provider=None)
     with pytest.raises(RestoreError, match="not the provider that cut it off"):
         restore.Record.parse(json.dumps({**data, "original": None}), "Pod")
-
-
-def test_a_pod_without_dns_that_stayed_ready_is_ready_once_lifted() -> None:
-    seen: list[str] = []
-    tracker = Tracker(on_phase=lambda inc, phase, mono, api: seen.append(phase))
-    tracker.pod_event("LISTED", pod("a"), 0.0)
-    incident = Incident("r1-i1", 1, "dns_block", "demo", "web", "web-a", "a")
-    incident.mark("injected", 10.0)
-    tracker.follow(incident, incident.follow)
-    tracker.pod_event("MODIFIED", pod("a"), 12.0)
-    assert seen == []
-    tracker.mark(incident, "lifted", 16.0)
-    assert seen == ["lifted", "ready"] and incident.recovery_seconds == 6.0
 
 
 def test_the_example_drill_probes_through_web_to_api() -> None:

@@ -206,11 +206,12 @@ def _pod_with(annotation: str) -> Any:
     return Obj()
 
 
-def test_a_lossy_pod_that_stayed_ready_is_ready_once_lifted() -> None:
+@pytest.mark.parametrize("fault", ["packet_loss", "dns_block"])
+def test_a_pod_that_stayed_ready_through_the_fault_is_ready_once_lifted(fault: str) -> None:
     seen: list[str] = []
     tracker = Tracker(on_phase=lambda inc, phase, mono, api: seen.append(phase))
     tracker.pod_event("LISTED", pod("a"), 0.0)
-    incident = Incident("r1-i1", 1, "packet_loss", "demo", "web", "web-a", "a")
+    incident = Incident("r1-i1", 1, fault, "demo", "web", "web-a", "a")
     incident.mark("injected", 10.0)
     tracker.follow(incident, incident.follow)
     tracker.pod_event("MODIFIED", pod("a"), 12.0)
