@@ -38,6 +38,8 @@ STOPPED_NODE = "StoppedNode"
 PARTITIONED_POD = "PartitionedPod"
 """The kind of a Leftover that is a Pod network_partition cut off (iptables in its namespace)."""
 CUT_OFF = tuple(fault.name for fault in fault_types.FAULTS if fault.needs is PodNetwork)
+CUT_OFF_AS = {"packet_loss": "losing packets", "dns_block": "DNS blocked"}
+"""How a restore names what each of CUT_OFF did to a pod (network_partition: cut off)."""
 MEMORY_HOG = "MemoryHog"  # the kind of a Leftover that is a Pod oom_kill started a hog in
 HEAL_LIVENESS = ["/bin/busybox", "sh", "-c", "test -f /www/healthz || echo ok > /www/healthz"]
 RECORD_FIELDS = ("run", "fault", "original", "host", "pid", "at")
@@ -154,7 +156,8 @@ class Leftover:
         kind = {STOPPED_NODE: "Node", PARTITIONED_POD: "Pod", MEMORY_HOG: "Pod"}.get(
             self.kind, self.kind)
         what = {"Node": "cordoned", STOPPED_NODE: "stopped", "Pod": "liveness broken",
-                PARTITIONED_POD: "cut off", MEMORY_HOG: "memory hog started",
+                PARTITIONED_POD: CUT_OFF_AS.get(self.record.fault, "cut off"),
+                MEMORY_HOG: "memory hog started",
                 "Job": "load running", PROBER_POD: "prober left running"}.get(
             self.kind, f"replicas (originally {self.record.original})")
         return (f"{kind} {where}: {what} by {self.record.fault} run {self.record.run} "

@@ -156,7 +156,7 @@ def test_restore_lifts_the_block_after_sigkill(web: Any, tmp_path: Path) -> None
         victim, "demo").status.pod_ip
     result = cli("restore", "--namespace", "demo")
     assert result.returncode == 0, result.stderr
-    assert f"restoring Pod demo/{victim}: cut off by dns_block" in result.stderr
+    assert f"restoring Pod demo/{victim}: DNS blocked by dns_block" in result.stderr
     assert f"removed 4 iptables lines of ours from pod demo/{victim}" in result.stderr
     assert rules_of_ours() == {}
     assert marked_pods(web) == []

@@ -124,6 +124,15 @@ def test_a_cut_off_pod_is_its_own_kind_of_leftover_undone_by_its_provider() -> N
         restore.Record.parse(record_text(original=None), "Pod")
 
 
+@pytest.mark.parametrize(("fault", "done"), [("network_partition", "cut off"),
+                                             ("packet_loss", "losing packets"),
+                                             ("dns_block", "DNS blocked")])
+def test_a_restore_names_what_each_network_fault_did(fault: str, done: str) -> None:
+    record = restore.Record.parse(record_text(fault=fault), "Pod")
+    left = restore.Leftover(restore.PARTITIONED_POD, "web-1", "demo", record)
+    assert left.describe().startswith(f"Pod demo/web-1: {done} by {fault} run abc")
+
+
 def test_a_cut_off_pod_is_followed_until_lifted_ready_and_in_rotation() -> None:
     seen: list[str] = []
     tracker = Tracker(on_phase=lambda inc, phase, mono, api: seen.append(phase), service="web")
