@@ -83,6 +83,7 @@ class LocalCluster:
 
     def _start_all(self, progress: Progress) -> None:
         lay = self.lay
+        self.started = []  # another command may have taken down what this object started
         began = time.monotonic()
         progress("writing certificates and configs")
         configs.write_all(lay)

@@ -54,6 +54,16 @@ def test_down_after_running_pods_leaves_nothing(web: object, local_cluster: Loca
     assert_nothing_left(local_cluster)
 
 
+def test_up_again_after_another_command_took_it_down(cluster: LocalCluster) -> None:
+    """The processes this object started are gone with the cluster another one took down:
+    bringing it up again waits on the new ones only, not on the dead (they read as crashed)."""
+    LocalCluster().down(lambda _: None)
+    cluster.up(lambda _: None)
+    assert cluster.healthy()
+    names = [p.name for p in processes.load(cluster.lay.processes)]
+    assert len(names) == len(set(names)), names
+
+
 def test_down_removes_the_interface_of_a_pod_whose_namespace_is_held(
         web: object, local_cluster: LocalCluster, tmp_path: Path) -> None:
     """Something outside the cluster (a debugging shell, another tool) holds a pod's network
