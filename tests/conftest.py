@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -172,3 +173,28 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """A run that collects nothing is a broken run, never a green one."""
     if not session.items and not session.config.option.collectonly:
         raise pytest.UsageError("no tests collected: check the paths and -k/-m expressions")
+
+
+SHUFFLE = "CHAOS_DRILL_SHUFFLE"
+"""A seed: the run takes its modules in a random order, and each module's tests too, to show
+that no test leans on what another left behind."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    seed = os.environ.get(SHUFFLE)
+    if not seed:
+        return
+    rng = random.Random(seed)
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    order = list(modules)
+    rng.shuffle(order)
+    items[:] = [item for module in order for item in rng.sample(modules[module],
+                                                                len(modules[module]))]
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    seed = os.environ.get(SHUFFLE)
+    return f"{SHUFFLE}={seed}: modules and the tests in each run in a shuffled order" if seed \
+        else None

@@ -38,12 +38,9 @@ STOPPED_NODE = "StoppedNode"
 PARTITIONED_POD = "PartitionedPod"
 """The kind of a Leftover that is a Pod network_partition cut off (iptables in its namespace)."""
 CUT_OFF = tuple(fault.name for fault in fault_types.FAULTS if fault.needs is PodNetwork)
-CUT_OFF_AS = {"packet_loss": "losing packets", "dns_block": "DNS blocked"}
-"""How a restore names what each of CUT_OFF did to a pod (network_partition: cut off)."""
 MEMORY_HOG = "MemoryHog"  # the kind of a Leftover that is a Pod oom_kill started a hog in
 HEAL_LIVENESS = ["/bin/busybox", "sh", "-c", "test -f /www/healthz || echo ok > /www/healthz"]
 RECORD_FIELDS = ("run", "fault", "original", "host", "pid", "at")
-
 ACTIVE_RUNS: dict[str, str] = {}
 """Runs in progress in this process (the operator and tests run several in one process), each
 with the namespace/name of its Lease ("" for a dry run, which holds none)."""
@@ -156,9 +153,9 @@ class Leftover:
         kind = {STOPPED_NODE: "Node", PARTITIONED_POD: "Pod", MEMORY_HOG: "Pod"}.get(
             self.kind, self.kind)
         what = {"Node": "cordoned", STOPPED_NODE: "stopped", "Pod": "liveness broken",
-                PARTITIONED_POD: CUT_OFF_AS.get(self.record.fault, "cut off"),
-                MEMORY_HOG: "memory hog started",
-                "Job": "load running", PROBER_POD: "prober left running"}.get(
+                PARTITIONED_POD: through_provider.cut_off_as(self.record.fault),
+                MEMORY_HOG: "memory hog started", "Job": "load running",
+                PROBER_POD: "prober left running"}.get(
             self.kind, f"replicas (originally {self.record.original})")
         return (f"{kind} {where}: {what} by {self.record.fault} run {self.record.run} "
                 f"(pid {self.record.pid} on {self.record.host}, {self.record.at})")

@@ -20,6 +20,12 @@ NEEDS: dict[str, tuple[type[Any], str, str]] = {
     "PartitionedPod": (PodNetwork, "cut off", "reach its network namespace"),
 }
 """Per leftover kind: the capability its undo needs, what was done, what the undo must do."""
+CUT_OFF_AS = {"packet_loss": "losing packets", "dns_block": "DNS blocked"}
+
+
+def cut_off_as(fault: str) -> str:
+    """What FAULT did to a pod whose namespace holds its rules, as a restore names it."""
+    return CUT_OFF_AS.get(fault, "cut off")
 
 
 def undo(
