@@ -33,6 +33,7 @@ from kubernetes.stream import stream
 from chaos import resources
 from chaos.cluster import kind_host, kube, pki, workloads
 from chaos.cluster.base import ClusterProvider
+from chaos.cluster.kind import KindCluster
 from chaos.drill import partition, restore
 from chaos.drill.loading import load_drill
 from chaos.drill.spec import GROUP, PLURAL, VERSION
@@ -476,6 +477,16 @@ def listeners(pid: int) -> list[Listener]:
 
 # -- kind: packets that leave the machine
 
+@dataclass
+class KindSession:
+    """The kind cluster the tests of tests/kind share: its provider, the host's sysctls from
+    before it, and how long its first bring-up took."""
+
+    provider: KindCluster
+    host_before: dict[str, str]
+    up_seconds: float | None = None
+
+
 LEAK_SOURCES = ("172.16.0.0/12", "10.250.0.0/15")
 """Docker's networks and the kind cluster's pods and Services."""
 LEAK_COMMENT = "chaos-drill test: kind packets leaving"
@@ -596,6 +607,13 @@ def rules_of_ours() -> dict[int, list[str]]:
         if ours:
             found[int(pid)] = ours
     return found
+
+
+def pod_ip_of_namespace(pid: int) -> str:
+    """The IPv4 address on eth0 of the network namespace process PID is in."""
+    shown = subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "-4", "-o", "addr", "show",
+                            "eth0"], capture_output=True, text=True, timeout=30, check=True)
+    return shown.stdout.split()[3].split("/")[0]
 
 
 def marked_pods(api: Any) -> list[str]:
