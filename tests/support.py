@@ -10,6 +10,7 @@ import math
 import os
 import platform
 import selectors
+import shlex
 import shutil
 import signal
 import socket
@@ -614,6 +615,37 @@ def pod_ip_of_namespace(pid: int) -> str:
     shown = subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "-4", "-o", "addr", "show",
                             "eth0"], capture_output=True, text=True, timeout=30, check=True)
     return shown.stdout.split()[3].split("/")[0]
+
+
+class StandInNamespace:
+    """A pod's network namespace as chaos.drill.partition sees it, on this host with a stand-in
+    `iptables` (first on PATH, in FOLDER) that records its arguments, one call a line, prints
+    LISTING for -S and fails, with a line on stderr, for the arguments in FAIL. Batches (`sh
+    -c`) run for real."""
+
+    def __init__(self, folder: Path, listing: str = "", fail: str = "") -> None:
+        self.folder, self.log = folder, folder / "calls"
+        (folder / "listing").write_text(listing)
+        stand_in = folder / "iptables"
+        stand_in.write_text(
+            "#!/bin/sh\n"
+            f'echo "$*" >> {self.log}\n'
+            f'case "$*" in *" -S") cat {folder / "listing"};; '
+            f'{shlex.quote(fail) if fail else "__none__"}) echo "iptables: $4 says no" >&2; '
+            "exit 1;; esac\n")
+        stand_in.chmod(0o755)
+
+    def __call__(self, command: Sequence[str]) -> str:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30,
+                              env={**os.environ, "PATH": f"{self.folder}:{os.environ['PATH']}"})
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr.strip())
+        return done.stdout
+
+    def calls(self) -> list[str]:
+        """The stand-in's calls, without `iptables -w 5`."""
+        text = self.log.read_text() if self.log.exists() else ""
+        return [line.split(" ", 2)[2] for line in text.splitlines()]
 
 
 def marked_pods(api: Any) -> list[str]:

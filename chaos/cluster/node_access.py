@@ -100,6 +100,15 @@ def netns_run(access: NodeAccess, pod_uid: str, command: Sequence[str]) -> str:
     node; its output. FaultError when it fails or the pod has no running process there."""
     done = access.call(*netns_command(pod_pid(access, pod_uid), command))
     if done.returncode != 0:
-        raise FaultError(f"{' '.join(command)} in the network namespace of pod {pod_uid} on "
-                         f"node {access.node} failed: {done.stderr.strip() or 'no output'}")
+        said = "; ".join(line for line in done.stderr.strip().splitlines() if line.strip())
+        raise FaultError(f"{named(command)} in the network namespace of pod {pod_uid} on node "
+                         f"{access.node} failed: {said or 'no output'}")
     return done.stdout
+
+
+def named(command: Sequence[str]) -> str:
+    """COMMAND as an error names it, on one line: a script by its program alone (the script
+    names the step that failed on stderr)."""
+    if any("\n" in word for word in command):
+        return f"a {command[0]} script"
+    return " ".join(command)

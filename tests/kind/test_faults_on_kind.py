@@ -3,10 +3,12 @@ network_partition, packet_loss and dns_block write their iptables rules in a web
 through `docker exec NODE nsenter`, oom_kill's memory hog runs inside the node's container. Each
 drill's phases come in order, availability is measured through web by the prober pod, and no
 rule of ours is left in any network namespace on this machine (listed from the host, which sees
-the kind pods' namespaces too) after a drill, or after SIGKILL and `restore --provider kind`."""
+the kind pods' namespaces too) after a drill, after Ctrl-C, or after SIGKILL and `restore
+--provider kind`."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -106,6 +108,26 @@ def test_network_partition(kind_web: Any, kind_up: KindSession, tmp_path: Path) 
         "the requests the Service sent the cut-off pod failed, and only those")
     assert availability.http_errors == 0, "nothing answered for the cut-off pod"
     assert_nothing_left(kind_web)
+
+
+def test_ctrl_c_lifts_the_cut(kind_web: Any, tmp_path: Path) -> None:
+    assert rules_of_ours() == {}
+    out = tmp_path / "out"
+    spec = write_drill(tmp_path, {"type": "network_partition", "durationSeconds": 120},
+                       probe=probe())
+    with running_cli("run", str(spec), "--provider", "kind", "--out",
+                     str(out)) as (proc, output):
+        wait_for_record(out / "journal.jsonl", lambda r: r.event == "phase"
+                        and r.get("phase") == "endpoint_removed", timeout=120)
+        during = rules_of_ours()
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=90)
+    text = output.finish(30)
+    print(f"rules while cut off: {during}")
+    assert len(during) == 1, during
+    assert code == 1, text
+    assert_nothing_left(kind_web)
+    wait_settled(kind_web, 3, timeout=90)
 
 
 def test_restore_lifts_the_cut_after_sigkill(kind_web: Any, kind_up: KindSession,

@@ -78,3 +78,11 @@ def test_a_command_runs_in_the_pods_namespace_and_its_failure_names_it() -> None
     with pytest.raises(FaultError, match=r"^sh -c echo no >&2; exit 3 in the network namespace "
                                          r"of pod u-1 on node stand-in failed: no$"):
         node_access.netns_run(access, "u-1", ["sh", "-c", "echo no >&2; exit 3"])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="nsenter needs root")
+def test_a_failing_script_is_named_on_one_line() -> None:
+    script = ["sh", "-c", "true\necho first >&2; echo second >&2; exit 3"]
+    with pytest.raises(FaultError, match=r"^a sh script in the network namespace of pod u-1 on "
+                                         r"node stand-in failed: first; second$"):
+        node_access.netns_run(stand_in(os.getpid()), "u-1", script)
