@@ -45,7 +45,11 @@ from support import (
 pytestmark = [pytest.mark.e2e, pytest.mark.kind, pytest.mark.timeout(900)]
 
 SECONDS = 5
-"""Each network fault's durationSeconds (the shortest the spec takes)."""
+"""packet_loss's and dns_block's durationSeconds (the shortest the spec takes)."""
+CUT_SECONDS = 8
+"""network_partition's: on kind the cut is in place 2-5 s after `injected` on 2 busy cores
+(each entry into the pod's namespace is a `docker exec`), and `not_ready` must come before
+`lifted`."""
 
 
 def say(message: str) -> None:
@@ -95,13 +99,13 @@ def assert_nothing_left(api: Any) -> None:
 
 def test_network_partition(kind_web: Any, kind_up: KindSession, tmp_path: Path) -> None:
     summary, seen = drill(kind_up.provider, tmp_path,
-                          {"type": "network_partition", "durationSeconds": SECONDS})
+                          {"type": "network_partition", "durationSeconds": CUT_SECONDS})
     assert summary.passed, summary.slo_checks
     [incident] = summary.incidents
     phases = incident.phases
     print(f"phases: {dict(phases)}")
     assert list(phases) == list(PARTITION_PHASES) and incident.ordered, phases
-    assert SECONDS <= phases["lifted"] <= SECONDS + 1, phases
+    assert CUT_SECONDS <= phases["lifted"] <= CUT_SECONDS + 1, phases
     assert incident.restart_count == 0, "the liveness probe got through: no restart"
     in_victims_namespace(kind_web, seen, lambda lines: "-A INPUT -j CHAOS-DRILL-PART" in lines
                          and "-A OUTPUT -j CHAOS-DRILL-PART-OUT" in lines)
