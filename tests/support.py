@@ -595,18 +595,39 @@ def fresh_sample_workload(provider: ClusterProvider, say: Callable[[str], None],
 
 # -- rules of the network faults (chaos.drill.partition) in pods' namespaces
 
+def net_namespace_pids() -> list[str]:
+    """One PID in each network namespace on this machine (lsns: the lowest, which on a busy
+    machine whose PIDs wrapped may be a short-lived process's)."""
+    return subprocess.run(["lsns", "-t", "net", "-n", "-o", "PID"], capture_output=True,
+                          text=True, timeout=30, check=True).stdout.split()
+
+
 def rules_of_ours() -> dict[int, list[str]]:
     """Every network namespace on this machine (one PID in each, from lsns) holding a rule of
     ours, with those rules as `iptables -S` lists them."""
-    pids = subprocess.run(["lsns", "-t", "net", "-n", "-o", "PID"], capture_output=True,
-                          text=True, timeout=30, check=True).stdout.split()
     found = {}
-    for pid in pids:
+    for pid in net_namespace_pids():
         listed = subprocess.run(["nsenter", "-t", pid, "-n", "iptables", "-w", "5", "-S"],
                                 capture_output=True, text=True, timeout=30)
         ours = partition.ours(listed.stdout)
         if ours:
             found[int(pid)] = ours
+    return found
+
+
+def rules_by_address() -> dict[str, list[str]]:
+    """As rules_of_ours, keyed by each namespace's IPv4 address on eth0, read in the same entry
+    into it (so the process lsns named may be gone by then)."""
+    found = {}
+    for pid in net_namespace_pids():
+        listed = subprocess.run(["nsenter", "-t", pid, "-n", "sh", "-c", "iptables -w 5 -S; "
+                                 "echo ---; ip -4 -o addr show eth0"],
+                                capture_output=True, text=True, timeout=30)
+        rules, _, address = listed.stdout.partition("---\n")
+        ours = partition.ours(rules)
+        if ours:
+            words = address.split()
+            found[words[3].split("/")[0] if len(words) > 3 else "no eth0"] = ours
     return found
 
 

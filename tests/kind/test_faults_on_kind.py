@@ -33,7 +33,7 @@ from support import (
     KindSession,
     cli,
     marked_pods,
-    pod_ip_of_namespace,
+    rules_by_address,
     rules_of_ours,
     run_drill,
     running_cli,
@@ -63,13 +63,13 @@ def probe(path: str = "/", timeout: float = 1.0) -> dict[str, Any]:
 
 
 def drill(provider: Any, tmp_path: Path, fault: dict[str, Any], path: str = "/",
-          timeout: float = 1.0) -> tuple[Summary, list[tuple[str, dict[int, list[str]]]]]:
+          timeout: float = 1.0) -> tuple[Summary, list[tuple[str, dict[str, list[str]]]]]:
     """One round of FAULT on web, probed through web; the summary, and the victim with the
     rules of ours on this machine as they were once it was injected."""
-    seen: list[tuple[str, dict[int, list[str]]]] = []
+    seen: list[tuple[str, dict[str, list[str]]]] = []
 
     def listed(incident: Incident) -> None:
-        seen.append((incident.target_pod, rules_of_ours()))
+        seen.append((incident.target_pod, rules_by_address()))
 
     assert rules_of_ours() == {}
     spec = write_drill(tmp_path, fault, probe=probe(path, timeout),
@@ -80,15 +80,15 @@ def drill(provider: Any, tmp_path: Path, fault: dict[str, Any], path: str = "/",
     return summary, seen
 
 
-def in_victims_namespace(api: Any, seen: list[tuple[str, dict[int, list[str]]]],
+def in_victims_namespace(api: Any, seen: list[tuple[str, dict[str, list[str]]]],
                          check: Callable[[list[str]], bool]) -> None:
     """Once injected, one namespace on this machine held rules of ours: the victim's, whose pod
     IP it has, and CHECK holds for its rules."""
     [(victim, rules)] = seen
-    [(pid, lines)] = rules.items()
+    [(address, lines)] = rules.items()
     print(f"{victim}: {lines}")
     pod = client.CoreV1Api(api).read_namespaced_pod(victim, "demo")
-    assert pod_ip_of_namespace(pid) == pod.status.pod_ip
+    assert address == pod.status.pod_ip
     assert check(lines), lines
 
 
@@ -148,11 +148,11 @@ def test_restore_lifts_the_cut_after_sigkill(kind_web: Any, kind_up: KindSession
     with running_cli("run", str(spec), "--provider", "kind", "--out", str(out)):
         wait_for_record(out / "journal.jsonl", lambda r: r.event == "phase"
                         and r.get("phase") == "endpoint_removed", timeout=120)
-    left = rules_of_ours()
+    left = rules_by_address()
     [victim] = marked_pods(kind_web)
     print(f"left by the killed run: {victim}: {left}")
-    [(pid, lines)] = left.items()
-    assert len(lines) >= 6 and pod_ip_of_namespace(pid) == client.CoreV1Api(
+    [(address, lines)] = left.items()
+    assert len(lines) >= 6 and address == client.CoreV1Api(
         kind_web).read_namespaced_pod(victim, "demo").status.pod_ip, lines
 
     elsewhere = cli("restore", "--namespace", "demo", "--provider", "kubeconfig",
@@ -163,7 +163,7 @@ def test_restore_lifts_the_cut_after_sigkill(kind_web: Any, kind_up: KindSession
     assert skipped.endswith("on the kind provider, and only that provider can reach its network "
                             "namespace: run 'chaos-drill restore --provider kind' where that "
                             "cluster runs"), skipped
-    assert rules_of_ours() == left
+    assert rules_by_address() == left
 
     result = cli("restore", "--namespace", "demo", "--provider", "kind")
     assert result.returncode == 0, result.stderr
