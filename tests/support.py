@@ -595,35 +595,43 @@ def fresh_sample_workload(provider: ClusterProvider, say: Callable[[str], None],
 
 # -- rules of the network faults (chaos.drill.partition) in pods' namespaces
 
-def net_namespace_pids() -> list[str]:
-    """One PID in each network namespace on this machine (lsns: the lowest, which on a busy
-    machine whose PIDs wrapped may be a short-lived process's)."""
-    return subprocess.run(["lsns", "-t", "net", "-n", "-o", "PID"], capture_output=True,
-                          text=True, timeout=30, check=True).stdout.split()
+def in_every_net_namespace(*command: str) -> dict[int, str]:
+    """COMMAND's output in every network namespace on this machine, by the PID entered: any
+    process of it, the next when one is gone before nsenter opens it (a CGI child, say)."""
+    namespaces: dict[str, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                namespaces.setdefault(os.readlink(entry / "ns" / "net"), []).append(
+                    int(entry.name))
+            except OSError:
+                continue
+    found = {}
+    for pids in namespaces.values():
+        for pid in sorted(pids):
+            done = subprocess.run(["nsenter", "-t", str(pid), "-n", *command],
+                                  capture_output=True, text=True, timeout=30)
+            if not done.stderr.startswith("nsenter:"):
+                found[pid] = done.stdout
+                break
+    return found
 
 
 def rules_of_ours() -> dict[int, list[str]]:
-    """Every network namespace on this machine (one PID in each, from lsns) holding a rule of
-    ours, with those rules as `iptables -S` lists them."""
-    found = {}
-    for pid in net_namespace_pids():
-        listed = subprocess.run(["nsenter", "-t", pid, "-n", "iptables", "-w", "5", "-S"],
-                                capture_output=True, text=True, timeout=30)
-        ours = partition.ours(listed.stdout)
-        if ours:
-            found[int(pid)] = ours
-    return found
+    """Every network namespace on this machine (one PID in each) holding a rule of ours, with
+    those rules as `iptables -S` lists them."""
+    listed = in_every_net_namespace("iptables", "-w", "5", "-S")
+    return {pid: ours for pid, text in listed.items() if (ours := partition.ours(text))}
 
 
 def rules_by_address() -> dict[str, list[str]]:
     """As rules_of_ours, keyed by each namespace's IPv4 address on eth0, read in the same entry
-    into it (so the process lsns named may be gone by then)."""
+    into it (so the process entered may be gone by then)."""
     found = {}
-    for pid in net_namespace_pids():
-        listed = subprocess.run(["nsenter", "-t", pid, "-n", "sh", "-c", "iptables -w 5 -S; "
-                                 "echo ---; ip -4 -o addr show eth0"],
-                                capture_output=True, text=True, timeout=30)
-        rules, _, address = listed.stdout.partition("---\n")
+    listed = in_every_net_namespace("sh", "-c", "iptables -w 5 -S; echo ---; "
+                                    "ip -4 -o addr show eth0")
+    for text in listed.values():
+        rules, _, address = text.partition("---\n")
         ours = partition.ours(rules)
         if ours:
             words = address.split()
