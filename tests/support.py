@@ -10,6 +10,7 @@ import math
 import os
 import platform
 import selectors
+import shlex
 import shutil
 import signal
 import socket
@@ -33,6 +34,7 @@ from kubernetes.stream import stream
 from chaos import resources
 from chaos.cluster import kind_host, kube, pki, workloads
 from chaos.cluster.base import ClusterProvider
+from chaos.cluster.kind import KindCluster
 from chaos.drill import partition, restore
 from chaos.drill.loading import load_drill
 from chaos.drill.spec import GROUP, PLURAL, VERSION
@@ -476,6 +478,16 @@ def listeners(pid: int) -> list[Listener]:
 
 # -- kind: packets that leave the machine
 
+@dataclass
+class KindSession:
+    """The kind cluster the tests of tests/kind share: its provider, the host's sysctls from
+    before it, and how long its first bring-up took."""
+
+    provider: KindCluster
+    host_before: dict[str, str]
+    up_seconds: float | None = None
+
+
 LEAK_SOURCES = ("172.16.0.0/12", "10.250.0.0/15")
 """Docker's networks and the kind cluster's pods and Services."""
 LEAK_COMMENT = "chaos-drill test: kind packets leaving"
@@ -583,19 +595,86 @@ def fresh_sample_workload(provider: ClusterProvider, say: Callable[[str], None],
 
 # -- rules of the network faults (chaos.drill.partition) in pods' namespaces
 
-def rules_of_ours() -> dict[int, list[str]]:
-    """Every network namespace on this machine (one PID in each, from lsns) holding a rule of
-    ours, with those rules as `iptables -S` lists them."""
-    pids = subprocess.run(["lsns", "-t", "net", "-n", "-o", "PID"], capture_output=True,
-                          text=True, timeout=30, check=True).stdout.split()
+def in_every_net_namespace(*command: str) -> dict[int, str]:
+    """COMMAND's output in every network namespace on this machine, by the PID entered: any
+    process of it, the next when one is gone before nsenter opens it (a CGI child, say)."""
+    namespaces: dict[str, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                namespaces.setdefault(os.readlink(entry / "ns" / "net"), []).append(
+                    int(entry.name))
+            except OSError:
+                continue
     found = {}
-    for pid in pids:
-        listed = subprocess.run(["nsenter", "-t", pid, "-n", "iptables", "-w", "5", "-S"],
-                                capture_output=True, text=True, timeout=30)
-        ours = partition.ours(listed.stdout)
-        if ours:
-            found[int(pid)] = ours
+    for pids in namespaces.values():
+        for pid in sorted(pids):
+            done = subprocess.run(["nsenter", "-t", str(pid), "-n", *command],
+                                  capture_output=True, text=True, timeout=30)
+            if not done.stderr.startswith("nsenter:"):
+                found[pid] = done.stdout
+                break
     return found
+
+
+def rules_of_ours() -> dict[int, list[str]]:
+    """Every network namespace on this machine (one PID in each) holding a rule of ours, with
+    those rules as `iptables -S` lists them."""
+    listed = in_every_net_namespace("iptables", "-w", "5", "-S")
+    return {pid: ours for pid, text in listed.items() if (ours := partition.ours(text))}
+
+
+def rules_by_address() -> dict[str, list[str]]:
+    """As rules_of_ours, keyed by each namespace's IPv4 address on eth0, read in the same entry
+    into it (so the process entered may be gone by then)."""
+    found = {}
+    listed = in_every_net_namespace("sh", "-c", "iptables -w 5 -S; echo ---; "
+                                    "ip -4 -o addr show eth0")
+    for text in listed.values():
+        rules, _, address = text.partition("---\n")
+        ours = partition.ours(rules)
+        if ours:
+            words = address.split()
+            found[words[3].split("/")[0] if len(words) > 3 else "no eth0"] = ours
+    return found
+
+
+def pod_ip_of_namespace(pid: int) -> str:
+    """The IPv4 address on eth0 of the network namespace process PID is in."""
+    shown = subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "-4", "-o", "addr", "show",
+                            "eth0"], capture_output=True, text=True, timeout=30, check=True)
+    return shown.stdout.split()[3].split("/")[0]
+
+
+class StandInNamespace:
+    """A pod's network namespace as chaos.drill.partition sees it, on this host with a stand-in
+    `iptables` (first on PATH, in FOLDER) that records its arguments, one call a line, prints
+    LISTING for -S and fails, with a line on stderr, for the arguments in FAIL. Batches (`sh
+    -c`) run for real."""
+
+    def __init__(self, folder: Path, listing: str = "", fail: str = "") -> None:
+        self.folder, self.log = folder, folder / "calls"
+        (folder / "listing").write_text(listing)
+        stand_in = folder / "iptables"
+        stand_in.write_text(
+            "#!/bin/sh\n"
+            f'echo "$*" >> {self.log}\n'
+            f'case "$*" in *" -S") cat {folder / "listing"};; '
+            f'{shlex.quote(fail) if fail else "__none__"}) echo "iptables: $4 says no" >&2; '
+            "exit 1;; esac\n")
+        stand_in.chmod(0o755)
+
+    def __call__(self, command: Sequence[str]) -> str:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30,
+                              env={**os.environ, "PATH": f"{self.folder}:{os.environ['PATH']}"})
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr.strip())
+        return done.stdout
+
+    def calls(self) -> list[str]:
+        """The stand-in's calls, without `iptables -w 5`."""
+        text = self.log.read_text() if self.log.exists() else ""
+        return [line.split(" ", 2)[2] for line in text.splitlines()]
 
 
 def marked_pods(api: Any) -> list[str]:

@@ -87,7 +87,8 @@ class NodeControl(Protocol):
 
 @runtime_checkable
 class PodNetwork(Protocol):
-    """A provider that runs commands as root in a pod's network namespace on its node (local)."""
+    """A provider that runs commands as root in a pod's network namespace on its node (local,
+    kind)."""
 
     def pod_netns_run(self, node: str, pod_uid: str, command: Sequence[str]) -> str:
         """Runs COMMAND (iptables, ip) in the network namespace of the pod POD_UID on NODE

@@ -26,8 +26,8 @@ from chaos.cluster import (
     kind_images,
     kube,
     memory_hog,
+    node_access,
     pki,
-    processes,
     registry_hosts,
     serving_certs,
 )
@@ -330,24 +330,7 @@ class KindCluster:
 
     def leftovers(self) -> list[str]:
         """What of ours is still on the host: containers, network, bridge, rules, dockerd."""
-        left = []
-        engine = dockerd.engine_up()
-        if engine:
-            left += [f"container {n}" for n in self._nodes()]
-            left += [f"network {kind_host.NETWORK}"] if kind_host.network_exists() else []
-        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
-                               timeout=30).stdout
-        bridge = kind_host.BRIDGE
-        left += [f"interface {bridge}"] if f" {bridge}:" in links else []
-        marks = [kind_host.EGRESS_COMMENT, bridge]
-        if not engine:  # with no engine running, none of its rules or volumes may stay
-            marks.append("DOCKER")
-            left += [f"Docker volume {v}" for v in dockerd.leftover_volumes()]
-        left += dockerd.leftover_rules(marks)
-        process = self.engine.started()
-        if process is not None and processes.is_alive(process):
-            left.append(f"dockerd (pid {process.pid})")
-        return left
+        return kind_host.leftovers(self._nodes, self.engine)
 
     # -- status, images, faults -------------------------------------------------------------------
 
@@ -381,11 +364,15 @@ class KindCluster:
         except ClusterError as error:
             raise FaultError(str(error)) from None
 
+    def pod_netns_run(self, node: str, pod_uid: str, command: Sequence[str]) -> str:
+        """As on the local cluster, inside the node's container: `docker exec NODE nsenter`."""
+        return node_access.netns_run(node_access.in_node_container(node), pod_uid, command)
+
     def start_memory_hog(self, node: str, container_id: str) -> MemoryHog:
-        return self.hogs.start(memory_hog.in_node_container(node), container_id)
+        return self.hogs.start(node_access.in_node_container(node), container_id)
 
     def stop_memory_hog(self, hog: MemoryHog) -> bool:
-        return self.hogs.stop(memory_hog.in_node_container(hog.node), hog)
+        return self.hogs.stop(node_access.in_node_container(hog.node), hog)
 
     def stop_node(self, name: str) -> None:
         """`docker stop` of the node's container: its kubelet, runtime and pods all go."""

@@ -1,6 +1,7 @@
 """What the host needs before `kind create`, and what `down` takes back: the node image loaded
 into Docker, the nodes' Docker network with a bridge name we know, and the iptables rule that
-keeps their packets on this machine; and CoreDNS with no upstream, so nothing is asked out."""
+keeps their packets on this machine; and CoreDNS with no upstream, so nothing is asked out;
+and what of all that is still there after `down`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from kubernetes import client
 
-from chaos.cluster import dockerd, kube, routes
+from chaos.cluster import dockerd, kube, processes, routes
 from chaos.cluster.base import Progress
 from chaos.errors import ClusterError, SetupError
 from chaos.images.node import NODE_IMAGE
@@ -198,3 +199,25 @@ def delete_thawing(delete: Callable[[], object], cluster: str, progress: Progres
             raise
         progress(f"thawed {len(thawed)} frozen cgroup(s) in the nodes; deleting again")
         delete()
+
+
+def leftovers(nodes: Callable[[], list[str]], engine: dockerd.Engine) -> list[str]:
+    """What of a kind cluster of ours is still on the host: its node containers (NODES lists
+    them), our network, bridge and rules, the dockerd ENGINE started."""
+    left = []
+    running = dockerd.engine_up()
+    if running:
+        left += [f"container {n}" for n in nodes()]
+        left += [f"network {NETWORK}"] if network_exists() else []
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
+                           timeout=30).stdout
+    left += [f"interface {BRIDGE}"] if f" {BRIDGE}:" in links else []
+    marks = [EGRESS_COMMENT, BRIDGE]
+    if not running:  # with no engine running, none of its rules or volumes may stay
+        marks.append("DOCKER")
+        left += [f"Docker volume {v}" for v in dockerd.leftover_volumes()]
+    left += dockerd.leftover_rules(marks)
+    process = engine.started()
+    if process is not None and processes.is_alive(process):
+        left.append(f"dockerd (pid {process.pid})")
+    return left

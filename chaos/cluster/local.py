@@ -22,6 +22,7 @@ from chaos.cluster import (
     memory_hog,
     mounts,
     network,
+    node_access,
     processes,
     registry_hosts,
     runtime,
@@ -343,13 +344,14 @@ class LocalCluster:
         runtime.kill_container(self._node(node).socket, container_id)
 
     def pod_netns_run(self, node: str, pod_uid: str, command: Sequence[str]) -> str:
-        return runtime.netns_run(self._node(node).socket, pod_uid, command)
+        return node_access.netns_run(node_access.on_host(node, self._node(node).socket), pod_uid,
+                                     command)
 
     def start_memory_hog(self, node: str, container_id: str) -> MemoryHog:
-        return self.hogs.start(memory_hog.on_host(node, self._node(node).socket), container_id)
+        return self.hogs.start(node_access.on_host(node, self._node(node).socket), container_id)
 
     def stop_memory_hog(self, hog: MemoryHog) -> bool:
-        return self.hogs.stop(memory_hog.on_host(hog.node, self._node(hog.node).socket), hog)
+        return self.hogs.stop(node_access.on_host(hog.node, self._node(hog.node).socket), hog)
 
 
 def _import_all(node: Node, archives: Sequence[Path]) -> None:

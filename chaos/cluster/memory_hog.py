@@ -18,17 +18,13 @@ import selectors
 import shlex
 import subprocess
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
-from chaos.cluster import dockerd
 from chaos.cluster.base import MemoryHog
+from chaos.cluster.node_access import NodeAccess, running_tasks
 from chaos.errors import FaultError
 
 UNLIMITED_BYTES = 1 << 62
 """memory.limit_in_bytes of a cgroup without a limit is just under 2**63."""
-NODE_TIMEOUT = 30.0
-"""Seconds a command on the node may take."""
 START_TIMEOUT = 10.0
 """Seconds the hog has to report its PID."""
 STOP_TIMEOUT = 10.0
@@ -43,45 +39,11 @@ HOLD_SECONDS = 3600
 """How long a piece holds its share at most, should nothing kill it."""
 
 
-@dataclass(frozen=True)
-class NodeAccess:
-    """How to run commands on one node: PREFIX before each (nothing for the local cluster,
-    whose nodes' processes are the host's; `docker exec NODE` for kind) and the `ctr` call
-    that reaches that node's containerd."""
-
-    node: str
-    prefix: tuple[str, ...]
-    ctr: tuple[str, ...]
-
-    def run(self, *argv: str) -> str:
-        command = [*self.prefix, *argv]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=NODE_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise FaultError(f"{argv[0]} on node {self.node} timed out after "
-                             f"{NODE_TIMEOUT:.0f}s") from None
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise FaultError(f"{' '.join(argv[:3])} on node {self.node} failed: {last}")
-        return done.stdout
-
-
-def on_host(node: str, socket: Path) -> NodeAccess:
-    """A node of the local cluster: its processes are the host's, its containerd at SOCKET."""
-    return NodeAccess(node, (), ("ctr", "--address", str(socket), "--namespace", "k8s.io"))
-
-
-def in_node_container(node: str) -> NodeAccess:
-    """A kind node: commands run in its container, where its containerd and /proc are."""
-    return NodeAccess(node, (dockerd.docker(), "exec", node), ("ctr", "--namespace", "k8s.io"))
-
-
 def task_pid(tasks: str, container_id: str) -> int:
     """The main PID of CONTAINER_ID in `ctr tasks ls` output (TASK PID STATUS)."""
-    for line in tasks.splitlines():
-        fields = line.split()
-        if len(fields) >= 3 and fields[0] == container_id and fields[2] == "RUNNING":
-            return int(fields[1])
+    running = running_tasks(tasks)
+    if container_id in running:
+        return running[container_id]
     raise FaultError(f"container {container_id[:12]} has no running task: is the pod Running?")
 
 

@@ -5,10 +5,11 @@ removing them is exact. Only loopback and, unless `probes: true`, the kubelet's 
 from the node get through: readiness fails, the pod leaves the Service, and its container is not
 restarted. dns_block's chain, CHAOS-DRILL-DNS from OUTPUT, drops only the pod's DNS queries (udp
 and tcp to port 53 of its nameservers). Command lists are built here; a provider with PodNetwork
-runs them on the node."""
+runs them on the node, each batch of rules in one entry into the namespace."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -142,6 +143,24 @@ def lift_commands(listing: str) -> list[list[str]]:
     return commands
 
 
+def batch(commands: Sequence[Sequence[str]]) -> list[str]:
+    """One command running COMMANDS in order in one entry into the pod's namespace (on kind each
+    entry is a `docker exec` on its node); it stops at the first that fails, with one line on
+    stderr naming it and its error."""
+    lines = ["set -f"]  # the error in $out is split into words, never expanded as a glob
+    for command in commands:
+        quoted = shlex.join(command)
+        lines.append(f"out=$({quoted} 2>&1) || {{ echo {shlex.quote(quoted)}: $out >&2; "
+                     "exit 1; }")
+    return ["sh", "-c", "\n".join(lines)]
+
+
+def run_all(run: Run, commands: Sequence[Sequence[str]]) -> None:
+    """COMMANDS through RUN as one batch; nothing when there are none."""
+    if commands:
+        run(batch(commands))
+
+
 def cut(
     run: Run,
     pod: Mapping[str, Any],
@@ -154,8 +173,7 @@ def cut(
     lift(run)
     sources = [] if drop_probes else gateway(run(["ip", "-4", "route", "show", "default"]))
     liveness = liveness_of(pod, container, sources)
-    for command in cut_commands(liveness, loss):
-        run(command)
+    run_all(run, cut_commands(liveness, loss))
     share = "all" if loss is None else f"{loss:.0%} of"
     if liveness is None:
         return f"dropping {share} its traffic"
@@ -169,14 +187,12 @@ def block_dns(run: Run, servers: Sequence[str]) -> str:
     """Drops the pod's DNS queries to SERVERS (what is left of an earlier cut goes first); says
     what it dropped."""
     lift(run)
-    for command in dns_block_commands(servers):
-        run(command)
+    run_all(run, dns_block_commands(servers))
     return f"dropping its DNS queries (udp and tcp port {DNS_PORT}) to {', '.join(servers)}"
 
 
 def lift(run: Run) -> int:
     """Removes every rule of ours from the pod's namespace; how many lines it found."""
     listing = run([*IPTABLES, "-S"])
-    for command in lift_commands(listing):
-        run(command)
+    run_all(run, lift_commands(listing))
     return len(ours(listing))

@@ -7,7 +7,6 @@ leave no rule of ours in any network namespace on this machine."""
 from __future__ import annotations
 
 import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from chaos.results import read_journal
 from support import (
     cli,
     marked_pods,
+    pod_ip_of_namespace,
     rules_of_ours,
     run_drill,
     run_in,
@@ -52,13 +52,6 @@ def kube_system(api: Any) -> dict[str, int]:
     pods = client.CoreV1Api(api).list_namespaced_pod("kube-system").items
     return {p.metadata.uid: sum(c.restart_count for c in p.status.container_statuses or [])
             for p in pods}
-
-
-def pod_ip_of_namespace(pid: int) -> str:
-    """The IPv4 address on eth0 of the network namespace process PID is in."""
-    shown = subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "-4", "-o", "addr", "show",
-                            "eth0"], capture_output=True, text=True, timeout=30, check=True)
-    return shown.stdout.split()[3].split("/")[0]
 
 
 def test_requests_through_a_pod_without_dns_fail_until_lifted(

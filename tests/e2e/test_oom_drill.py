@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from chaos.cluster import kube, memory_hog
+from chaos.cluster import kube, memory_hog, node_access
 from chaos.cluster.base import MemoryHog
 from chaos.cluster.local import LocalCluster
 from chaos.drill import restore
@@ -157,7 +157,7 @@ def stand_in_hog(cluster: LocalCluster, pod: Any) -> tuple[MemoryHog, subprocess
     """A process started the hog's way (setsid, in the container's PID namespace) that holds
     no memory and would run for two minutes: a hog whose drill died before its container."""
     node, cid = pod.spec.node_name, container_id(pod)
-    access = memory_hog.on_host(node, cluster._node(node).socket)
+    access = node_access.on_host(node, cluster._node(node).socket)
     main = memory_hog.task_pid(access.run(*access.ctr, "tasks", "ls"), cid)
     script = ("pid=$(cut -d ' ' -f 4 /proc/self/stat)\n"
               "echo \"$pid $(cut -d ' ' -f 22 /proc/$pid/stat)\"\n"

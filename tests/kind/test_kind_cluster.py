@@ -1,10 +1,8 @@
 """The kind provider for real: a three-node kind cluster from the node image `make kind` builds
-(under the same lock as the local cluster, which is taken down first), the sample workload
-deployed through the provider, drills run on it, and a `cluster down` that leaves nothing on the
-host. The tests pass in any order: each asks for the state it needs (`kind_up` brings the cluster
-up, again after a test took it down; `kind_down` takes it down; `kind_web` fresh web pods), and
-the cluster is brought up once however many tests share it. Run last by `make test`, alone by
-`make test-kind`."""
+(the session's, tests/kind/conftest.py), the sample workload deployed through the provider,
+drills run on it, and a `cluster down` that leaves nothing on the host. The tests pass in any
+order: each asks for the state it needs (`kind_up`, `kind_web`). Run last by `make test`, alone
+by `make test-kind`."""
 
 from __future__ import annotations
 
@@ -13,7 +11,6 @@ import ssl
 import stat
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 from kubernetes.utils import parse_quantity
 
-from chaos.cluster import addons, dockerd, kind, kind_host, kube, serving_certs
-from chaos.cluster.kind import KindCluster
+from chaos.cluster import addons, dockerd, kind, kind_host, kind_images, kube, serving_certs
 from chaos.cluster.local import LocalCluster
 from chaos.drill.loading import load_drill
 from chaos.drill.spec import GROUP, PLURAL, VERSION
@@ -36,15 +32,12 @@ from chaos.run.runner import DrillRun, RunOptions
 
 from support import (
     FAULTS,
-    PROVOKING_SYSCTLS,
+    KindSession,
     cli,
-    fresh_sample_workload,
     host_sysctls,
     leaked,
     one_error,
-    sysctls_set,
     wait_finished,
-    watch_leaks,
     write_drill,
 )
 
@@ -55,79 +48,13 @@ def say(message: str) -> None:
     print(f"[kind] {message}", flush=True)
 
 
-class Session:
-    def __init__(self, provider: KindCluster, host_before: dict[str, str]) -> None:
-        self.provider, self.host_before = provider, host_before
-        self.up_seconds: float | None = None
-
-
-@pytest.fixture(scope="module")
-def kind_session(cluster_lock: None) -> Iterator[Session]:
-    """The kind cluster of this module: the local cluster is taken down first, the kind one at
-    the end."""
-    if not kind_host.node_image_dir().joinpath("image-id").exists():
-        pytest.fail(f"{kind_host.node_image_dir()} missing: run 'make kind' first")
-    LocalCluster().down(say)
-    with sysctls_set(PROVOKING_SYSCTLS):
-        session = Session(KindCluster(), host_sysctls())
-        watch_leaks("-I")
-        try:
-            yield session
-            if kind.running_here():
-                session.provider.down(say)
-            # whatever order the tests ran in, the whole module (test_down_leaves_nothing checks
-            # up to its own moment)
-            assert leaked() == 0, "packets from the kind nodes or pods left the machine"
-        finally:
-            watch_leaks("-D")
-
-
-@pytest.fixture
-def kind_up(kind_session: Session) -> Session:
-    """The kind cluster up and healthy, whatever an earlier test did: brought up (again, after a
-    test took it down) or reused; the first bring-up of the module is timed."""
-    was_up = kind.running_here()
-    began = time.monotonic()
-    kind_session.provider.up(say)
-    if not was_up and kind_session.up_seconds is None:
-        kind_session.up_seconds = time.monotonic() - began
-        say(f"cluster up to all nodes Ready: {kind_session.up_seconds:.1f}s")
-    return kind_session
-
-
-@pytest.fixture
-def kind_down(kind_session: Session) -> Session:
-    """No kind cluster, whatever an earlier test left up."""
-    if kind.running_here():
-        kind_session.provider.down(say)
-    return kind_session
-
-
-@pytest.fixture
-def kind_web(kind_up: Session) -> Any:
-    """The sample workload on kind, applied afresh and settled with fresh pods (see web)."""
-    return fresh_sample_workload(kind_up.provider, say, timeout=180)
-
-
-def test_kind_refuses_while_the_local_cluster_runs(kind_down: Session) -> None:
-    local = LocalCluster()
-    local.up(say)
-    try:
-        with pytest.raises(SetupError, match=r"^the local cluster is up: run 'chaos-drill "
-                                             r"cluster down' first \(the local and kind"):
-            kind_down.provider.up(say)
-        assert not kind.running_here()
-    finally:
-        local.down(say)
-
-
-def test_local_refuses_while_kind_runs(kind_up: Session) -> None:
+def test_local_refuses_while_kind_runs(kind_up: KindSession) -> None:
     with pytest.raises(SetupError, match=r"^a kind cluster of chaos-drill is up: run "
                                          r"'chaos-drill cluster down --provider kind' first"):
         LocalCluster().up(say)
 
 
-def test_three_nodes_ready_with_their_own_pod_ranges(kind_up: Session) -> None:
+def test_three_nodes_ready_with_their_own_pod_ranges(kind_up: KindSession) -> None:
     with kube.api_client(kind_up.provider.kubeconfig()) as api:
         nodes = client.CoreV1Api(api).list_node(_request_timeout=30).items
     assert len(nodes) == 3 and all(kube.node_ready(n) for n in nodes)
@@ -137,7 +64,7 @@ def test_three_nodes_ready_with_their_own_pod_ranges(kind_up: Session) -> None:
     assert len(cidrs) == 3 and all(c.startswith("10.250.") for c in cidrs)
 
 
-def test_the_admin_kubeconfig_is_private_and_kept(kind_up: Session) -> None:
+def test_the_admin_kubeconfig_is_private_and_kept(kind_up: KindSession) -> None:
     """It holds the admin's client key: 0600 under any umask, not rewritten when unchanged."""
     path = kind_up.provider.kubeconfig()
     path.chmod(0o644)
@@ -148,7 +75,7 @@ def test_the_admin_kubeconfig_is_private_and_kept(kind_up: Session) -> None:
     assert path.stat().st_ino == inode
 
 
-def test_nodes_apply_no_host_wide_sysctl(kind_up: Session) -> None:
+def test_nodes_apply_no_host_wide_sysctl(kind_up: KindSession) -> None:
     """A privileged node's systemd-sysctl writes the host's kernel for any key that is not
     namespaced; what it reads at boot holds none, and it did apply the node's own."""
     node = "chaos-drill-worker"
@@ -172,7 +99,7 @@ def egress_rejected() -> int:
                if kind_host.EGRESS_COMMENT in line)
 
 
-def test_what_a_node_sends_outside_is_rejected_here(kind_up: Session) -> None:
+def test_what_a_node_sends_outside_is_rejected_here(kind_up: KindSession) -> None:
     """A connection from a node to an address beyond the default route meets our rule (and is
     refused at once) instead of leaving the machine."""
     before = egress_rejected()
@@ -272,14 +199,17 @@ def test_metrics_api_serves_every_node_and_a_web_pod(kind_web: Any) -> None:
 
 
 def test_operator_installs_runs_a_drill_and_uninstalls(kind_web: Any, tmp_path: Path) -> None:
-    """`chaos-drill operator install --provider kind`: its image loaded with kind's loading,
-    the Deployment Ready, an applied pod_delete ChaosDrill ends Passed; uninstall removes it."""
+    """`chaos-drill operator install --provider kind`: its image loaded with kind's loading
+    (unless a drill's prober pod had it loaded already), the Deployment Ready, an applied
+    pod_delete ChaosDrill ends Passed; uninstall removes it."""
     installed = cli("operator", "install", "--provider", "kind", "--timeout", "180")
     assert installed.returncode == 0, installed.stderr[-3000:]
-    assert "into kind cluster chaos-drill" in installed.stderr
     apps, custom = client.AppsV1Api(kind_web), client.CustomObjectsApi(kind_web)
     deployment = apps.read_namespaced_deployment("chaos-drill-operator", "chaos-drill")
     assert deployment.status.ready_replicas == deployment.spec.replicas == 2
+    image = deployment.spec.template.spec.containers[0].image
+    for node in (line.split()[0] for line in node_states()):
+        assert image in {reference for reference, _ in kind_images.held(node)}, (node, image)
     drill = yaml.safe_load(write_drill(tmp_path, FAULTS["pod_delete"], probe=None).read_text())
     custom.create_namespaced_custom_object(GROUP, VERSION, "demo",
                                            PLURAL, drill)
@@ -304,7 +234,7 @@ def test_operator_installs_runs_a_drill_and_uninstalls(kind_web: Any, tmp_path: 
 
 
 @pytest.mark.parametrize("fault", ["pod_delete", "container_kill", "scale", "node_drain"])
-def test_drill_recovers(fault: str, kind_web: Any, kind_up: Session, tmp_path: Path) -> None:
+def test_drill_recovers(fault: str, kind_web: Any, kind_up: KindSession, tmp_path: Path) -> None:
     drill = load_drill(write_drill(tmp_path, FAULTS[fault], probe=None))
     summary = DrillRun(drill, kind_up.provider, RunOptions(out_dir=tmp_path / "out"), say).run()
     assert summary.passed, summary.slo_checks
@@ -314,7 +244,7 @@ def test_drill_recovers(fault: str, kind_web: Any, kind_up: Session, tmp_path: P
 
 
 
-def test_node_stop_drill_reschedules_on_the_other_worker(kind_web: Any, kind_up: Session,
+def test_node_stop_drill_reschedules_on_the_other_worker(kind_web: Any, kind_up: KindSession,
                                                          tmp_path: Path) -> None:
     """node_stop takes down the victim's node (a worker: the control plane is tainted), wherever
     an earlier drill (node_drain) left the pods."""
@@ -335,7 +265,7 @@ def node_states() -> list[str]:
     return sorted(line for line in states if line)
 
 
-def test_up_refuses_a_broken_cluster_and_leaves_it_as_it_is(kind_up: Session) -> None:
+def test_up_refuses_a_broken_cluster_and_leaves_it_as_it_is(kind_up: KindSession) -> None:
     """A node container stopped behind chaos-drill's back: `cluster up` says which and how to
     fix it, exit 2, and neither removes the cluster nor starts the node."""
     dockerd.run("stop", "chaos-drill-worker2", timeout=120)
@@ -351,8 +281,8 @@ def test_up_refuses_a_broken_cluster_and_leaves_it_as_it_is(kind_up: Session) ->
         kind_up.provider.start_node("chaos-drill-worker2", say)
 
 
-def test_down_leaves_nothing(kind_up: Session) -> None:
-    """Also: no packet from the nodes or pods left by the default route in this whole module."""
+def test_down_leaves_nothing(kind_up: KindSession) -> None:
+    """Also: no packet from the nodes or pods left by the default route in this whole session."""
     assert leaked() == 0, "packets from the kind nodes or pods left the machine"
     provider = kind_up.provider
     provider.down(say)

@@ -1,6 +1,7 @@
 """Bad input for `cluster up --provider kind`: each is refused with one line naming the fix,
 exit 2, before anything is changed, so the host is left as it was (no dockerd, network, bridge,
-rule or state of ours). A broken cluster already there is in test_kind_cluster.py."""
+rule or state of ours); so is a kind cluster while the local one runs. A broken cluster already
+there is in test_kind_cluster.py."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from chaos.cluster import dockerd, kind, kind_config, kind_host
 from chaos.cluster.kind import KindCluster
 from chaos.cluster.layout import API_PORT
 from chaos.cluster.local import LocalCluster
+from chaos.errors import SetupError
 from chaos.images.node import NODE_IMAGE
 from chaos.resources import KUBERNETES_VERSION, METRICS_SERVER_VERSION
 
@@ -106,3 +108,15 @@ def test_metrics_server_not_built(no_cluster: KindCluster, tmp_path: Path) -> No
     assert message == (f"metrics-server v{METRICS_SERVER_VERSION} is not built ({cache}/"
                        f"metrics-server-v{METRICS_SERVER_VERSION}/bin/metrics-server missing): "
                        "run 'make kind'")
+
+
+def test_kind_refuses_while_the_local_cluster_runs(no_cluster: KindCluster) -> None:
+    local = LocalCluster()
+    local.up(say)
+    try:
+        with pytest.raises(SetupError, match=r"^the local cluster is up: run 'chaos-drill "
+                                             r"cluster down' first \(the local and kind"):
+            no_cluster.up(say)
+        assert not kind.running_here()
+    finally:
+        local.down(say)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from chaos.drill.loading import load_drill
 from chaos.drill.targeting import PodInfo
 from chaos.errors import FaultError, RestoreError
 
-from support import REPO, pod
+from support import REPO, StandInNamespace, pod
 
 DRILL = REPO / "manifests/drills/web-dns-block.yaml"
 LISTING = """-P INPUT ACCEPT
@@ -57,15 +58,11 @@ def test_lifting_removes_the_dns_chain_and_its_jump_only() -> None:
     assert "-A OUTPUT -d 10.0.0.9/32 -j ACCEPT" not in partition.ours(LISTING)
 
 
-def test_blocking_lifts_what_an_earlier_cut_left_first() -> None:
-    ran: list[str] = []
-
-    def run(command: Any) -> str:
-        ran.append(" ".join(command[3:]))
-        return LISTING if command[3:] == ["-S"] else ""
-
-    said = partition.block_dns(run, ["10.96.0.10"])
+def test_blocking_lifts_what_an_earlier_cut_left_first(tmp_path: Path) -> None:
+    namespace = StandInNamespace(tmp_path, LISTING)
+    said = partition.block_dns(namespace, ["10.96.0.10"])
     assert said == "dropping its DNS queries (udp and tcp port 53) to 10.96.0.10"
+    ran = namespace.calls()
     assert ran.index("-X CHAOS-DRILL-DNS") < ran.index("-N CHAOS-DRILL-DNS")
     assert ran[-1] == "-I OUTPUT 1 -j CHAOS-DRILL-DNS"
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from chaos.cluster import memory_hog
+from chaos.cluster import memory_hog, node_access
 from chaos.cluster.base import MemoryHog
 from chaos.errors import FaultError
 
@@ -86,7 +86,7 @@ def test_stop_kills_the_hogs_whole_group_and_only_the_process_its_record_names()
     script = ("pid=$(cut -d ' ' -f 4 /proc/self/stat)\n"
               "echo \"$pid $(cut -d ' ' -f 22 /proc/$pid/stat)\"\n"
               "sleep 60 & exec sleep 60")
-    access = memory_hog.NodeAccess("host", (), ("true",))
+    access = node_access.NodeAccess("host", (), ("true",))
     hogs = memory_hog.Hogs()
     launchers = [subprocess.Popen(["setsid", "sh", "-c", script], stdout=subprocess.PIPE,
                                   text=True) for _ in range(2)]

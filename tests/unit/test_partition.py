@@ -18,7 +18,7 @@ from chaos.drill.timeline import Incident
 from chaos.errors import FaultError, RestoreError, SpecError
 from chaos.observe.tracker import Tracker
 
-from support import REPO, pod
+from support import REPO, StandInNamespace, pod
 
 WEB = {
     "spec": {
@@ -94,6 +94,38 @@ def test_lifting_removes_exactly_our_rules_even_a_jump_hooked_twice() -> None:
     assert "-A OUTPUT -d 10.0.0.9/32 -j ACCEPT" not in partition.ours(LISTING)
     assert len(partition.ours(LISTING)) == 9
     assert partition.lift_commands("-P INPUT ACCEPT\n") == []
+
+
+def test_a_cut_enters_the_namespace_once_per_batch(tmp_path: Path) -> None:
+    """Lifting what was left, the default route, the cut: each batch of rules is one entry (on
+    kind each is a `docker exec`), its commands run in order with their arguments whole."""
+    namespace = StandInNamespace(tmp_path, LISTING)
+    entries: list[str] = []
+
+    def run(command: Any) -> str:
+        entries.append(command[0])
+        return "" if command[0] == "ip" else namespace(command)
+
+    said = partition.cut(run, WEB, None, False)
+    assert said == "dropping all its traffic"  # no default route in this stand-in
+    assert entries == ["iptables", "sh", "ip", "sh"]
+    lifted = [" ".join(c[3:]) for c in partition.lift_commands(LISTING)]
+    cut = [" ".join(c[3:]) for c in partition.cut_commands(None)]
+    assert namespace.calls() == ["-S", *lifted, *cut]
+
+
+def test_a_batch_stops_at_the_first_command_that_fails_and_names_it(tmp_path: Path) -> None:
+    liveness = partition.Liveness(("10.244.1.1",), 8080, "/healthz")
+    commands = partition.cut_commands(liveness)
+    namespace = StandInNamespace(tmp_path, fail="-w 5 -N CHAOS-DRILL-PART-OUT")
+    with pytest.raises(RuntimeError) as failed:
+        partition.run_all(namespace, commands)
+    assert str(failed.value) == ("iptables -w 5 -N CHAOS-DRILL-PART-OUT: iptables: "
+                                 "CHAOS-DRILL-PART-OUT says no")
+    wanted = [" ".join(c[3:]) for c in commands]
+    assert namespace.calls() == wanted[:wanted.index("-N CHAOS-DRILL-PART-OUT") + 1]
+    assert "-A CHAOS-DRILL-PART -s 10.244.1.1 -p tcp --dport 8080 -m string --algo bm " \
+           "--string GET /healthz  -j RETURN" in namespace.calls(), "the path's space is kept"
 
 
 def record_text(**fields: Any) -> str:

@@ -6,7 +6,8 @@ with dnsPolicy Default is refused). Nothing in kube-system is changed: the Servi
 read. The pod stays Ready (its own probes need no DNS) while whatever it calls by name fails;
 with web calling api by name, requests through web's /cgi-bin/api fail, then answer again once
 lifted. Lifted after the duration and on any stop; each pod is marked first, so `chaos-drill
-restore` removes the rules after a SIGKILL. Needs a provider with PodNetwork (local)."""
+restore` removes the rules after a SIGKILL. Needs a provider with PodNetwork (local,
+kind)."""
 
 from __future__ import annotations
 

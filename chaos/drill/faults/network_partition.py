@@ -5,7 +5,7 @@ gets through, so readiness fails and the Service takes the pod out of rotation w
 running; with `probes: true` liveness fails too and the kubelet restarts the container (the
 rules stay: they belong to the pod's namespace). Lifted after the duration, and on any stop;
 each pod is marked first (with the provider's name), so `chaos-drill restore` removes the rules
-after a SIGKILL. Needs a provider with PodNetwork (local). A pod on its node's network
+after a SIGKILL. Needs a provider with PodNetwork (local, kind). A pod on its node's network
 (hostNetwork) is refused: its namespace is the node's."""
 
 from __future__ import annotations

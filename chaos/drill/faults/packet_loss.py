@@ -3,7 +3,8 @@ directions, for spec.fault.durationSeconds: the same iptables path as network_pa
 kubelet's liveness probe gets through), its rules ending in the `statistic` match instead of
 dropping everything. Requests to the pod slow down or fail; its readiness probe may fail and
 take it out of the Service for a while. Lifted after the duration and on any stop; `chaos-drill
-restore` removes the rules after a SIGKILL. Needs a provider with PodNetwork (local)."""
+restore` removes the rules after a SIGKILL. Needs a provider with PodNetwork (local,
+kind)."""
 
 from __future__ import annotations
 
