@@ -28,7 +28,7 @@ from chaos.drill import restore
 from chaos.drill.faults.load import LOAD_LABEL
 
 from browser import Chromium, needs_chromium
-from support import REPO, free_port, start_cli, wait_settled
+from support import REPO, Output, free_port, start_cli, wait_settled
 
 pytestmark = pytest.mark.e2e
 
@@ -125,6 +125,18 @@ def span_seconds(summary: dict[str, Any]) -> float:
     return (finished - started).total_seconds()
 
 
+def nth_line(output: Output, needle: str, nth: int, timeout: float) -> str:
+    """The NTH line holding NEEDLE; fails the test after TIMEOUT."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [line for line in list(output.lines) if needle in line]
+        if len(found) >= nth:
+            return found[nth - 1]
+        if time.monotonic() > deadline:
+            pytest.fail(f"{len(found)} lines with {needle!r} in {timeout}s, not {nth}")
+        time.sleep(0.1)
+
+
 @needs_chromium
 @pytest.mark.timeout(1500)
 def test_the_default_plan_runs_on_keys_and_ctrl_c_restores_and_sums_up(
@@ -217,9 +229,9 @@ def test_the_default_plan_runs_on_keys_and_ctrl_c_restores_and_sums_up(
                 page.press("s" if number == 3 else " ")
 
         page.press("r")  # the surge again, then Ctrl-C while its Job runs
-        output.wait_for("started Job chaos-drill-load-", timeout=120)
+        output.wait_for(f"{steps[-1]['folder']}-run2/journal.jsonl", timeout=30)
+        nth_line(output, "started Job chaos-drill-load-", 2, timeout=120)
         step_is(page, count, count, "running", 10)
-        assert (out / f"{steps[-1]['folder']}-run2").is_dir()
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=180)
         log = output.finish(30)
