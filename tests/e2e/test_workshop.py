@@ -142,9 +142,9 @@ def nth_line(output: Output, needle: str, nth: int, timeout: float) -> str:
 def test_the_default_plan_runs_on_keys_and_ctrl_c_restores_and_sums_up(
         autoscaled: Any, tmp_path: Path) -> None:
     """One workshop proves both halves: every step of the shipped plan runs to its end, then `r`
-    repeats the last one and Ctrl-C stops it in the middle, so the restore and the summary come
-    after a whole plan without a second bring-up or a second run of any step but the shortest
-    part of one."""
+    repeats the last step and Ctrl-C stops it once its load Job runs, so the restore and the
+    summary follow a whole plan for a few seconds more, where a second workshop would cost its
+    own start and a step."""
     steps, port, out = plan_steps(), free_port(), tmp_path / "out"
     count = len(steps)
     proc, output = start_cli("workshop", "--web", str(port), "--out", str(out), "--share")
