@@ -111,8 +111,8 @@ def test_the_default_plan_validates_and_every_drill_it_names_exists() -> None:
     plan = load_plan(DEFAULT_PLAN)
     assert DEFAULT_PLAN.parent == shipped("manifests", "workshops")
     faults = [s.drill.fault.type for s in plan.steps]
-    assert faults == ["pod_delete", "container_kill", "liveness_break", "node_drain",
-                      "node_stop", "load"]
+    assert faults == ["pod_delete", "container_kill", "liveness_break", "node_stop",
+                      "node_drain", "load"]
     drills = shipped("manifests", "drills")
     for found in plan.steps:
         assert Path(found.drill_source).resolve().parent == drills.resolve(), found
@@ -120,6 +120,13 @@ def test_the_default_plan_validates_and_every_drill_it_names_exists() -> None:
     twice = plan.steps[1].drill
     assert (twice.rounds, twice.fault.count) == (2, 1) and "CrashLoopBackOff" in (
         plan.steps[1].watch)
+
+
+def test_the_default_plan_stops_a_node_before_it_drains_one() -> None:
+    """A drain moves every pod of web off the drained node and nothing moves them back after
+    the uncordon, so a node_stop after it would take down the node that holds all of web."""
+    faults = [s.drill.fault.type for s in load_plan(DEFAULT_PLAN).steps]
+    assert faults.index("node_stop") < faults.index("node_drain")
 
 
 @pytest.mark.parametrize("suffixes", [("a", "b", "c"), ("x7k2q", "4rsnc", "nc7rl")])

@@ -47,6 +47,8 @@ def test_every_example_validates(path: Path) -> None:
         assert drill.probe.path == "/cgi-bin/api"
     if drill.probe.path == "/cgi-bin/api":  # through web to api: fails while api is out of reach
         assert drill.slo.min_availability is not None and drill.slo.min_availability < 0.95
+    elif drill.fault.type == "node_stop":  # its pods get requests until the node is NotReady
+        assert drill.slo.min_availability == 0.5
     else:
         assert drill.slo.min_availability == 0.95
     if drill.fault.type == "load":  # its recovery is the scale-out, with SLOs of its own
