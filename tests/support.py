@@ -639,13 +639,6 @@ def rules_by_address() -> dict[str, list[str]]:
     return found
 
 
-def pod_ip_of_namespace(pid: int) -> str:
-    """The IPv4 address on eth0 of the network namespace process PID is in."""
-    shown = subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "-4", "-o", "addr", "show",
-                            "eth0"], capture_output=True, text=True, timeout=30, check=True)
-    return shown.stdout.split()[3].split("/")[0]
-
-
 class StandInNamespace:
     """A pod's network namespace as chaos.drill.partition sees it, on this host with a stand-in
     `iptables` (first on PATH, in FOLDER) that records its arguments, one call a line, prints

@@ -21,7 +21,7 @@ from chaos.results import read_journal
 from support import (
     cli,
     marked_pods,
-    pod_ip_of_namespace,
+    rules_by_address,
     rules_of_ours,
     run_drill,
     run_in,
@@ -58,10 +58,10 @@ def test_requests_through_a_pod_without_dns_fail_until_lifted(
         web: Any, cluster: LocalCluster, tmp_path: Path) -> None:
     assert rules_of_ours() == {}
     system_before = kube_system(web)
-    seen: list[tuple[str, dict[int, list[str]]]] = []
+    seen: list[tuple[str, dict[str, list[str]]]] = []
 
     def listed(incident: Incident) -> None:  # the rules as they are once injected
-        seen.append((incident.target_pod, rules_of_ours()))
+        seen.append((incident.target_pod, rules_by_address()))
 
     out = tmp_path / "out"
     summary = run_drill(cluster, dns_drill(tmp_path, rounds=2, interval=5), out,
@@ -74,9 +74,8 @@ def test_requests_through_a_pod_without_dns_fail_until_lifted(
         assert list(phases) == list(DNS_PHASES) and incident.ordered, phases
         assert SECONDS <= phases["lifted"] <= SECONDS + 1, phases
         assert incident.restart_count == 0
-        [(pid, lines)] = rules.items()  # one namespace, the victim's
-        pod = client.CoreV1Api(web).read_namespaced_pod(victim, "demo")
-        assert pod_ip_of_namespace(pid) == pod.status.pod_ip
+        [(address, lines)] = rules.items()  # one namespace, the victim's
+        assert address == client.CoreV1Api(web).read_namespaced_pod(victim, "demo").status.pod_ip
         [server] = [w.split()[1] for w in run_in(web, victim, "cat", "/etc/resolv.conf")
                     .splitlines() if w.startswith("nameserver")]
         for protocol in ("udp", "tcp"):
@@ -140,13 +139,12 @@ def test_restore_lifts_the_block_after_sigkill(web: Any, tmp_path: Path) -> None
     with running_cli("run", str(dns_drill(tmp_path)), "--out", str(out)) as (_, output):
         output.wait_for(INJECTED_LINE, timeout=120)
     output.finish(30)
-    left = rules_of_ours()
+    left = rules_by_address()
     [victim] = marked_pods(web)
     print(f"left by the killed run: {victim}: {left}")
-    [(pid, lines)] = left.items()
+    [(address, lines)] = left.items()
     assert len(lines) == 4 and all("CHAOS-DRILL-DNS" in line for line in lines), lines
-    assert pod_ip_of_namespace(pid) == client.CoreV1Api(web).read_namespaced_pod(
-        victim, "demo").status.pod_ip
+    assert address == client.CoreV1Api(web).read_namespaced_pod(victim, "demo").status.pod_ip
     result = cli("restore", "--namespace", "demo")
     assert result.returncode == 0, result.stderr
     assert f"restoring Pod demo/{victim}: DNS blocked by dns_block" in result.stderr
