@@ -5,7 +5,9 @@ cluster."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
+import subprocess
 import time
 import urllib.parse
 from typing import Any
@@ -71,11 +73,37 @@ def reachable_from_host(url: str, timeout: float = REACH_TIMEOUT) -> bool:
     return host_answer(url, timeout) == "answer"
 
 
+def via_default_route(address: str) -> bool:
+    """True when this machine, outside any pod, would send packets for ADDRESS through its
+    default route: a cluster's Service range it has no route to (kind's, a remote cluster's),
+    where a probe would leave the machine. In a pod the default route is the way to Services."""
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return False
+    try:
+        routes = [subprocess.run(["ip", "-j", "route", *args], capture_output=True, text=True,
+                                 timeout=10).stdout for args in (("get", address),
+                                                                 ("show", "default"))]
+        found, defaults = (json.loads(text or "[]") for text in routes)
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return False  # no iproute2 here: nothing to go by
+    way = {(route.get("gateway"), route.get("dev")) for route in found}
+    return bool(way & {(route.get("gateway"), route.get("dev")) for route in defaults})
+
+
 def choose_origin(setting: str, url: str, timeout: float = REACH_TIMEOUT,
                   refused_retry: float = REFUSED_RETRY_SECONDS) -> str:
     """Where to probe URL from, "host" or "cluster", for spec.probe.from SETTING: auto is the
     host when it gets an answer from there, asked again for up to REFUSED_RETRY seconds while
-    the connection is refused."""
+    the connection is refused; never the host when URL goes out by the default route."""
+    if setting == "cluster":
+        return setting
+    address = urllib.parse.urlsplit(url).hostname or ""
+    if via_default_route(address):
+        if setting == "host":
+            raise SpecError(f"spec.probe.from: host, but this machine reaches {address} only "
+                            "through its default route (it has no route to the cluster's "
+                            "Services): use from: cluster or auto")
+        return "cluster"
     if setting != "auto":
         return setting
     deadline = time.monotonic() + refused_retry

@@ -29,7 +29,12 @@ from chaos.observe.prober_pod import (
     time_base,
 )
 from chaos.operator import install as operator_install
-from chaos.run.probing import choose_origin, reachable_from_host
+from chaos.run.probing import (
+    REACH_TIMEOUT,
+    choose_origin,
+    reachable_from_host,
+    via_default_route,
+)
 from chaos.run.runner import max_run_seconds
 
 IMAGE = "chaosdrill.local/operator:abc123"
@@ -300,6 +305,27 @@ def test_auto_gives_up_on_a_host_that_accepts_but_never_answers() -> None:
 def test_host_and_cluster_are_taken_as_said(silent_url: str, answering_url: str) -> None:
     assert choose_origin("host", silent_url) == "host"
     assert choose_origin("cluster", answering_url) == "cluster"
+
+
+def test_a_url_out_by_the_default_route_is_never_probed_from_the_host(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """kind's Service range (or a remote cluster's) has no route here: one GET from the host
+    would leave the machine, so auto probes from the cluster and host is refused in one line.
+    TEST-NET-3 goes by the default route on any machine with one; nothing is sent to it."""
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    if not via_default_route("203.0.113.5"):
+        pytest.skip("this machine has no default route")
+    assert not via_default_route("127.0.0.1")
+    url = "http://203.0.113.5:80/"
+    began = time.monotonic()
+    assert choose_origin("auto", url) == "cluster"
+    assert time.monotonic() - began < REACH_TIMEOUT, "no GET was tried"
+    with pytest.raises(SpecError, match=r"^spec.probe.from: host, but this machine reaches "
+                                        r"203.0.113.5 only through its default route"):
+        choose_origin("host", url)
+    assert choose_origin("cluster", url) == "cluster"
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")  # in a pod: that is the way
+    assert not via_default_route("203.0.113.5")
 
 
 def test_the_pod_outlives_every_wait_of_its_drill() -> None:
