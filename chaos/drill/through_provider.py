@@ -34,6 +34,8 @@ def undo(
     """Undoes LEFT through PROVIDER, then patches CLEARED (its record dropped) onto it;
     RestoreError when PROVIDER is not the one that made the change."""
     needs, done, how = NEEDS[left.kind]
+    if left.kind == "PartitionedPod":
+        done = cut_off_as(left.record.fault)
     wanted = str(left.record.original)
     if not isinstance(provider, needs) or getattr(provider, "name", "") != wanted:
         kind = "Node" if left.kind == "StoppedNode" else "Pod"
