@@ -47,6 +47,8 @@ def kind_session(cluster_lock: None) -> Iterator[KindSession]:
             yield session
             if kind.running_here():
                 session.provider.down(say)
+            if kind_checks.local_cluster_up():  # a local test ran in a shuffled order: its
+                LocalCluster().down(say)        # `up` saved the values set here, to put back now
             # whatever order the tests ran in, the whole session (test_down_leaves_nothing
             # checks up to its own moment)
             assert leaked() == 0, "packets from the kind nodes or pods left the machine"
