@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 from kubernetes import client
@@ -19,6 +20,7 @@ from chaos.cluster import (
     configs,
     host_lock,
     kube,
+    kubelet_dir,
     memory_hog,
     mounts,
     network,
@@ -102,15 +104,21 @@ class LocalCluster:
         with ThreadPoolExecutor(max_workers=len(lay.nodes)) as pool:
             imports = [pool.submit(_import_all, node, archives) for node in lay.nodes]
             self._wait("kube-apiserver ready", lambda: self._api_ok("/readyz"), progress)
-            self._start("kube-controller-manager", configs.controller_manager_command(lay),
-                        "control-plane")
-            self._start("kube-scheduler", configs.scheduler_command(lay), "control-plane")
-            progress("installing add-ons: CoreDNS (kube-dns), metrics-server")
-            with kube.api_client(lay.kubeconfig) as api:
-                addons.install(api, lay.pki)
             for done in imports:
                 done.result()
-        for node in lay.nodes:
+        kubelet_dir.note_made(lay.state)
+        first, *others = lay.nodes  # one kubelet at a time: kubelet_dir says why
+        listening = partial(kubelet_dir.listening_since, time.time())
+        self._start_kubelet(first)
+        self._start("kube-controller-manager", configs.controller_manager_command(lay),
+                    "control-plane")
+        self._start("kube-scheduler", configs.scheduler_command(lay), "control-plane")
+        progress("installing add-ons: CoreDNS (kube-dns), metrics-server")
+        with kube.api_client(lay.kubeconfig) as api:
+            addons.install(api, lay.pki)
+        for before, node in zip(lay.nodes, others, strict=False):
+            self._wait(f"kubelet {before.name} listening", listening, progress)
+            listening = partial(kubelet_dir.listening_since, time.time())
             self._start_kubelet(node)
         self._start("kube-proxy", configs.kube_proxy_command(lay), "kube-proxy")
         with kube.api_client(lay.kubeconfig) as api:
@@ -241,6 +249,7 @@ class LocalCluster:
         mounts.unmount_under((self.lay.run, self.lay.state))
         network.remove_kubernetes_chains()
         network.tear_down(self.lay.state, progress)
+        kubelet_dir.remove_made(self.lay.state)
         processes.remove_cgroups()
         shutil.rmtree(self.lay.run, ignore_errors=True)
         for child in self.lay.state.glob("*") if self.lay.state.exists() else []:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.cluster import mounts, network, processes
+from chaos.cluster import kubelet_dir, mounts, network, processes
 from chaos.cluster.local import LocalCluster
 
 from support import PROVOKING_SYSCTLS, REPO, host_sysctls, sysctls_set
@@ -50,8 +50,11 @@ def cluster_down(local_cluster: LocalCluster) -> Iterator[LocalCluster]:
 
 def test_down_after_running_pods_leaves_nothing(web: object, local_cluster: LocalCluster) -> None:
     assert mounts.mounts_under((local_cluster.lay.run,)), "pods should have mounts before down"
+    marker = local_cluster.lay.state / kubelet_dir.MADE
+    made = marker.read_text() if marker.exists() else None  # none where the host has a kubelet
     local_cluster.down(lambda _: None)
     assert_nothing_left(local_cluster)
+    assert made is None or not Path(made).exists(), f"the kubelets' folder {made} is left"
 
 
 def test_up_again_after_another_command_took_it_down(cluster: LocalCluster) -> None:
