@@ -165,7 +165,8 @@ def test_observer_survives_an_apiserver_restart(web: Any, cluster: LocalCluster,
             cluster.restart_component("kube-apiserver", print)
             restarted.set()
 
-    path = write_drill(tmp_path, FAULTS["container_kill"], rounds=3, intervalSeconds=1)
+    # pod_delete, not container_kill: a container killed again waits out CrashLoopBackOff
+    path = write_drill(tmp_path, FAULTS["pod_delete"], rounds=3, intervalSeconds=1)
     summary = run_drill(cluster, path, tmp_path / "out", on_inject=restart_during_second_incident)
     assert restarted.is_set()
     assert [i.id for i in summary.incidents] == ["r1-i1", "r2-i1", "r3-i1"]

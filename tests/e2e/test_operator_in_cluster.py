@@ -18,6 +18,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from chaos.cluster import kind, workloads
 from chaos.cluster.kube import Workload
 from chaos.cluster.local import LocalCluster
 from chaos.drill.fault_types import LOAD_PHASES
@@ -26,11 +27,12 @@ from chaos.drill.restore import ANNOTATION
 from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.monitoring import install as monitoring_install
 from chaos.operator import handlers as operator
+from chaos.operator import install as operator_install
 from chaos.results import read_journal
 from chaos.results.journal import Journal
 from chaos.run import facts
 
-from support import KUBECTL, REPO, as_operator, cli, wait_finished
+from support import KUBECTL, REPO, as_operator, cli, fresh_sample_workload, wait_finished
 
 pytestmark = pytest.mark.e2e
 ACCOUNT = "system:serviceaccount:chaos-drill:chaos-drill-operator"
@@ -48,6 +50,29 @@ def denied(call: Any, *args: Any, **kwargs: Any) -> str:
     message = str(json.loads(caught.value.body)["message"])
     assert ACCOUNT in message
     return message
+
+
+@pytest.fixture(scope="module")
+def operator_of_module(local_cluster: LocalCluster) -> Iterator[None]:
+    """The operator installed once for this module's tests (opted in: demo), removed after the
+    last: an install and its removal cost about half a minute."""
+    if kind.running_here():  # as the `cluster` fixture does
+        kind.KindCluster().down(say)
+    local_cluster.up(say)
+    fresh_sample_workload(local_cluster, say)
+    operator_install.install(local_cluster, say, ["demo"], timeout=120)
+    try:
+        yield
+    finally:
+        operator_install.uninstall(local_cluster, say, timeout=120)
+
+
+@pytest.fixture
+def installed(operator_of_module: None, web: Any) -> Any:
+    """The module's operator, both replicas Ready again (a test may have stopped one), and web
+    applied afresh: an API client."""
+    workloads.wait_steady(web, operator_install.NAMESPACE, operator_install.NAME, 120)
+    return web
 
 
 @pytest.fixture
