@@ -8,7 +8,8 @@ A Lease whose renewTime is more than leaseDurationSeconds old is expired: its ru
 the API server's (its Date header), both when a run writes renewTime and when anyone judges
 one, so the machines' clocks need not agree. One look cannot tell a live run from one killed a
 moment ago, so `judge` watches an unexpired Lease until it is renewed (alive), deleted or
-expired (dead): at most its duration, LEASE_SECONDS for chaos-drill's own."""
+expired (dead): at most its duration, LEASE_SECONDS for chaos-drill's own. A Lease held by a
+process of this machine's PID space that has ended is dead at once."""
 
 from __future__ import annotations
 
@@ -22,11 +23,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from chaos.cluster import processes
 from chaos.cluster.base import Progress
 
 LEASE_SECONDS = 20
@@ -127,11 +130,16 @@ class Holder:
     host: str
     pid: int
     since: str
+    space: str = ""
+    """The PID space the pid is of (pid_space()); empty in older Leases."""
+    start: int = 0
+    """The process's start time (clock ticks since boot), so a reused pid is not taken for it."""
 
     @classmethod
     def this_process(cls, run: str, drill: str) -> Holder:
         return cls(run, drill, socket.gethostname(), os.getpid(),
-                   datetime.now(UTC).isoformat(timespec="seconds"))
+                   datetime.now(UTC).isoformat(timespec="seconds"), pid_space(),
+                   processes.start_time_of(os.getpid()) or 0)
 
     @classmethod
     def of(cls, lease: Any) -> Holder:
@@ -140,13 +148,29 @@ class Holder:
         try:
             data = json.loads(text)
             return cls(str(data["run"]), str(data["drill"]), str(data["host"]),
-                       int(data["pid"]), str(data["since"]))
+                       int(data["pid"]), str(data["since"]), str(data.get("space", "")),
+                       int(data.get("start", 0)))
         except (ValueError, KeyError, TypeError):
             return cls(str(lease.spec.holder_identity or "?"), "?", "?", 0, "?")
 
     def describe(self) -> str:
         return (f"run {self.run} (drill {self.drill}, pid {self.pid} on {self.host}, "
                 f"since {self.since})")
+
+    def gone_from_here(self) -> bool:
+        """The holder ran in this machine's PID space (same boot, same PID namespace) and that
+        process has ended: its run is dead, whatever its Lease still says."""
+        return (bool(self.space) and self.space == pid_space() and self.start > 0
+                and processes.start_time_of(self.pid) != self.start)
+
+
+def pid_space() -> str:
+    """This boot of this machine and this PID namespace: where a pid names one process."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        return f"{boot}/{os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return ""
 
 
 # -- judging a Lease -------------------------------------------------------------------------
@@ -209,6 +233,9 @@ def judge(api: Any, places: Iterable[str], say: Progress,
                 del pending[place]
                 continue
             verdict = decide(first, lease, now)
+            if verdict is None and Holder.of(lease).gone_from_here():
+                verdict = Judgement(False, f"its run's process (pid {Holder.of(lease).pid}) "
+                                           "on this machine has ended", lease)
             if verdict is not None:
                 found[place] = verdict
                 del pending[place]

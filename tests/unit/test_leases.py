@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from kubernetes import client
 
+from chaos.cluster import processes
 from chaos.drill import lease_keeper, leases
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -117,3 +120,31 @@ def test_the_holder_is_named_from_the_lease() -> None:
     taken = lease_keeper.lease_body("x", "demo", holder, NOW, "99", transitions=3)
     assert (taken["metadata"]["resourceVersion"], taken["spec"]["leaseTransitions"]) == ("99", 3)
     assert json.loads(taken["metadata"]["annotations"][leases.HOLDER_ANNOTATION])["pid"] == 42
+
+
+def test_a_holder_here_whose_process_ended_is_gone_and_no_other_is() -> None:
+    mine = leases.Holder.this_process("run1", "demo/e2e")
+    assert mine.space and mine.start > 0
+    assert not mine.gone_from_here(), "this very process runs"
+    child = subprocess.Popen(["sleep", "30"])
+    theirs = leases.Holder("run2", "demo/e2e", mine.host, child.pid, mine.since, mine.space,
+                           processes.start_time_of(child.pid) or 0)
+    assert not theirs.gone_from_here()
+    child.kill()
+    child.wait(timeout=10)
+    assert theirs.gone_from_here(), "its process ended"
+    reused = replace(mine, start=mine.start + 1)
+    assert reused.gone_from_here(), "another process now has its pid"
+    assert not replace(reused, space="another-boot/pid:[1]").gone_from_here(), \
+        "a pid of another machine or PID namespace says nothing here"
+    assert not replace(reused, space="", start=0).gone_from_here(), "an older Lease: watched"
+
+
+def test_the_holder_annotation_keeps_the_pid_space_and_older_ones_still_read() -> None:
+    mine = leases.Holder.this_process("run1", "demo/e2e")
+    text = json.dumps(asdict(mine))
+    assert leases.Holder.of(lease(NOW, annotations={leases.HOLDER_ANNOTATION: text})) == mine
+    older = {k: v for k, v in asdict(mine).items() if k not in ("space", "start")}
+    read = leases.Holder.of(lease(NOW, annotations={
+        leases.HOLDER_ANNOTATION: json.dumps(older)}))
+    assert (read.space, read.start) == ("", 0) and not read.gone_from_here()
