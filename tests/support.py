@@ -287,6 +287,10 @@ class Output:
                                 + "\n".join(self.lines[-15:]))
                 self._changed.wait(min(left, 1.0))
 
+    def type(self, keys: str) -> None:
+        """KEYS typed into the child's terminal (start_cli's KEYBOARD)."""
+        os.write(self.fd, keys.encode())
+
     def finish(self, timeout: float) -> str:
         """Everything the child wrote, once it closed its end; fails the test after TIMEOUT."""
         self._thread.join(timeout)
@@ -296,14 +300,16 @@ class Output:
         return "\n".join(self.lines)
 
 
-def start_cli(*args: str, tty: bool = False) -> tuple[subprocess.Popen[bytes], Output]:
+def start_cli(*args: str, tty: bool = False,
+              keyboard: bool = False) -> tuple[subprocess.Popen[bytes], Output]:
     """`python -m chaos ARGS` in the background, its stderr read by an Output; with TTY its
-    stderr is a pseudo-terminal, as a trainer's, so the live view draws."""
-    if tty:
+    stderr is a pseudo-terminal, as a trainer's, so the live view draws; with KEYBOARD its stdin
+    is that terminal too (`Output.type` keys into it)."""
+    if tty or keyboard:
         leader, follower = os.openpty()
         proc = subprocess.Popen([sys.executable, "-m", "chaos", *args], cwd=REPO,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=follower)
+                                stdin=follower if keyboard else subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=follower)
         os.close(follower)
         return proc, Output(leader)
     proc = subprocess.Popen([sys.executable, "-m", "chaos", *args], cwd=REPO,
@@ -318,11 +324,12 @@ REAP_SECONDS = 30
 
 
 @contextmanager
-def running_cli(*args: str, tty: bool = False) -> Iterator[tuple[subprocess.Popen[bytes], Output]]:
+def running_cli(*args: str, tty: bool = False,
+                keyboard: bool = False) -> Iterator[tuple[subprocess.Popen[bytes], Output]]:
     """start_cli for the length of a with block: however the block ends, the process is
     SIGKILLed if it still runs and reaped within REAP_SECONDS, so no test leaves a drill
     running. The Output stays readable after the block (`finish` it there)."""
-    proc, output = start_cli(*args, tty=tty)
+    proc, output = start_cli(*args, tty=tty, keyboard=keyboard)
     try:
         yield proc, output
     finally:
