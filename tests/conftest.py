@@ -16,7 +16,7 @@ import pytest
 from chaos.cluster import host_lock, kube, workloads
 from chaos.cluster.local import LocalCluster
 
-from support import build_dist, fresh_sample_workload
+from support import build_dist, fresh_sample_workload, kind_down
 
 
 def _say(message: str) -> None:
@@ -76,18 +76,10 @@ def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
         yield
 
 
-def kind_down() -> None:
-    """Takes this session's kind cluster down, if it is up, so the local one may run."""
-    from chaos.cluster import kind
-
-    if kind.running_here():
-        kind.KindCluster().down(_say)
-
-
 @pytest.fixture(scope="session")
 def local_cluster(cluster_lock: None) -> Iterator[LocalCluster]:
     """The one local cluster, reused by the session, taken down at its end."""
-    kind_down()
+    kind_down(_say)
     cluster = LocalCluster()
     cluster.up(_say)
     yield cluster
@@ -98,7 +90,7 @@ def local_cluster(cluster_lock: None) -> Iterator[LocalCluster]:
 @pytest.fixture
 def cluster(local_cluster: LocalCluster) -> LocalCluster:
     """The local cluster, brought back up if a test (or the kind tests) took it down."""
-    kind_down()
+    kind_down(_say)
     local_cluster.up(_say)
     return local_cluster
 

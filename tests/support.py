@@ -904,3 +904,45 @@ def pushed(registry: Registry, *env_extra: tuple[str, str]) -> dict[str, str]:
             digests[target] = line.rsplit(" manifest ", 1)[1]
     assert set(digests) == {"web", "operator", "prometheus"}, result.stderr
     return digests
+
+
+def kind_down(say: Callable[[str], None]) -> None:
+    """Takes the kind cluster down, if one runs here, so the local one may run."""
+    from chaos.cluster import kind
+
+    if kind.running_here():
+        kind.KindCluster().down(say)
+
+
+def one_step_plan(name: str, probe: dict[str, Any] | None) -> dict[str, Any]:
+    """A workshop plan of one step: a pod_delete drill NAME on demo/web, with PROBE if given."""
+    spec: dict[str, Any] = {"target": {"kind": "Deployment", "name": "web"},
+                            "fault": {"type": "pod_delete", "gracePeriodSeconds": 0},
+                            "rounds": 1, "seed": 7, "slo": {"maxRecoverySeconds": 120}}
+    if probe is not None:
+        spec["probe"] = probe
+    return {"title": "One step", "steps": [{
+        "title": "A pod is deleted", "explain": "One of web's pods goes; its ReplicaSet "
+        "replaces it.", "watch": "A new tile turns green.",
+        "drill": {"apiVersion": "chaosdrill.dev/v1alpha1", "kind": "ChaosDrill",
+                  "metadata": {"name": name, "namespace": "demo"}, "spec": spec}}]}
+
+
+def run_one_step_on_enter(proc: subprocess.Popen[bytes], output: Output, folder: Path,
+                          timeout: float) -> str:
+    """Drives a workshop of one_step_plan with Enter alone: nothing in FOLDER (the step's
+    results) before the first Enter, then the step PASSED, the summary, the end, exit 0. The
+    line of the step's result."""
+    output.wait_for("step 1/1: A pod is deleted (waiting)", timeout=timeout)
+    assert not folder.exists(), "the step ran before Enter"
+    output.type("\n")
+    said = output.wait_for("chaos-drill: step 1: PASSED; recovery ", timeout=180)
+    output.type("\n")
+    output.wait_for("summary shown; Enter", timeout=30)
+    output.type("\n")
+    code = proc.wait(timeout=60)
+    log = output.finish(30)
+    assert code == 0, log
+    assert "1. A pod is deleted: PASSED; recovery " in log, log
+    assert json.loads((folder / "summary.json").read_text())["passed"] is True
+    return said

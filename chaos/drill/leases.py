@@ -233,9 +233,10 @@ def judge(api: Any, places: Iterable[str], say: Progress,
                 del pending[place]
                 continue
             verdict = decide(first, lease, now)
-            if verdict is None and Holder.of(lease).gone_from_here():
-                verdict = Judgement(False, f"its run's process (pid {Holder.of(lease).pid}) "
-                                           "on this machine has ended", lease)
+            holder = Holder.of(lease) if lease is not None else None
+            if verdict is None and holder is not None and holder.gone_from_here():
+                verdict = Judgement(False, f"its run's process (pid {holder.pid}) on this "
+                                           "machine has ended", lease)
             if verdict is not None:
                 found[place] = verdict
                 del pending[place]

@@ -18,7 +18,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from chaos.cluster import kind, workloads
+from chaos.cluster import workloads
 from chaos.cluster.kube import Workload
 from chaos.cluster.local import LocalCluster
 from chaos.drill.fault_types import LOAD_PHASES
@@ -32,7 +32,15 @@ from chaos.results import read_journal
 from chaos.results.journal import Journal
 from chaos.run import facts
 
-from support import KUBECTL, REPO, as_operator, cli, fresh_sample_workload, wait_finished
+from support import (
+    KUBECTL,
+    REPO,
+    as_operator,
+    cli,
+    fresh_sample_workload,
+    kind_down,
+    wait_finished,
+)
 
 pytestmark = pytest.mark.e2e
 ACCOUNT = "system:serviceaccount:chaos-drill:chaos-drill-operator"
@@ -56,8 +64,7 @@ def denied(call: Any, *args: Any, **kwargs: Any) -> str:
 def operator_of_module(local_cluster: LocalCluster) -> Iterator[None]:
     """The operator installed once for this module's tests (opted in: demo), removed after the
     last: an install and its removal cost about half a minute."""
-    if kind.running_here():  # as the `cluster` fixture does
-        kind.KindCluster().down(say)
+    kind_down(say)
     local_cluster.up(say)
     fresh_sample_workload(local_cluster, say)
     operator_install.install(local_cluster, say, ["demo"], timeout=120)

@@ -28,7 +28,16 @@ from chaos.drill import restore
 from chaos.drill.faults.load import LOAD_LABEL
 
 from browser import Chromium, needs_chromium
-from support import REPO, Output, free_port, running_cli, start_cli, wait_settled
+from support import (
+    REPO,
+    Output,
+    free_port,
+    one_step_plan,
+    run_one_step_on_enter,
+    running_cli,
+    start_cli,
+    wait_settled,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -269,40 +278,15 @@ def test_the_default_plan_runs_on_keys_and_ctrl_c_restores_and_sums_up(
     assert_restored(autoscaled)
 
 
-ONE_STEP_PLAN = {
-    "title": "Enter only",
-    "steps": [{"title": "A pod is deleted", "explain": "One of web's pods goes.",
-               "watch": "A new one takes its place.",
-               "drill": {"apiVersion": "chaosdrill.dev/v1alpha1", "kind": "ChaosDrill",
-                         "metadata": {"name": "enter", "namespace": "demo"},
-                         "spec": {"target": {"kind": "Deployment", "name": "web"},
-                                  "fault": {"type": "pod_delete", "gracePeriodSeconds": 0},
-                                  "rounds": 1, "probe": {"service": "web", "port": 80},
-                                  "slo": {"maxRecoverySeconds": 60}}}}],
-}
-
-
 def test_a_plan_runs_on_enter_in_the_terminal_alone(autoscaled: Any, tmp_path: Path) -> None:
     """No page opened: Enter in the trainer's terminal runs the step, then shows the summary,
     then ends the workshop; nothing runs before the first Enter."""
-    plan = tmp_path / "plan.yaml"
-    plan.write_text(yaml.safe_dump(ONE_STEP_PLAN))
-    out = tmp_path / "out"
+    plan, out = tmp_path / "plan.yaml", tmp_path / "out"
+    plan.write_text(yaml.safe_dump(one_step_plan("enter", {"service": "web", "port": 80})))
     with running_cli("workshop", str(plan), "--web", str(free_port()), "--out", str(out),
                      keyboard=True) as (proc, output):
-        output.wait_for("step 1/1: A pod is deleted (waiting)", timeout=240)
-        assert not (out / "01-enter").exists(), "the step ran before Enter"
-        output.type("\n")
-        said = output.wait_for("chaos-drill: step 1: PASSED; recovery ", timeout=120)
-        assert "; served " in said, said
-        output.type("\n")
-        output.wait_for("summary shown; Enter", timeout=30)
-        output.type("\n")
-        code = proc.wait(timeout=60)
-    log = output.finish(30)
-    assert code == 0, log
-    assert "1. A pod is deleted: PASSED; recovery " in log, log
-    assert json.loads((out / "01-enter" / "summary.json").read_text())["passed"] is True
+        said = run_one_step_on_enter(proc, output, out / "01-enter", timeout=240)
+    assert "; served " in said, said
 
 
 def assert_restored(api: Any) -> None:
