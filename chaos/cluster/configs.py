@@ -183,6 +183,9 @@ def kubelet_config(lay: Layout, node: Node) -> dict[str, object]:
         "syncFrequency": "10s",
         "serializeImagePulls": False,
         "maxPods": 250,
+        # DRA's start-up goroutine reads the node's capacity while the container manager still
+        # writes it: "concurrent map iteration and map write" killed a kubelet at `up` here
+        "featureGates": {"DynamicResourceAllocation": False},
     }
 
 

@@ -192,3 +192,12 @@ def test_every_nodes_containerd_reads_the_registry_hosts_folder(lay: Layout) -> 
         registry = tomllib.loads(configs.containerd_config(node, lay.registry_hosts))[
             "plugins"]["io.containerd.grpc.v1.cri"]["registry"]
         assert registry == {"config_path": str(lay.state / "certs.d")}
+
+
+def test_kubelets_run_without_dra_whose_start_up_races_the_container_manager(
+        lay: Layout) -> None:
+    """Kubernetes v1.34.4's kubelet with DRA on can die at start with "concurrent map iteration
+    and map write" (DRA's wipe reads the capacity the container manager is writing)."""
+    for node in lay.nodes:
+        assert configs.kubelet_config(lay, node)["featureGates"] == {
+            "DynamicResourceAllocation": False}
