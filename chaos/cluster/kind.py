@@ -1,4 +1,5 @@
-"""The kind provider: a three-node cluster in Docker through the kind CLI, with the node image
+"""The kind provider: a three-node cluster (or one with --kind-workers N) in Docker through the
+kind CLI, with the node image
 `make kind` builds here (or any other through --kind-image). It starts dockerd when none runs,
 gives the nodes a small CNI of its own (ptp + host-local per node, routes between nodes), keeps
 every packet on this machine, and `down` leaves nothing of it on the host."""
@@ -13,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import yaml
 from kubernetes import client
 
 from chaos import statefile
@@ -24,10 +26,10 @@ from chaos.cluster import (
     kind_config,
     kind_host,
     kind_images,
+    kind_kubeconfig,
     kube,
     memory_hog,
     node_access,
-    pki,
     registry_hosts,
     serving_certs,
 )
@@ -89,10 +91,14 @@ class KindCluster:
     name = "kind"
 
     def __init__(self, cluster_name: str = "chaos-drill", image: str | None = None,
-                 kind_path: str | None = None, kubeconfig_path: Path | None = None) -> None:
-        """KIND_PATH and KUBECONFIG_PATH drive a cluster made by someone else (pytest-kind)."""
+                 kind_path: str | None = None, kubeconfig_path: Path | None = None,
+                 workers: int | None = None) -> None:
+        """KIND_PATH and KUBECONFIG_PATH drive a cluster made by someone else (pytest-kind).
+        WORKERS: worker nodes of a cluster `up` creates (None: manifests/kind/cluster.yaml's)."""
+        kind_config.check_workers(workers)
         self.cluster_name = cluster_name
         self.image = image
+        self.workers = workers
         self.kind_path = kind_path
         self.kubeconfig_path = kubeconfig_path
         self.state = state_dir()
@@ -133,13 +139,8 @@ class KindCluster:
     def kubeconfig(self) -> Path:
         if self.kubeconfig_path is not None:
             return self.kubeconfig_path
-        path = cache_dir() / f"kind-{self.cluster_name}.kubeconfig"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = self._kind("get", "kubeconfig", "--name", self.cluster_name).encode()
-        # it holds a client key: 0600, rewritten only when kind's differs
-        if not path.exists() or path.read_bytes() != text or path.stat().st_mode & 0o077:
-            pki.write_file(path, text, private=True)
-        return path
+        return kind_kubeconfig.cached(
+            self.cluster_name, lambda: self._kind("get", "kubeconfig", "--name", self.cluster_name))
 
     # -- up -------------------------------------------------------------------------------------
 
@@ -162,7 +163,8 @@ class KindCluster:
             raise
         if existing:
             self._check_existing(progress)
-            progress(f"kind cluster {self.cluster_name} already up")
+            progress(f"kind cluster {self.cluster_name} already up"
+                     f"{kind_config.size_note(len(self._nodes()), self.workers)}")
             return
         progress(f"kind cluster {self.cluster_name} up in {time.monotonic() - began:.1f}s: "
                  f"export KUBECONFIG={self.kubeconfig()}")
@@ -210,8 +212,11 @@ class KindCluster:
         statefile.write_atomic(self.made_marker, b"")
         config = kind_config.write_cluster_config(self.state / "cluster.yaml", image,
                                                   serving_certs=True,
-                                                  registry_hosts=self.registry_hosts)
-        progress(f"creating kind cluster {self.cluster_name} (3 nodes, image {image})")
+                                                  registry_hosts=self.registry_hosts,
+                                                  workers=self.workers)
+        count = len(yaml.safe_load(config.read_text())["nodes"])
+        progress(f"creating kind cluster {self.cluster_name} ({kind_config.nodes_text(count)}, "
+                 f"image {image})")
         self._kind(*create_command(self.cluster_name, config, image)[1:])
         self.install_cni(progress)
         self._approve_serving_certs(progress)

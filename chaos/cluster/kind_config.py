@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from chaos.cluster.layout import API_PORT
+from chaos.errors import UsageError
 from chaos.images.node import NODE_IMAGE
 from chaos.resources import ETCD_VERSION, shipped
 
@@ -21,12 +22,14 @@ API_ADDRESS = "127.0.0.1"
 """Where kind publishes the API server on the host (loopback only)."""
 NODE_REGISTRY_HOSTS = "/etc/containerd/certs.d"
 """Where each node's containerd reads registries' hosts.toml, mounted from the host."""
+MAX_WORKERS = 4
 REGISTRY_PATCH = ('[plugins."io.containerd.grpc.v1.cri".registry]\n'
                   f'  config_path = "{NODE_REGISTRY_HOSTS}"\n')
 
 
 def cluster_config(base: dict[str, Any], local_image: bool, serving_certs: bool = False,
-                   registry_hosts: Path | None = None) -> dict[str, Any]:
+                   registry_hosts: Path | None = None,
+                   workers: int | None = None) -> dict[str, Any]:
     """BASE (manifests/kind/cluster.yaml) with our subnets, no default CNI, and the local
     cluster's quick node failure handling (a stopped node is NotReady after 16 s, its pods are
     evicted 20 s later); with the local node image, kubeadm runs the etcd it preloads (our build,
@@ -34,8 +37,13 @@ def cluster_config(base: dict[str, Any], local_image: bool, serving_certs: bool 
     SERVING_CERTS: the kubelets ask the cluster CA for their serving certs (serverTLSBootstrap)
     instead of signing their own, so metrics-server can verify them; someone must approve the
     requests (`up` does: chaos/cluster/serving_certs.py). REGISTRY_HOSTS: a host folder every
-    node mounts as its containerd's certs.d (registries and their CAs, read at each pull)."""
+    node mounts as its containerd's certs.d (registries and their CAs, read at each pull).
+    WORKERS: that many worker nodes beside the control plane instead of BASE's."""
     config = dict(base)
+    if workers is not None:
+        planes = [n for n in base["nodes"] if n.get("role") == "control-plane"]
+        worker = next((n for n in base["nodes"] if n.get("role") == "worker"), {"role": "worker"})
+        config["nodes"] = [*planes, *[dict(worker) for _ in range(workers)]]
     config["networking"] = {**base.get("networking", {}), "disableDefaultCNI": True,
                             "podSubnet": POD_SUBNET, "serviceSubnet": SERVICE_SUBNET,
                             "apiServerAddress": API_ADDRESS, "apiServerPort": API_PORT}
@@ -60,17 +68,36 @@ def cluster_config(base: dict[str, Any], local_image: bool, serving_certs: bool 
         mount = {"hostPath": str(registry_hosts), "containerPath": NODE_REGISTRY_HOSTS,
                  "readOnly": True}
         config["nodes"] = [{**node, "extraMounts": [*node.get("extraMounts", []), mount]}
-                           for node in base["nodes"]]
+                           for node in config["nodes"]]
     return config
 
 
 def write_cluster_config(path: Path, image: str | None = None, serving_certs: bool = False,
-                         registry_hosts: Path | None = None) -> Path:
+                         registry_hosts: Path | None = None, workers: int | None = None) -> Path:
     """Writes to PATH the kind config chaos-drill runs: manifests/kind/cluster.yaml through
     cluster_config, for IMAGE (None: the node image `make kind` builds). pytest-kind users pass
     it to `KindCluster.create(config_file=...)` (without serving certs: nothing approves them
     there)."""
     base = yaml.safe_load(CONFIG.read_text())
     path.write_text(yaml.safe_dump(cluster_config(base, image in (None, NODE_IMAGE),
-                                                  serving_certs, registry_hosts)))
+                                                  serving_certs, registry_hosts, workers)))
     return path
+
+
+def check_workers(workers: int | None) -> None:
+    """A UsageError for a --kind-workers out of range."""
+    if workers is not None and not 0 <= workers <= MAX_WORKERS:
+        raise UsageError(f"--kind-workers {workers}: use 0 to {MAX_WORKERS} (0: one node that "
+                         "runs everything)")
+
+
+def nodes_text(count: int) -> str:
+    return f"{count} node{'' if count == 1 else 's'}"
+
+
+def size_note(nodes: int, workers: int | None) -> str:
+    """What `up` adds when the cluster it reuses has another size than --kind-workers asks."""
+    if workers is None or nodes == workers + 1:
+        return ""
+    return (f" with {nodes_text(nodes)}, not the {workers + 1} that --kind-workers {workers} "
+            "asks for (run 'chaos-drill cluster down --provider kind' first to get those)")

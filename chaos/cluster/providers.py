@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default="chaos-drill", help="cluster name for --provider kind")
     parser.add_argument("--kind-image", help="node image for --provider kind (default: the one "
                         "'make kind' builds)")
+    parser.add_argument("--kind-workers", type=int, metavar="N",
+                        help="worker nodes of a kind cluster this creates (default 2; 0: one "
+                        "node, the quickest to create, with no node to fault)")
 
 
 def from_args(args: argparse.Namespace) -> ClusterProvider:
@@ -28,7 +31,8 @@ def from_args(args: argparse.Namespace) -> ClusterProvider:
     if args.provider == "kind":
         from chaos.cluster.kind import KindCluster
 
-        return KindCluster(args.name, args.kind_image)
+        return KindCluster(args.name, args.kind_image,
+                           workers=getattr(args, "kind_workers", None))
     if args.provider == "kubeconfig":
         from chaos.cluster.kubeconfig import KubeconfigCluster
 

@@ -1,8 +1,9 @@
 """The CI smoke path, step by step: `cluster up`, `deploy --no-wait`, then a one-round
 pod_delete drill with a probe, each timed by its own `--timings` (its steps from its progress
-lines), median of CYCLES fresh clusters, on the local cluster and on kind. On kind each cycle
-also times plain `kind create cluster` with the same node image and config, in the same
-Docker engine, as the reference `cluster up` is compared with.
+lines), median of CYCLES fresh clusters, on the local cluster, on kind and on a one-node kind
+cluster (`--kind-workers 0`, keyed kind1). On kind each cycle also times plain
+`kind create cluster` with the same node image and config, in the same Docker engine, as the
+reference `cluster up` is compared with.
 
 Run with `make bench` (or `.venv/bin/pytest tests/bench/test_smoke_bench.py -m bench -s`);
 figures merge into tests/bench/results/smoke.json."""
@@ -47,13 +48,16 @@ def timed(tmp_path: Path, name: str, *args: str) -> dict[str, Any]:
     return timings
 
 
-def cycle(provider: str, tmp_path: Path) -> dict[str, dict[str, Any]]:
-    """One fresh cluster through the smoke path; the timings of each command."""
+def cycle(variant: str, tmp_path: Path) -> dict[str, dict[str, Any]]:
+    """One fresh cluster through the smoke path; the timings of each command. VARIANT: local,
+    kind (three nodes) or kind-1 (one node: --kind-workers 0)."""
+    provider = variant.split("-")[0]
+    size = ("--kind-workers", "0") if variant == "kind-1" else ()
     down = cli("cluster", "down", "--provider", provider)
     assert down.returncode == 0, down.stderr[-3000:]
     drill = write_drill(tmp_path, FAULTS["pod_delete"])
     timings = {
-        "up": timed(tmp_path, "up", "cluster", "up", "--provider", provider),
+        "up": timed(tmp_path, "up", "cluster", "up", "--provider", provider, *size),
         "deploy": timed(tmp_path, "deploy", "deploy", "--no-wait", "--provider", provider),
         "drill": timed(tmp_path, "drill", "run", str(drill), "--provider", provider,
                        "--out", str(tmp_path / "out")),
@@ -86,24 +90,25 @@ def step_medians(runs: list[dict[str, Any]], top: int = 5) -> dict[str, float]:
     return dict(sorted(medians.items(), key=lambda item: -item[1])[:top])
 
 
-@pytest.mark.parametrize("provider", ["local", "kind"])
-def test_smoke_path_step_by_step(provider: str, figures: Figures, cluster_lock: None,
+@pytest.mark.parametrize("variant", ["local", "kind", "kind-1"])
+def test_smoke_path_step_by_step(variant: str, figures: Figures, cluster_lock: None,
                                  tmp_path_factory: pytest.TempPathFactory) -> None:
-    cycles = [cycle(provider, tmp_path_factory.mktemp(f"{provider}-{n}"))
+    cycles = [cycle(variant, tmp_path_factory.mktemp(f"{variant}-{n}"))
               for n in range(CYCLES)]
+    key = variant.replace("-", "")  # kind1: the one-node cluster
     totals = [sum(c[name]["total_seconds"] for name in COMMANDS) for c in cycles]
-    figures.add(f"{provider}_smoke_total", "s", totals)
+    figures.add(f"{key}_smoke_total", "s", totals)
     for name in COMMANDS:
         runs = [c[name] for c in cycles]
-        figures.add(f"{provider}_smoke_{name}", "s", [r["total_seconds"] for r in runs],
+        figures.add(f"{key}_smoke_{name}", "s", [r["total_seconds"] for r in runs],
                     longest_steps=step_medians(runs))
-    if provider == "kind":
+    if variant != "local":
         plain = [c["plain_kind_create"]["total_seconds"] for c in cycles]
-        figures.add("kind_plain_create", "s", plain,
+        figures.add(f"{key}_plain_create", "s", plain,
                     note="kind create cluster alone, same image and config, no --wait")
         ratio = (statistics.median([c["up"]["total_seconds"] for c in cycles])
                  / statistics.median(plain))
-        figures.add("kind_up_to_plain_create_ratio", "x", [ratio],
+        figures.add(f"{key}_up_to_plain_create_ratio", "x", [ratio],
                     note="median cluster up / median plain kind create")
-    down = cli("cluster", "down", "--provider", provider)
+    down = cli("cluster", "down", "--provider", variant.split("-")[0])
     assert down.returncode == 0, down.stderr[-3000:]
