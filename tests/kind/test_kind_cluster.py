@@ -23,6 +23,7 @@ from kubernetes.utils import parse_quantity
 
 from chaos.cluster import addons, dockerd, kind, kind_host, kind_images, kube, serving_certs
 from chaos.cluster.local import LocalCluster
+from chaos.drill import restore
 from chaos.drill.loading import load_drill
 from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.errors import SetupError
@@ -37,6 +38,7 @@ from support import (
     host_sysctls,
     leaked,
     one_error,
+    running_cli,
     wait_finished,
     write_drill,
 )
@@ -265,6 +267,36 @@ def node_states() -> list[str]:
     return sorted(line for line in states if line)
 
 
+def test_restore_after_sigkill_mid_node_stop_starts_the_node_container_again(
+        kind_web: Any, kind_up: KindSession, tmp_path: Path) -> None:
+    """A drill killed outright while its node is stopped leaves the node container exited and
+    the stop recorded on the Node; `restore --provider kind` starts the container again, puts
+    the routes back (pods on it reach the others' again) and the node is Ready."""
+    spec = write_drill(tmp_path, FAULTS["node_stop"], probe=None,
+                       slo={"maxRecoverySeconds": 300})
+    with running_cli("run", str(spec), "--provider", "kind", "--out", str(tmp_path / "out")) \
+            as (_, output):
+        output.wait_for(": stopped node ", timeout=180)
+    core = client.CoreV1Api(kind_web)
+    stopped = [n for n in core.list_node(_request_timeout=30).items
+               if restore.ANNOTATION in (n.metadata.annotations or {})]
+    assert len(stopped) == 1, "node_stop records the stop on the node"
+    node = stopped[0].metadata.name
+    assert f"{node} exited" in node_states(), "the killed run left the node stopped"
+    result = cli("restore", "--namespace", "demo", "--provider", "kind")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"restoring Node {node}: stopped by node_stop run " in result.stderr, result.stderr
+    assert node_states() == ["chaos-drill-control-plane running", "chaos-drill-worker running",
+                             "chaos-drill-worker2 running"]
+    deadline = time.monotonic() + 120
+    while not kube.node_ready(core.read_node(node, _request_timeout=10)):
+        assert time.monotonic() < deadline, f"node {node} not Ready 120 s after restore"
+        time.sleep(0.5)
+    assert restore.ANNOTATION not in (core.read_node(node).metadata.annotations or {})
+    again = cli("restore", "--namespace", "demo", "--provider", "kind")
+    assert "nothing left to restore" in again.stderr, again.stderr
+
+
 def test_up_refuses_a_broken_cluster_and_leaves_it_as_it_is(kind_up: KindSession) -> None:
     """A node container stopped behind chaos-drill's back: `cluster up` says which and how to
     fix it, exit 2, and neither removes the cluster nor starts the node."""
@@ -293,3 +325,4 @@ def test_down_leaves_nothing(kind_up: KindSession) -> None:
     after = host_sysctls()
     changed = {k: (v, after.get(k)) for k, v in kind_up.host_before.items() if after.get(k) != v}
     assert changed == {}
+
