@@ -218,14 +218,18 @@ class KindCluster:
         progress(f"creating kind cluster {self.cluster_name} ({kind_config.nodes_text(count)}, "
                  f"image {image})")
         self._kind(*create_command(self.cluster_name, config, image)[1:])
-        self.install_cni(progress)
-        self._approve_serving_certs(progress)
-        kind_host.dns_without_upstream(self.kubeconfig(), progress)
-        self._wait("nodes Ready", self._nodes_ready, progress)
-        self.load_images([*images.build_archives(images.archive_dir()),
-                          *addons.build_archives(images.archive_dir(), ("metrics-server",))],
-                         progress)
-        self._metrics_server(progress)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            prober = pool.submit(kind_images.preload_prober,
+                                 lambda archives: self.load_images(archives, progress))
+            self.install_cni(progress)
+            self._approve_serving_certs(progress)
+            kind_host.dns_without_upstream(self.kubeconfig(), progress)
+            self._wait("nodes Ready", self._nodes_ready, progress)
+            self.load_images([*images.build_archives(images.archive_dir()),
+                              *addons.build_archives(images.archive_dir(), ("metrics-server",))],
+                             progress)
+            self._metrics_server(progress)
+            prober.result()
 
     def _node_ips(self) -> dict[str, frozenset[str]]:
         """Each node container's IP addresses, as Docker gives them (not as the node says)."""
