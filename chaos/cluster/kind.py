@@ -219,7 +219,7 @@ class KindCluster:
                  f"image {image})")
         self._kind(*create_command(self.cluster_name, config, image)[1:])
         with ThreadPoolExecutor(max_workers=1) as pool:
-            prober = pool.submit(kind_images.preload_prober,
+            prober = pool.submit(kind_images.preload_prober, self._nodes(),
                                  lambda archives: self.load_images(archives, progress))
             self.install_cni(progress)
             self._approve_serving_certs(progress)

@@ -67,13 +67,16 @@ def test_a_reused_cluster_of_another_size_is_named() -> None:
     assert kind_config.nodes_text(1) == "1 node"
 
 
-def test_up_preloads_the_prober_image_only_once_it_was_built_here(
+def test_up_preloads_the_prober_image_on_one_node_once_it_was_built_here(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Never a cold build inside `up`: with no operator image in the cache, nothing is loaded."""
+    """Never a cold build inside `up`: with no operator image in the cache, nothing is loaded;
+    nor into three nodes, where the first drill loads it."""
     monkeypatch.setenv("CHAOS_DRILL_CACHE", str(tmp_path))
     loaded: list[object] = []
-    kind_images.preload_prober(loaded.append)
+    kind_images.preload_prober(["one"], loaded.append)
     assert loaded == [] and not operator_image.built_before()
     (tmp_path / "operator-image-0123456789ab").mkdir()
     (tmp_path / "operator-image-0123456789ab" / "operator.tar").write_bytes(b"")
     assert operator_image.built_before()
+    kind_images.preload_prober(["one", "two", "three"], loaded.append)
+    assert loaded == []
