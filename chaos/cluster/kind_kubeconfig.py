@@ -25,11 +25,12 @@ def control_plane_id(cluster: str) -> str:
 
 def cached(cluster: str, fetch: Callable[[], str]) -> Path:
     """CLUSTER's kubeconfig file: FETCH's text (kind get kubeconfig) when the file there came
-    from another control-plane container, or from none we know."""
+    from another control-plane container, or from none we know, or others may read it."""
     path = cache_dir() / f"kind-{cluster}.kubeconfig"
     source = path.with_name(path.name + ".from")
     plane = control_plane_id(cluster)
-    if plane and path.exists() and source.exists() and source.read_text() == plane:
+    if (plane and path.exists() and not path.stat().st_mode & 0o077 and source.exists()
+            and source.read_text() == plane):
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     text = fetch().encode()
