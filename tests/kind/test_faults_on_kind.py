@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -246,3 +247,45 @@ def test_oom_kill(kind_web: Any, kind_up: KindSession, tmp_path: Path) -> None:
     print(f"the node's containerd on OOM: {seen.strip() or 'nothing'}")
     assert summary.availability.requests > 0
     assert marked_pods(kind_web) == []
+
+
+def hog_left(node: str, pid: int) -> bool:
+    """Whether a live process PID (as the node's /proc numbers it) still runs in NODE."""
+    state = dockerd.run("exec", node, "sh", "-c", f"cut -d ' ' -f 3 /proc/{pid}/stat 2>/dev/null "
+                        "|| true", timeout=30).strip()
+    return state not in ("", "Z")
+
+
+@pytest.mark.parametrize("fault", ["dns_block", "oom_kill"])
+def test_ctrl_c_restores_what_the_fault_changed(fault: str, kind_web: Any,
+                                                tmp_path: Path) -> None:
+    """Ctrl-C right after the injection: dns_block's rules are lifted, oom_kill's hog (run in
+    the node's container) is killed; nothing of ours is left on any pod, exit 1."""
+    assert rules_of_ours() == {}
+    out = tmp_path / "out"
+    spec = write_drill(tmp_path, {"dns_block": {"type": "dns_block", "durationSeconds": 60},
+                                  "oom_kill": FAULTS["oom_kill"]}[fault],
+                       rounds=3, intervalSeconds=2, probe=probe())
+    with running_cli("run", str(spec), "--provider", "kind", "--out",
+                     str(out)) as (proc, output):
+        injected = wait_for_record(out / "journal.jsonl",
+                                   lambda r: r.event == "fault_injected", timeout=120)
+        if fault == "oom_kill":
+            said = output.wait_for("started a memory hog (pid ", timeout=60)
+        during = rules_of_ours()
+        deadline = time.monotonic() + 60  # on kind each rule goes in through a `docker exec`
+        while fault == "dns_block" and not during and time.monotonic() < deadline:
+            time.sleep(0.2)
+            during = rules_of_ours()
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=90)
+    text = output.finish(30)
+    assert code == 1, text
+    assert "SIGINT: stopping" in text, text
+    if fault == "dns_block":
+        assert len(during) == 1, during
+    else:
+        pid = int(said.split("started a memory hog (pid ", 1)[1].split(")", 1)[0])
+        assert not hog_left(injected.get("node"), pid), f"hog pid {pid} left running"
+    assert_nothing_left(kind_web)
+    wait_settled(kind_web, 3, timeout=120)
