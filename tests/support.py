@@ -906,6 +906,35 @@ def pushed(registry: Registry, *env_extra: tuple[str, str]) -> dict[str, str]:
     return digests
 
 
+def live_pods(api: Any, namespace: str, selector: str) -> list[Any]:
+    """The pods of NAMESPACE with SELECTOR that are not being deleted."""
+    return [pod for pod in client.CoreV1Api(api).list_namespaced_pod(
+        namespace, label_selector=selector, _request_timeout=30).items
+        if pod.metadata.deletion_timestamp is None]
+
+
+def assert_pulled(pod: Any, image: str, registry: Registry, digests: dict[str, str]) -> None:
+    """POD runs IMAGE (web:1, operator:TAG...) pulled from REGISTRY: its name, its policy, and
+    the runtime's imageID, which is the digest `images push` reported (DIGESTS); and it is
+    Ready. The registry's own log shows a node fetched that manifest by that digest."""
+    host, (name, _, tag) = registry.host, image.partition(":")
+    container, status = pod.spec.containers[0], pod.status.container_statuses[0]
+    assert container.image == f"{host}/{name}:{tag}"
+    assert container.image_pull_policy == "Always"
+    assert status.image_id == f"{host}/{name}@{digests[name]}", status.image_id
+    assert status.ready, pod.metadata.name
+    assert f"/v2/{name}/manifests/{digests[name]}" in registry.pulled_manifests()
+
+
+def wait_node_ready(api: Any, node: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if kube.node_ready(client.CoreV1Api(api).read_node(node, _request_timeout=10)):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"node {node} not Ready within {timeout:.0f}s")
+
+
 def kind_down(say: Callable[[str], None]) -> None:
     """Takes the kind cluster down, if one runs here, so the local one may run."""
     from chaos.cluster import kind

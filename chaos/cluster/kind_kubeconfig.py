@@ -29,13 +29,13 @@ def cached(cluster: str, fetch: Callable[[], str]) -> Path:
     path = cache_dir() / f"kind-{cluster}.kubeconfig"
     source = path.with_name(path.name + ".from")
     plane = control_plane_id(cluster)
-    if (plane and path.exists() and not path.stat().st_mode & 0o077 and source.exists()
-            and source.read_text() == plane):
+    # it holds a client key: only a 0600 file is kept, and rewritten only when kind's differs
+    private = path.exists() and not path.stat().st_mode & 0o077
+    if plane and private and source.exists() and source.read_text() == plane:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     text = fetch().encode()
-    # it holds a client key: 0600, rewritten only when kind's differs
-    if not path.exists() or path.read_bytes() != text or path.stat().st_mode & 0o077:
+    if not private or path.read_bytes() != text:
         pki.write_file(path, text, private=True)
     statefile.write_atomic(source, plane.encode())
     return path

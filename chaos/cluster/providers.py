@@ -31,8 +31,7 @@ def from_args(args: argparse.Namespace) -> ClusterProvider:
     if args.provider == "kind":
         from chaos.cluster.kind import KindCluster
 
-        return KindCluster(args.name, args.kind_image,
-                           workers=getattr(args, "kind_workers", None))
+        return KindCluster(args.name, args.kind_image, workers=args.kind_workers)
     if args.provider == "kubeconfig":
         from chaos.cluster.kubeconfig import KubeconfigCluster
 

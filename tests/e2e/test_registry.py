@@ -10,13 +10,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from chaos.cluster import kube, registry_hosts, workloads
 from chaos.cluster import layout as L
 from chaos.cluster.local import LocalCluster
 
-from support import Registry, cli, free_port, one_error, pushed, running_registry
+from support import (
+    Registry,
+    assert_pulled,
+    cli,
+    free_port,
+    live_pods,
+    one_error,
+    pushed,
+    running_registry,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -56,23 +64,8 @@ def bridge_registry(local_cluster: LocalCluster) -> Iterator[Pushed]:
             registry_hosts.forget(cluster.lay.registry_hosts, registry.host)
 
 
-def pods(api: Any, namespace: str, selector: str) -> list[Any]:
-    return [pod for pod in client.CoreV1Api(api).list_namespaced_pod(
-        namespace, label_selector=selector, _request_timeout=30).items
-        if pod.metadata.deletion_timestamp is None]
-
-
-def assert_pulled(pod: Any, image: str, pushed: Pushed) -> None:
-    """POD runs IMAGE (web, operator...) pulled from the registry: its name, its policy, and the
-    runtime's imageID, which is the digest the push reported; and it is Ready."""
-    host, (name, _, tag) = pushed.registry.host, image.partition(":")
-    container, status = pod.spec.containers[0], pod.status.container_statuses[0]
-    assert container.image == f"{host}/{name}:{tag}"
-    assert container.image_pull_policy == "Always"
-    assert status.image_id == f"{host}/{name}@{pushed.digests[name]}", status.image_id
-    assert status.ready, pod.metadata.name
-    # the registry's own log: a node fetched that manifest (by the digest the tag resolved to)
-    assert f"/v2/{name}/manifests/{pushed.digests[name]}" in pushed.registry.pulled_manifests()
+def assert_pushed(pod: Any, image: str, pushed: Pushed) -> None:
+    assert_pulled(pod, image, pushed.registry, pushed.digests)
 
 
 def test_deploy_pulls_the_pushed_images_from_a_tls_registry(
@@ -88,10 +81,10 @@ def test_deploy_pulls_the_pushed_images_from_a_tls_registry(
     assert "importing" not in deployed.stderr
 
     api = kube.api_client(cluster.kubeconfig())
-    sample = [pod for app in SAMPLE_APPS for pod in pods(api, "demo", f"app={app}")]
+    sample = [pod for app in SAMPLE_APPS for pod in live_pods(api, "demo", f"app={app}")]
     assert len(sample) == 5  # web 3, api 2
     for pod in sample:
-        assert_pulled(pod, "web:1", bridge_registry)
+        assert_pushed(pod, "web:1", bridge_registry)
 
 
 def test_operator_and_prometheus_install_pull_from_the_registry(
@@ -102,19 +95,20 @@ def test_operator_and_prometheus_install_pull_from_the_registry(
         installed = cli("operator", "install", "--image-registry", host)
         assert installed.returncode == 0, installed.stderr
         assert "loading" not in installed.stderr
-        operators = pods(api, "chaos-drill", "app.kubernetes.io/name=chaos-drill-operator")
+        operators = live_pods(api, "chaos-drill", "app.kubernetes.io/name=chaos-drill-operator")
         assert len(operators) == 2
         tag = operators[0].spec.containers[0].image.rsplit(":", 1)[1]
         for operator in operators:
-            assert_pulled(operator, f"operator:{tag}", bridge_registry)
+            assert_pushed(operator, f"operator:{tag}", bridge_registry)
             env = {e.name: e.value for e in operator.spec.containers[0].env}
             assert env["CHAOS_DRILL_PROBER_IMAGE"] == f"{host}/operator:{tag}"
 
         monitored = cli("monitor", "install", "--image-registry", host)
         assert monitored.returncode == 0, monitored.stderr
-        (prometheus,) = pods(api, "chaos-drill-monitoring", "app.kubernetes.io/name=prometheus")
+        (prometheus,) = live_pods(api, "chaos-drill-monitoring",
+                                  "app.kubernetes.io/name=prometheus")
         tag = prometheus.spec.containers[0].image.rsplit(":", 1)[1]
-        assert_pulled(prometheus, f"prometheus:{tag}", bridge_registry)
+        assert_pushed(prometheus, f"prometheus:{tag}", bridge_registry)
     finally:
         cli("monitor", "uninstall")
         cli("operator", "uninstall")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
@@ -26,7 +25,16 @@ from chaos.drill.loading import load_drill
 from chaos.results import read_journal
 from chaos.run.runner import DrillRun, RunOptions
 
-from support import FAULTS, cli, error_line, run_drill, running_cli, scale, write_drill
+from support import (
+    FAULTS,
+    cli,
+    error_line,
+    run_drill,
+    running_cli,
+    scale,
+    wait_node_ready,
+    write_drill,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -305,15 +313,6 @@ def node_processes(cluster: LocalCluster, node: str) -> list[str]:
     """The node's recorded processes that run (containerd NODE, kubelet NODE)."""
     return sorted(p.name for p in processes.load(cluster.lay.processes)
                   if p.name.endswith(f" {node}") and processes.is_alive(p))
-
-
-def wait_node_ready(api: Any, node: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if kube.node_ready(client.CoreV1Api(api).read_node(node, _request_timeout=10)):
-            return
-        time.sleep(0.5)
-    pytest.fail(f"node {node} not Ready within {timeout:.0f}s")
 
 
 def test_restore_after_sigkill_mid_node_stop_starts_the_node_again(

@@ -7,14 +7,12 @@ The session's cluster is reused; the app goes back to its loaded images afterwar
 from __future__ import annotations
 
 import subprocess
-from typing import Any
 
 import pytest
-from kubernetes import client
 
 from chaos.cluster import kind_config, kind_host, kube, registry_hosts, workloads
 
-from support import KindSession, cli, pushed, running_registry
+from support import KindSession, assert_pulled, cli, live_pods, pushed, running_registry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kind, pytest.mark.timeout(600)]
 
@@ -31,12 +29,6 @@ def host_address() -> str:
                          capture_output=True, text=True, timeout=30, check=True).stdout
     (address,) = [field.split("/")[0] for field in out.split() if "/" in field]
     return address
-
-
-def pods(api: Any, selector: str) -> list[Any]:
-    return [pod for pod in client.CoreV1Api(api).list_namespaced_pod(
-        "demo", label_selector=selector, _request_timeout=30).items
-        if pod.metadata.deletion_timestamp is None]
 
 
 def test_kind_nodes_pull_the_pushed_images_from_a_tls_registry(kind_up: KindSession) -> None:
@@ -56,19 +48,11 @@ def test_kind_nodes_pull_the_pushed_images_from_a_tls_registry(kind_up: KindSess
             assert deployed.returncode == 0, deployed.stderr[-3000:]
             assert "nothing loaded into the nodes" in deployed.stderr, deployed.stderr
             with kube.api_client(provider.kubeconfig()) as api:
-                sample = pods(api, "app=web") + pods(api, "app=api")
+                sample = live_pods(api, "demo", "app=web") + live_pods(api, "demo", "app=api")
             assert len(sample) == 5, [p.metadata.name for p in sample]  # web 3, api 2
-            nodes = set()
             for pod in sample:
-                container, status = pod.spec.containers[0], pod.status.container_statuses[0]
-                assert container.image == f"{host}/web:1"
-                assert container.image_pull_policy == "Always"
-                assert status.image_id == f"{host}/web@{digests['web']}", status.image_id
-                assert status.ready, pod.metadata.name
-                nodes.add(pod.spec.node_name)
-            assert len(nodes) >= 2, "pulled on more than one node"
-            # the registry's own log: nodes fetched that manifest by the digest the tag named
-            assert f"/v2/web/manifests/{digests['web']}" in registry.pulled_manifests()
+                assert_pulled(pod, "web:1", registry, digests)
+            assert len({pod.spec.node_name for pod in sample}) >= 2, "pulled on more than one node"
         finally:
             registry_hosts.forget(provider.registry_hosts, host)
             workloads.deploy(provider, say, timeout=180)

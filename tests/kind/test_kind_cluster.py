@@ -40,6 +40,7 @@ from support import (
     one_error,
     running_cli,
     wait_finished,
+    wait_node_ready,
     write_drill,
 )
 
@@ -288,10 +289,7 @@ def test_restore_after_sigkill_mid_node_stop_starts_the_node_container_again(
     assert f"restoring Node {node}: stopped by node_stop run " in result.stderr, result.stderr
     assert node_states() == ["chaos-drill-control-plane running", "chaos-drill-worker running",
                              "chaos-drill-worker2 running"]
-    deadline = time.monotonic() + 120
-    while not kube.node_ready(core.read_node(node, _request_timeout=10)):
-        assert time.monotonic() < deadline, f"node {node} not Ready 120 s after restore"
-        time.sleep(0.5)
+    wait_node_ready(kind_web, node, timeout=120)
     assert restore.ANNOTATION not in (core.read_node(node).metadata.annotations or {})
     again = cli("restore", "--namespace", "demo", "--provider", "kind")
     assert "nothing left to restore" in again.stderr, again.stderr
@@ -325,4 +323,3 @@ def test_down_leaves_nothing(kind_up: KindSession) -> None:
     after = host_sysctls()
     changed = {k: (v, after.get(k)) for k, v in kind_up.host_before.items() if after.get(k) != v}
     assert changed == {}
-
