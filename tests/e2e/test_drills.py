@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from chaos.cluster import kube, workloads
 from chaos.cluster.local import LocalCluster
@@ -61,6 +62,27 @@ def test_every_fault_recovers_in_order(fault: str, web: Any, cluster: LocalClust
     if fault == "scale":
         replicas = client.AppsV1Api(web).read_namespaced_deployment("web", "demo").spec.replicas
         assert replicas == 3, "scale must restore the original replicas"
+
+
+@pytest.mark.parametrize(("fault", "grace"), [("pod_delete", 0), ("pod_delete", 5),
+                                            ("node_drain", 0)])
+def test_the_grace_period_asked_is_the_one_the_api_applies(
+        fault: str, grace: int, web: Any, cluster: LocalCluster, tmp_path: Path) -> None:
+    """gracePeriodSeconds reaches the API: 0 removes the victim at once, as a crash would (the
+    pods' own is 2 s); 5 gives it 5 s."""
+    applied: dict[str, int | str] = {}
+
+    def look(incident: Incident) -> None:
+        try:
+            pod = client.CoreV1Api(web).read_namespaced_pod(incident.target_pod, "demo")
+            applied[incident.id] = pod.metadata.deletion_grace_period_seconds
+        except ApiException as error:
+            applied[incident.id] = "gone" if error.status == 404 else str(error.status)
+
+    path = write_drill(tmp_path, {"type": fault, "gracePeriodSeconds": grace})
+    summary = run_drill(cluster, path, tmp_path / "out", on_inject=look)
+    assert summary.passed, summary.slo_checks
+    assert applied and set(applied.values()) == {"gone" if grace == 0 else grace}, applied
 
 
 def test_ten_rounds_ten_incidents_and_seeds_repeat(web: Any, cluster: LocalCluster,

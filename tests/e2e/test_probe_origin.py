@@ -58,13 +58,14 @@ def test_probe_from_the_cluster_reports_availability_and_latency(web: Any,
     assert begun.mono < slot_zero <= started.mono, (begun.mono, slot_zero, started.mono)
     assert 0 <= bound < 10, bound
     windows = [r for r in records if r.event == "probe_window"]
-    assert len(windows) >= 3
+    assert len(windows) >= 2  # a one-round drill on a settled workload lasts about 2 s
     assert [w.get("start_seconds") for w in windows] == sorted(w.get("start_seconds")
                                                                 for w in windows)
     summary = json.loads(next((tmp_path / "out").rglob("summary.json")).read_text())
     availability = summary["availability"]
     assert availability["requests"] == sum(int(w.get("requests")) for w in windows)
-    assert availability["requests"] >= 20 * 3 * 0.9
+    probed = sum(float(w.get("seconds")) for w in windows)
+    assert availability["requests"] >= 20 * probed * 0.9, (availability["requests"], probed)
     assert availability["latency_p50_seconds"] is not None
     assert availability["latency_p50_seconds"] <= availability["latency_p99_seconds"]
     wait_no_prober_pod(web)

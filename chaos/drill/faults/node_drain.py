@@ -43,8 +43,11 @@ class NodeDrain:
                 core.patch_node(target.node, {"spec": {"unschedulable": True}})
             self._start_cap(ctx)
         pod = target.pod
-        body = client.V1Eviction(metadata=client.V1ObjectMeta(name=pod.name,
-                                                              namespace=pod.namespace))
+        grace = ctx.drill.fault.grace_period_seconds
+        body = client.V1Eviction(
+            metadata=client.V1ObjectMeta(name=pod.name, namespace=pod.namespace),
+            delete_options=None if grace is None else client.V1DeleteOptions(
+                grace_period_seconds=grace))
         deadline = time.monotonic() + ctx.drill.recovery_timeout_seconds
         while True:
             try:

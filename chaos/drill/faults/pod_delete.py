@@ -1,4 +1,7 @@
-"""pod_delete: deletes the victim pods through the API; their controller replaces them."""
+"""pod_delete: deletes the victim pods through the API; their controller replaces them. With
+spec.fault.gracePeriodSeconds 0 the API removes a pod at once, as after a crash: no preStop and
+no wait in the API, while its kubelet stops the containers; otherwise the pod terminates for that
+many seconds (its own terminationGracePeriodSeconds when unset)."""
 
 from __future__ import annotations
 
@@ -21,8 +24,10 @@ class PodDelete:
         grace = ctx.drill.fault.grace_period_seconds
         try:
             client.CoreV1Api(ctx.api).delete_namespaced_pod(
-                target.pod.name, target.pod.namespace, grace_period_seconds=grace,
-                body=client.V1DeleteOptions(preconditions={"uid": target.pod.uid}),
+                target.pod.name, target.pod.namespace,
+                # in the body: with a body, the API server ignores the query's grace
+                body=client.V1DeleteOptions(grace_period_seconds=grace,
+                                            preconditions={"uid": target.pod.uid}),
             )
         except ApiException as error:
             raise FaultError(f"could not delete pod {target.pod.name}: {error.reason}") from None
