@@ -36,6 +36,15 @@ HOPELESS = ("ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidIma
             "CreateContainerConfigError", "CreateContainerError", "RunContainerError")
 """Waiting reasons a prober pod never gets past by itself."""
 IMAGE_FIX = "run 'chaos-drill operator install' or load the image"
+CONTROL_PLANE = "node-role.kubernetes.io/control-plane"
+AWAY_FROM_NODE_FAULTS = {
+    "tolerations": [{"key": CONTROL_PLANE, "operator": "Exists", "effect": "NoSchedule"}],
+    "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 100, "preference": {"matchExpressions": [
+            {"key": CONTROL_PLANE, "operator": "Exists"}]}}]}},
+}
+"""A control-plane node where the cluster shows one: node faults never pick it, so a stopped or
+drained node does not take the prober (and every figure) with it; any node otherwise."""
 
 
 def pod_name(run_id: str) -> str:
@@ -68,7 +77,7 @@ def prober_pod_manifest(run_id: str, namespace: str, url: str, rate: float, time
             "spec": {"restartPolicy": "Never", "activeDeadlineSeconds": int(deadline_seconds),
                      "terminationGracePeriodSeconds": grace_seconds(timeout),
                      "automountServiceAccountToken": False, "enableServiceLinks": False,
-                     "containers": [container],
+                     "containers": [container], **AWAY_FROM_NODE_FAULTS,
                      "securityContext": {"runAsNonRoot": True, "runAsUser": USER,
                                          "runAsGroup": USER,
                                          "seccompProfile": {"type": "RuntimeDefault"}},

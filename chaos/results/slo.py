@@ -102,7 +102,8 @@ def _recovery_check(
 def _availability_check(minimum: float, availability: Availability) -> SloCheck:
     name = "min_availability"
     if availability.ratio is None:
-        detail = f"no probe requests recorded, need {minimum}: add spec.probe"
+        detail = (f"the probe recorded no request, need {minimum}: its prober reported no "
+                  "window before the drill ended")
         return SloCheck(name, False, detail)
     detail = (
         f"{availability.ratio:.4f} of {availability.requests} requests succeeded, need "

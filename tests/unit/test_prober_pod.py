@@ -102,6 +102,17 @@ def test_the_pod_runs_the_standalone_prober_from_the_operator_image() -> None:
     assert env["PYTHONUNBUFFERED"] == "1"
 
 
+def test_the_pod_prefers_a_control_plane_node_which_node_faults_never_pick() -> None:
+    spec = manifest()["spec"]
+    assert spec["tolerations"] == [{"key": "node-role.kubernetes.io/control-plane",
+                                    "operator": "Exists", "effect": "NoSchedule"}]
+    [preferred] = spec["affinity"]["nodeAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"]
+    assert preferred["preference"]["matchExpressions"] == [
+        {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}]
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in spec["affinity"]["nodeAffinity"]
+
+
 # -- its lines -------------------------------------------------------------------------------
 
 WINDOW = {"seconds": 1.0, "requests": 20, "failures": 3, "longest_outage_seconds": 0.15,
