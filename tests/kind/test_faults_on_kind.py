@@ -137,30 +137,58 @@ def test_ctrl_c_lifts_the_cut(kind_web: Any, tmp_path: Path) -> None:
     wait_settled(kind_web, 3, timeout=90)
 
 
-def test_restore_lifts_the_cut_after_sigkill(kind_web: Any, kind_up: KindSession,
-                                             tmp_path: Path) -> None:
-    """A drill killed outright leaves its cut; `restore` through another provider (the
-    kubeconfig one, on the same cluster) skips it naming kind; `restore --provider kind` lifts
-    it."""
+NETWORK_FAULTS = {
+    "network_partition": ({"type": "network_partition", "durationSeconds": 120}, "cut off", 6),
+    "packet_loss": ({"type": "packet_loss", "lossPercent": 50, "durationSeconds": 120},
+                    "losing packets", 6),
+    "dns_block": ({"type": "dns_block", "durationSeconds": 120}, "DNS blocked", 4),
+}
+"""Each network fault's drill, what a restore calls it, and the fewest iptables lines it writes
+(two chains with their jumps, or one for dns_block's single nameserver)."""
+
+
+def rules_in_place(least: int, timeout: float) -> dict[str, list[str]]:
+    """Rules of ours in one namespace, at least LEAST lines of them, within TIMEOUT seconds (on
+    kind each goes in through a `docker exec`); what was listed last."""
+    deadline = time.monotonic() + timeout
+    found = rules_by_address()
+    while not (len(found) == 1 and len(next(iter(found.values()))) >= least):
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {least} rule lines of ours in one namespace in {timeout}s: {found}")
+        time.sleep(0.2)
+        found = rules_by_address()
+    return found
+
+
+@pytest.mark.parametrize("fault", list(NETWORK_FAULTS))
+def test_restore_lifts_the_rules_after_sigkill(fault: str, kind_web: Any, kind_up: KindSession,
+                                               tmp_path: Path) -> None:
+    """A drill killed outright leaves its rules; `restore` through another provider (the
+    kubeconfig one, on the same cluster) skips them naming kind; `restore --provider kind`
+    lifts them."""
+    spec_fault, done, least = NETWORK_FAULTS[fault]
     assert rules_of_ours() == {}
     out = tmp_path / "out"
-    spec = write_drill(tmp_path, {"type": "network_partition", "durationSeconds": 120},
-                       probe=probe())
+    spec = write_drill(tmp_path, spec_fault, probe=probe())
     with running_cli("run", str(spec), "--provider", "kind", "--out", str(out)):
-        wait_for_record(out / "journal.jsonl", lambda r: r.event == "phase"
-                        and r.get("phase") == "endpoint_removed", timeout=120)
+        wait_for_record(out / "journal.jsonl", lambda r: r.event == "fault_injected",
+                        timeout=120)
+        rules_in_place(least, timeout=60)
+        if fault == "network_partition":  # the whole cut is in once the pod left the Service
+            wait_for_record(out / "journal.jsonl", lambda r: r.event == "phase"
+                            and r.get("phase") == "endpoint_removed", timeout=120)
     left = rules_by_address()
     [victim] = marked_pods(kind_web)
     print(f"left by the killed run: {victim}: {left}")
     [(address, lines)] = left.items()
-    assert len(lines) >= 6 and address == client.CoreV1Api(
+    assert len(lines) >= least and address == client.CoreV1Api(
         kind_web).read_namespaced_pod(victim, "demo").status.pod_ip, lines
 
     elsewhere = cli("restore", "--namespace", "demo", "--provider", "kubeconfig",
                     "--kubeconfig", str(kind_up.provider.kubeconfig()))
     assert elsewhere.returncode == 1, elsewhere.stderr
     [skipped] = [line for line in elsewhere.stderr.splitlines()
-                 if f"skipped Pod demo/{victim}: cut off by network_partition" in line]
+                 if f"skipped Pod demo/{victim}: {done} by {fault}" in line]
     assert skipped.endswith("on the kind provider, and only that provider can reach its network "
                             "namespace: run 'chaos-drill restore --provider kind' where that "
                             "cluster runs"), skipped
@@ -168,7 +196,7 @@ def test_restore_lifts_the_cut_after_sigkill(kind_web: Any, kind_up: KindSession
 
     result = cli("restore", "--namespace", "demo", "--provider", "kind")
     assert result.returncode == 0, result.stderr
-    assert f"restoring Pod demo/{victim}: cut off by network_partition" in result.stderr
+    assert f"restoring Pod demo/{victim}: {done} by {fault}" in result.stderr
     assert f"removed {len(lines)} iptables lines of ours from pod demo/{victim}" in result.stderr
     assert_nothing_left(kind_web)
     wait_settled(kind_web, 3, timeout=90)
@@ -256,14 +284,17 @@ def hog_left(node: str, pid: int) -> bool:
     return state not in ("", "Z")
 
 
-@pytest.mark.parametrize("fault", ["dns_block", "oom_kill"])
+@pytest.mark.parametrize("fault", ["packet_loss", "dns_block", "oom_kill"])
 def test_ctrl_c_restores_what_the_fault_changed(fault: str, kind_web: Any,
                                                 tmp_path: Path) -> None:
-    """Ctrl-C right after the injection: dns_block's rules are lifted, oom_kill's hog (run in
-    the node's container) is killed; nothing of ours is left on any pod, exit 1."""
+    """Ctrl-C right after the injection: packet_loss's and dns_block's rules are lifted,
+    oom_kill's hog (run in the node's container) is killed; nothing of ours is left on any pod,
+    exit 1."""
     assert rules_of_ours() == {}
     out = tmp_path / "out"
-    spec = write_drill(tmp_path, {"dns_block": {"type": "dns_block", "durationSeconds": 60},
+    spec = write_drill(tmp_path, {"packet_loss": {"type": "packet_loss", "lossPercent": 50,
+                                                  "durationSeconds": 60},
+                                  "dns_block": {"type": "dns_block", "durationSeconds": 60},
                                   "oom_kill": FAULTS["oom_kill"]}[fault],
                        rounds=3, intervalSeconds=2, probe=probe())
     with running_cli("run", str(spec), "--provider", "kind", "--out",
@@ -274,7 +305,7 @@ def test_ctrl_c_restores_what_the_fault_changed(fault: str, kind_web: Any,
             said = output.wait_for("started a memory hog (pid ", timeout=60)
         during = rules_of_ours()
         deadline = time.monotonic() + 60  # on kind each rule goes in through a `docker exec`
-        while fault == "dns_block" and not during and time.monotonic() < deadline:
+        while fault != "oom_kill" and not during and time.monotonic() < deadline:
             time.sleep(0.2)
             during = rules_of_ours()
         proc.send_signal(signal.SIGINT)
@@ -282,7 +313,7 @@ def test_ctrl_c_restores_what_the_fault_changed(fault: str, kind_web: Any,
     text = output.finish(30)
     assert code == 1, text
     assert "SIGINT: stopping" in text, text
-    if fault == "dns_block":
+    if fault != "oom_kill":
         assert len(during) == 1, during
     else:
         pid = int(said.split("started a memory hog (pid ", 1)[1].split(")", 1)[0])
