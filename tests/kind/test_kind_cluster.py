@@ -11,6 +11,7 @@ import ssl
 import stat
 import subprocess
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.errors import SetupError
 from chaos.images import node as nodeimage
 from chaos.operator import install as operator_install
+from chaos.results import read_journal
 from chaos.run.runner import DrillRun, RunOptions
 
 from support import (
@@ -250,13 +252,23 @@ def test_drill_recovers(fault: str, kind_web: Any, kind_up: KindSession, tmp_pat
 def test_node_stop_drill_reschedules_on_the_other_worker(kind_web: Any, kind_up: KindSession,
                                                          tmp_path: Path) -> None:
     """node_stop takes down the victim's node (a worker: the control plane is tainted), wherever
-    an earlier drill (node_drain) left the pods."""
+    an earlier drill (node_drain) left the pods, at the moment the drill says: Docker's own
+    record of the node container's end is within 2 s of the injection's (a `docker stop`
+    shut it down over 10 s)."""
     drill = load_drill(write_drill(tmp_path, FAULTS["node_stop"], probe=None,
                                    slo={"maxRecoverySeconds": 300}))
     summary = DrillRun(drill, kind_up.provider, RunOptions(out_dir=tmp_path / "out"), say).run()
     assert summary.incidents, "the drill opened no incident"
     assert all(i.recovery_seconds for i in summary.incidents), summary.incidents
     assert {i.node for i in summary.incidents} <= {"chaos-drill-worker", "chaos-drill-worker2"}
+    injected = next(r for r in read_journal(tmp_path / "out" / "journal.jsonl")
+                    if r.event == "fault_injected")
+    ended = dockerd.run("inspect", "-f", "{{.State.FinishedAt}}", injected.get("node"),
+                        timeout=30).strip()
+    died = datetime.fromisoformat(ended[:26].rstrip("Z") + "+00:00")  # to microseconds
+    after = (died - datetime.fromisoformat(injected.ts)).total_seconds()
+    print(f"node container ended {after:.3f} s after the injection's record")
+    assert -0.5 <= after <= 2.0, (ended, injected.ts)  # `docker stop` took 10 s
     assert node_states() == [
         "chaos-drill-control-plane running", "chaos-drill-worker running",
         "chaos-drill-worker2 running"], "the stopped node must be started again"

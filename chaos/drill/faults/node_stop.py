@@ -1,6 +1,6 @@
 """node_stop: takes spec.fault.node (or the first victim's node) down (local cluster: its
-kubelet, containerd and every pod process stop, as if the machine died; kind: `docker stop` of
-the node's container); the node controller
+kubelet, containerd and every pod process stop, as if the machine died; kind: `docker kill` of
+the node's container, the same at once); the node controller
 marks it NotReady, taint eviction marks its pods for deletion and their controllers replace them
 on the other node. The node is started again afterwards. Needs a provider with NodeControl.
 The stop is recorded on the Node first (with the provider's name), so `chaos-drill restore`
