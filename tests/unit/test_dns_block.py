@@ -95,6 +95,15 @@ def test_a_pod_off_the_cluster_dns_is_refused_in_one_line() -> None:
         nameservers("demo/web-a", {"dnsPolicy": "None"}, cluster_dns([]))
 
 
+def test_a_pod_with_an_ipv6_nameserver_is_refused_rather_than_left_half_blocked() -> None:
+    v6 = {"dnsPolicy": "ClusterFirst", "dnsConfig": {"nameservers": ["fd00::53"]}}
+    with pytest.raises(FaultError) as caught:
+        nameservers("demo/web-a", v6, cluster_dns([]))
+    assert str(caught.value) == (
+        "dns_block cannot block pod demo/web-a's DNS: its nameserver fd00::53 is IPv6 and its "
+        "rules are IPv4 (iptables) only; target pods whose nameservers are all IPv4")
+
+
 def context(pods: dict[str, dict[str, Any]]) -> FaultContext:
     workload = Workload("Deployment", "web", "demo", {"app": "web"})
     return FaultContext(None, LocalCluster(), load_drill(DRILL), workload, print, pods)

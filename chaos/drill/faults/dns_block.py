@@ -2,7 +2,7 @@
 iptables rules in each pod's own network namespace (chaos.drill.partition, CHAOS-DRILL-DNS from
 OUTPUT) drops udp and tcp to port 53 of the nameservers the kubelet wrote in its resolv.conf
 (for dnsPolicy ClusterFirst, the default, the ClusterIP of Service kube-system/kube-dns; a pod
-with dnsPolicy Default is refused). Nothing in kube-system is changed: the Service is only
+with dnsPolicy Default, or with an IPv6 nameserver, is refused). Nothing in kube-system is changed: the Service is only
 read. The pod stays Ready (its own probes need no DNS) while whatever it calls by name fails;
 with web calling api by name, requests through web's /cgi-bin/api fail, then answer again once
 lifted. Lifted after the duration and on any stop; each pod is marked first, so `chaos-drill
@@ -11,6 +11,7 @@ kind)."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -44,6 +45,11 @@ def nameservers(name: str, spec: Mapping[str, Any], cluster_dns: Callable[[], st
     if not servers:
         raise FaultError(f"dns_block cannot block pod {name}'s DNS: it has no nameserver "
                          "(dnsPolicy None and no dnsConfig.nameservers)")
+    for server in servers:  # else its queries would go on to that server, unblocked
+        if ipaddress.ip_address(server).version == 6:
+            raise FaultError(f"dns_block cannot block pod {name}'s DNS: its nameserver {server} "
+                             "is IPv6 and its rules are IPv4 (iptables) only; target pods "
+                             "whose nameservers are all IPv4")
     return list(dict.fromkeys(servers))
 
 
