@@ -2,12 +2,12 @@
 iptables rules in each pod's own network namespace (chaos.drill.partition, CHAOS-DRILL-DNS from
 OUTPUT) drops udp and tcp to port 53 of the nameservers the kubelet wrote in its resolv.conf
 (for dnsPolicy ClusterFirst, the default, the ClusterIP of Service kube-system/kube-dns; a pod
-with dnsPolicy Default, or with an IPv6 nameserver, is refused). Nothing in kube-system is changed: the Service is only
-read. The pod stays Ready (its own probes need no DNS) while whatever it calls by name fails;
-with web calling api by name, requests through web's /cgi-bin/api fail, then answer again once
-lifted. Lifted after the duration and on any stop; each pod is marked first, so `chaos-drill
-restore` removes the rules after a SIGKILL. Needs a provider with PodNetwork (local,
-kind)."""
+with dnsPolicy Default, or with an IPv6 nameserver, is refused). Nothing in kube-system is
+changed: the Service is only read. The pod stays Ready (its own probes need no DNS) while
+whatever it calls by name fails; with web calling api by name, requests through web's
+/cgi-bin/api fail, then answer again once lifted. Lifted after the duration and on any stop;
+each pod is marked first, so `chaos-drill restore` removes the rules after a SIGKILL. Needs a
+provider with PodNetwork (local, kind)."""
 
 from __future__ import annotations
 
