@@ -22,9 +22,10 @@ from chaos.observe.prober_pod import IMAGE_ENV
 
 REACH_TIMEOUT = 1.0
 """How long spec.probe.from: auto waits for the host's one GET before probing from the cluster."""
-REFUSED_RETRY_SECONDS = 3.0
-"""How long auto asks again while the host's GET is refused: kube-proxy refuses (its REJECT rule
-for a Service without endpoints) until it has the endpoints of pods just Ready, about a second."""
+ASK_AGAIN_SECONDS = 3.0
+"""How long auto asks again while the host's GET gets no answer: kube-proxy refuses (its REJECT
+rule for a Service without endpoints) until it has the endpoints of pods just Ready, about a
+second, and a cluster just brought up may let one GET time out."""
 
 
 def probe_url(api: Any, drill: Drill) -> str:
@@ -91,10 +92,10 @@ def via_default_route(address: str) -> bool:
 
 
 def choose_origin(setting: str, url: str, timeout: float = REACH_TIMEOUT,
-                  refused_retry: float = REFUSED_RETRY_SECONDS) -> str:
+                  ask_again: float = ASK_AGAIN_SECONDS) -> str:
     """Where to probe URL from, "host" or "cluster", for spec.probe.from SETTING: auto is the
-    host when it gets an answer from there, asked again for up to REFUSED_RETRY seconds while
-    the connection is refused; never the host when URL goes out by the default route."""
+    host when it gets an answer from there, asked again for up to ASK_AGAIN seconds while it
+    gets none; never the host when URL goes out by the default route."""
     if setting == "cluster":
         return setting
     address = urllib.parse.urlsplit(url).hostname or ""
@@ -106,8 +107,8 @@ def choose_origin(setting: str, url: str, timeout: float = REACH_TIMEOUT,
         return "cluster"
     if setting != "auto":
         return setting
-    deadline = time.monotonic() + refused_retry
-    while (answer := host_answer(url, timeout)) == "refused" and time.monotonic() < deadline:
+    deadline = time.monotonic() + ask_again
+    while (answer := host_answer(url, timeout)) != "answer" and time.monotonic() < deadline:
         time.sleep(0.1)
     return "host" if answer == "answer" else "cluster"
 

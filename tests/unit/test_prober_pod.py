@@ -274,7 +274,9 @@ def test_auto_probes_from_the_host_when_any_http_answer_comes(answering_url: str
 
 def test_auto_probes_from_the_cluster_when_nothing_answers(silent_url: str) -> None:
     assert not reachable_from_host(silent_url)
-    assert choose_origin("auto", silent_url) == "cluster"
+    began = time.monotonic()
+    assert choose_origin("auto", silent_url, ask_again=0.5) == "cluster"
+    assert 0.5 <= time.monotonic() - began < 2, "asked again, then gave up"
 
 
 def test_auto_asks_again_while_the_host_is_refused(silent_url: str) -> None:
@@ -310,7 +312,34 @@ def test_auto_gives_up_on_a_host_that_accepts_but_never_answers() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
-        assert choose_origin("auto", url, timeout=0.2) == "cluster"
+        assert choose_origin("auto", url, timeout=0.2, ask_again=0.5) == "cluster"
+
+
+def test_auto_asks_again_after_a_get_that_timed_out() -> None:
+    """One GET of a cluster just brought up may time out: auto asks again rather than
+    probing from a pod for the whole drill."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(5)
+
+        def serve() -> None:
+            first, _ = listener.accept()  # held unanswered past the client's timeout
+            time.sleep(0.4)
+            first.close()
+            second, _ = listener.accept()
+            with second:
+                second.recv(1024)
+                second.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+        server = threading.Thread(target=serve, daemon=True)
+        server.start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        began = time.monotonic()
+        assert choose_origin("auto", url, timeout=0.2) == "host"
+        assert time.monotonic() - began >= 0.2, "the first GET timed out"
+        server.join(5)
+        assert not server.is_alive(), "both GETs came"
 
 
 def test_host_and_cluster_are_taken_as_said(silent_url: str, answering_url: str) -> None:
