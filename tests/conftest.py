@@ -16,7 +16,7 @@ import pytest
 from chaos.cluster import host_lock, kube, workloads
 from chaos.cluster.local import LocalCluster
 
-from support import build_dist, fresh_sample_workload, kind_down
+from support import build_dist, fresh_sample_workload, kind_down, wait_addons_ready
 
 
 def _say(message: str) -> None:
@@ -82,6 +82,8 @@ def local_cluster(cluster_lock: None) -> Iterator[LocalCluster]:
     kind_down(_say)
     cluster = LocalCluster()
     cluster.up(_say)
+    with kube.api_client(cluster.kubeconfig()) as api:
+        wait_addons_ready(api)
     yield cluster
     if os.environ.get("CHAOS_DRILL_KEEP_CLUSTER") != "1":
         cluster.down(_say)
@@ -89,9 +91,12 @@ def local_cluster(cluster_lock: None) -> Iterator[LocalCluster]:
 
 @pytest.fixture
 def cluster(local_cluster: LocalCluster) -> LocalCluster:
-    """The local cluster, brought back up if a test (or the kind tests) took it down."""
+    """The local cluster, brought back up if a test (or the kind tests) took it down, its
+    add-ons ready."""
     kind_down(_say)
     local_cluster.up(_say)
+    with kube.api_client(local_cluster.kubeconfig()) as api:
+        wait_addons_ready(api)
     return local_cluster
 
 

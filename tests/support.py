@@ -32,7 +32,7 @@ from kubernetes import client, watch
 from kubernetes.stream import stream
 
 from chaos import resources
-from chaos.cluster import kind_host, kube, pki, workloads
+from chaos.cluster import addons, kind_host, kube, pki, workloads
 from chaos.cluster.base import ClusterProvider
 from chaos.cluster.kind import KindCluster
 from chaos.drill import partition, restore
@@ -533,6 +533,15 @@ def settled(pods: list[Any], replicas: int, fresh: bool = False) -> bool:
     """Exactly REPLICAS pods, all Ready, none terminating; with FRESH none restarted either."""
     return len(pods) == replicas == len(ready_pods(pods)) and (
         not fresh or not any(restarts(p) for p in pods))
+
+
+def wait_addons_ready(api: Any, timeout: float = 120) -> None:
+    """Until the local cluster's add-ons (CoreDNS, metrics-server) are ready: `cluster up` does
+    not wait for them, and the tests start from a settled cluster. Fails naming what is not."""
+    deadline = time.monotonic() + timeout
+    while waiting := addons.not_ready(api):
+        assert time.monotonic() < deadline, f"not ready after {timeout:.0f} s: {waiting}"
+        time.sleep(0.2)
 
 
 def wait_settled(api: Any, replicas: int, app: str = "web", timeout: float = 120,

@@ -1,12 +1,13 @@
 """The clusters' add-ons: CoreDNS as kube-dns and metrics-server behind the aggregation layer on
 the local cluster, metrics-server alone on kind (which has CoreDNS). Their images are archives
-of the binaries cluster/build/ built, their manifests live in manifests/addons/, and `not_ready`
-are what the local `cluster up` waits for; `wait_for_metrics` is what a drill that needs the metrics
-API (load) waits for, so kind's `cluster up` need not."""
+of the binaries cluster/build/ built, their manifests live in manifests/addons/. `cluster up`
+does not wait for them: a drill waits for what it needs, the cluster DNS before its probe
+(`wait_for_dns`) and the metrics API before a load (`wait_for_metrics`)."""
 
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from chaos.images import node as nodeimage
 MANIFESTS = workloads.MANIFESTS / "addons"
 METRICS_SERVER = MANIFESTS / "metrics-server.yaml"
 METRICS_API = "v1beta1.metrics.k8s.io"
+DNS_WAIT_SECONDS = 120.0
+"""How long a drill waits for the cluster DNS of a cluster just brought up."""
 METRICS_WAIT_SECONDS = 120.0
 """How long a drill waits for the metrics API of a cluster just brought up (metrics-server
 starts, then scrapes every kubelet once; about 12 s on kind here)."""
@@ -149,6 +152,44 @@ def wait_for_metrics(api: Any, say: Callable[[str], None],
                            f"{timeout:.0f}s: see 'kubectl -n kube-system logs "
                            "deployment/metrics-server'")
     say("the metrics API serves every node")
+
+
+def dns_serving(api: Any) -> bool:
+    """True when kube-dns has a ready endpoint, or when it cannot be told (no Service kube-dns:
+    the cluster resolves names some other way; or not allowed to read it)."""
+    namespace, name = kube.DNS_SERVICE
+    try:
+        client.CoreV1Api(api).read_namespaced_service(name, namespace, _request_timeout=10)
+        # raw: the client cannot read a slice with no endpoints (null, not a list)
+        response = client.DiscoveryV1Api(api).list_namespaced_endpoint_slice(
+            namespace, label_selector=f"kubernetes.io/service-name={name}",
+            _preload_content=False, _request_timeout=10)
+        slices = json.loads(response.data)["items"]
+    except ApiException as error:
+        return error.status in (403, 404)
+    except (HTTPError, ValueError, KeyError):
+        return False
+    return any((endpoint.get("conditions") or {}).get("ready") is not False
+               for found in slices for endpoint in found.get("endpoints") or [])
+
+
+def wait_for_dns(api: Any, say: Callable[[str], None],
+                 timeout: float = DNS_WAIT_SECONDS) -> None:
+    """Returns once the cluster DNS serves (a probe may call a Service by name, as web's
+    /cgi-bin/api does), saying so when it has to wait; a ClusterError after TIMEOUT seconds."""
+    if dns_serving(api):
+        return
+    namespace, name = kube.DNS_SERVICE
+    say(f"waiting up to {timeout:.0f}s for the cluster DNS ({namespace}/{name}), which a probe "
+        "may go through")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if dns_serving(api):
+            say("the cluster DNS serves")
+            return
+    raise ClusterError(f"Service {namespace}/{name} has no ready endpoint after {timeout:.0f}s: "
+                       "see 'kubectl -n kube-system logs deployment/coredns'")
 
 
 def deployments() -> list[tuple[str, str]]:

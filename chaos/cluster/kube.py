@@ -97,6 +97,10 @@ def wait_for_pods(
                 break
     return list(pods.values())
 
+
+DNS_SERVICE = ("kube-system", "kube-dns")
+"""The cluster DNS Service; the kubelet gives pods its ClusterIP as their nameserver."""
+
 WORKLOAD_KINDS = {"Deployment": "deployment", "StatefulSet": "stateful_set",
                   "ReplicaSet": "replica_set"}
 """The workload kinds a drill can name, with the spelling of their AppsV1Api calls."""

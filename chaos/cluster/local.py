@@ -102,7 +102,8 @@ class LocalCluster:
         self._start("kube-apiserver", configs.apiserver_command(lay), "control-plane")
         # the images go into the nodes while the control plane starts
         with ThreadPoolExecutor(max_workers=len(lay.nodes)) as pool:
-            imports = [pool.submit(_import_all, node, archives) for node in lay.nodes]
+            imports = [pool.submit(runtime.import_missing, node.socket, node.name, archives,
+                                   lambda _: None) for node in lay.nodes]
             self._wait("kube-apiserver ready", lambda: self._api_ok("/readyz"), progress)
             for done in imports:
                 done.result()
@@ -121,11 +122,9 @@ class LocalCluster:
             listening = partial(kubelet_dir.listening_since, time.time())
             self._start_kubelet(node)
         self._start("kube-proxy", configs.kube_proxy_command(lay), "kube-proxy")
-        with kube.api_client(lay.kubeconfig) as api:
-            self._wait("nodes Ready", self._nodes_ready, progress)
-            self._wait("kube-proxy rules", _proxy_synced, progress)
-            self._wait("add-ons ready", lambda: not addons.not_ready(api), progress,
-                       lambda: "; ".join(addons.not_ready(api)) + " not ready")
+        self._wait("nodes Ready", self._nodes_ready, progress)
+        self._wait("kube-proxy rules", _proxy_synced, progress)
+        # not the add-ons: a drill waits for the DNS before its probe, a load drill for metrics
         progress(f"local cluster up in {time.monotonic() - began:.1f}s: "
                  f"export KUBECONFIG={lay.kubeconfig}")
 
@@ -341,9 +340,7 @@ class LocalCluster:
 
     def load_images(self, archives: Sequence[Path], progress: Progress) -> None:
         for node in self.lay.nodes:
-            for archive in archives:
-                progress(f"importing {archive.name} into {node.name}")
-                runtime.import_image(node.socket, archive)
+            runtime.import_missing(node.socket, node.name, archives, progress)
 
     def trust_registry(self, host: str, ca: Path, progress: Progress) -> None:
         folder = registry_hosts.trust_local(self.lay, host, ca)
@@ -361,11 +358,6 @@ class LocalCluster:
 
     def stop_memory_hog(self, hog: MemoryHog) -> bool:
         return self.hogs.stop(node_access.on_host(hog.node, self._node(hog.node).socket), hog)
-
-
-def _import_all(node: Node, archives: Sequence[Path]) -> None:
-    for archive in archives:
-        runtime.import_image(node.socket, archive)
 
 
 def _proxy_synced() -> bool:

@@ -1,6 +1,7 @@
 """The checks a drill makes before its first fault: node faults' policy, a load drill's
-autoscaler and metrics API, what dead runs left (undone, or a refusal when it is on the
-target), a probe Service that answers, and pods that opted in. A part DrillRun inherits."""
+autoscaler and metrics API, the cluster DNS before a probe, what dead runs left (undone, or a
+refusal when it is on the target), a probe Service that answers, and pods that opted in. A part
+DrillRun inherits."""
 
 from __future__ import annotations
 
@@ -58,6 +59,15 @@ class Preflight:
         autoscaler = autoscaler_for(self.api, self.workload)
         addons.wait_for_metrics(self.api, self.say)
         return autoscaler
+
+    def _wait_for_dns(self) -> None:
+        """Before the probe, whose path may call a Service by name (web's /cgi-bin/api does),
+        and before dns_block: the cluster DNS serving, which a cluster just brought up may
+        still be starting."""
+        if self.options.dry_run:
+            return
+        if self.drill.probe is not None or self.drill.fault.type == "dns_block":
+            addons.wait_for_dns(self.api, self.say)
 
     def _restore_dead_runs(self) -> None:
         """Undoes what dead runs left in the namespace and on nodes; refuses (SafetyError) when

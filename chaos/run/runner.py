@@ -179,6 +179,7 @@ class DrillRun(SteadyState, Preflight):
         # steady before the prober starts too: a workload still coming up (deploy --no-wait)
         # must not count as failed requests before the first fault
         self._check_steady(STEADY_GRACE_SECONDS)
+        self._wait_for_dns()
         self._start_prober()
         self._check_steady(STEADY_GRACE_SECONDS)
 

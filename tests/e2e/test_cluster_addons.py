@@ -3,7 +3,9 @@ kube-dns, and pod metrics come through the aggregated metrics API (as `kubectl t
 
 from __future__ import annotations
 
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,15 +13,67 @@ from kubernetes import client
 from kubernetes.utils import parse_quantity
 
 from chaos.cluster import addons, kube, network
+from chaos.cluster.local import LocalCluster
+from chaos.results.journal import read_journal
 
-from support import run_in
+from support import FAULTS, run_drill, run_in, wait_addons_ready, write_drill
 
 pytestmark = pytest.mark.e2e
 NAME = "web.demo.svc.cluster.local"
 
 
-def test_addons_are_ready_when_up_returns(api: Any) -> None:
-    assert addons.not_ready(api) == []
+def test_a_drill_waits_for_the_cluster_dns_before_its_probe(web: Any, cluster: LocalCluster,
+                                                            tmp_path: Path) -> None:
+    """`cluster up` does not wait for CoreDNS; a drill whose probe may call a Service by name
+    (web's /cgi-bin/api calls api) waits for it, says so, and probes only once it serves."""
+    apps = client.AppsV1Api(web)
+    replicas = apps.read_namespaced_deployment("coredns", "kube-system").spec.replicas
+
+    def scale(count: int) -> None:
+        apps.patch_namespaced_deployment_scale("coredns", "kube-system",
+                                               {"spec": {"replicas": count}})
+
+    scale(0)
+    try:
+        deadline = time.monotonic() + 60
+        while addons.dns_serving(web):
+            assert time.monotonic() < deadline, "kube-dns still has a ready endpoint"
+            time.sleep(0.2)
+        said: list[str] = []
+        waiting = threading.Event()
+
+        def say(line: str) -> None:
+            said.append(line)
+            if "for the cluster DNS" in line:
+                waiting.set()
+
+        drill = write_drill(tmp_path, FAULTS["pod_delete"], probe={
+            "service": "web", "port": 80, "path": "/cgi-bin/api", "ratePerSecond": 20})
+        out = tmp_path / "out"
+        ran: dict[str, Any] = {}
+
+        def drill_run() -> None:
+            try:
+                ran["summary"] = run_drill(cluster, drill, out, say=say)
+            except BaseException as error:  # noqa: BLE001 - shown by the assertion below
+                ran["error"] = error
+
+        thread = threading.Thread(target=drill_run, daemon=True)
+        thread.start()
+        assert waiting.wait(60), said
+        back = time.monotonic()
+        scale(replicas)
+        thread.join(180)
+        assert not thread.is_alive(), said
+        assert "summary" in ran, ran.get("error")
+        assert ran["summary"].passed, ran["summary"].slo_checks
+        assert "the cluster DNS serves" in said
+        started = next(r for r in read_journal(out / "journal.jsonl")
+                       if r.event == "probe_started")
+        assert started.mono > back, "the probe started before the DNS was back"
+    finally:
+        scale(replicas)
+        wait_addons_ready(web)
 
 
 def test_a_pod_resolves_a_service_by_name(web: Any) -> None:

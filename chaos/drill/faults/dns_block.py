@@ -18,6 +18,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from chaos.cluster import kube
 from chaos.drill import partition
 from chaos.drill.faults import FaultContext, FaultTarget
 from chaos.drill.faults.network_partition import NetworkPartition
@@ -25,8 +26,6 @@ from chaos.drill.partition import Run
 from chaos.drill.targeting import PodInfo
 from chaos.errors import FaultError
 
-DNS_SERVICE = ("kube-system", "kube-dns")
-"""The cluster DNS Service; the kubelet gives pods its ClusterIP as their nameserver."""
 CLUSTER_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet")
 
 
@@ -55,7 +54,7 @@ def nameservers(name: str, spec: Mapping[str, Any], cluster_dns: Callable[[], st
 
 def cluster_dns_ip(api: Any) -> str:
     """The ClusterIP of the cluster DNS Service (read only); FaultError if there is none."""
-    namespace, name = DNS_SERVICE
+    namespace, name = kube.DNS_SERVICE
     try:
         service = client.CoreV1Api(api).read_namespaced_service(name, namespace)
     except ApiException as error:
