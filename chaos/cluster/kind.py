@@ -1,14 +1,15 @@
 """The kind provider: a three-node cluster (or one with --kind-workers N) in Docker through the
-kind CLI, with the node image
-`make kind` builds here (or any other through --kind-image). It starts dockerd when none runs,
-gives the nodes a small CNI of its own (ptp + host-local per node, routes between nodes), keeps
-every packet on this machine, and `down` leaves nothing of it on the host."""
+kind CLI, with the node image `make kind` builds here (or any other through --kind-image). It
+starts dockerd when none runs, gives the nodes a small CNI of its own (ptp + host-local per
+node, routes between nodes), keeps every packet on this machine, and `down` leaves nothing of
+it on the host."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,9 +37,7 @@ from chaos.cluster import (
 from chaos.cluster.base import ClusterStatus, MemoryHog, Progress
 from chaos.errors import ClusterError, FaultError, SetupError
 from chaos.images import sample as images
-from chaos.resources import (
-    cache_dir,
-)
+from chaos.resources import cache_dir
 
 KIND_VERSION = "0.33.0"
 KIND_TIMEOUT = 900
@@ -118,8 +117,7 @@ class KindCluster:
             result = subprocess.run([binary, *args], capture_output=True, text=True,
                                     timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
-            raise ClusterError(f"kind {' '.join(args[:2])} timed out after {timeout:.0f}s") \
-                from None
+            raise ClusterError(f"kind {args[0]} timed out after {timeout:.0f}s") from None
         if result.returncode != 0:
             lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
             raise ClusterError(f"kind {' '.join(args[:2])} failed: "
@@ -217,12 +215,18 @@ class KindCluster:
         count = len(yaml.safe_load(config.read_text())["nodes"])
         progress(f"creating kind cluster {self.cluster_name} ({kind_config.nodes_text(count)}, "
                  f"image {image})")
-        self._kind(*create_command(self.cluster_name, config, image)[1:])
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            prober = pool.submit(kind_images.preload_prober, self._nodes(),
-                                 lambda archives: self.load_images(archives, progress))
-            self.install_cni(progress)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            created = threading.Event()
+            prober = pool.submit(kind_images.preload_prober, self._nodes, created,
+                                 lambda archives: self.load_images(archives, lambda _: None))
+            try:
+                self._kind(*create_command(self.cluster_name, config, image)[1:])
+            finally:
+                created.set()
+            self.kubeconfig()  # kept once, before two threads read it
+            cni = pool.submit(self.install_cni, progress)  # the two wait on different things
             self._approve_serving_certs(progress)
+            cni.result()
             kind_host.dns_without_upstream(self.kubeconfig(), progress)
             self._wait("nodes Ready", self._nodes_ready, progress)
             self.load_images([*images.build_archives(images.archive_dir()),
@@ -233,12 +237,9 @@ class KindCluster:
 
     def _node_ips(self) -> dict[str, frozenset[str]]:
         """Each node container's IP addresses, as Docker gives them (not as the node says)."""
-        found = {}
-        for node in self._nodes():
-            out = dockerd.run("inspect", "--format", "{{range .NetworkSettings.Networks}}"
-                              "{{.IPAddress}} {{.GlobalIPv6Address}} {{end}}", node, timeout=60)
-            found[node] = serving_certs.address_set(out.split())
-        return found
+        form = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.GlobalIPv6Address}} {{end}}"
+        return {node: serving_certs.address_set(dockerd.run(
+            "inspect", "--format", form, node, timeout=60).split()) for node in self._nodes()}
 
     def _approve_serving_certs(self, progress: Progress) -> None:
         """Approves each node's kubelet serving CSR (checked to be for that node alone) and
@@ -250,8 +251,7 @@ class KindCluster:
         progress(f"kubelet serving certificates signed by the cluster CA on {len(nodes)} nodes")
 
     def _metrics_server(self, progress: Progress) -> None:
-        """metrics-server (its image loaded just before) with a serving cert from a CA of its
-        own; not waited for: a drill that reads the metrics API (load) waits for it."""
+        """metrics-server, serving a cert from a CA of its own; not waited for (a load drill is)."""
         progress("installing metrics-server")
         pki_dir = addons.write_metrics_server_pki(self.state / "pki")
         with kube.api_client(self.kubeconfig()) as api:

@@ -4,6 +4,7 @@ route to every other node's pod range, put in place through `docker exec`."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,12 @@ from typing import Any
 from kubernetes import client
 
 from chaos.cluster import dockerd, kube
+from chaos.errors import ClusterError
 
 CNI_FILE = "/etc/cni/net.d/10-chaosdrill.conflist"
+API_RULE = '"default/kubernetes:https cluster IP"'
+"""The comment kube-proxy puts on its rules for the kubernetes Service's cluster IP."""
+PROXY_WAIT_SECONDS = 120.0
 
 
 def cni_config(pod_cidr: str) -> dict[str, Any]:
@@ -49,11 +54,26 @@ def node_addresses(kubeconfig: Path) -> dict[str, tuple[str, str]]:
 
 
 def configure_node(name: str, nodes: dict[str, tuple[str, str]]) -> None:
-    """Writes NAME's CNI config and its routes to the other nodes' pod ranges."""
+    """Writes NAME's CNI config and its routes to the other nodes' pod ranges, once its
+    kube-proxy has the kubernetes Service's rule: a pod started before it (CoreDNS) has its
+    first connection to the API tracked without the NAT, and that hangs for 30 s."""
+    wait_for_api_rule(name)
     config = json.dumps(cni_config(nodes[name][1]), indent=1).encode()
     dockerd.run("exec", "-i", name, "sh", "-c", f"cat > {CNI_FILE}", stdin=config,
                 timeout=60)
     add_routes([name], nodes)
+
+
+def wait_for_api_rule(name: str, timeout: float = PROXY_WAIT_SECONDS) -> None:
+    """Until kube-proxy on kind node NAME has its rule for the kubernetes Service's cluster IP;
+    a ClusterError naming it after TIMEOUT seconds."""
+    deadline = time.monotonic() + timeout
+    while API_RULE not in dockerd.run("exec", name, "iptables-save", "-t", "nat", timeout=60):
+        if time.monotonic() > deadline:
+            raise ClusterError(f"kube-proxy on kind node {name} has no rule for the kubernetes "
+                               f"Service after {timeout:.0f}s: see 'kubectl -n kube-system logs "
+                               "daemonset/kube-proxy'")
+        time.sleep(0.2)
 
 
 def add_routes(containers: Iterable[str], nodes: dict[str, tuple[str, str]]) -> None:

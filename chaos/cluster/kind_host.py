@@ -149,7 +149,9 @@ def corefile_without_upstream(corefile: str) -> str:
 
 
 def dns_without_upstream(kubeconfig: Path, progress: Progress) -> None:
-    """CoreDNS answering cluster names only: its Corefile without `forward`, pods restarted."""
+    """CoreDNS answering cluster names only: its Corefile without `forward`, pods restarted,
+    their readiness probed every second (kubeadm's 10 s would hold a drill's wait for the
+    cluster DNS that long)."""
     with kube.api_client(kubeconfig) as api:
         core = client.CoreV1Api(api)
         config = core.read_namespaced_config_map("coredns", "kube-system",
@@ -160,7 +162,7 @@ def dns_without_upstream(kubeconfig: Path, progress: Progress) -> None:
                                          _request_timeout=30)
         stamp = {"spec": {"template": {"metadata": {"annotations": {
             "chaosdrill.dev/corefile": hashlib.sha256(corefile.encode()).hexdigest()[:12],
-        }}}}}
+        }}, "spec": {"containers": [{"name": "coredns", "readinessProbe": {"periodSeconds": 1}}]}}}}
         client.AppsV1Api(api).patch_namespaced_deployment("coredns", "kube-system", stamp,
                                                           _request_timeout=30)
     progress("CoreDNS answers cluster names only (no upstream)")

@@ -5,6 +5,7 @@ loads only when it was built here."""
 from __future__ import annotations
 
 import argparse
+import threading
 from pathlib import Path
 
 import pytest
@@ -73,10 +74,15 @@ def test_up_preloads_the_prober_image_on_one_node_once_it_was_built_here(
     nor into three nodes, where the first drill loads it."""
     monkeypatch.setenv("CHAOS_DRILL_CACHE", str(tmp_path))
     loaded: list[object] = []
-    kind_images.preload_prober(["one"], loaded.append)
+    created = threading.Event()
+    created.set()
+    kind_images.preload_prober(lambda: ["one"], created, loaded.append)
     assert loaded == [] and not operator_image.built_before()
     (tmp_path / "operator-image-0123456789ab").mkdir()
     (tmp_path / "operator-image-0123456789ab" / "operator.tar").write_bytes(b"")
     assert operator_image.built_before()
-    kind_images.preload_prober(["one", "two", "three"], loaded.append)
+    kind_images.preload_prober(lambda: ["one", "two", "three"], created, loaded.append)
+    assert loaded == []
+    creating = threading.Event()  # three node containers while kind creates: given up at once
+    kind_images.preload_prober(lambda: ["one", "two", "three"], creating, loaded.append)
     assert loaded == []
