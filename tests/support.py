@@ -32,10 +32,11 @@ from kubernetes import client, watch
 from kubernetes.stream import stream
 
 from chaos import resources
-from chaos.cluster import addons, kind_host, kube, pki, workloads
-from chaos.cluster.base import ClusterProvider
+from chaos.cluster import addons, kind_host, kube, memory_hog, node_access, pki, workloads
+from chaos.cluster.base import ClusterProvider, MemoryHog
 from chaos.cluster.kind import KindCluster
 from chaos.drill import partition, restore
+from chaos.drill.faults.load import LOAD_LABEL
 from chaos.drill.loading import load_drill
 from chaos.drill.spec import GROUP, PLURAL, VERSION
 from chaos.monitoring.query import Sample, Series
@@ -533,6 +534,37 @@ def settled(pods: list[Any], replicas: int, fresh: bool = False) -> bool:
     """Exactly REPLICAS pods, all Ready, none terminating; with FRESH none restarted either."""
     return len(pods) == replicas == len(ready_pods(pods)) and (
         not fresh or not any(restarts(p) for p in pods))
+
+
+def stand_in_hog(access: node_access.NodeAccess, container: str
+                 ) -> tuple[MemoryHog, subprocess.Popen[str]]:
+    """A process started on ACCESS's node the hog's way (setsid, in CONTAINER's PID namespace)
+    that holds no memory and would run for two minutes: a hog whose drill died before its
+    container. Its PID and start time are as that node's /proc gives them."""
+    main = memory_hog.task_pid(access.run(*access.ctr, "tasks", "ls"), container)
+    script = ("pid=$(cut -d ' ' -f 4 /proc/self/stat)\n"
+              "echo \"$pid $(cut -d ' ' -f 22 /proc/$pid/stat)\"\n"
+              "exec sleep 120 > /dev/null")
+    launcher = subprocess.Popen([*access.prefix, "nsenter", "--target", str(main), "--pid", "--",
+                                 "setsid", "sh", "-c", script], stdout=subprocess.PIPE, text=True)
+    reported = memory_hog.parse_report(memory_hog._first_line(launcher, 10))
+    assert reported is not None
+    return MemoryHog(access.node, reported[0], reported[1], container, 64 * 2**20), launcher
+
+
+def assert_workshop_restored(api: Any, nodes: int) -> None:
+    """Nothing a workshop's drills changed is left: no restore record, no load Job, all NODES
+    Ready and schedulable (the drained one uncordoned, the stopped one started), web back at
+    its 3 pods once the autoscaler took back what the surge added."""
+    found = restore.find(api, "demo")
+    assert found.leftovers == [] and found.unreadable == [], found
+    jobs = client.BatchV1Api(api).list_namespaced_job("demo", label_selector=LOAD_LABEL).items
+    assert [j.metadata.name for j in jobs if not j.metadata.deletion_timestamp] == []
+    found_nodes = client.CoreV1Api(api).list_node().items
+    assert len(found_nodes) == nodes and all(map(kube.node_ready, found_nodes)), found_nodes
+    assert not [n.metadata.name for n in found_nodes if n.spec.unschedulable]
+    wait_settled(api, 3, timeout=180)
+    assert client.AppsV1Api(api).read_namespaced_deployment("web", "demo").spec.replicas == 3
 
 
 def wait_addons_ready(api: Any, timeout: float = 120) -> None:

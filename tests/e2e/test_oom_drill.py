@@ -25,7 +25,15 @@ from chaos.drill.fault_types import TRAFFIC_PHASES
 from chaos.drill.faults.oom_kill import hog_original
 from chaos.results import read_journal
 
-from support import FAULTS, cli, run_drill, running_cli, wait_for_record, write_drill
+from support import (
+    FAULTS,
+    cli,
+    run_drill,
+    running_cli,
+    stand_in_hog,
+    wait_for_record,
+    write_drill,
+)
 
 pytestmark = pytest.mark.e2e
 HOG_PARTS = {"sh", "tail", "head", "sleep", "setsid", "nsenter"}
@@ -153,20 +161,8 @@ def test_ctrl_c_mid_drill_leaves_no_hog(web: Any, tmp_path: Path) -> None:
     assert records[-1].event == "drill_finished" and records[-1].get("aborted") is True
 
 
-def stand_in_hog(cluster: LocalCluster, pod: Any) -> tuple[MemoryHog, subprocess.Popen[str]]:
-    """A process started the hog's way (setsid, in the container's PID namespace) that holds
-    no memory and would run for two minutes: a hog whose drill died before its container."""
-    node, cid = pod.spec.node_name, container_id(pod)
-    access = node_access.on_host(node, cluster._node(node).socket)
-    main = memory_hog.task_pid(access.run(*access.ctr, "tasks", "ls"), cid)
-    script = ("pid=$(cut -d ' ' -f 4 /proc/self/stat)\n"
-              "echo \"$pid $(cut -d ' ' -f 22 /proc/$pid/stat)\"\n"
-              "exec sleep 120 > /dev/null")
-    launcher = subprocess.Popen(["nsenter", "--target", str(main), "--pid", "--", "setsid", "sh",
-                                 "-c", script], stdout=subprocess.PIPE, text=True)
-    reported = memory_hog.parse_report(memory_hog._first_line(launcher, 10))
-    assert reported is not None
-    return MemoryHog(node, reported[0], reported[1], cid, 64 * 2**20), launcher
+def on_node(cluster: LocalCluster, pod: Any) -> node_access.NodeAccess:
+    return node_access.on_host(pod.spec.node_name, cluster._node(pod.spec.node_name).socket)
 
 
 def test_restore_after_a_sigkill_kills_a_hog_left_running_and_only_it(
@@ -174,8 +170,8 @@ def test_restore_after_a_sigkill_kills_a_hog_left_running_and_only_it(
     core = client.CoreV1Api(web)
     settled_web(web)  # an earlier test's OOM-killed container may still be reported running
     first, second = list(web_pods(web).values())[:2]
-    hog, launcher = stand_in_hog(cluster, first)
-    other, other_launcher = stand_in_hog(cluster, second)
+    hog, launcher = stand_in_hog(on_node(cluster, first), container_id(first))
+    other, other_launcher = stand_in_hog(on_node(cluster, second), container_id(second))
     try:
         for pod, recorded in ((first, hog), (second, MemoryHog(
                 other.node, other.pid, other.start + 1, other.container_id, 1))):

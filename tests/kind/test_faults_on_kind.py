@@ -1,10 +1,10 @@
 """The faults that act below the API, on kind (the session's cluster, tests/kind/conftest.py):
 network_partition, packet_loss and dns_block write their iptables rules in a web pod's namespace
 through `docker exec NODE nsenter`, oom_kill's memory hog runs inside the node's container. Each
-drill's phases come in order, availability is measured through web by the prober pod, and no
-rule of ours is left in any network namespace on this machine (listed from the host, which sees
-the kind pods' namespaces too) after a drill, after Ctrl-C, or after SIGKILL and `restore
---provider kind`."""
+drill's phases come in order, availability is measured through web by the prober pod, and
+nothing of ours is left (no rule in any network namespace on this machine, listed from the host,
+which sees the kind pods' namespaces too; no hog) after a drill, after Ctrl-C, or after SIGKILL
+and `restore --provider kind`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from chaos.cluster import dockerd
+from chaos.cluster import dockerd, node_access
+from chaos.drill import restore
 from chaos.drill.fault_types import (
     DNS_PHASES,
     LOSS_PHASES,
@@ -26,6 +27,7 @@ from chaos.drill.fault_types import (
     RESTART_PHASES,
     TRAFFIC_PHASES,
 )
+from chaos.drill.faults.oom_kill import hog_original
 from chaos.drill.timeline import Incident
 from chaos.results.summary import Summary
 
@@ -38,6 +40,7 @@ from support import (
     rules_of_ours,
     run_drill,
     running_cli,
+    stand_in_hog,
     wait_for_record,
     wait_settled,
     write_drill,
@@ -320,3 +323,39 @@ def test_ctrl_c_restores_what_the_fault_changed(fault: str, kind_web: Any,
         assert not hog_left(injected.get("node"), pid), f"hog pid {pid} left running"
     assert_nothing_left(kind_web)
     wait_settled(kind_web, 3, timeout=120)
+
+
+def test_restore_kills_a_hog_left_by_a_killed_oom_drill(kind_web: Any, kind_up: KindSession
+                                                        ) -> None:
+    """What an oom_kill drill killed outright leaves when its hog outlives it: a hog process in
+    the node's container and the record on its pod. `restore` through another provider skips
+    it naming kind; `restore --provider kind` kills that very process and clears the record."""
+    wait_settled(kind_web, 3, timeout=120)
+    core = client.CoreV1Api(kind_web)
+    pod = core.list_namespaced_pod("demo", label_selector="app=web").items[0]
+    container = str(pod.status.container_statuses[0].container_id).split("://", 1)[1]
+    node = pod.spec.node_name
+    hog, launcher = stand_in_hog(node_access.in_node_container(node), container)
+    try:
+        record = restore.Record("0ddba11", "oom_kill", hog_original("kind", hog), "laptop", 1,
+                                "2026-01-01T00:00:00+00:00", "demo/chaos-drill-run-0ddba11")
+        restore.mark_pod(kind_web, pod.metadata.name, "demo", record)
+        assert hog_left(node, hog.pid)
+        elsewhere = cli("restore", "--namespace", "demo", "--provider", "kubeconfig",
+                        "--kubeconfig", str(kind_up.provider.kubeconfig()))
+        assert elsewhere.returncode == 1, elsewhere.stderr
+        assert (f"skipped Pod demo/{pod.metadata.name}: its memory hog (pid {hog.pid} on node "
+                f"{node}) was started by oom_kill run 0ddba11 on the kind provider") \
+            in elsewhere.stderr, elsewhere.stderr
+        assert hog_left(node, hog.pid)
+        done = cli("restore", "--namespace", "demo", "--provider", "kind")
+        assert done.returncode == 0, done.stderr
+        assert f"killed memory hog pid {hog.pid} on node {node}" in done.stderr, done.stderr
+        assert not hog_left(node, hog.pid)
+        annotations = core.read_namespaced_pod(pod.metadata.name, "demo").metadata.annotations
+        assert restore.ANNOTATION not in (annotations or {})
+    finally:
+        if hog_left(node, hog.pid):
+            dockerd.run("exec", node, "sh", "-c", f"kill -9 -{hog.pid} 2>/dev/null || :",
+                        timeout=30)
+        launcher.wait(timeout=30)
