@@ -21,22 +21,17 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client
-
-from chaos.cluster import kube
-from chaos.drill import restore
-from chaos.drill.faults.load import LOAD_LABEL
 
 from browser import Chromium, needs_chromium
 from support import (
     REPO,
     Output,
+    assert_workshop_restored,
     free_port,
     one_step_plan,
     run_one_step_on_enter,
     running_cli,
     start_cli,
-    wait_settled,
 )
 
 pytestmark = pytest.mark.e2e
@@ -275,7 +270,7 @@ def test_the_default_plan_runs_on_keys_and_ctrl_c_restores_and_sums_up(
         and stopped.endswith("; stopped before its end"), stopped
     assert (out / f"{steps[-1]['folder']}-run2" / "summary.json").exists()
     assert json.loads((out / "workshop.json").read_text())["steps"][-1]["runs"] == 2
-    assert_restored(autoscaled)
+    assert_workshop_restored(autoscaled, nodes=2)
 
 
 def test_a_plan_runs_on_enter_in_the_terminal_alone(autoscaled: Any, tmp_path: Path) -> None:
@@ -287,17 +282,3 @@ def test_a_plan_runs_on_enter_in_the_terminal_alone(autoscaled: Any, tmp_path: P
                      keyboard=True) as (proc, output):
         said = run_one_step_on_enter(proc, output, out / "01-enter", timeout=240)
     assert "; served " in said, said
-
-
-def assert_restored(api: Any) -> None:
-    """Nothing a drill changed is left: no restore record, no load Job, every node Ready and
-    schedulable (the drained one uncordoned, the stopped one started), web at its 3 pods."""
-    found = restore.find(api, "demo")
-    assert found.leftovers == [] and found.unreadable == [], found
-    jobs = client.BatchV1Api(api).list_namespaced_job("demo", label_selector=LOAD_LABEL).items
-    assert [j.metadata.name for j in jobs if not j.metadata.deletion_timestamp] == []
-    nodes = client.CoreV1Api(api).list_node().items
-    assert len(nodes) == 2 and all(map(kube.node_ready, nodes)), nodes
-    assert not [n.metadata.name for n in nodes if n.spec.unschedulable]
-    wait_settled(api, 3, timeout=180)  # the HPA takes back what the surge added, if anything
-    assert client.AppsV1Api(api).read_namespaced_deployment("web", "demo").spec.replicas == 3

@@ -14,13 +14,10 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client
 
-from chaos.cluster import kube, workloads
-from chaos.drill import restore
-from chaos.drill.faults.load import LOAD_LABEL
+from chaos.cluster import workloads
 
-from support import REPO, free_port, running_cli, wait_settled
+from support import REPO, assert_workshop_restored, free_port, running_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kind]
 
@@ -80,17 +77,4 @@ def test_the_default_plan_runs_on_kind_from_the_terminal(kind_web: Any, tmp_path
         assert json.loads((out / folder / "summary.json").read_text())["passed"] is True
     assert [s["runs"] for s in json.loads((out / "workshop.json").read_text())["steps"]] == \
         [1] * count
-    assert_restored(kind_web)
-
-
-def assert_restored(api: Any) -> None:
-    """Nothing a step changed is left: no restore record, no load Job, every node Ready and
-    schedulable (the drained one uncordoned, the stopped one started), web back at 3 pods."""
-    found = restore.find(api, "demo")
-    assert found.leftovers == [] and found.unreadable == [], found
-    jobs = client.BatchV1Api(api).list_namespaced_job("demo", label_selector=LOAD_LABEL).items
-    assert [j.metadata.name for j in jobs if not j.metadata.deletion_timestamp] == []
-    nodes = client.CoreV1Api(api).list_node().items
-    assert len(nodes) == 3 and all(map(kube.node_ready, nodes)), nodes
-    assert not [n.metadata.name for n in nodes if n.spec.unschedulable]
-    wait_settled(api, 3, timeout=180)  # the autoscaler takes back what the surge added
+    assert_workshop_restored(kind_web, nodes=3)
