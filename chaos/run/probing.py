@@ -21,7 +21,7 @@ from chaos.errors import SetupError, SpecError
 from chaos.observe.prober_pod import IMAGE_ENV
 
 REACH_TIMEOUT = 1.0
-"""How long spec.probe.from: auto waits for the host's one GET before probing from the cluster."""
+"""How long each GET of spec.probe.from: auto waits for an answer from the host."""
 ASK_AGAIN_SECONDS = 3.0
 """How long auto asks again while the host's GET gets no answer: kube-proxy refuses (its REJECT
 rule for a Service without endpoints) until it has the endpoints of pods just Ready, about a
@@ -51,27 +51,19 @@ def probe_url(api: Any, drill: Drill) -> str:
     return f"http://{ip}:{probe.port}{probe.path}"
 
 
-def host_answer(url: str, timeout: float = REACH_TIMEOUT) -> str:
-    """What one GET of URL from here gets within TIMEOUT: "answer" (any HTTP answer, even a
-    5xx), "refused" (the connection), or "none"."""
+def reachable_from_host(url: str, timeout: float = REACH_TIMEOUT) -> bool:
+    """True if one GET of URL from here gets any HTTP answer (even a 5xx) within TIMEOUT."""
     parts = urllib.parse.urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80,
                                             timeout=timeout)
     try:
         connection.request("GET", parts.path or "/", headers={"Connection": "close"})
         connection.getresponse()
-        return "answer"
-    except ConnectionRefusedError:
-        return "refused"
+        return True
     except (OSError, http.client.HTTPException):
-        return "none"
+        return False
     finally:
         connection.close()
-
-
-def reachable_from_host(url: str, timeout: float = REACH_TIMEOUT) -> bool:
-    """True if one GET of URL from here gets any HTTP answer (even a 5xx) within TIMEOUT."""
-    return host_answer(url, timeout) == "answer"
 
 
 def via_default_route(address: str) -> bool:
@@ -108,9 +100,9 @@ def choose_origin(setting: str, url: str, timeout: float = REACH_TIMEOUT,
     if setting != "auto":
         return setting
     deadline = time.monotonic() + ask_again
-    while (answer := host_answer(url, timeout)) != "answer" and time.monotonic() < deadline:
+    while not (answered := reachable_from_host(url, timeout)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    return "host" if answer == "answer" else "cluster"
+    return "host" if answered else "cluster"
 
 
 def prober_image(provider: ClusterProvider, api: Any, say: Progress) -> str:
