@@ -105,6 +105,15 @@ class RegistryTrust(Protocol):
         """Makes every node pull from HOST (host[:port]) over TLS trusting CA, from now on."""
 
 
+@runtime_checkable
+class HostRoutes(Protocol):
+    """A provider that routes its cluster's Services to this host (kind) and knows when that
+    route leads elsewhere."""
+
+    def host_probe_refusal(self, address: str) -> str | None:
+        """Why this host must not probe ADDRESS, a Service of this cluster; None when it may."""
+
+
 CAPABILITY_NAMES: dict[type[Any], str] = {
     ContainerRuntime: "access to the node's container runtime",
     NodeControl: "node control",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -161,6 +160,8 @@ class KindCluster:
             raise
         if existing:
             self._check_existing(progress)
+            if self.made_marker.exists():
+                kind_host.route_through_plane(self._node_ips(), progress)
             progress(f"kind cluster {self.cluster_name} already up"
                      f"{kind_config.size_note(len(self._nodes()), self.workers)}")
             return
@@ -208,32 +209,29 @@ class KindCluster:
         self.registry_hosts.mkdir(parents=True, exist_ok=True)
         self.made_marker.parent.mkdir(parents=True, exist_ok=True)
         statefile.write_atomic(self.made_marker, b"")
-        config = kind_config.write_cluster_config(self.state / "cluster.yaml", image,
-                                                  serving_certs=True,
-                                                  registry_hosts=self.registry_hosts,
-                                                  workers=self.workers)
+        config = kind_config.write_cluster_config(
+            self.state / "cluster.yaml", image, serving_certs=True,
+            registry_hosts=self.registry_hosts, workers=self.workers)
         count = len(yaml.safe_load(config.read_text())["nodes"])
         progress(f"creating kind cluster {self.cluster_name} ({kind_config.nodes_text(count)}, "
                  f"image {image})")
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            created = threading.Event()
-            prober = pool.submit(kind_images.preload_prober, self._nodes, created,
-                                 lambda archives: self.load_images(archives, lambda _: None))
-            try:
-                self._kind(*create_command(self.cluster_name, config, image)[1:])
-            finally:
-                created.set()
-            self.kubeconfig()  # kept once, before two threads read it
+        self._kind(*create_command(self.cluster_name, config, image)[1:])
+        self.kubeconfig()  # kept once, before two threads read it
+        with ThreadPoolExecutor(max_workers=1) as pool:
             cni = pool.submit(self.install_cni, progress)  # the two wait on different things
             self._approve_serving_certs(progress)
             cni.result()
-            kind_host.dns_without_upstream(self.kubeconfig(), progress)
-            self._wait("nodes Ready", self._nodes_ready, progress)
-            self.load_images([*images.build_archives(images.archive_dir()),
-                              *addons.build_archives(images.archive_dir(), ("metrics-server",))],
-                             progress)
-            self._metrics_server(progress)
-            prober.result()
+        kind_host.route_through_plane(self._node_ips(), progress)
+        kind_host.dns_without_upstream(self.kubeconfig(), progress)
+        self._wait("nodes Ready", self._nodes_ready, progress)
+        self.load_images([*images.build_archives(images.archive_dir()),
+                          *addons.build_archives(images.archive_dir(), ("metrics-server",))],
+                         progress)
+        self._metrics_server(progress)
+
+    def host_probe_refusal(self, address: str) -> str | None:
+        """Why this host must not probe ADDRESS, one of this cluster's Services; None if not."""
+        return kind_host.probe_refusal(address, self._node_ips(), self.cluster_name)
 
     def _node_ips(self) -> dict[str, frozenset[str]]:
         """Each node container's IP addresses, as Docker gives them (not as the node says)."""
@@ -325,6 +323,7 @@ class KindCluster:
                 kind_host.delete_thawing(lambda: self._kind(*delete_command(self.cluster_name)[1:]),
                                          self.cluster_name, progress)
             kind_host.remove_network(progress)
+        kind_host.remove_service_route()
         kind_host.remove_egress_rules()
         self.engine.stop(progress)
         (self.state / "cluster").unlink(missing_ok=True)

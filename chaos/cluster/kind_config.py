@@ -22,6 +22,12 @@ API_ADDRESS = "127.0.0.1"
 """Where kind publishes the API server on the host (loopback only)."""
 NODE_REGISTRY_HOSTS = "/etc/containerd/certs.d"
 """Where each node's containerd reads registries' hosts.toml, mounted from the host."""
+ONE_CONTROL_PLANE = {"leader-elect": "false"}
+"""One control-plane node: no lease to wait for (its first try comes before RBAC allows it, the
+next 2 s later)."""
+CONTROLLER_QPS = {"kube-api-qps": "100", "kube-api-burst": "200"}
+"""Each controller fetches its own token as it starts: at the default 20 qps the certificate
+signer and the pod range allocator start about 5 s after the controller manager does."""
 MAX_WORKERS = 4
 REGISTRY_PATCH = ('[plugins."io.containerd.grpc.v1.cri".registry]\n'
                   f'  config_path = "{NODE_REGISTRY_HOSTS}"\n')
@@ -32,7 +38,8 @@ def cluster_config(base: dict[str, Any], local_image: bool, serving_certs: bool 
                    workers: int | None = None) -> dict[str, Any]:
     """BASE (manifests/kind/cluster.yaml) with our subnets, no default CNI, and the local
     cluster's quick node failure handling (a stopped node is NotReady after 16 s, its pods are
-    evicted 20 s later); with the local node image, kubeadm runs the etcd it preloads (our build,
+    evicted 20 s later, and its controller manager and scheduler start at once, as the local
+    cluster's do); with the local node image, kubeadm runs the etcd it preloads (our build,
     not registry.k8s.io's). Maps for extraArgs: kind writes kubeadm v1beta3 for Kubernetes 1.34.
     SERVING_CERTS: the kubelets ask the cluster CA for their serving certs (serverTLSBootstrap)
     instead of signing their own, so metrics-server can verify them; someone must approve the
@@ -52,7 +59,9 @@ def cluster_config(base: dict[str, Any], local_image: bool, serving_certs: bool 
         "apiServer": {"extraArgs": {"default-not-ready-toleration-seconds": "20",
                                     "default-unreachable-toleration-seconds": "20"}},
         "controllerManager": {"extraArgs": {"node-monitor-period": "2s",
-                                            "node-monitor-grace-period": "16s"}},
+                                            "node-monitor-grace-period": "16s",
+                                            **ONE_CONTROL_PLANE, **CONTROLLER_QPS}},
+        "scheduler": {"extraArgs": dict(ONE_CONTROL_PLANE)},
     }
     if local_image:
         patch["etcd"] = {"local": {"imageRepository": "chaosdrill.local",

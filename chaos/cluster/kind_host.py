@@ -1,21 +1,25 @@
 """What the host needs before `kind create`, and what `down` takes back: the node image loaded
-into Docker, the nodes' Docker network with a bridge name we know, and the iptables rule that
-keeps their packets on this machine; and CoreDNS with no upstream, so nothing is asked out;
-and what of all that is still there after `down`."""
+into Docker, the nodes' Docker network with a bridge name we know, the iptables rule that
+keeps their packets on this machine, and the route that sends the cluster's Service range to
+its control-plane node; and CoreDNS with no upstream, so nothing is asked out; and what of all
+that is still there after `down`."""
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import json
 import os
 import shlex
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from kubernetes import client
 
 from chaos.cluster import dockerd, kube, processes, routes
 from chaos.cluster.base import Progress
+from chaos.cluster.kind_config import SERVICE_SUBNET
 from chaos.errors import ClusterError, SetupError
 from chaos.images.node import NODE_IMAGE
 from chaos.resources import KUBERNETES_VERSION, cache_dir
@@ -83,6 +87,67 @@ def check_subnet_free() -> None:
     if clash:
         raise SetupError(f"the kind nodes' subnet {network_subnet()} is taken on this host "
                          f"({clash.held}): set CHAOS_DRILL_KIND_SUBNET to a free one")
+    clash = routes.host_clash((SERVICE_SUBNET,), own=BRIDGE)
+    if clash:
+        raise SetupError(f"the kind cluster's Service range {SERVICE_SUBNET} is taken on this "
+                         f"host ({clash.held}): remove it with '{clash.remove}'")
+
+
+def service_gateway() -> str | None:
+    """The node our bridge's route to the Service range goes through, if there is that route."""
+    out = subprocess.run(["ip", "-j", "route", "show", SERVICE_SUBNET, "dev", BRIDGE],
+                         capture_output=True, text=True, timeout=30).stdout
+    found = [r.get("gateway") for r in json.loads(out or "[]") if r.get("gateway")]
+    return str(found[0]) if found else None
+
+
+def route_services(node_ip: str) -> None:
+    """Sends the Service range to NODE_IP over our bridge: kube-proxy there translates a
+    Service's address to a pod's, and masquerades what comes from outside the pod range, so
+    this host reaches Services as the local cluster's host does (and a probe runs from here)."""
+    done = subprocess.run(["ip", "route", "replace", SERVICE_SUBNET, "via", node_ip, "dev",
+                           BRIDGE], capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        raise ClusterError(f"could not route {SERVICE_SUBNET} through {node_ip}: "
+                           + done.stderr.strip())
+
+
+def route_through_plane(node_ips: Mapping[str, frozenset[str]], progress: Progress) -> None:
+    """Routes the Service range through the control-plane node of NODE_IPS (node faults never
+    pick it), unless the route goes through another kind cluster's node already."""
+    ours = ipaddress.ip_network(network_subnet())
+    ips = {node: sorted(ip for ip in found if ip and ipaddress.ip_address(ip) in ours)
+           for node, found in node_ips.items()}
+    plane = next((n for n in sorted(ips) if n.endswith("-control-plane") and ips[n]), None)
+    held = service_gateway()
+    if plane is None:
+        progress(f"no control-plane node on network {NETWORK}: drills here probe from a pod")
+        return
+    if held not in (None, *(ip for found in ips.values() for ip in found)):
+        progress(f"Services ({SERVICE_SUBNET}) stay routed to {held}, another kind cluster's "
+                 "node: drills here probe from a pod")
+        return
+    route_services(ips[plane][0])
+    progress(f"Services ({SERVICE_SUBNET}) routed through {plane} ({ips[plane][0]}): drills "
+             "probe from this host")
+
+
+def probe_refusal(address: str, node_ips: Mapping[str, frozenset[str]],
+                  cluster: str) -> str | None:
+    """Why this host must not probe ADDRESS, a Service of kind cluster CLUSTER (whose nodes
+    have NODE_IPS): its route there goes to another cluster's node. None when it may."""
+    held = service_gateway()
+    if held is None or ipaddress.ip_address(address) not in ipaddress.ip_network(
+            SERVICE_SUBNET) or any(held in found for found in node_ips.values()):
+        return None
+    return (f"this host's route to {SERVICE_SUBNET} goes to {held}, a node of another kind "
+            f"cluster, not of {cluster}")
+
+
+def remove_service_route() -> None:
+    if service_gateway() is not None:
+        subprocess.run(["ip", "route", "del", SERVICE_SUBNET, "dev", BRIDGE],
+                       capture_output=True, timeout=30)
 
 
 def default_interface() -> str:
@@ -214,6 +279,8 @@ def leftovers(nodes: Callable[[], list[str]], engine: dockerd.Engine) -> list[st
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
                            timeout=30).stdout
     left += [f"interface {BRIDGE}"] if f" {BRIDGE}:" in links else []
+    gateway = service_gateway() if f" {BRIDGE}:" in links else None
+    left += [f"route {SERVICE_SUBNET} via {gateway}"] if gateway else []
     marks = [EGRESS_COMMENT, BRIDGE]
     if not running:  # with no engine running, none of its rules or volumes may stay
         marks.append("DOCKER")

@@ -1,11 +1,10 @@
 """Images in a kind cluster's nodes: which archives every node already holds (the node image
 `make kind` builds preloads the sample app's and metrics-server's), loading the others into all
-nodes at once, and the prober's image while `up` waits."""
+nodes at once."""
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,9 +13,6 @@ from chaos.cluster import dockerd
 from chaos.cluster.base import Progress
 from chaos.errors import ClusterError
 from chaos.images.archive import image_of
-
-CREATE_SECONDS = 600.0
-"""At most how long the prober's load waits for `kind create` to end before its second try."""
 
 
 def runtimes_answer(nodes: Sequence[str]) -> bool:
@@ -55,37 +51,3 @@ def load(nodes: Sequence[str], archives: Sequence[Path], where: str, progress: P
     with ThreadPoolExecutor(max_workers=len(todo)) as pool:
         for done in [pool.submit(load_one, archive) for archive in todo]:
             done.result()
-
-
-def preload_prober(nodes: Callable[[], list[str]], created: threading.Event,
-                   load: Callable[[Sequence[Path]], object]) -> None:
-    """On a one-node cluster, the operator image (which prober pods run) through LOAD, when it
-    was built here before (never a cold build): on kind a drill's probe runs from the cluster,
-    and loading it takes about 8 s off the first drill. It starts while `kind create` runs
-    (CREATED not yet set), once the node's kubelet is started: kind restarts containerd before
-    kubeadm starts it. Into three nodes it took `up` 7-11 s longer on 2 cores: there the first
-    drill loads it."""
-    from chaos.images import operator as operator_image
-
-    if not operator_image.built_before():
-        return
-    while not created.is_set() and not (len(found := nodes()) == 1 and _kubelet_on(found[0])):
-        if len(found) > 1:
-            return
-        created.wait(0.3)
-    if len(nodes()) != 1:
-        return
-    archive, _ = operator_image.build(lambda _: None)
-    try:
-        load([archive])
-    except ClusterError:  # its containerd restarted under it, say: once more after the create
-        created.wait(CREATE_SECONDS)
-        load([archive])
-
-
-def _kubelet_on(node: str) -> bool:
-    try:
-        dockerd.run("exec", node, "systemctl", "is-active", "--quiet", "kubelet", timeout=30)
-    except ClusterError:
-        return False
-    return True

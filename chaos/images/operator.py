@@ -16,7 +16,7 @@ from pathlib import Path
 from chaos.errors import SetupError
 from chaos.images.archive import config_bytes, packed
 from chaos.images.node import PATH, Tree, collect, layer, needed_libraries
-from chaos.resources import SOURCE_ROOT, cache_dir, shipped
+from chaos.resources import SOURCE_ROOT, shipped
 
 REPO = shipped()
 BUILD_SCRIPT = REPO / "cluster" / "operator" / "build.sh"
@@ -114,12 +114,6 @@ def run_build(script: Path, what: str, make_target: str,
                          f"'make {make_target}' to see why")
     archive = Path(out.strip().splitlines()[-1])
     return archive, (archive.parent / "reference").read_text().strip()
-
-
-def built_before() -> bool:
-    """Whether an operator image was ever built in this cache (warm, `build` only checks, or
-    packs the changed source again in seconds; cold, it takes minutes)."""
-    return any(cache_dir().glob("operator-image-*/operator.tar"))
 
 
 def build(progress: Callable[[str], None]) -> tuple[Path, str]:

@@ -15,7 +15,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from chaos.cluster.base import ClusterProvider, Progress
+from chaos.cluster.base import ClusterProvider, HostRoutes, Progress
 from chaos.drill.spec import Drill
 from chaos.errors import SetupError, SpecError
 from chaos.observe.prober_pod import IMAGE_ENV
@@ -83,19 +83,28 @@ def via_default_route(address: str) -> bool:
     return bool(way & {(route.get("gateway"), route.get("dev")) for route in defaults})
 
 
+def host_refusal(provider: object, url: str) -> str | None:
+    """Why this host must not probe URL on PROVIDER's cluster, when the provider knows of a
+    reason (kind: the host's route to the Service range leads to another cluster's node)."""
+    if not isinstance(provider, HostRoutes):
+        return None
+    return provider.host_probe_refusal(urllib.parse.urlsplit(url).hostname or "")
+
+
 def choose_origin(setting: str, url: str, timeout: float = REACH_TIMEOUT,
-                  ask_again: float = ASK_AGAIN_SECONDS) -> str:
+                  ask_again: float = ASK_AGAIN_SECONDS, refusal: str | None = None) -> str:
     """Where to probe URL from, "host" or "cluster", for spec.probe.from SETTING: auto is the
     host when it gets an answer from there, asked again for up to ASK_AGAIN seconds while it
-    gets none; never the host when URL goes out by the default route."""
+    gets none; never the host when URL goes out by the default route, or for REFUSAL."""
     if setting == "cluster":
         return setting
     address = urllib.parse.urlsplit(url).hostname or ""
-    if via_default_route(address):
+    if refusal is None and via_default_route(address):
+        refusal = (f"this machine reaches {address} only through its default route (it has no "
+                   "route to the cluster's Services)")
+    if refusal is not None:
         if setting == "host":
-            raise SpecError(f"spec.probe.from: host, but this machine reaches {address} only "
-                            "through its default route (it has no route to the cluster's "
-                            "Services): use from: cluster or auto")
+            raise SpecError(f"spec.probe.from: host, but {refusal}: use from: cluster or auto")
         return "cluster"
     if setting != "auto":
         return setting

@@ -40,7 +40,7 @@ from chaos.results.journal import CLI_REMEDY, Journal
 from chaos.results.summary import Summary
 from chaos.run import facts
 from chaos.run.preflight import Preflight
-from chaos.run.probing import choose_origin, prober_image
+from chaos.run.probing import choose_origin, host_refusal, prober_image
 from chaos.run.steady import AUTOSCALER_SYNC_SECONDS, STEADY_GRACE_SECONDS, SteadyState
 
 PROBER_DEADLINE_MARGIN = 600
@@ -211,7 +211,8 @@ class DrillRun(SteadyState, Preflight):
         probe = self.drill.probe
         if probe is None:
             return
-        origin = choose_origin(probe.origin, self.probe_url)
+        origin = choose_origin(probe.origin, self.probe_url,
+                               refusal=host_refusal(self.provider, self.probe_url))
         what = f"probing {self.probe_url} {probe.rate_per_second:g} times a second"
         fields: dict[str, Any] = {}
         if origin == "cluster":

@@ -55,6 +55,10 @@ def test_written_config_keeps_clear_of_the_local_clusters_subnets() -> None:
     patch = yaml.safe_load(config["kubeadmConfigPatches"][0])
     assert "etcd" not in patch, "kind's own image brings registry.k8s.io's etcd"
     assert patch["controllerManager"]["extraArgs"]["node-monitor-grace-period"] == "16s"
+    assert len([n for n in config["nodes"] if n["role"] == "control-plane"]) == 1
+    for component in ("controllerManager", "scheduler"):  # no lease to wait for with one
+        assert patch[component]["extraArgs"]["leader-elect"] == "false"
+    assert patch["controllerManager"]["extraArgs"]["kube-api-qps"] == "100"
 
 
 def test_with_the_local_image_kubeadm_runs_the_preloaded_etcd() -> None:
@@ -245,3 +249,38 @@ def test_every_node_reads_registry_hosts_from_a_mounted_certs_d(tmp_path: Path) 
         assert node["extraMounts"] == [{"hostPath": str(tmp_path), "readOnly": True,
                                         "containerPath": "/etc/containerd/certs.d"}]
     assert base["nodes"][0].get("extraMounts") is None  # the shipped config is left alone
+
+
+def test_services_route_through_the_control_plane_nodes_ipv4(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    routed: list[str] = []
+    monkeypatch.setattr(kind_host, "service_gateway", lambda: None)
+    monkeypatch.setattr(kind_host, "route_services", routed.append)
+    said: list[str] = []
+    nodes = {"c-worker": frozenset({"172.30.0.3"}),
+             "c-control-plane": frozenset({"fc00::2", "172.30.0.2"})}
+    kind_host.route_through_plane(nodes, said.append)
+    assert routed == ["172.30.0.2"]
+    assert said == ["Services (10.251.0.0/16) routed through c-control-plane (172.30.0.2): "
+                    "drills probe from this host"]
+
+
+def test_another_clusters_service_route_is_left_and_refuses_the_host_probe(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two chaos-drill kind clusters share the Service range: the route stays with the first,
+    and the second's drills must not probe through it (they would reach the first's Services)."""
+    routed: list[str] = []
+    monkeypatch.setattr(kind_host, "service_gateway", lambda: "172.30.0.9")
+    monkeypatch.setattr(kind_host, "route_services", routed.append)
+    said: list[str] = []
+    nodes = {"b-control-plane": frozenset({"172.30.0.2"})}
+    kind_host.route_through_plane(nodes, said.append)
+    assert routed == [] and "stay routed to 172.30.0.9" in said[0]
+    assert kind_host.probe_refusal("10.251.3.4", nodes, "b") == (
+        "this host's route to 10.251.0.0/16 goes to 172.30.0.9, a node of another kind cluster, "
+        "not of b")
+    assert kind_host.probe_refusal("10.96.0.1", nodes, "b") is None, "not kind's range"
+    own = {"a-control-plane": frozenset({"172.30.0.9"})}
+    assert kind_host.probe_refusal("10.251.3.4", own, "a") is None
+    kind_host.route_through_plane(own, said.append)
+    assert routed == ["172.30.0.9"], "its own route is put back as it was"

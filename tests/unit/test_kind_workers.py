@@ -5,16 +5,14 @@ loads only when it was built here."""
 from __future__ import annotations
 
 import argparse
-import threading
 from pathlib import Path
 
 import pytest
 import yaml
 
-from chaos.cluster import kind_config, kind_images, providers
+from chaos.cluster import kind_config, providers
 from chaos.cluster.kind import KindCluster
 from chaos.errors import UsageError
-from chaos.images import operator as operator_image
 
 
 def base() -> dict[str, object]:
@@ -66,23 +64,3 @@ def test_a_reused_cluster_of_another_size_is_named() -> None:
         " with 3 nodes, not the 1 that --kind-workers 0 asks for (run 'chaos-drill cluster down "
         "--provider kind' first to get those)")
     assert kind_config.nodes_text(1) == "1 node"
-
-
-def test_up_preloads_the_prober_image_on_one_node_once_it_was_built_here(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Never a cold build inside `up`: with no operator image in the cache, nothing is loaded;
-    nor into three nodes, where the first drill loads it."""
-    monkeypatch.setenv("CHAOS_DRILL_CACHE", str(tmp_path))
-    loaded: list[object] = []
-    created = threading.Event()
-    created.set()
-    kind_images.preload_prober(lambda: ["one"], created, loaded.append)
-    assert loaded == [] and not operator_image.built_before()
-    (tmp_path / "operator-image-0123456789ab").mkdir()
-    (tmp_path / "operator-image-0123456789ab" / "operator.tar").write_bytes(b"")
-    assert operator_image.built_before()
-    kind_images.preload_prober(lambda: ["one", "two", "three"], created, loaded.append)
-    assert loaded == []
-    creating = threading.Event()  # three node containers while kind creates: given up at once
-    kind_images.preload_prober(lambda: ["one", "two", "three"], creating, loaded.append)
-    assert loaded == []

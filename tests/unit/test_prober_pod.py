@@ -32,6 +32,7 @@ from chaos.operator import install as operator_install
 from chaos.run.probing import (
     REACH_TIMEOUT,
     choose_origin,
+    host_refusal,
     reachable_from_host,
     via_default_route,
 )
@@ -366,6 +367,17 @@ def test_a_url_out_by_the_default_route_is_never_probed_from_the_host(
     assert choose_origin("cluster", url) == "cluster"
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")  # in a pod: that is the way
     assert not via_default_route("203.0.113.5")
+
+
+def test_a_provider_refusal_keeps_the_probe_off_the_host(answering_url: str) -> None:
+    """kind's route to its Services leads to another kind cluster's node: auto probes from the
+    cluster without a GET from here, host is refused in one line naming the reason."""
+    reason = "this host's route to 10.251.0.0/16 goes to 172.30.0.5, a node of another cluster"
+    assert choose_origin("auto", answering_url, refusal=reason) == "cluster"
+    with pytest.raises(SpecError, match=r"^spec.probe.from: host, but this host's route to "
+                                        r"10.251.0.0/16 goes to 172.30.0.5.*: use from: cluster"):
+        choose_origin("host", answering_url, refusal=reason)
+    assert host_refusal(object(), answering_url) is None, "a provider without routes has none"
 
 
 def test_the_pod_outlives_every_wait_of_its_drill() -> None:
