@@ -308,7 +308,7 @@ class LocalCluster:
         links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
                                timeout=30).stdout
         left += [f"interface {line.split(':')[1].strip()}" for line in links.splitlines()
-                 if network.BRIDGE in line or "veth" in line]
+                 if network.BRIDGE in line or ("veth" in line and " master " not in line)]
         routes = subprocess.run(["ip", "route"], capture_output=True, text=True,
                                 timeout=30).stdout
         left += [f"route {r}" for r in routes.splitlines()
