@@ -536,6 +536,16 @@ def settled(pods: list[Any], replicas: int, fresh: bool = False) -> bool:
         not fresh or not any(restarts(p) for p in pods))
 
 
+def vmstat_oom_kills() -> int:
+    """The kernel's count of OOM kills since boot (/proc/vmstat), machine-wide: the drill's own
+    count, from the kernel log, is checked against its rise."""
+    for line in Path("/proc/vmstat").read_text().splitlines():
+        name, _, value = line.partition(" ")
+        if name == "oom_kill":
+            return int(value)
+    raise AssertionError("/proc/vmstat has no oom_kill count")
+
+
 def stand_in_hog(access: node_access.NodeAccess, container: str
                  ) -> tuple[MemoryHog, subprocess.Popen[str]]:
     """A process started on ACCESS's node the hog's way (setsid, in CONTAINER's PID namespace)

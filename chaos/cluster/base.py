@@ -72,6 +72,10 @@ class ContainerRuntime(Protocol):
     def stop_memory_hog(self, hog: MemoryHog) -> bool:
         """SIGKILLs HOG if that very process still runs (True), else False; reaps it."""
 
+    def oom_kills(self, hog: MemoryHog) -> int | None:
+        """How many processes of HOG's container the kernel's OOM killer killed, by the kernel
+        log; None when that log cannot be read."""
+
 
 @runtime_checkable
 class NodeControl(Protocol):

@@ -382,6 +382,9 @@ class KindCluster:
     def stop_memory_hog(self, hog: MemoryHog) -> bool:
         return self.hogs.stop(node_access.in_node_container(hog.node), hog)
 
+    def oom_kills(self, hog: MemoryHog) -> int | None:
+        return self.hogs.oom_kills(node_access.in_node_container(hog.node), hog)
+
     def stop_node(self, name: str) -> None:
         """`docker kill` of the node's container: its kubelet, runtime and pods all die at once,
         as when a machine loses power (`docker stop` would shut it down over up to 10 s while

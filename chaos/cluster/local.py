@@ -359,6 +359,9 @@ class LocalCluster:
     def stop_memory_hog(self, hog: MemoryHog) -> bool:
         return self.hogs.stop(node_access.on_host(hog.node, self._node(hog.node).socket), hog)
 
+    def oom_kills(self, hog: MemoryHog) -> int | None:
+        return self.hogs.oom_kills(node_access.on_host(hog.node, self._node(hog.node).socket), hog)
+
 
 def _proxy_synced() -> bool:
     return _http_ok(f"http://{L.LOOPBACK}:{L.PROXY_HEALTHZ_PORT}/healthz")

@@ -89,6 +89,15 @@ def hog_command(main_pid: int, cgroup_dir: str, limit_bytes: int) -> list[str]:
     return ["nsenter", "--target", str(main_pid), "--pid", "--", "setsid", "sh", "-c", script]
 
 
+def oom_kill_count(log: str, container_id: str) -> int:
+    """The kernel's OOM kills of processes in container CONTAINER_ID's memory cgroup, in LOG
+    (`dmesg`): one `oom-kill:` line each, whose task_memcg names the container's ID (its last
+    part: the ID itself, or cri-containerd-ID.scope under systemd)."""
+    return sum(1 for line in log.splitlines() if "oom-kill:" in line
+               and any(field.startswith("task_memcg=") and container_id in field.rsplit("/")[-1]
+                       for field in line.split("oom-kill:", 1)[1].split(",")))
+
+
 def parse_report(line: str) -> tuple[int, int] | None:
     """(PID, start time) from the hog's first line; None when it printed something else."""
     fields = line.split()
@@ -131,6 +140,15 @@ class Hogs:
         pid, start = reported
         self.launchers[(access.node, pid)] = launcher
         return MemoryHog(access.node, pid, start, container_id, limit)
+
+    def oom_kills(self, access: NodeAccess, hog: MemoryHog) -> int | None:
+        """The OOM kills in HOG's container, by the kernel log as the node reads it (the kind
+        nodes share this machine's kernel); None when it cannot be read. Its memory cgroup's
+        own count goes with the container, and cgroup v1 counts no kill in the pod's."""
+        log = access.run("sh", "-c", "dmesg 2>/dev/null || echo unreadable")
+        if log.strip() == "unreadable":
+            return None
+        return oom_kill_count(log, hog.container_id)
 
     def alive(self, access: NodeAccess, hog: MemoryHog) -> bool:
         """That very process runs (same PID and start time, not a zombie)."""

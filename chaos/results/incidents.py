@@ -51,6 +51,8 @@ class IncidentResult:
     """load only: the most pods of the workload seen at once."""
     exit_reason: str | None = None
     """In-place restarts: why the container exited (terminated.reason: OOMKilled, Error)."""
+    kernel_oom_kills: int | None = None
+    """oom_kill only: the kernel's OOM kills in the victim container, by the kernel log."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class _Tracked:
     pods: set[str] = field(default_factory=set)
     events: list[IncidentEvent] = field(default_factory=list)
     ended: float | None = None
+    oom_kills: int | None = None
 
 
 def incident_results(records: Sequence[JournalRecord],
@@ -87,6 +90,12 @@ def _track_incidents(records: Sequence[JournalRecord]) -> dict[str, _Tracked]:
     for record in records:
         if record.event == "fault_injected":
             tracked[record.get("incident")] = _injected(record)
+            continue
+        if record.event == "kernel_oom_kills":  # about the last incident on that pod
+            latest = [t for t in tracked.values()
+                      if t.incident.target_uid == record.get("target_uid")]
+            if latest:
+                latest[-1].oom_kills = int(record.get("count") or 0)
             continue
         entry = tracked.get(record.get("incident", ""))
         if entry is None:
@@ -185,6 +194,7 @@ def _incident_result(entry: _Tracked, drill: Drill | None) -> IncidentResult:
         if autoscaled and drill is not None else None,
         peak_replicas=incident.peak_replicas if autoscaled else None,
         exit_reason=incident.exit_reason or None,
+        kernel_oom_kills=entry.oom_kills,
     )
 
 

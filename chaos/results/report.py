@@ -135,6 +135,8 @@ def _incident_row(incident: IncidentResult) -> str:
     notes = [incident.reason or ""] if incident.recovery_seconds is None else []
     if incident.exit_reason:
         notes.append(f"container exited: {incident.exit_reason}")
+    if incident.kernel_oom_kills is not None:
+        notes.append(oom_note(incident.kernel_oom_kills, incident.exit_reason))
     if incident.detail:
         notes.append(incident.detail)
     if incident.timing:
@@ -220,3 +222,13 @@ def _axis(rows: int, scale: float) -> str:
             f'<text x="{x:.1f}" y="{y + 16}" text-anchor="middle">{seconds:.1f} s</text>'
         )
     return "".join(parts)
+
+
+def oom_note(kills: int, exit_reason: str | None) -> str:
+    """What the kernel says of an oom_kill incident, beside the runtime's exit reason."""
+    if kills == 0:
+        return "the kernel logged no OOM kill in the container"
+    said = f"the kernel OOM-killed {kills} process{'es' if kills > 1 else ''} in the container"
+    if exit_reason and exit_reason != "OOMKilled":
+        said += f" (the runtime reported {exit_reason}: it missed the OOM event)"
+    return said

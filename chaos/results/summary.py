@@ -25,6 +25,8 @@ Journal events (every record also has `event`, `ts` wall clock ISO and `mono` se
     incident_closed  incident; recovered: bool; reason: str (optional);
                      restart_count: int (optional); exit_reason (as in phase);
                      peak_replicas: int (load only)
+    kernel_oom_kills target_uid; pod; count: the kernel log's OOM kills in the container
+                     oom_kill's hog ran in (joins the last incident on that pod)
     probe_started    url; origin: "host" or "cluster", where the prober runs; setting:
                      spec.probe.from; rate; timeout; for cluster also pod: "NS/NAME"; image;
                      slot_zero_mono: the pod's slot 0 on the run's monotonic clock;

@@ -31,6 +31,7 @@ from support import (
     run_drill,
     running_cli,
     stand_in_hog,
+    vmstat_oom_kills,
     wait_for_record,
     write_drill,
 )
@@ -110,7 +111,9 @@ def test_the_kernel_oom_kills_the_main_process_and_the_kubelet_restarts_it(
     before = web_pods(web)
     lines: list[str] = []
     path = write_drill(tmp_path, FAULTS["oom_kill"], slo={"maxRecoverySeconds": 30})
+    counted = vmstat_oom_kills()
     summary = run_drill(cluster, path, tmp_path / "out", say=lines.append)
+    kills_counted = vmstat_oom_kills() - counted
     assert summary.passed, (summary.slo_checks, lines)
     [incident] = summary.incidents
     own = [p for p in incident.phases if p not in TRAFFIC_PHASES]
@@ -128,6 +131,9 @@ def test_the_kernel_oom_kills_the_main_process_and_the_kubelet_restarts_it(
     kills = kernel_oom_kills(container_id(old))
     assert kills and "constraint=CONSTRAINT_MEMCG" in kills[0], kills
     assert re.search(r"task=(\S+),", kills[0]).group(1) not in HOG_PARTS, kills  # type: ignore[union-attr]
+    assert incident.kernel_oom_kills == kills_counted, "as many as the kernel's own count"
+    assert f"pod {incident.target_pod}: the kernel's log shows {kills_counted} OOM kill(s)" in (
+        "\n".join(lines))
     data = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert data["incidents"][0]["exit_reason"] == "OOMKilled"
     # two of three pods serve throughout; the third fails until its readiness probe (1 s)

@@ -41,6 +41,7 @@ from support import (
     run_drill,
     running_cli,
     stand_in_hog,
+    vmstat_oom_kills,
     wait_for_record,
     wait_settled,
     write_drill,
@@ -257,15 +258,19 @@ def kernel_oom_kills(container_id: str) -> list[str]:
 def test_oom_kill(kind_web: Any, kind_up: KindSession, tmp_path: Path) -> None:
     """The kernel OOM-kills the main process (its log names the container's cgroup) and the
     kubelet restarts it, in phase order. The API's reason is printed: on kind it may be Error
-    rather than OOMKilled (docs/drills.md), so the kernel's log is the evidence checked."""
+    rather than OOMKilled (docs/drills.md), so the kernel's log is the evidence checked, and
+    the drill's own count of the kernel's kills (the pod's memory cgroup) must match it."""
     spec = write_drill(tmp_path, FAULTS["oom_kill"], probe=probe(),
                        slo={"maxRecoverySeconds": 30, "minAvailability": 0})
+    counted = vmstat_oom_kills()
     summary = run_drill(kind_up.provider, spec, tmp_path / "out", say=say)
+    kills_counted = vmstat_oom_kills() - counted
     print(f"availability: {summary.availability}")
     assert summary.passed, summary.slo_checks
     [incident] = summary.incidents
     own = [p for p in incident.phases if p not in TRAFFIC_PHASES]
-    print(f"phases: {dict(incident.phases)}; exit reason {incident.exit_reason}")
+    print(f"phases: {dict(incident.phases)}; exit reason {incident.exit_reason}; the kernel "
+          f"OOM-killed {incident.kernel_oom_kills}")
     assert own == list(RESTART_PHASES) and incident.ordered, incident.phases
     status = client.CoreV1Api(kind_web).read_namespaced_pod(
         incident.target_pod, "demo").status.container_statuses[0]
@@ -273,6 +278,7 @@ def test_oom_kill(kind_web: Any, kind_up: KindSession, tmp_path: Path) -> None:
     assert killed.reason == incident.exit_reason and killed.exit_code == 137, killed
     kills = kernel_oom_kills(killed.container_id.split("://", 1)[1])
     assert kills and "task=busybox" in kills[0], kills
+    assert incident.kernel_oom_kills == kills_counted == len(kills), "as the kernel counts"
     seen = dockerd.run("exec", incident.node, "sh", "-c", "journalctl -u containerd --since "
                        "-2min --no-pager | grep -i oom || true", timeout=30)
     print(f"the node's containerd on OOM: {seen.strip() or 'nothing'}")

@@ -66,6 +66,30 @@ def test_the_hog_steps_run_in_order_and_no_piece_holds_more_than_its_share() -> 
     assert "seq 20" in script and memory_hog.PIECES * 4194304 > 64 * 2**20
 
 
+CID = "b9d57bebdb9d2534902424b9fdd17f72220e34942fb6f5d611f7e9b38f797303"
+POD = "/kubepods/burstable/pod7c6d92f2-18ec-4b6c-8f02-ab68bfe3a355"
+KILLS = f"""\
+[39282.109927] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,\
+oom_memcg={POD},task_memcg={POD}/{CID},task=busybox,pid=18864,uid=65534
+[39282.109949] Memory cgroup out of memory: Killed process 18864 (busybox) total-vm:1312kB
+[39282.129379] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,\
+oom_memcg={POD},task_memcg={POD}/{CID},task=tail,pid=19403,uid=0
+[39290.000001] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,\
+oom_memcg={POD},task_memcg={POD}/0ther{CID[5:]},task=busybox,pid=20001,uid=65534
+[39299.000001] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,\
+oom_memcg=/kubelet.slice/x.slice,task_memcg=/kubelet.slice/x.slice/cri-containerd-{CID}.scope,\
+task=busybox,pid=1,uid=0
+"""
+
+
+def test_the_kernels_oom_kills_of_a_container_are_counted_from_its_log() -> None:
+    """Each kill is one oom-kill line naming the victim's cgroup: cgroupfs names it by the ID,
+    systemd by cri-containerd-ID.scope; other containers' kills do not count."""
+    assert memory_hog.oom_kill_count(KILLS, CID) == 3
+    assert memory_hog.oom_kill_count(KILLS, "f" * 64) == 0
+    assert memory_hog.oom_kill_count("", CID) == 0
+
+
 def test_the_hog_reports_its_pid_and_start_time_or_nothing() -> None:
     assert memory_hog.parse_report("4812 2437906\n") == (4812, 2437906)
     for line in ("", "sh: 1: cannot create /proc/4711/oom_score_adj: Permission denied\n",

@@ -244,3 +244,29 @@ def test_an_in_place_restart_carries_its_exit_reason_to_summary_and_report() -> 
     assert summary.to_dict()["incidents"][0]["exit_reason"] == "OOMKilled"
     assert "container exited: OOMKilled" in render_report(summary)
     assert summarise(drill_started() + ROUND_1 + FINISHED).incidents[0].exit_reason is None
+
+
+def oom_rounds(reason: str, kills: int) -> str:
+    """Two oom_kill rounds on the same pod (an in-place restart keeps its UID); the kernel's
+    count of the second joins the second incident only."""
+    second = (OOM_ROUND.replace("r1-i1", "r2-i1").replace('"round":1', '"round":2')
+              .replace("12:00:1", "12:00:2").replace('"mono":10', '"mono":11')
+              .replace("OOMKilled", reason))
+    note = ('{"event":"kernel_oom_kills","ts":"2025-01-01T12:00:21.200+00:00","mono":111.2,'
+            f'"target_uid":"u1","pod":"web-abc-1","count":{kills}}}\n')
+    return drill_started() + OOM_ROUND + second + note + FINISHED
+
+
+def test_the_kernels_oom_kills_join_the_last_incident_on_that_pod() -> None:
+    summary = summarise(oom_rounds("Error", 1))
+    first, second = summary.incidents
+    assert first.kernel_oom_kills is None and second.kernel_oom_kills == 1
+    assert summary.to_dict()["incidents"][1]["kernel_oom_kills"] == 1
+    report = render_report(summary)
+    assert ("container exited: Error; the kernel OOM-killed 1 process in the container (the "
+            "runtime reported Error: it missed the OOM event)") in report
+    agreed = render_report(summarise(oom_rounds("OOMKilled", 1)))
+    assert "the kernel OOM-killed 1 process in the container" in agreed
+    assert "missed the OOM event" not in agreed
+    assert "the kernel logged no OOM kill in the container" in render_report(
+        summarise(oom_rounds("Error", 0)))

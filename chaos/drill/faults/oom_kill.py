@@ -69,6 +69,7 @@ def stop_left_hog(left: restore.Leftover, provider: object, say: Progress) -> No
 class OomKill:
     def __init__(self) -> None:
         self.started: list[restore.Leftover] = []
+        self.hogs: list[tuple[PodInfo, MemoryHog]] = []
 
     def targets(self, ctx: FaultContext, victims: Sequence[PodInfo]) -> list[FaultTarget]:
         """Refuses a victim whose container has no memory limit: the hog would fill the node."""
@@ -95,12 +96,31 @@ class OomKill:
             raise FaultError(f"could not record the memory hog on pod {pod.name}: "
                              f"{error.reason}") from None
         self.started.append(left)
+        self.hogs.append((pod, hog))
         return (f"started a memory hog (pid {hog.pid}) in container {found[:12]} of pod "
                 f"{pod.name} on {target.node}; it fills the {hog.limit_bytes // 2**20} MiB limit")
 
     def restore(self, ctx: FaultContext) -> None:
-        """Kills a hog still running (the kernel has not killed its container) and drops each
-        pod's record."""
+        """Journals the kernel's OOM kills in each victim's container, by the kernel log (the
+        runtime's exit reason may miss one), kills a hog still running (the kernel has not
+        killed its container) and drops each pod's record."""
+        for pod, hog in self.hogs:
+            kills = _oom_kills(ctx, hog)
+            if kills is None:
+                continue
+            ctx.say(f"pod {pod.name}: the kernel's log shows {kills} OOM kill(s) in the "
+                    f"container {hog.container_id[:12]}")
+            if ctx.note is not None:
+                ctx.note("kernel_oom_kills", target_uid=pod.uid, pod=pod.name, count=kills)
+        self.hogs = []
         for left in self.started:
             restore.undo(ctx.api, left, ctx.provider, ctx.say)
         self.started = []
+
+
+def _oom_kills(ctx: FaultContext, hog: MemoryHog) -> int | None:
+    """The OOM kills in HOG's container; None when they cannot be read."""
+    try:
+        return ctx.container_runtime().oom_kills(hog)
+    except FaultError:
+        return None
