@@ -40,6 +40,8 @@ def kind_session(cluster_lock: None) -> Iterator[KindSession]:
     if not kind_host.node_image_dir().joinpath("image-id").exists():
         pytest.fail(f"{kind_host.node_image_dir()} missing: run 'make kind' first")
     LocalCluster().down(say)
+    if kind.running_here():  # one left up: its kubelet's sysctls are not the host's own
+        KindCluster().down(say)
     with sysctls_set(PROVOKING_SYSCTLS):
         session = KindSession(KindCluster(), host_sysctls())
         watch_leaks("-I")
