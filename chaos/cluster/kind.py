@@ -231,7 +231,7 @@ class KindCluster:
 
     def host_probe_refusal(self, address: str) -> str | None:
         """Why this host must not probe ADDRESS, one of this cluster's Services; None if not."""
-        return kind_host.probe_refusal(address, self._node_ips(), self.cluster_name)
+        return kind_host.probe_refusal(address, self._node_ips, self.cluster_name)
 
     def _node_ips(self) -> dict[str, frozenset[str]]:
         """Each node container's IP addresses, as Docker gives them (not as the node says)."""

@@ -132,13 +132,14 @@ def route_through_plane(node_ips: Mapping[str, frozenset[str]], progress: Progre
              "probe from this host")
 
 
-def probe_refusal(address: str, node_ips: Mapping[str, frozenset[str]],
+def probe_refusal(address: str, node_ips: Callable[[], Mapping[str, frozenset[str]]],
                   cluster: str) -> str | None:
     """Why this host must not probe ADDRESS, a Service of kind cluster CLUSTER (whose nodes
-    have NODE_IPS): its route there goes to another cluster's node. None when it may."""
+    have NODE_IPS(), asked only when there is a route): its route there goes to another
+    cluster's node. None when it may."""
     held = service_gateway()
     if held is None or ipaddress.ip_address(address) not in ipaddress.ip_network(
-            SERVICE_SUBNET) or any(held in found for found in node_ips.values()):
+            SERVICE_SUBNET) or any(held in found for found in node_ips().values()):
         return None
     return (f"this host's route to {SERVICE_SUBNET} goes to {held}, a node of another kind "
             f"cluster, not of {cluster}")

@@ -259,7 +259,7 @@ def test_oom_kill(kind_web: Any, kind_up: KindSession, tmp_path: Path) -> None:
     """The kernel OOM-kills the main process (its log names the container's cgroup) and the
     kubelet restarts it, in phase order. The API's reason is printed: on kind it may be Error
     rather than OOMKilled (docs/drills.md), so the kernel's log is the evidence checked, and
-    the drill's own count of the kernel's kills (the pod's memory cgroup) must match it."""
+    the drill's own count of the kernel's kills must match it and /proc/vmstat's rise."""
     spec = write_drill(tmp_path, FAULTS["oom_kill"], probe=probe(),
                        slo={"maxRecoverySeconds": 30, "minAvailability": 0})
     counted = vmstat_oom_kills()

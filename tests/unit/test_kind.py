@@ -276,11 +276,11 @@ def test_another_clusters_service_route_is_left_and_refuses_the_host_probe(
     nodes = {"b-control-plane": frozenset({"172.30.0.2"})}
     kind_host.route_through_plane(nodes, said.append)
     assert routed == [] and "stay routed to 172.30.0.9" in said[0]
-    assert kind_host.probe_refusal("10.251.3.4", nodes, "b") == (
+    assert kind_host.probe_refusal("10.251.3.4", lambda: nodes, "b") == (
         "this host's route to 10.251.0.0/16 goes to 172.30.0.9, a node of another kind cluster, "
         "not of b")
-    assert kind_host.probe_refusal("10.96.0.1", nodes, "b") is None, "not kind's range"
+    assert kind_host.probe_refusal("10.96.0.1", lambda: nodes, "b") is None, "not kind's range"
     own = {"a-control-plane": frozenset({"172.30.0.9"})}
-    assert kind_host.probe_refusal("10.251.3.4", own, "a") is None
+    assert kind_host.probe_refusal("10.251.3.4", lambda: own, "a") is None
     kind_host.route_through_plane(own, said.append)
     assert routed == ["172.30.0.9"], "its own route is put back as it was"

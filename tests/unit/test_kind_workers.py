@@ -1,6 +1,5 @@
 """--kind-workers: the size of a kind cluster `up` creates, checked before anything starts, and
-the note `up` gives when the cluster it reuses has another size; and the prober image `up`
-loads only when it was built here."""
+the note `up` gives when the cluster it reuses has another size."""
 
 from __future__ import annotations
 
