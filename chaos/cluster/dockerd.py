@@ -5,6 +5,7 @@ Docker and the nodes' systemd changed."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -27,6 +28,10 @@ RUNTIME = "chaosdrill-runc"
 EXEC_ROOT = Path("/run/docker")
 """dockerd's runtime state (sockets, netns); removed after the dockerd we started stops."""
 VOLUMES = Path("/var/lib/docker/volumes")
+CONTAINERS = Path("/var/lib/docker/containers")
+PIDFILES = (Path("/var/run/docker.pid"), EXEC_ROOT / "containerd" / "containerd.pid")
+"""dockerd's and its containerd's: with either naming a PID /proc lists, dockerd will not start
+(or waits on a containerd that is gone)."""
 HOST_SYSCTLS = (
     "fs/file-max", "fs/nr_open", "fs/inotify/max_user_watches", "fs/inotify/max_user_instances",
     "kernel/pid_max", *KUBELET_SYSCTLS,
@@ -118,6 +123,8 @@ class Engine:
             return
         # values saved by an earlier up that did not come down are older: they stay
         statefile.write_json(self.saved, {**save_host(), **saved, ENGINE: ENGINE_STARTED})
+        for pidfile in PIDFILES:
+            clear_stale_pidfile(pidfile)
         command = [check_installed(), "--add-runtime", f"{RUNTIME}={RUNC_WRAPPER}",
                    "--default-runtime", RUNTIME, "--bridge=none"]
         process = processes.start("dockerd", command, self.state / "logs" / "dockerd.log")
@@ -166,6 +173,17 @@ class Engine:
         if isinstance(found, Malformed):
             progress(found.warning(otherwise))
         return found if isinstance(found, dict) else {}
+
+
+def clear_stale_pidfile(path: Path) -> None:
+    """Removes PATH when the PID it names is gone or a zombie (killed, not yet reaped by its
+    parent), which /proc still lists."""
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return
+    if processes.start_time_of(pid) is None:
+        path.unlink(missing_ok=True)
 
 
 def child_pids(parent: int) -> list[int]:
@@ -300,8 +318,31 @@ def leftover_rules(marks: Sequence[str]) -> list[str]:
     return found
 
 
-def leftover_volumes() -> list[str]:
-    """Docker volumes on disk (kind gives each node an anonymous one for /var)."""
-    if not VOLUMES.is_dir():
+def stored_containers(root: Path = CONTAINERS) -> list[dict[str, Any]]:
+    """What an engine keeps on disk of each container (its config.v2.json), read while no
+    engine runs; an unreadable one is skipped."""
+    found = []
+    for config in sorted(root.glob("*/config.v2.json")):
+        try:
+            data = json.loads(config.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            found.append(data)
+    return found
+
+
+def stored_with_label(label: str, value: str, root: Path = CONTAINERS) -> list[str]:
+    """The names of the containers on disk whose LABEL is VALUE."""
+    return [str(c.get("Name", "?")).lstrip("/") for c in stored_containers(root)
+            if ((c.get("Config") or {}).get("Labels") or {}).get(label) == value]
+
+
+def leftover_volumes(root: Path = VOLUMES, containers: Path = CONTAINERS) -> list[str]:
+    """Docker volumes on disk that no container on disk mounts (kind gives each node an
+    anonymous one for /var, gone with the node; another's stopped container keeps its own)."""
+    if not root.is_dir():
         return []
-    return [p.name for p in VOLUMES.iterdir() if p.is_dir()]
+    used = {mount.get("Name") for c in stored_containers(containers)
+            for mount in (c.get("MountPoints") or {}).values() if isinstance(mount, dict)}
+    return [p.name for p in sorted(root.iterdir()) if p.is_dir() and p.name not in used]

@@ -124,9 +124,7 @@ class KindCluster:
         return result.stdout
 
     def _exists(self) -> bool:
-        if not dockerd.engine_up():
-            return False
-        return self.cluster_name in self._kind("get", "clusters").split()
+        return dockerd.engine_up() and self.cluster_name in self._kind("get", "clusters").split()
 
     def _nodes(self) -> list[str]:
         out = dockerd.run("ps", "-a", "--filter", f"label={CLUSTER_LABEL}={self.cluster_name}",
@@ -313,10 +311,11 @@ class KindCluster:
     def down(self, progress: Progress) -> None:
         """Deletes the cluster, its network and rules, and stops the dockerd we started; a
         cluster of that name that chaos-drill did not make is left running, and all with it."""
-        if dockerd.engine_up() and not self.made_marker.exists() and self._exists():
+        revived = kind_host.revive_engine(self.made_marker, self.engine, progress)
+        if not self.made_marker.exists() and self._exists():
             progress(f"kind cluster {self.cluster_name} was not made by chaos-drill: left "
                      f"running (delete it with 'kind delete cluster --name {self.cluster_name}')")
-            return
+            return self.engine.stop(progress) if revived else None  # as it was found
         if dockerd.engine_up():
             if self._exists():
                 progress(f"deleting kind cluster {self.cluster_name}")
@@ -338,7 +337,7 @@ class KindCluster:
 
     def leftovers(self) -> list[str]:
         """What of ours is still on the host: containers, network, bridge, rules, dockerd."""
-        return kind_host.leftovers(self._nodes, self.engine)
+        return kind_host.leftovers(self._nodes, self.engine, self.cluster_name)
 
     # -- status, images, faults -------------------------------------------------------------------
 

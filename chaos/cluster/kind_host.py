@@ -185,10 +185,26 @@ def ensure_network(progress: Progress) -> None:
 
 
 def remove_network(progress: Progress) -> None:
-    """The nodes' Docker network, when there (the engine must be up)."""
-    if network_exists():
-        progress(f"removing Docker network {NETWORK}")
-        dockerd.run("network", "rm", NETWORK, timeout=60)
+    """The nodes' Docker network, when there (the engine must be up); first, when no container
+    is on it, the interfaces still on its bridge: a killed node's network namespace can outlive
+    its processes (held by its sockets) and would otherwise keep sending through them."""
+    if not network_exists():
+        return
+    attached = dockerd.run("network", "inspect", "-f", "{{len .Containers}}", NETWORK,
+                           timeout=60).strip()
+    if attached == "0":
+        for port in bridge_ports():
+            progress(f"deleting {port}, left on {BRIDGE} by a node that is gone")
+            subprocess.run(["ip", "link", "del", port], capture_output=True, timeout=30)
+    progress(f"removing Docker network {NETWORK}")
+    dockerd.run("network", "rm", NETWORK, timeout=60)
+
+
+def bridge_ports() -> list[str]:
+    links = subprocess.run(["ip", "-o", "link", "show", "master", BRIDGE], capture_output=True,
+                           text=True, timeout=30).stdout
+    return [line.split(":")[1].strip().split("@")[0] for line in links.splitlines()
+            if line.count(":") >= 2]
 
 
 def remove_egress_rules() -> None:
@@ -269,25 +285,63 @@ def delete_thawing(delete: Callable[[], object], cluster: str, progress: Progres
         delete()
 
 
-def leftovers(nodes: Callable[[], list[str]], engine: dockerd.Engine) -> list[str]:
+def leftovers(nodes: Callable[[], list[str]], engine: dockerd.Engine,
+              cluster: str) -> list[str]:
     """What of a kind cluster of ours is still on the host: its node containers (NODES lists
-    them), our network, bridge and rules, the dockerd ENGINE started."""
+    them; on disk, labelled CLUSTER, when no engine runs), our network, bridge and rules, the
+    dockerd ENGINE started."""
     left = []
     running = dockerd.engine_up()
     if running:
         left += [f"container {n}" for n in nodes()]
         left += [f"network {NETWORK}"] if network_exists() else []
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
-                           timeout=30).stdout
-    left += [f"interface {BRIDGE}"] if f" {BRIDGE}:" in links else []
-    gateway = service_gateway() if f" {BRIDGE}:" in links else None
+    bridge = bridge_exists()
+    left += [f"interface {BRIDGE}"] if bridge else []
+    gateway = service_gateway() if bridge else None
     left += [f"route {SERVICE_SUBNET} via {gateway}"] if gateway else []
     marks = [EGRESS_COMMENT, BRIDGE]
     if not running:  # with no engine running, none of its rules or volumes may stay
         marks.append("DOCKER")
+        left += [f"container {n} (stopped with the engine)" for n in stored(cluster)]
         left += [f"Docker volume {v}" for v in dockerd.leftover_volumes()]
     left += dockerd.leftover_rules(marks)
     process = engine.started()
     if process is not None and processes.is_alive(process):
         left.append(f"dockerd (pid {process.pid})")
     return left
+
+
+def bridge_exists() -> bool:
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
+                           timeout=30).stdout
+    return f" {BRIDGE}:" in links
+
+
+def dead_engine_left(made: Path) -> list[str]:
+    """With no Docker engine answering, what of a cluster of ours only the engine can delete:
+    the cluster MADE says chaos-drill created, its bridge, its nodes' volumes (all left when
+    dockerd and the nodes were killed, as by a reboot or a killed session). Empty when an
+    engine answers."""
+    if dockerd.engine_up():
+        return []
+    left = [f"cluster {made.name}"] if made.exists() or stored(made.name) else []
+    left += [f"interface {BRIDGE}"] if bridge_exists() else []
+    volumes = dockerd.leftover_volumes()
+    return left + ([f"{len(volumes)} Docker volume(s)"] if volumes else [])
+
+
+def stored(cluster: str) -> list[str]:
+    """The node containers of CLUSTER a stopped engine keeps on disk."""
+    return dockerd.stored_with_label(CLUSTER_LABEL, cluster)
+
+
+def revive_engine(made: Path, engine: dockerd.Engine, progress: Progress) -> bool:
+    """Starts dockerd again when it is gone but left a cluster of ours, so `down` deletes the
+    cluster, its network and volumes as usual; True when it did."""
+    left = dead_engine_left(made)
+    if not left:
+        return False
+    progress("the Docker engine is not running but left " + ", ".join(left) + ": starting it "
+             "to delete them")
+    engine.ensure(progress)
+    return True

@@ -2,18 +2,24 @@
 that runs everything (kind takes the control plane's taint off), the sample workload runs on it,
 a pod_delete drill on it passes with a probe, a node fault is refused in one line, and an `up`
 asking for another size says the cluster there has one node. The cluster goes down at the end,
-so the session's three-node one comes back for whatever runs next."""
+so the session's three-node one comes back for whatever runs next. Last, the cluster is left as
+a reboot or a killed session leaves it (dockerd and every node process SIGKILLed, the nodes'
+network namespaces, bridge, rules and volumes still there) and `cluster down` clears it all."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kubernetes import client
 
-from chaos.cluster import kind, kind_checks, kube
+from chaos.cluster import dockerd, kind, kind_checks, kind_host, kube, mounts, processes
 from chaos.cluster.local import LocalCluster
 from chaos.drill.node_guard import CONTROL_PLANE_LABEL
 from chaos.results.journal import read_journal
@@ -23,6 +29,7 @@ from support import FAULTS, KindSession, cli, write_drill
 pytestmark = [pytest.mark.e2e, pytest.mark.kind, pytest.mark.timeout(600)]
 
 KIND = ("--provider", "kind")
+PLANE = "chaos-drill-control-plane"
 
 
 def say(message: str) -> None:
@@ -30,21 +37,30 @@ def say(message: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def one_node(kind_session: KindSession) -> Iterator[KindSession]:
-    """A one-node kind cluster brought up by the command line for this module (whatever ran
-    before is taken down first); down again afterwards."""
-    if kind_checks.local_cluster_up():
-        LocalCluster().down(say)
-    if kind.running_here():
-        kind_session.provider.down(say)
+def this_module(kind_session: KindSession) -> Iterator[KindSession]:
+    """The session's kind cluster, taken down after this module whatever it left."""
     try:
-        up = cli("cluster", "up", *KIND, "--kind-workers", "0")
-        assert up.returncode == 0, up.stderr[-3000:]
-        assert "creating kind cluster chaos-drill (1 node, image " in up.stderr, up.stderr
         yield kind_session
     finally:
         if kind.running_here():
             kind_session.provider.down(say)
+
+
+@pytest.fixture
+def one_node(this_module: KindSession) -> KindSession:
+    """A one-node kind cluster brought up by the command line, unless one is up (whatever else
+    ran before is taken down first)."""
+    provider = this_module.provider
+    if kind.running_here() and dockerd.engine_up() and provider._nodes() == [PLANE]:
+        return this_module
+    if kind_checks.local_cluster_up():
+        LocalCluster().down(say)
+    if kind.running_here():
+        provider.down(say)
+    up = cli("cluster", "up", *KIND, "--kind-workers", "0")
+    assert up.returncode == 0, up.stderr[-3000:]
+    assert "creating kind cluster chaos-drill (1 node, image " in up.stderr, up.stderr
+    return this_module
 
 
 def test_one_node_runs_the_smoke_path(one_node: KindSession, tmp_path: Path) -> None:
@@ -82,3 +98,49 @@ def test_a_node_fault_is_refused_and_another_size_is_named(one_node: KindSession
     assert again.returncode == 0, again.stderr[-3000:]
     assert ("kind cluster chaos-drill already up with 1 node, not the 3 that --kind-workers 2 "
             "asks for") in again.stderr, again.stderr
+
+
+def kill_engine_and_nodes(provider: kind.KindCluster) -> None:
+    """SIGKILLs the dockerd we started and its containerd, then each node's shim and init (the
+    kernel kills the rest of a PID namespace with its init): every PID from our record or
+    Docker's."""
+    engine = provider.engine.started()
+    assert engine is not None and processes.is_alive(engine), "the tests' dockerd is ours"
+    inits = [int(dockerd.run("inspect", "-f", "{{.State.Pid}}", node).strip())
+             for node in provider._nodes()]
+    shims = [int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+             for pid in inits]
+    first = [engine.pid, *dockerd.child_pids(engine.pid)]
+    for group in (first, shims + inits):
+        for pid in group:
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while any(processes.start_time_of(pid) for pid in group):
+            assert time.monotonic() < deadline, f"still alive 30s after SIGKILL: {group}"
+            time.sleep(0.1)
+
+
+def test_down_clears_a_cluster_whose_engine_and_nodes_were_killed(one_node: KindSession) -> None:
+    provider = one_node.provider
+    kill_engine_and_nodes(provider)
+    assert not dockerd.engine_up()
+    assert kind_host.bridge_exists() and mounts.mounts_under((dockerd.EXEC_ROOT / "netns",)), \
+        "the nodes' network namespaces outlive their processes, as after a killed session"
+    zombie = subprocess.Popen(["true"])  # as a killed dockerd and containerd not yet reaped
+    try:
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "true did not exit"
+            time.sleep(0.05)
+        for pidfile in dockerd.PIDFILES:
+            assert pidfile.exists(), f"{pidfile}: the killed engine's pid file"
+            pidfile.write_text(str(zombie.pid))
+        down = cli("cluster", "down", *KIND)
+    finally:
+        zombie.wait(timeout=30)
+    assert down.returncode == 0, down.stderr[-3000:]
+    assert "the Docker engine is not running but left cluster chaos-drill" in down.stderr, \
+        down.stderr
+    assert provider.leftovers() == []
+    assert not mounts.mounts_under((dockerd.EXEC_ROOT,))
+    assert not kind.running_here() and not dockerd.engine_up()

@@ -73,12 +73,18 @@ def kind_host(cluster_lock: None) -> Iterator[KindCluster]:
     watch_leaks("-I")
     try:
         provider.prepare_host(say)
+        delete_smoke(provider)  # a run killed before its end leaves one
         yield provider
     finally:
         watch_leaks("-D")
-        if dockerd.engine_up() and CLUSTER in provider._kind("get", "clusters").split():
-            provider._kind("delete", "cluster", "--name", CLUSTER)
+        delete_smoke(provider)
         provider.down(say)
+
+
+def delete_smoke(provider: KindCluster) -> None:
+    """Deletes the workflow's cluster (kind made it, so `cluster down` leaves it), if there."""
+    if dockerd.engine_up() and CLUSTER in provider._kind("get", "clusters").split():
+        provider._kind("delete", "cluster", "--name", CLUSTER)
 
 
 @pytest.fixture

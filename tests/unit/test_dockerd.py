@@ -5,6 +5,9 @@ PROGRAM, a `sysctl:/PATH` entry never writes PATH, an unreadable file restores n
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -126,3 +129,66 @@ def test_down_with_a_truncated_dockerd_record_says_so_and_signals_nothing(
     assert line.startswith(f"{engine.record} is unreadable (truncated or not JSON: ")
     assert line.endswith("): a dockerd chaos-drill started is left running, if one runs "
                          "('docker info' tells)")
+
+
+def stored(root: Path, name: str, labels: dict[str, str], volume: str | None) -> None:
+    """A container as a stopped engine keeps it: NAME, LABELS, its /var on VOLUME."""
+    mounts = {"/lib/modules": {"Name": "", "Type": "bind"}}
+    if volume:
+        mounts["/var"] = {"Name": volume, "Type": "volume"}
+    folder = root / f"id-{name}"
+    folder.mkdir(parents=True)
+    (folder / "config.v2.json").write_text(json.dumps(
+        {"Name": f"/{name}", "Config": {"Labels": labels}, "MountPoints": mounts}))
+
+
+def test_volumes_a_stored_container_mounts_are_not_leftovers(tmp_path: Path) -> None:
+    volumes, containers = tmp_path / "volumes", tmp_path / "containers"
+    for name in ("kept", "orphan"):
+        (volumes / name).mkdir(parents=True)
+    (volumes / "metadata.db").write_text("")
+    stored(containers, "smoke-control-plane", {"io.x-k8s.kind.cluster": "smoke"}, "kept")
+    (containers / "broken").mkdir()
+    (containers / "broken" / "config.v2.json").write_text("{trunc")
+    assert dockerd.leftover_volumes(volumes, containers) == ["orphan"]
+    assert dockerd.leftover_volumes(tmp_path / "none", containers) == []
+
+
+def test_stored_containers_are_found_by_label(tmp_path: Path) -> None:
+    stored(tmp_path, "chaos-drill-control-plane", {"io.x-k8s.kind.cluster": "chaos-drill"}, "a")
+    stored(tmp_path, "chaos-drill-worker", {"io.x-k8s.kind.cluster": "chaos-drill"}, "b")
+    stored(tmp_path, "smoke-control-plane", {"io.x-k8s.kind.cluster": "smoke"}, "c")
+    stored(tmp_path, "plain", {}, None)
+    assert dockerd.stored_with_label("io.x-k8s.kind.cluster", "chaos-drill", tmp_path) == [
+        "chaos-drill-control-plane", "chaos-drill-worker"]
+    assert dockerd.stored_with_label("io.x-k8s.kind.cluster", "other", tmp_path) == []
+
+
+def test_a_pid_file_naming_a_dead_process_goes_and_a_live_one_stays(tmp_path: Path) -> None:
+    pidfile = tmp_path / "docker.pid"
+    dead = subprocess.Popen(["true"])
+    dead.wait(timeout=30)
+    pidfile.write_text(str(dead.pid))
+    dockerd.clear_stale_pidfile(pidfile)
+    assert not pidfile.exists()
+    pidfile.write_text(str(os.getpid()))
+    dockerd.clear_stale_pidfile(pidfile)
+    assert pidfile.exists()
+    pidfile.write_text("not a pid")
+    dockerd.clear_stale_pidfile(pidfile)
+    assert pidfile.exists()
+
+
+def test_a_pid_file_naming_a_zombie_goes(tmp_path: Path) -> None:
+    pidfile = tmp_path / "docker.pid"
+    zombie = subprocess.Popen(["true"])
+    try:
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the child did not exit"
+            time.sleep(0.01)
+        pidfile.write_text(str(zombie.pid))
+        dockerd.clear_stale_pidfile(pidfile)
+        assert not pidfile.exists()
+    finally:
+        zombie.wait(timeout=30)
