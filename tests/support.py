@@ -32,7 +32,16 @@ from kubernetes import client, watch
 from kubernetes.stream import stream
 
 from chaos import resources
-from chaos.cluster import addons, kind_host, kube, memory_hog, node_access, pki, workloads
+from chaos.cluster import (
+    addons,
+    kind_host,
+    kube,
+    memory_hog,
+    node_access,
+    pki,
+    processes,
+    workloads,
+)
 from chaos.cluster.base import ClusterProvider, MemoryHog
 from chaos.cluster.kind import KindCluster
 from chaos.drill import partition, restore
@@ -336,6 +345,21 @@ def running_cli(*args: str, tty: bool = False,
     finally:
         proc.kill()  # nothing when it has exited and been reaped
         proc.wait(timeout=REAP_SECONDS)
+
+
+@contextlib.contextmanager
+def zombie() -> Iterator[int]:
+    """The PID of a child that has exited and is not yet reaped (as a killed daemon whose
+    parent reaps late), reaped on leaving."""
+    child = subprocess.Popen(["true"])
+    try:
+        deadline = time.monotonic() + 30
+        while (processes.stat_fields(child.pid) or ["Z"])[0] != "Z":
+            assert time.monotonic() < deadline, "true did not exit within 30s"
+            time.sleep(0.01)
+        yield child.pid
+    finally:
+        child.wait(timeout=30)
 
 
 def free_port() -> int:

@@ -190,11 +190,8 @@ def child_pids(parent: int) -> list[int]:
     """PIDs whose parent is PARENT (dockerd's own containerd)."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == parent:
+        fields = processes.stat_fields(int(stat.parent.name))
+        if fields is not None and int(fields[1]) == parent:
             found.append(int(stat.parent.name))
     return found
 

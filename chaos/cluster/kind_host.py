@@ -17,7 +17,7 @@ from pathlib import Path
 
 from kubernetes import client
 
-from chaos.cluster import dockerd, kube, processes, routes
+from chaos.cluster import dockerd, kube, network, processes, routes
 from chaos.cluster.base import Progress
 from chaos.cluster.kind_config import SERVICE_SUBNET
 from chaos.errors import ClusterError, SetupError
@@ -193,18 +193,11 @@ def remove_network(progress: Progress) -> None:
     attached = dockerd.run("network", "inspect", "-f", "{{len .Containers}}", NETWORK,
                            timeout=60).strip()
     if attached == "0":
-        for port in bridge_ports():
+        for port in network.bridge_ports(BRIDGE):
             progress(f"deleting {port}, left on {BRIDGE} by a node that is gone")
             subprocess.run(["ip", "link", "del", port], capture_output=True, timeout=30)
     progress(f"removing Docker network {NETWORK}")
     dockerd.run("network", "rm", NETWORK, timeout=60)
-
-
-def bridge_ports() -> list[str]:
-    links = subprocess.run(["ip", "-o", "link", "show", "master", BRIDGE], capture_output=True,
-                           text=True, timeout=30).stdout
-    return [line.split(":")[1].strip().split("@")[0] for line in links.splitlines()
-            if line.count(":") >= 2]
 
 
 def remove_egress_rules() -> None:
@@ -295,7 +288,7 @@ def leftovers(nodes: Callable[[], list[str]], engine: dockerd.Engine,
     if running:
         left += [f"container {n}" for n in nodes()]
         left += [f"network {NETWORK}"] if network_exists() else []
-    bridge = bridge_exists()
+    bridge = network.bridge_exists(BRIDGE)
     left += [f"interface {BRIDGE}"] if bridge else []
     gateway = service_gateway() if bridge else None
     left += [f"route {SERVICE_SUBNET} via {gateway}"] if gateway else []
@@ -311,12 +304,6 @@ def leftovers(nodes: Callable[[], list[str]], engine: dockerd.Engine,
     return left
 
 
-def bridge_exists() -> bool:
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
-                           timeout=30).stdout
-    return f" {BRIDGE}:" in links
-
-
 def dead_engine_left(made: Path) -> list[str]:
     """With no Docker engine answering, what of a cluster of ours only the engine can delete:
     the cluster MADE says chaos-drill created, its bridge, its nodes' volumes (all left when
@@ -325,7 +312,7 @@ def dead_engine_left(made: Path) -> list[str]:
     if dockerd.engine_up():
         return []
     left = [f"cluster {made.name}"] if made.exists() or stored(made.name) else []
-    left += [f"interface {BRIDGE}"] if bridge_exists() else []
+    left += [f"interface {BRIDGE}"] if network.bridge_exists(BRIDGE) else []
     volumes = dockerd.leftover_volumes()
     return left + ([f"{len(volumes)} Docker volume(s)"] if volumes else [])
 

@@ -65,13 +65,13 @@ def tear_down(state: Path, progress: Progress) -> None:
     restore_sysctls(state / SAVED_SYSCTLS, progress)
 
 
-def bridge_exists() -> bool:
-    return _run("ip", "link", "show", BRIDGE, check=False).returncode == 0
+def bridge_exists(name: str = BRIDGE) -> bool:
+    return _run("ip", "link", "show", name, check=False).returncode == 0
 
 
-def bridge_ports() -> list[str]:
-    """The interfaces on our bridge: the host ends of the pods' veth pairs."""
-    listing = _run("ip", "-o", "link", "show", "master", BRIDGE, check=False).stdout
+def bridge_ports(name: str = BRIDGE) -> list[str]:
+    """The interfaces on bridge NAME: the host ends of the veth pairs (pods' on ours)."""
+    listing = _run("ip", "-o", "link", "show", "master", name, check=False).stdout
     return [line.split(":")[1].strip().partition("@")[0]
             for line in listing.splitlines() if line.count(":") >= 2]
 

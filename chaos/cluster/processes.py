@@ -100,14 +100,18 @@ def _joiner(relative: str) -> Callable[[], None]:
     return join
 
 
-def start_time_of(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot, or None when it is gone."""
+def stat_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat after the command's name (state, parent PID, ...), or None when gone."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":
+
+
+def start_time_of(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot, or None when it is gone."""
+    fields = stat_fields(pid)
+    if fields is None or fields[0] == "Z":
         return None
     return int(fields[19])
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +18,21 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from chaos.cluster import dockerd, kind, kind_checks, kind_host, kube, mounts, processes
+from chaos.cluster import (
+    dockerd,
+    kind,
+    kind_checks,
+    kind_host,
+    kube,
+    mounts,
+    network,
+    processes,
+)
 from chaos.cluster.local import LocalCluster
 from chaos.drill.node_guard import CONTROL_PLANE_LABEL
 from chaos.results.journal import read_journal
 
-from support import FAULTS, KindSession, cli, write_drill
+from support import FAULTS, KindSession, cli, write_drill, zombie
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kind, pytest.mark.timeout(600)]
 
@@ -108,8 +116,7 @@ def kill_engine_and_nodes(provider: kind.KindCluster) -> None:
     assert engine is not None and processes.is_alive(engine), "the tests' dockerd is ours"
     inits = [int(dockerd.run("inspect", "-f", "{{.State.Pid}}", node).strip())
              for node in provider._nodes()]
-    shims = [int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-             for pid in inits]
+    shims = [int((processes.stat_fields(pid) or ["?", "0"])[1]) for pid in inits]
     first = [engine.pid, *dockerd.child_pids(engine.pid)]
     for group in (first, shims + inits):
         for pid in group:
@@ -124,20 +131,14 @@ def test_down_clears_a_cluster_whose_engine_and_nodes_were_killed(one_node: Kind
     provider = one_node.provider
     kill_engine_and_nodes(provider)
     assert not dockerd.engine_up()
-    assert kind_host.bridge_exists() and mounts.mounts_under((dockerd.EXEC_ROOT / "netns",)), \
+    assert network.bridge_exists(kind_host.BRIDGE)
+    assert mounts.mounts_under((dockerd.EXEC_ROOT / "netns",)), \
         "the nodes' network namespaces outlive their processes, as after a killed session"
-    zombie = subprocess.Popen(["true"])  # as a killed dockerd and containerd not yet reaped
-    try:
-        deadline = time.monotonic() + 30
-        while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-            assert time.monotonic() < deadline, "true did not exit"
-            time.sleep(0.05)
+    with zombie() as pid:  # as a killed dockerd and containerd not yet reaped
         for pidfile in dockerd.PIDFILES:
             assert pidfile.exists(), f"{pidfile}: the killed engine's pid file"
-            pidfile.write_text(str(zombie.pid))
+            pidfile.write_text(str(pid))
         down = cli("cluster", "down", *KIND)
-    finally:
-        zombie.wait(timeout=30)
     assert down.returncode == 0, down.stderr[-3000:]
     assert "the Docker engine is not running but left cluster chaos-drill" in down.stderr, \
         down.stderr

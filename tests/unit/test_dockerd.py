@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from chaos.cluster import dockerd, sysctls
 from chaos.cluster.dockerd import ENGINE, ENGINE_STARTED, Engine
+
+from support import zombie
 
 
 @pytest.fixture
@@ -181,14 +182,7 @@ def test_a_pid_file_naming_a_dead_process_goes_and_a_live_one_stays(tmp_path: Pa
 
 def test_a_pid_file_naming_a_zombie_goes(tmp_path: Path) -> None:
     pidfile = tmp_path / "docker.pid"
-    zombie = subprocess.Popen(["true"])
-    try:
-        deadline = time.monotonic() + 30
-        while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-            assert time.monotonic() < deadline, "the child did not exit"
-            time.sleep(0.01)
-        pidfile.write_text(str(zombie.pid))
+    with zombie() as pid:
+        pidfile.write_text(str(pid))
         dockerd.clear_stale_pidfile(pidfile)
         assert not pidfile.exists()
-    finally:
-        zombie.wait(timeout=30)
